@@ -1,0 +1,217 @@
+"""``OneCycleScheduler``: a thin torch adapter that writes the 1cycle schedules into an optimizer's param groups."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+
+import torch
+from torch.optim import Optimizer
+from torch.optim.lr_scheduler import LRScheduler
+
+from onecycle.schedules import OneCycle, Schedule, one_cycle
+
+# The settings that define the schedules; they travel in state_dict() so a resumed run rebuilds the same ones.
+_SETTINGS = (
+    "max_lrs",
+    "total_steps",
+    "pct_start",
+    "anneal_strategy",
+    "cycle_momentum",
+    "base_momentums",
+    "max_momentums",
+    "div_factor",
+    "final_div_factor",
+    "three_phase",
+    "annihilation_pct",
+)
+
+
+def _per_group(name: str, value: float | Sequence[float], n_groups: int) -> list[float]:
+    if isinstance(value, (list, tuple)):
+        if len(value) != n_groups:
+            raise ValueError(f"{name} has {len(value)} values but the optimizer has {n_groups} param groups")
+        return [float(v) for v in value]
+    return [float(value)] * n_groups  # type: ignore[arg-type]
+
+
+def momentum_key(group: Mapping[str, Any]) -> str | None:
+    """The param-group key that holds momentum: ``betas`` (Adam family, beta1), ``momentum`` (SGD, RMSprop)."""
+    if "betas" in group:
+        return "betas"
+    if "momentum" in group:
+        return "momentum"
+    return None
+
+
+def set_group_value(group: dict[str, Any], key: str, value: float) -> None:
+    """Write ``value`` into a param group; ``betas`` gets its first entry replaced, tensor values are filled."""
+    if key == "betas":
+        group["betas"] = (value, *tuple(group["betas"])[1:])
+    elif isinstance(group.get(key), torch.Tensor):
+        group[key].fill_(value)
+    else:
+        group[key] = value
+
+
+class OneCycleScheduler(LRScheduler):
+    """The 1cycle policy as a torch LR scheduler; use it like any other scheduler::
+
+        scheduler = OneCycleScheduler(optimizer, max_lr=0.1, total_steps=len(loader) * epochs)
+        for batch in loader:
+            loss_fn(model(x), y).backward(); optimizer.step(); optimizer.zero_grad()
+            scheduler.step()
+
+    Arguments are those of ``torch.optim.lr_scheduler.OneCycleLR`` (with the reference article's defaults, see
+    :func:`onecycle.schedules.one_cycle`) plus ``annihilation_pct`` and ``schedules``: a mapping from any other
+    param-group key (e.g. ``"weight_decay"``) to a schedule, or to a list with one schedule per group.
+
+    Momentum is cycled in ``momentum`` (SGD, RMSprop) or ``betas[0]`` (Adam family); a group with neither gets
+    only its learning rate scheduled, with a one-time warning. ``max_lr``, ``base_momentum`` and
+    ``max_momentum`` may be lists, one value per param group.
+
+    The scheduler counts iterations: call ``step()`` once per iteration, also when a ``GradScaler`` skipped the
+    optimizer update, and the schedule stays aligned with the iteration count. Unlike torch's schedulers it does
+    not wrap ``optimizer.step`` (so it never warns about the call order), and past ``total_steps`` it holds the
+    final values (with one warning) instead of raising.
+    """
+
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        max_lr: float | Sequence[float],
+        total_steps: int | None = None,
+        epochs: int | None = None,
+        steps_per_epoch: int | None = None,
+        pct_start: float | None = None,
+        anneal_strategy: Literal["linear", "cos"] = "linear",
+        cycle_momentum: bool = True,
+        base_momentum: float | Sequence[float] = 0.85,
+        max_momentum: float | Sequence[float] = 0.95,
+        div_factor: float = 10.0,
+        final_div_factor: float = 100.0,
+        three_phase: bool = True,
+        annihilation_pct: float | None = None,
+        schedules: Mapping[str, Schedule | Sequence[Schedule]] | None = None,
+        last_epoch: int = -1,
+    ) -> None:
+        if not isinstance(optimizer, Optimizer):
+            raise TypeError(f"{type(optimizer).__name__} is not a torch.optim.Optimizer")
+        n = len(optimizer.param_groups)
+        self.optimizer = optimizer
+        self.max_lrs = _per_group("max_lr", max_lr, n)
+        self.base_momentums = _per_group("base_momentum", base_momentum, n)
+        self.max_momentums = _per_group("max_momentum", max_momentum, n)
+        self.total_steps = total_steps
+        self.epochs, self.steps_per_epoch = epochs, steps_per_epoch
+        self.pct_start = pct_start
+        self.anneal_strategy = anneal_strategy
+        self.cycle_momentum = cycle_momentum
+        self.div_factor = div_factor
+        self.final_div_factor = final_div_factor
+        self.three_phase = three_phase
+        self.annihilation_pct = annihilation_pct
+        self._build()
+        self.total_steps = self.cycles[0].total_steps
+        self.extra_schedules = {
+            key: list(s) if isinstance(s, (list, tuple)) else [s] * n for key, s in (schedules or {}).items()
+        }
+        for key, scheds in self.extra_schedules.items():
+            if len(scheds) != n:
+                raise ValueError(f"schedules[{key!r}] has {len(scheds)} entries for {n} param groups")
+        self._warned_no_momentum = False
+        self._warned_past_end = False
+        self.base_lrs = [c.lr(0) for c in self.cycles]
+        for group, lr0 in zip(optimizer.param_groups, self.base_lrs):
+            group.setdefault("initial_lr", lr0)
+        # Like LRScheduler.__init__, minus the wrapping of optimizer.step.
+        self.last_epoch = last_epoch
+        self._initial_step()
+
+    def _build(self) -> None:
+        self.cycles: list[OneCycle] = [
+            one_cycle(
+                max_lr=max_lr,
+                total_steps=self.total_steps,
+                epochs=self.epochs,
+                steps_per_epoch=self.steps_per_epoch,
+                pct_start=self.pct_start,
+                anneal_strategy=self.anneal_strategy,
+                cycle_momentum=self.cycle_momentum,
+                base_momentum=base_m,
+                max_momentum=max_m,
+                div_factor=self.div_factor,
+                final_div_factor=self.final_div_factor,
+                three_phase=self.three_phase,
+                annihilation_pct=self.annihilation_pct,
+            )
+            for max_lr, base_m, max_m in zip(self.max_lrs, self.base_momentums, self.max_momentums)
+        ]
+
+    def step(self, epoch: None = None) -> None:  # type: ignore[override]
+        """Advance one iteration and write lr, momentum and any extra scheduled values into the optimizer."""
+        if epoch is not None:
+            raise TypeError("OneCycleScheduler.step() takes no epoch; it counts iterations")
+        self._step_count += 1
+        self.last_epoch += 1
+        if self.last_epoch > self.total_steps and not self._warned_past_end:
+            self._warned_past_end = True
+            warnings.warn(
+                f"OneCycleScheduler stepped past total_steps={self.total_steps}; holding the final values",
+                UserWarning,
+                stacklevel=2,
+            )
+        self._apply(self.last_epoch)
+
+    def _apply(self, step: int) -> None:
+        for i, (group, cycle) in enumerate(zip(self.optimizer.param_groups, self.cycles)):
+            set_group_value(group, "lr", cycle.lr(step))
+            if cycle.momentum is not None:
+                key = momentum_key(group)
+                if key is not None:
+                    set_group_value(group, key, cycle.momentum(step))
+                elif not self._warned_no_momentum:
+                    self._warned_no_momentum = True
+                    warnings.warn(
+                        f"{type(self.optimizer).__name__} has neither 'momentum' nor 'betas'; "
+                        "OneCycleScheduler schedules only its learning rate",
+                        UserWarning,
+                        stacklevel=3,
+                    )
+            for key, scheds in self.extra_schedules.items():
+                set_group_value(group, key, scheds[i](step))
+        self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
+
+    def get_lr(self) -> list[float]:
+        """The learning rates for the current step (no side effects)."""
+        return [cycle.lr(self.last_epoch) for cycle in self.cycles]
+
+    def get_last_momentum(self) -> list[float | None]:
+        """The momentum (or beta1) values written at the current step, ``None`` where not cycled."""
+        return [None if c.momentum is None else c.momentum(self.last_epoch) for c in self.cycles]
+
+    def state_dict(self) -> dict[str, Any]:
+        """Plain values only (loadable with ``torch.load(..., weights_only=True)``); extra schedules are not
+        saved: pass the same ``schedules`` when you rebuild the scheduler."""
+        state = {key: getattr(self, key) for key in _SETTINGS}
+        state.update(
+            last_epoch=self.last_epoch,
+            _step_count=self._step_count,
+            _warned_no_momentum=self._warned_no_momentum,
+            _warned_past_end=self._warned_past_end,
+        )
+        return state
+
+    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
+        """Restore the settings and the step count, and write the values of that step into the optimizer."""
+        unknown = set(state_dict) - {*_SETTINGS, "last_epoch", "_step_count", "_warned_no_momentum",
+                                     "_warned_past_end"}
+        if unknown:
+            raise ValueError(f"not a OneCycleScheduler state: unexpected keys {sorted(unknown)}")
+        for key, value in state_dict.items():
+            setattr(self, key, value)
+        self.epochs = self.steps_per_epoch = None
+        self._build()
+        self.base_lrs = [c.lr(0) for c in self.cycles]
+        self._apply(self.last_epoch)

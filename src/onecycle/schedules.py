@@ -1,0 +1,277 @@
+"""Schedules: pure functions of the training step.
+
+A schedule is a small immutable object you call with an integer step (one optimizer update) and that returns
+a float: ``value = schedule(step)``. It is defined for every step >= 0; past its end it holds its final value
+and never raises.
+
+Primitives anneal from ``start`` to ``end`` over ``steps`` steps (:func:`linear`, :func:`cosine`,
+:func:`exponential`, :func:`constant`); :func:`join` chains segments, each seeing its own step count.
+:func:`one_cycle` builds the learning-rate and momentum schedules of the 1cycle policy with the argument names of
+``torch.optim.lr_scheduler.OneCycleLR``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+Shape = Literal["linear", "cos", "exp"]
+
+
+class Schedule(Protocol):
+    """Anything that maps a step (int >= 0) to a float value."""
+
+    def __call__(self, step: int) -> float: ...
+
+
+def _linear(start: float, end: float, pct: float) -> float:
+    return (end - start) * pct + start
+
+
+def _cos(start: float, end: float, pct: float) -> float:
+    return end + (start - end) / 2.0 * (math.cos(math.pi * pct) + 1)
+
+
+def _exp(start: float, end: float, pct: float) -> float:
+    return start * (end / start) ** pct
+
+
+_INTERPOLATORS: dict[str, Callable[[float, float, float], float]] = {
+    "linear": _linear,
+    "cos": _cos,
+    "exp": _exp,
+}
+
+
+@dataclass(frozen=True)
+class Anneal:
+    """Goes from ``start`` to ``end`` over ``steps`` steps along ``shape``; holds ``end`` afterwards."""
+
+    start: float
+    end: float
+    steps: float
+    shape: Shape = "linear"
+
+    def __post_init__(self) -> None:
+        if self.shape not in _INTERPOLATORS:
+            raise ValueError(f"shape must be one of {sorted(_INTERPOLATORS)}, got {self.shape!r}")
+        if not self.steps > 0:
+            raise ValueError(f"steps must be > 0, got {self.steps}")
+        if self.shape == "exp" and not (self.start > 0 and self.end > 0):
+            raise ValueError(f"exponential annealing needs start > 0 and end > 0, got {self.start}, {self.end}")
+
+    def __call__(self, step: int) -> float:
+        return self.at(step)
+
+    def at(self, step: float) -> float:
+        """Value at a (possibly fractional) step; clamped to the segment."""
+        pct = min(max(step / self.steps, 0.0), 1.0)
+        return _INTERPOLATORS[self.shape](self.start, self.end, pct)
+
+
+@dataclass(frozen=True)
+class Constant:
+    """The same value at every step."""
+
+    value: float
+
+    def __call__(self, step: int) -> float:
+        return self.value
+
+    def at(self, step: float) -> float:
+        return self.value
+
+
+def linear(start: float, end: float, steps: float) -> Anneal:
+    """Linear annealing from ``start`` to ``end`` over ``steps`` steps."""
+    return Anneal(start, end, steps, "linear")
+
+
+def cosine(start: float, end: float, steps: float) -> Anneal:
+    """Half-cosine annealing from ``start`` to ``end`` over ``steps`` steps."""
+    return Anneal(start, end, steps, "cos")
+
+
+def exponential(start: float, end: float, steps: float) -> Anneal:
+    """Geometric annealing (straight on a log axis) from ``start`` to ``end`` over ``steps`` steps."""
+    return Anneal(start, end, steps, "exp")
+
+
+def constant(value: float) -> Constant:
+    """A schedule that always returns ``value``."""
+    return Constant(value)
+
+
+@dataclass(frozen=True)
+class Join:
+    """Segments run one after the other; segment ``i`` ends at step ``boundaries[i]``.
+
+    A step on a boundary belongs to the segment that ends there; each segment sees the step count since the
+    previous boundary (fractional boundaries are allowed, as in torch's OneCycleLR). Past the last boundary the
+    last segment holds its final value.
+    """
+
+    segments: tuple[Anneal | Constant, ...]
+    boundaries: tuple[float, ...]
+
+    def __post_init__(self) -> None:
+        if not self.segments or len(self.segments) != len(self.boundaries):
+            raise ValueError("join needs one boundary per segment and at least one segment")
+        if any(b <= a for a, b in zip((0.0, *self.boundaries), self.boundaries)):
+            raise ValueError(f"boundaries must be positive and strictly increasing, got {self.boundaries}")
+
+    def __call__(self, step: int) -> float:
+        start = 0.0
+        for segment, end in zip(self.segments, self.boundaries):
+            if step <= end or segment is self.segments[-1]:
+                return segment.at(step - start)
+            start = end
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    @property
+    def total_steps(self) -> float:
+        return self.boundaries[-1]
+
+
+def join(segments: Sequence[Anneal | Constant]) -> Join:
+    """Run ``segments`` one after the other; each lasts its own ``steps`` (a :class:`Constant` needs a length:
+    wrap it as ``linear(v, v, n)``)."""
+    boundaries: list[float] = []
+    end = 0.0
+    for seg in segments:
+        if not isinstance(seg, Anneal):
+            raise TypeError("join() takes Anneal segments (linear, cosine, exponential); use Join for more")
+        end += seg.steps
+        boundaries.append(end)
+    return Join(tuple(segments), tuple(boundaries))
+
+
+@dataclass(frozen=True)
+class OneCycle:
+    """The learning-rate and momentum schedules of one 1cycle run, plus the phase boundaries (in steps)."""
+
+    lr: Join
+    momentum: Join | None
+    total_steps: int
+    phase_ends: tuple[float, ...]
+
+    def table(self) -> list[tuple[str, int, int, float, float]]:
+        """Rows ``(phase, first_step, last_step, lr_start, lr_end)`` for the integer steps of each phase."""
+        names = ["warm-up", "cool-down", "annihilation"] if len(self.phase_ends) == 3 else ["warm-up", "anneal"]
+        rows = []
+        first = 0
+        for i, (name, end) in enumerate(zip(names, self.phase_ends)):
+            last = self.total_steps - 1 if i == len(names) - 1 else math.floor(end)
+            rows.append((name, first, last, self.lr(first), self.lr(last)))
+            first = last + 1
+        return rows
+
+
+def _check_range(name: str, value: float, low: float, high: float, low_open: bool, high_open: bool) -> None:
+    ok_low = value > low if low_open else value >= low
+    ok_high = value < high if high_open else value <= high
+    if not (isinstance(value, (int, float)) and math.isfinite(value) and ok_low and ok_high):
+        lo = "(" if low_open else "["
+        hi = ")" if high_open else "]"
+        raise ValueError(f"{name} must be in {lo}{low}, {high}{hi}, got {value!r}")
+
+
+def resolve_total_steps(
+    total_steps: int | None, epochs: int | None, steps_per_epoch: int | None
+) -> int:
+    """``total_steps``, or ``epochs * steps_per_epoch`` (torch's rule: one or the other must be given)."""
+    if total_steps is not None:
+        if isinstance(total_steps, bool) or not isinstance(total_steps, int) or total_steps < 2:
+            raise ValueError(f"total_steps must be an integer >= 2, got {total_steps!r}")
+        return total_steps
+    if epochs is None or steps_per_epoch is None:
+        raise ValueError("give total_steps, or both epochs and steps_per_epoch")
+    for name, v in (("epochs", epochs), ("steps_per_epoch", steps_per_epoch)):
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
+    return resolve_total_steps(epochs * steps_per_epoch, None, None)
+
+
+def one_cycle(
+    max_lr: float,
+    total_steps: int | None = None,
+    epochs: int | None = None,
+    steps_per_epoch: int | None = None,
+    pct_start: float | None = None,
+    anneal_strategy: Literal["linear", "cos"] = "linear",
+    cycle_momentum: bool = True,
+    base_momentum: float = 0.85,
+    max_momentum: float = 0.95,
+    div_factor: float = 10.0,
+    final_div_factor: float = 100.0,
+    three_phase: bool = True,
+    annihilation_pct: float | None = None,
+) -> OneCycle:
+    """The 1cycle policy's learning-rate and momentum schedules.
+
+    With the defaults this is the policy of the reference article: lr rises linearly from ``max_lr/div_factor``
+    to ``max_lr`` (phase 1), falls back over the same length (phase 2), then anneals to
+    ``max_lr/div_factor/final_div_factor`` in the last ~10% of training (annihilation). Momentum goes
+    ``max_momentum -> base_momentum -> max_momentum`` and stays there. Every value equals
+    ``torch.optim.lr_scheduler.OneCycleLR`` with the same arguments at every step ``0..total_steps-1``
+    (torch's defaults differ: ``pct_start=0.3, anneal_strategy="cos", div_factor=25, final_div_factor=1e4,
+    three_phase=False``).
+
+    ``annihilation_pct`` is a friendlier alternative to ``pct_start`` for three phases: the fraction of training
+    spent in annihilation (``pct_start = (1 - annihilation_pct) / 2``). Give at most one of the two; by default
+    ``pct_start`` is 0.45 (10% annihilation) with three phases and 0.3 with two.
+    """
+    total = resolve_total_steps(total_steps, epochs, steps_per_epoch)
+    _check_range("max_lr", max_lr, 0.0, math.inf, True, True)
+    _check_range("div_factor", div_factor, 1.0, math.inf, True, True)
+    _check_range("final_div_factor", final_div_factor, 1.0, math.inf, False, True)
+    if anneal_strategy not in ("linear", "cos"):
+        raise ValueError(f"anneal_strategy must be 'linear' or 'cos', got {anneal_strategy!r}")
+    if pct_start is not None and annihilation_pct is not None:
+        raise ValueError("give pct_start or annihilation_pct, not both")
+    if annihilation_pct is not None:
+        if not three_phase:
+            raise ValueError("annihilation_pct needs three_phase=True (two phases have no annihilation)")
+        _check_range("annihilation_pct", annihilation_pct, 0.0, 1.0, True, True)
+        pct_start = (1.0 - annihilation_pct) / 2.0
+    if pct_start is None:
+        pct_start = 0.45 if three_phase else 0.3
+    _check_range("pct_start", pct_start, 0.0, 1.0, True, True)
+    if cycle_momentum:
+        _check_range("base_momentum", base_momentum, 0.0, 1.0, False, True)
+        _check_range("max_momentum", max_momentum, 0.0, 1.0, False, True)
+
+    # Phase ends exactly as torch computes them (float boundaries, steps counted from 0).
+    if three_phase:
+        ends = (float(pct_start * total) - 1, float(2 * pct_start * total) - 2, float(total - 1))
+    else:
+        ends = (float(pct_start * total) - 1, float(total - 1))
+    if any(b <= a for a, b in zip((0.0, *ends), ends)):
+        need = f"(1/{total}, {(total + 1) / (2 * total):.4g})" if three_phase else f"(1/{total}, 1 - 1/{total})"
+        raise ValueError(
+            f"pct_start={pct_start!r} leaves a phase with no steps for total_steps={total}; "
+            f"it must be in {need}"
+        )
+
+    initial_lr = max_lr / div_factor
+    min_lr = initial_lr / final_div_factor
+    lr_points = (initial_lr, max_lr, initial_lr, min_lr) if three_phase else (initial_lr, max_lr, min_lr)
+    mom_points = (
+        (max_momentum, base_momentum, max_momentum, max_momentum)
+        if three_phase
+        else (max_momentum, base_momentum, max_momentum)
+    )
+
+    def build(points: tuple[float, ...]) -> Join:
+        lengths = [b - a for a, b in zip((0.0, *ends), ends)]
+        segs = tuple(Anneal(points[i], points[i + 1], lengths[i], anneal_strategy) for i in range(len(ends)))
+        return Join(segs, ends)
+
+    return OneCycle(
+        lr=build(lr_points),
+        momentum=build(mom_points) if cycle_momentum else None,
+        total_steps=total,
+        phase_ends=ends,
+    )
