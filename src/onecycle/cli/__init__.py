@@ -1,0 +1,41 @@
+"""The ``onecycle`` command line: one module per subcommand, each adding its parser and a ``run`` function."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from onecycle import __version__
+from onecycle.cli import schedule
+
+COMMANDS = [schedule]
+
+
+class CommandError(Exception):
+    """A problem with the user's input, reported as one line without a traceback."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="onecycle",
+        description="Learning-rate range test and 1cycle policy for PyTorch.",
+    )
+    parser.add_argument("--version", action="version", version=f"onecycle {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for command in COMMANDS:
+        command.add_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except (CommandError, ValueError) as err:
+        print(f"onecycle {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"onecycle {args.command}: interrupted", file=sys.stderr)
+        return 130

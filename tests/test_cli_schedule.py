@@ -1,0 +1,53 @@
+"""``onecycle schedule`` and ``plot_schedule``; the README's commands match CI."""
+
+from pathlib import Path
+
+import pytest
+
+from onecycle.cli import main
+from onecycle.plots import plot_schedule
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_schedule_command_writes_plot_and_table(tmp_path, capsys):
+    out = tmp_path / "s.png"
+    assert main(["schedule", "--total-steps", "200", "--max-lr", "0.5", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "warm-up" in text and "annihilation" in text and "0-89" in text
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_schedule_command_svg_and_two_phase(tmp_path, capsys):
+    out = tmp_path / "s.svg"
+    assert main(["schedule", "--total-steps", "100", "--max-lr", "1", "--two-phase", "--pct-start", "0.3",
+                 "--out", str(out)]) == 0
+    assert "annihilation" not in capsys.readouterr().out
+    assert out.read_text().lstrip().startswith("<?xml")
+
+
+def test_bad_value_is_one_clear_line(tmp_path, capsys):
+    code = main(["schedule", "--total-steps", "100", "--max-lr", "-1", "--out", str(tmp_path / "x.png")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.strip() == "onecycle schedule: error: max_lr must be in (0.0, inf), got -1.0"
+
+
+def test_plot_schedule_from_python(tmp_path):
+    fig = plot_schedule(total_steps=50, max_lr=0.1, out=tmp_path / "p.png")
+    assert len(fig.axes) == 2 and (tmp_path / "p.png").exists()
+    fig = plot_schedule(total_steps=50, max_lr=0.1, cycle_momentum=False)
+    assert len(fig.axes) == 1
+
+
+def test_readme_test_command_is_what_ci_runs():
+    ci = (ROOT / ".ci" / "run").read_text().strip().splitlines()[-1]
+    assert ci in (ROOT / "README.md").read_text()
+
+
+@pytest.mark.parametrize("flag", ["--help"])
+def test_help_lists_commands(flag, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main([flag])
+    assert exc.value.code == 0
+    assert "schedule" in capsys.readouterr().out

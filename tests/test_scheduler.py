@@ -1,0 +1,197 @@
+"""OneCycleScheduler: torch conventions, per-group values, momentum keys, exact resume, AMP skips."""
+
+import io
+import warnings
+
+import pytest
+import torch
+from torch.optim.lr_scheduler import LRScheduler, OneCycleLR
+
+from onecycle import OneCycleScheduler, linear
+from onecycle.schedules import one_cycle
+
+
+def _model():
+    torch.manual_seed(0)
+    return torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 1))
+
+
+def _train_step(model, opt, x=None):
+    x = torch.randn(16, 4) if x is None else x
+    loss = model(x).pow(2).mean()
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+
+
+def test_is_a_torch_lr_scheduler_and_matches_onecyclelr_in_a_loop():
+    kw = dict(max_lr=0.3, total_steps=50, pct_start=0.3, anneal_strategy="cos", three_phase=False,
+              div_factor=25.0, final_div_factor=1e4)
+    m1, m2 = _model(), _model()
+    o1 = torch.optim.SGD(m1.parameters(), lr=0.1, momentum=0.9)
+    o2 = torch.optim.SGD(m2.parameters(), lr=0.1, momentum=0.9)
+    ours, theirs = OneCycleScheduler(o1, **kw), OneCycleLR(o2, **kw)
+    assert isinstance(ours, LRScheduler)
+    torch.manual_seed(1)
+    for _ in range(50):
+        assert o1.param_groups[0]["lr"] == theirs.get_last_lr()[0]
+        assert o1.param_groups[0]["momentum"] == o2.param_groups[0]["momentum"]
+        assert ours.get_last_lr() == theirs.get_last_lr()
+        x = torch.randn(16, 4)
+        _train_step(m1, o1, x)
+        _train_step(m2, o2, x)
+        ours.step()
+        theirs.step()
+    assert all(torch.equal(a, b) for a, b in zip(m1.parameters(), m2.parameters()))
+
+
+def test_per_group_max_lr_and_momentum():
+    model = _model()
+    opt = torch.optim.SGD(
+        [{"params": model[0].parameters()}, {"params": model[2].parameters()}], lr=1.0, momentum=0.9
+    )
+    sched = OneCycleScheduler(opt, max_lr=[0.1, 1.0], base_momentum=[0.8, 0.85], total_steps=100)
+    cyc = [one_cycle(0.1, 100, base_momentum=0.8), one_cycle(1.0, 100)]
+    for step in range(100):
+        for group, c in zip(opt.param_groups, cyc):
+            assert group["lr"] == c.lr(step)
+            assert group["momentum"] == c.momentum(step)
+        sched.step()
+    with pytest.raises(ValueError, match="max_lr has 3 values but the optimizer has 2 param groups"):
+        OneCycleScheduler(opt, max_lr=[0.1, 0.2, 0.3], total_steps=100)
+
+
+@pytest.mark.parametrize("opt_cls", [torch.optim.Adam, torch.optim.AdamW, torch.optim.NAdam])
+def test_adam_family_cycles_beta1_and_keeps_beta2(opt_cls):
+    opt = opt_cls(_model().parameters(), lr=1e-3, betas=(0.9, 0.98))
+    sched = OneCycleScheduler(opt, max_lr=1e-2, total_steps=40)
+    cyc = one_cycle(1e-2, 40)
+    for step in range(40):
+        beta1, beta2 = opt.param_groups[0]["betas"]
+        assert beta1 == cyc.momentum(step) and beta2 == 0.98
+        assert "momentum" not in opt.param_groups[0]
+        sched.step()
+
+
+def test_optimizer_without_momentum_warns_once_and_schedules_lr():
+    opt = torch.optim.Adagrad(_model().parameters(), lr=0.1)
+    with pytest.warns(UserWarning, match="neither 'momentum' nor 'betas'") as record:
+        sched = OneCycleScheduler(opt, max_lr=0.5, total_steps=20)
+        for _ in range(10):
+            sched.step()
+    assert sum("neither" in str(w.message) for w in record) == 1
+    assert opt.param_groups[0]["lr"] == one_cycle(0.5, 20).lr(10)
+
+
+def test_cycle_momentum_off_leaves_momentum_alone():
+    opt = torch.optim.SGD(_model().parameters(), lr=0.1, momentum=0.7)
+    sched = OneCycleScheduler(opt, max_lr=0.5, total_steps=20, cycle_momentum=False)
+    for _ in range(5):
+        sched.step()
+    assert opt.param_groups[0]["momentum"] == 0.7
+
+
+def test_extra_schedules_for_other_keys():
+    opt = torch.optim.SGD(_model().parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4)
+    wd = linear(1e-4, 1e-5, 10)
+    sched = OneCycleScheduler(opt, max_lr=0.5, total_steps=20, schedules={"weight_decay": wd})
+    for step in range(15):
+        assert opt.param_groups[0]["weight_decay"] == wd(step)
+        sched.step()
+    with pytest.raises(ValueError, match="weight_decay"):
+        OneCycleScheduler(opt, max_lr=0.5, total_steps=20, schedules={"weight_decay": [wd, wd]})
+
+
+def _run(steps, sched_state=None, opt_state=None, model_state=None, first_step=0):
+    """Train ``steps`` steps from a fresh or restored state; return the trace and the states."""
+    model = _model()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, nesterov=True)
+    sched = OneCycleScheduler(opt, max_lr=0.2, total_steps=60)
+    if model_state is not None:
+        model.load_state_dict(model_state)
+        opt.load_state_dict(opt_state)
+        sched.load_state_dict(sched_state)
+    trace = []
+    for step in range(first_step, first_step + steps):
+        trace.append((opt.param_groups[0]["lr"], opt.param_groups[0]["momentum"]))
+        _train_step(model, opt, torch.randn(16, 4, generator=torch.Generator().manual_seed(step)))
+        sched.step()
+    return trace, model, opt, sched
+
+
+def test_resume_reproduces_the_uninterrupted_sequence_exactly():
+    full, model_full, *_ = _run(60)
+    first, model, opt, sched = _run(23)
+    buf = io.BytesIO()
+    torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict()}, buf)
+    buf.seek(0)
+    ckpt = torch.load(buf, weights_only=True)
+    rest, model_resumed, *_ = _run(37, ckpt["sched"], ckpt["opt"], ckpt["model"], first_step=23)
+    assert first + rest == full
+    assert all(torch.equal(a, b) for a, b in zip(model_full.parameters(), model_resumed.parameters()))
+
+
+def test_load_state_dict_rebuilds_the_saved_settings():
+    opt = torch.optim.SGD(_model().parameters(), lr=0.1, momentum=0.9)
+    a = OneCycleScheduler(opt, max_lr=0.7, total_steps=30)
+    for _ in range(12):
+        a.step()
+    b = OneCycleScheduler(torch.optim.SGD(_model().parameters(), lr=0.1, momentum=0.9), max_lr=0.1,
+                          total_steps=999)
+    b.load_state_dict(a.state_dict())
+    assert b.total_steps == 30 and b.get_last_lr() == a.get_last_lr()
+    assert b.optimizer.param_groups[0]["momentum"] == opt.param_groups[0]["momentum"]
+    with pytest.raises(ValueError, match="unexpected keys"):
+        b.load_state_dict({**a.state_dict(), "bogus": 1})
+
+
+def test_stepping_past_the_end_holds_final_values_and_warns_once():
+    opt = torch.optim.SGD(_model().parameters(), lr=0.1, momentum=0.9)
+    sched = OneCycleScheduler(opt, max_lr=0.5, total_steps=10)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for _ in range(10):  # the usual loop: step() after each of the 10 iterations
+            sched.step()
+    final = one_cycle(0.5, 10).lr(9)
+    with pytest.warns(UserWarning, match="past total_steps=10") as record:
+        for _ in range(100):
+            sched.step()
+    assert len(record) == 1
+    assert opt.param_groups[0]["lr"] == final and opt.param_groups[0]["momentum"] == 0.95
+
+
+def test_grad_scaler_skipped_steps_keep_alignment_without_warnings():
+    model = _model()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    scaler = torch.amp.GradScaler("cpu", init_scale=2.0**16)
+    sched = OneCycleScheduler(opt, max_lr=0.5, total_steps=20)
+    cyc = one_cycle(0.5, 20)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for it in range(20):
+            assert opt.param_groups[0]["lr"] == cyc.lr(it)
+            before = [p.detach().clone() for p in model.parameters()]
+            loss = model(torch.randn(8, 4)).pow(2).mean()
+            if it in (0, 5):
+                loss = loss * float("inf")  # forced overflow: the scaler must skip this update
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
+            opt.zero_grad()
+            sched.step()
+            unchanged = all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
+            assert unchanged == (it in (0, 5))
+    assert sched.last_epoch == 20
+
+
+def test_step_with_epoch_argument_is_rejected():
+    sched = OneCycleScheduler(torch.optim.SGD(_model().parameters(), lr=0.1), max_lr=0.5, total_steps=10)
+    with pytest.raises(TypeError, match="counts iterations"):
+        sched.step(3)
+
+
+def test_get_last_momentum():
+    opt = torch.optim.SGD(_model().parameters(), lr=0.1, momentum=0.9)
+    sched = OneCycleScheduler(opt, max_lr=0.5, total_steps=10)
+    sched.step()
+    assert sched.get_last_momentum() == [opt.param_groups[0]["momentum"]]
