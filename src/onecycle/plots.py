@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import matplotlib
 
@@ -12,6 +13,10 @@ import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
 from onecycle.schedules import OneCycle, one_cycle
+
+if TYPE_CHECKING:
+    from onecycle.range_test import RangeTestResult
+    from onecycle.sweep import SweepResult
 
 
 def save(fig: Figure, out: str | Path | None) -> Figure:
@@ -44,5 +49,99 @@ def plot_schedule(cycle: OneCycle | None = None, out: str | Path | None = None, 
         ax = axes[0][1]
         ax.plot(steps, [cycle.momentum(t) for t in steps], color="tab:orange")
         ax.set(title="Momentum", xlabel="iteration", ylabel="momentum")
+    fig.tight_layout()
+    return save(fig, out)
+
+
+_RULE_STYLE = {"valley": "tab:green", "steepest": "tab:purple", "minimum_div10": "tab:brown"}
+
+
+def _loss_ylim(curves: list) -> tuple[float, float]:
+    """A y-range that shows the useful part of the curves, not the explosion at the end."""
+    finite = [v for c in curves for v in c.filtered if math.isfinite(v)]
+    if not finite:
+        return (0.0, 1.0)
+    low, start = min(finite), max(c.filtered[0] for c in curves if c.filtered)
+    high = max(start, low) * 1.25
+    pad = 0.05 * (high - low) or 0.1 * abs(high) or 1.0
+    return (low - pad, high + pad)
+
+
+def plot_range_test(result: RangeTestResult, out: str | Path | None = None) -> Figure:
+    """Loss against learning rate (log x): raw points, the online EMA, the unshifted (zero-phase) smoothing,
+    each rule's suggestion, the recommended ``[max_lr/div, max_lr]`` band, the stop point and, when recorded,
+    validation losses."""
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for i, c in enumerate(result.curves):
+        first = i == 0
+        ax.scatter(c.lrs, c.losses, s=6, color="0.6", alpha=0.6 if first else 0.3,
+                   label="loss (raw)" if first else None)
+        ax.plot(c.lrs, c.smoothed, color="tab:blue", lw=1, alpha=0.8 if first else 0.3, ls=":",
+                label="EMA (online, stop rule)" if first else None)
+        ax.plot(c.lrs[: len(c.filtered)], c.filtered, color="tab:blue", lw=2, alpha=1.0 if first else 0.35,
+                label="zero-phase smoothed" if first else None)
+        if c.val_steps:
+            ax.plot([c.lrs[s] for s in c.val_steps], c.val_losses, "o-", color="tab:orange", ms=3,
+                    alpha=1.0 if first else 0.35, label="validation loss" if first else None)
+        ax.plot([c.stop_lr], [c.filtered[-1] if c.filtered else c.losses[-1]], "x", color="tab:red", ms=9,
+                label=f"stop: {c.stop_reason}" if first else None)
+    rec = result.recommendation
+    for name, lr in rec.suggestions.items():
+        if lr is not None:
+            ax.axvline(lr, color=_RULE_STYLE.get(name, "0.4"), ls="--", lw=1, label=f"{name}: {lr:.2g}")
+    if rec.max_lr is not None:
+        ax.axvspan(rec.min_lr, rec.max_lr, color="tab:green", alpha=0.12,
+                   label=f"1cycle range {rec.min_lr:.2g} – {rec.max_lr:.2g} ({rec.confidence} confidence)")
+        ax.axvline(rec.max_lr, color="tab:green", lw=2)
+    ax.set_xscale("log")
+    ax.set_ylim(*_loss_ylim(result.curves))
+    ax.set(xlabel="learning rate", ylabel="loss", title="Learning-rate range test")
+    ax.legend(fontsize=7, loc="upper left")
+    ax.grid(True, which="both", alpha=0.2)
+    fig.tight_layout()
+    return save(fig, out)
+
+
+def plot_sweep(result: SweepResult, out: str | Path | None = None) -> Figure:
+    """The range-test curves of a sweep overlaid (zero-phase smoothed), each value's recommended max_lr marked
+    and the picked value in bold, like the article's "LR Finder for various weight decay values"."""
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    colors = plt.cm.viridis([i / max(len(result.values) - 1, 1) for i in range(len(result.values))])
+    for value, res, color, ok in zip(result.values, result.results, colors, result.eligible):
+        c = res.curves[0]
+        picked = value == result.pick
+        label = f"{result.param}={value:g}" if isinstance(value, (int, float)) else f"{result.param}={value}"
+        label += " (pick)" if picked else ("" if ok else " (not eligible)")
+        ax.plot(c.lrs[: len(c.filtered)], c.filtered, color=color, lw=2.5 if picked else 1.2, label=label)
+        if res.max_lr is not None:
+            ax.axvline(res.max_lr, color=color, ls="--", lw=1)
+    ax.set_xscale("log")
+    ax.set_ylim(*_loss_ylim([r.curves[0] for r in result.results]))
+    ax.set(xlabel="learning rate", ylabel="loss (smoothed)", title=f"Range test for various {result.param}")
+    ax.legend(fontsize=8)
+    ax.grid(True, which="both", alpha=0.2)
+    fig.tight_layout()
+    return save(fig, out)
+
+
+def plot_history(histories: dict[str, list[dict[str, Any]]], out: str | Path | None = None) -> Figure:
+    """Per-epoch train and validation loss (left) and accuracy (right), one colour per run."""
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.8))
+    for (name, history), color in zip(histories.items(), plt.cm.tab10.colors):
+        epochs = [h["epoch"] for h in history]
+        label = f"{name} " if len(histories) > 1 else ""
+        ax_loss.plot(epochs, [h["train_loss"] for h in history], "-o", ms=3, color=color, label=f"{label}train")
+        ax_acc.plot(epochs, [100 * h["train_accuracy"] for h in history], "-o", ms=3, color=color,
+                    label=f"{label}train")
+        if "val_loss" in history[0]:
+            ax_loss.plot(epochs, [h["val_loss"] for h in history], "--s", ms=3, color=color,
+                         label=f"{label}validation")
+            ax_acc.plot(epochs, [100 * h["val_accuracy"] for h in history], "--s", ms=3, color=color,
+                        label=f"{label}validation")
+    ax_loss.set(xlabel="epoch", ylabel="loss", title="Loss")
+    ax_acc.set(xlabel="epoch", ylabel="accuracy (%)", title="Accuracy")
+    for ax in (ax_loss, ax_acc):
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
     fig.tight_layout()
     return save(fig, out)

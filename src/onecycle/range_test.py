@@ -1,0 +1,435 @@
+"""The learning-rate range test: train while the learning rate grows from tiny to huge, record the loss.
+
+:func:`range_test` runs it under the exact conditions of the real training (the user's optimizer with its
+momentum and weight decay, batch size, gradient accumulation, mixed precision) and afterwards leaves the model,
+the optimizer, the data iterator's state and the random number generators exactly as they were.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import csv
+import json
+import math
+import random
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+import torch
+from torch import nn
+
+from onecycle.suggestions import Recommendation, combine, recommend, zero_phase_smooth
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+StepFn = Callable[[Any], "torch.Tensor | float"]
+
+
+@dataclass
+class Curve:
+    """One range test: learning rates, raw losses, their online EMA (``smoothed``, used to stop) and their
+    zero-phase smoothing over the finite part (``filtered``, unshifted, used for suggestions), why it stopped,
+    validation losses."""
+
+    lrs: list[float]
+    losses: list[float]
+    smoothed: list[float]
+    stop_reason: str
+    diverged: bool
+    extended: bool = False
+    filtered: list[float] = field(default_factory=list)
+    val_steps: list[int] = field(default_factory=list)
+    val_losses: list[float] = field(default_factory=list)
+
+    @property
+    def stop_lr(self) -> float:
+        """The learning rate of the last step taken."""
+        return self.lrs[-1]
+
+
+@dataclass
+class RangeTestResult:
+    """What a range test found: one curve per repeat, the recommendation, and the settings that produced it."""
+
+    curves: list[Curve]
+    recommendation: Recommendation
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def lrs(self) -> list[float]:
+        return self.curves[0].lrs
+
+    @property
+    def losses(self) -> list[float]:
+        return self.curves[0].losses
+
+    @property
+    def smoothed(self) -> list[float]:
+        return self.curves[0].smoothed
+
+    @property
+    def stop_reason(self) -> str:
+        return self.curves[0].stop_reason
+
+    @property
+    def diverged(self) -> bool:
+        return all(c.diverged for c in self.curves)
+
+    @property
+    def max_lr(self) -> float | None:
+        """The recommended ``max_lr`` for 1cycle (``None`` when the curves give no answer)."""
+        return self.recommendation.max_lr
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "curves": [asdict(c) for c in self.curves],
+            "recommendation": self.recommendation.to_dict(),
+            "settings": self.settings,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> RangeTestResult:
+        return cls(
+            curves=[Curve(**c) for c in d["curves"]],
+            recommendation=Recommendation.from_dict(d["recommendation"]),
+            settings=dict(d.get("settings", {})),
+        )
+
+    def save_json(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(), indent=1, allow_nan=True))
+
+    @classmethod
+    def load_json(cls, path: str | Path) -> RangeTestResult:
+        try:
+            return cls.from_dict(json.loads(Path(path).read_text()))
+        except (json.JSONDecodeError, KeyError, TypeError) as err:
+            raise ValueError(f"{path} is not a range-test result file ({err})") from None
+
+    def to_csv(self, path: str | Path) -> None:
+        """One row per step: repeat, step, lr, loss, smoothed loss."""
+        with open(path, "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["repeat", "step", "lr", "loss", "smoothed_loss"])
+            for r, c in enumerate(self.curves):
+                for i, (lr, loss, sm) in enumerate(zip(c.lrs, c.losses, c.smoothed)):
+                    w.writerow([r, i, repr(lr), repr(loss), repr(sm)])
+
+    def plot(self, out: str | Path | None = None) -> Figure:
+        """Loss against learning rate with the suggestions marked; see :func:`onecycle.plots.plot_range_test`."""
+        from onecycle.plots import plot_range_test
+
+        return plot_range_test(self, out)
+
+
+# ---------------------------------------------------------------------------------------------- state
+
+
+@dataclass
+class _Snapshot:
+    """Everything a range test changes, copied in memory so it can be put back bitwise."""
+
+    model: dict[str, torch.Tensor]
+    optimizer: dict[str, Any]
+    training: dict[str, bool]
+    torch_rng: torch.Tensor
+    cuda_rng: list[torch.Tensor]
+    numpy_rng: Any
+    python_rng: Any
+    others: list[tuple[Any, Any]]
+
+
+def _snapshot(model: nn.Module, optimizer: torch.optim.Optimizer, others: Sequence[Any]) -> _Snapshot:
+    return _Snapshot(
+        model={k: v.detach().clone() for k, v in model.state_dict().items()},
+        optimizer=copy.deepcopy(optimizer.state_dict()),
+        training={name: m.training for name, m in model.named_modules()},
+        torch_rng=torch.get_rng_state(),
+        cuda_rng=torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else [],
+        numpy_rng=np.random.get_state(),
+        python_rng=random.getstate(),
+        others=[(o, copy.deepcopy(o.state_dict())) for o in others if hasattr(o, "state_dict")],
+    )
+
+
+def _restore(snap: _Snapshot, model: nn.Module, optimizer: torch.optim.Optimizer, everything: bool = True) -> None:
+    """Put back the model and optimizer; with ``everything``, also the modes, RNGs and other objects."""
+    with torch.no_grad():
+        model.load_state_dict(snap.model)
+    optimizer.load_state_dict(snap.optimizer)
+    optimizer.zero_grad(set_to_none=True)
+    if not everything:
+        return
+    for name, m in model.named_modules():
+        m.training = snap.training.get(name, m.training)
+    torch.set_rng_state(snap.torch_rng)
+    if snap.cuda_rng:
+        torch.cuda.set_rng_state_all(snap.cuda_rng)
+    np.random.set_state(snap.numpy_rng)
+    random.setstate(snap.python_rng)
+    for obj, state in snap.others:
+        obj.load_state_dict(state)
+
+
+@contextlib.contextmanager
+def preserved(model: nn.Module, optimizer: torch.optim.Optimizer, *others: Any) -> Iterator[None]:
+    """Run a block, then put back the model, optimizer, RNGs and any ``others`` with a ``state_dict``."""
+    snap = _snapshot(model, optimizer, others)
+    try:
+        yield
+    finally:
+        _restore(snap, model, optimizer)
+
+
+# ---------------------------------------------------------------------------------------------- the loop
+
+
+def _cycle(data: Iterable[Any]) -> Iterator[Any]:
+    """Batches of ``data`` forever, starting a new pass when one runs out."""
+    while True:
+        empty = True
+        for batch in data:
+            empty = False
+            yield batch
+        if empty:
+            raise ValueError("the data yielded no batches (an empty loader, or an iterator already used up)")
+
+
+def _to_device(batch: Any, device: torch.device) -> Any:
+    if isinstance(batch, torch.Tensor):
+        return batch.to(device, non_blocking=True)
+    if isinstance(batch, (list, tuple)):
+        return type(batch)(_to_device(b, device) for b in batch)
+    if isinstance(batch, dict):
+        return {k: _to_device(v, device) for k, v in batch.items()}
+    return batch
+
+
+def lr_at(step: int, start_lr: float, end_lr: float, num_steps: int, growth: str) -> float:
+    """The range test's learning rate at ``step``: ``start_lr`` at 0, ``end_lr`` at ``num_steps - 1``, and
+    the same growth continued past it (used when the range is extended)."""
+    pct = step / (num_steps - 1)
+    if growth == "exp":
+        return start_lr * (end_lr / start_lr) ** pct
+    return start_lr + (end_lr - start_lr) * pct
+
+
+def _set_lr(optimizer: torch.optim.Optimizer, lr: float, ratios: Sequence[float]) -> None:
+    for group, ratio in zip(optimizer.param_groups, ratios):
+        if isinstance(group["lr"], torch.Tensor):
+            group["lr"].fill_(lr * ratio)
+        else:
+            group["lr"] = lr * ratio
+
+
+def _standard_step(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    loss_fn: Callable[..., torch.Tensor],
+    batches: Iterator[Any],
+    accumulation_steps: int,
+    device: torch.device,
+    amp_dtype: torch.dtype | None,
+    scaler: torch.amp.GradScaler | None,
+) -> float:
+    """One optimizer update over ``accumulation_steps`` micro-batches; returns their mean loss."""
+    optimizer.zero_grad(set_to_none=True)
+    total = 0.0
+    for _ in range(accumulation_steps):
+        x, y = _to_device(next(batches), device)
+        with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+            loss = loss_fn(model(x), y) / accumulation_steps
+        total += float(loss.detach())
+        (scaler.scale(loss) if scaler is not None else loss).backward()
+    if scaler is not None:
+        scaler.step(optimizer)
+        scaler.update()
+    else:
+        optimizer.step()
+    return total
+
+
+def _validation_loss(model: nn.Module, loss_fn: Callable, batches: list[Any], device: torch.device,
+                     amp_dtype: torch.dtype | None) -> float:
+    was_training = model.training
+    model.eval()
+    total, count = 0.0, 0
+    with torch.no_grad():
+        for batch in batches:
+            x, y = _to_device(batch, device)
+            with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+                total += float(loss_fn(model(x), y)) * len(y)
+            count += len(y)
+    model.train(was_training)
+    return total / max(count, 1)
+
+
+def _check(name: str, ok: bool, allowed: str, value: Any) -> None:
+    if not ok:
+        raise ValueError(f"{name} must be {allowed}, got {value!r}")
+
+
+def range_test(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    data: Iterable[Any],
+    loss_fn: Callable[..., torch.Tensor] | None = None,
+    *,
+    step: StepFn | None = None,
+    start_lr: float = 1e-7,
+    end_lr: float = 10.0,
+    num_steps: int = 100,
+    growth: Literal["exp", "linear"] = "exp",
+    beta: float = 0.98,
+    diverge_factor: float = 4.0,
+    extend: bool = True,
+    max_extend_factor: float = 1e3,
+    accumulation_steps: int = 1,
+    amp_dtype: torch.dtype | None = None,
+    scaler: torch.amp.GradScaler | None = None,
+    val_data: Iterable[Any] | None = None,
+    val_every: int = 10,
+    val_batches: int = 4,
+    repeats: int = 1,
+    seed: int | None = None,
+    div_factor: float = 10.0,
+    progress: bool = False,
+) -> RangeTestResult:
+    """Run the learning-rate range test and return the curves and a recommended ``max_lr``.
+
+    Each step sets the learning rate (growing from ``start_lr`` to ``end_lr`` over ``num_steps`` steps,
+    exponentially or linearly; param groups keep their lr ratios to the first group), trains on one batch and
+    records the loss. The stop rule uses an EMA with bias correction (``beta``): the test ends when the smoothed
+    loss exceeds ``diverge_factor`` x the best seen, or at once when a loss is not finite. If it has not
+    diverged by ``end_lr`` and ``extend`` is true, it goes on at the same growth rate up to
+    ``end_lr * max_extend_factor``; a curve that never diverges is flagged in the result and in the
+    recommendation's notes.
+
+    Training follows the user's setup: ``loss_fn(model(x), y)`` on batches ``(x, y)`` from ``data`` (any
+    iterable, cycled when it runs out), ``accumulation_steps`` micro-batches per update, ``torch.autocast``
+    with ``amp_dtype`` (a ``GradScaler`` is used for float16: ``scaler`` or a new one). For any other training
+    step pass ``step(batch) -> loss``, which must do the forward, backward and ``optimizer.step()`` itself.
+
+    ``val_data``: the first ``val_batches`` batches are held fixed and their mean loss is recorded every
+    ``val_every`` steps. ``repeats``: run the test several times (seeds ``seed, seed+1, ...`` and the following
+    batches of ``data``) and combine the recommendations, with their spread as the confidence figure.
+
+    Afterwards the model's parameters and buffers, the optimizer's state and hyper-parameters, the train/eval
+    modes, the torch/numpy/python RNG states, ``scaler`` and ``data`` (when it has ``state_dict``) are exactly
+    what they were before. Nothing is written to disk.
+    """
+    if loss_fn is None and step is None:
+        raise ValueError("give loss_fn (standard training step) or step (your own training step)")
+    _check("start_lr", isinstance(start_lr, (int, float)) and 0 < start_lr < math.inf, "> 0", start_lr)
+    _check("end_lr", isinstance(end_lr, (int, float)) and start_lr < end_lr < math.inf, "> start_lr", end_lr)
+    _check("num_steps", isinstance(num_steps, int) and num_steps >= 2, "an integer >= 2", num_steps)
+    _check("growth", growth in ("exp", "linear"), "'exp' or 'linear'", growth)
+    _check("beta", isinstance(beta, (int, float)) and 0 <= beta < 1, "in [0, 1)", beta)
+    _check("diverge_factor", isinstance(diverge_factor, (int, float)) and diverge_factor > 1, "> 1",
+           diverge_factor)
+    _check("max_extend_factor", max_extend_factor >= 1, ">= 1", max_extend_factor)
+    _check("accumulation_steps", isinstance(accumulation_steps, int) and accumulation_steps >= 1,
+           "an integer >= 1", accumulation_steps)
+    _check("val_every", isinstance(val_every, int) and val_every >= 1, "an integer >= 1", val_every)
+    _check("repeats", isinstance(repeats, int) and repeats >= 1, "an integer >= 1", repeats)
+    if step is not None and (accumulation_steps != 1 or amp_dtype is not None):
+        raise ValueError("accumulation_steps and amp_dtype apply to the standard step; a custom step does its own")
+
+    device = next((p.device for p in model.parameters()), torch.device("cpu"))
+    own_scaler = scaler is None and amp_dtype == torch.float16
+    settings = dict(start_lr=start_lr, end_lr=end_lr, num_steps=num_steps, growth=growth, beta=beta,
+                    diverge_factor=diverge_factor, extend=extend, max_extend_factor=max_extend_factor,
+                    accumulation_steps=accumulation_steps, amp_dtype=str(amp_dtype) if amp_dtype else None,
+                    repeats=repeats, seed=seed, div_factor=div_factor)
+    base = float(optimizer.param_groups[0]["lr"])
+    ratios = [float(g["lr"]) / base if base > 0 else 1.0 for g in optimizer.param_groups]
+
+    curves: list[Curve] = []
+    snap = _snapshot(model, optimizer, [o for o in (scaler, data) if o is not None])
+    try:
+        val_set = None
+        if val_data is not None:
+            val_set = [b for _, b in zip(range(val_batches), val_data)]
+            if not val_set:
+                raise ValueError("val_data yielded no batches")
+        batches = _cycle(data)
+        for r in range(repeats):
+            if r:
+                _restore(snap, model, optimizer, everything=False)
+            if seed is not None:
+                torch.manual_seed(seed + r)
+            run_scaler = torch.amp.GradScaler(device.type) if own_scaler else scaler
+
+            def one_step(_batches: Iterator[Any] = batches, _scaler: Any = run_scaler) -> float:
+                if step is not None:
+                    return float(step(next(_batches)))
+                return _standard_step(model, optimizer, loss_fn, _batches, accumulation_steps, device,
+                                      amp_dtype, _scaler)
+
+            curves.append(_run_curve(model, optimizer, one_step, ratios, settings, val_set, loss_fn,
+                                     val_every, device, amp_dtype, progress, r))
+    finally:
+        _restore(snap, model, optimizer)
+    recs = [recommend(c.lrs, c.losses, div_factor=div_factor, diverged=c.diverged) for c in curves]
+    return RangeTestResult(curves, recs[0] if repeats == 1 else combine(recs), settings)
+
+
+def _run_curve(model: nn.Module, optimizer: torch.optim.Optimizer, one_step: Callable[[], float],
+               ratios: Sequence[float], s: dict[str, Any], val_set: list[Any] | None,
+               loss_fn: Callable | None, val_every: int, device: torch.device, amp_dtype: torch.dtype | None,
+               progress: bool, repeat: int) -> Curve:
+    """The test's loop for one repeat."""
+    from tqdm.auto import tqdm
+
+    model.train()
+    cap = s["end_lr"] * (s["max_extend_factor"] if s["extend"] else 1.0)
+    lrs: list[float] = []
+    losses: list[float] = []
+    smoothed: list[float] = []
+    val_steps: list[int] = []
+    val_losses: list[float] = []
+    avg, best = 0.0, math.inf
+    reason, diverged = "", False
+    bar = tqdm(total=s["num_steps"], desc=f"range test{f' {repeat + 1}' if repeat else ''}",
+               disable=not progress, leave=False)
+    i = 0
+    while True:
+        lr = lr_at(i, s["start_lr"], s["end_lr"], s["num_steps"], s["growth"])
+        if lr > cap * (1 + 1e-9):
+            reason = "reached end_lr without diverging" if not s["extend"] else (
+                f"reached the extension cap lr={cap:.3g} without diverging")
+            break
+        _set_lr(optimizer, lr, ratios)
+        loss = one_step()
+        lrs.append(lr)
+        losses.append(loss)
+        if not math.isfinite(loss):
+            smoothed.append(math.nan)
+            reason, diverged = f"non-finite loss at lr={lr:.3g}", True
+            break
+        avg = s["beta"] * avg + (1 - s["beta"]) * loss
+        sm = avg / (1 - s["beta"] ** (i + 1))
+        smoothed.append(sm)
+        best = min(best, sm)
+        if val_set is not None and i % val_every == 0:
+            val_steps.append(i)
+            val_losses.append(_validation_loss(model, loss_fn or _no_loss, val_set, device, amp_dtype))
+        bar.update(1)
+        bar.set_postfix(lr=f"{lr:.2g}", loss=f"{sm:.3g}")
+        if sm > s["diverge_factor"] * best:
+            reason, diverged = f"smoothed loss exceeded {s['diverge_factor']:g}x its best at lr={lr:.3g}", True
+            break
+        i += 1
+    bar.close()
+    n = len(smoothed) - (not math.isfinite(losses[-1]))
+    filtered = zero_phase_smooth(lrs[:n], losses[:n]).tolist() if n >= 2 else losses[:n]
+    return Curve(lrs, losses, smoothed, reason, diverged, extended=len(lrs) > s["num_steps"],
+                 filtered=filtered, val_steps=val_steps, val_losses=val_losses)
+
+
+def _no_loss(*_: Any) -> torch.Tensor:
+    raise ValueError("validation needs loss_fn; with a custom step, pass loss_fn too or leave val_data out")

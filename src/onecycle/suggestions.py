@@ -1,0 +1,551 @@
+"""Suggestions: learning rates read off a range-test curve, as pure functions of ``(lrs, losses)``.
+
+A range test records one loss per step while the learning rate grows; ``lrs`` must be positive and strictly
+increasing (geometric or linear growth alike). Every function here takes the two sequences and returns plain
+values; none of them needs torch.
+
+Conventions shared by every rule:
+
+* The curve is cut at the first non-finite loss: that point and everything after it are ignored.
+* Unless ``smooth=False``, the losses are first smoothed with :func:`zero_phase_smooth`, which does not shift
+  the curve to the right the way an online EMA does.
+* A rule returns a learning rate within the tested range and at or below the smoothed minimum (one of the
+  given lrs, except :func:`minimum_div10`), or ``None`` when the curve gives no answer: fewer than
+  :data:`MIN_POINTS` finite points, a loss that never falls, or an answer outside the tested range.
+* Mismatched lengths, non-finite or non-positive learning rates, or learning rates that do not strictly
+  increase raise :class:`ValueError`.
+
+:func:`recommend` runs every rule and combines them into a :class:`Recommendation` for the 1cycle policy;
+:func:`combine` merges the recommendations of repeated range tests (several seeds).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Literal
+
+import numpy as np
+
+__all__ = [
+    "RULE_NAMES",
+    "Recommendation",
+    "combine",
+    "drop_fraction",
+    "ema",
+    "minimum_div10",
+    "recommend",
+    "steepest",
+    "valley",
+    "zero_phase_smooth",
+]
+
+ArrayLike = Sequence[float] | np.ndarray
+
+MIN_POINTS = 5
+"""Fewest finite points a rule needs to give an answer."""
+
+FEW_POINTS = 20
+"""Below this many finite points a recommendation is at best of medium confidence."""
+
+VALLEY_SLOPE = 0.1
+"""A point belongs to a falling stretch (see :func:`valley`) when its slope is at least this fraction of the
+steepest slope."""
+
+MIN_DROP = 1e-3
+"""A curve "falls" when its smoothed loss drops by more than this fraction of its size ..."""
+
+NOISE_Z = 5.0
+"""... and by more than this many standard errors of the smoothed values."""
+
+
+# --------------------------------------------------------------------------------------------- smoothing
+
+
+def ema(losses: ArrayLike, beta: float = 0.98) -> np.ndarray:
+    """Exponential moving average with bias correction: ``avg_i / (1 - beta**(i+1))`` where
+    ``avg_i = beta * avg_{i-1} + (1 - beta) * losses[i]`` and ``avg_{-1} = 0``.
+
+    This is the online smoothing a range test can use for its stop rule; value ``i`` depends on losses
+    ``0..i`` only, so it trails the raw curve (by about ``1 / (1 - beta)`` steps once warmed up). A non-finite
+    loss makes every value from that point on non-finite (NaN or inf), so callers can cut the curve there.
+    ``beta = 0`` returns the losses unchanged.
+    """
+    if not (isinstance(beta, (int, float)) and 0.0 <= beta < 1.0):
+        raise ValueError(f"beta must be in [0, 1), got {beta!r}")
+    y = _as_1d("losses", losses)
+    out = np.empty_like(y)
+    avg = 0.0
+    for i, value in enumerate(y):
+        avg = beta * avg + (1.0 - beta) * value  # inf and NaN stay non-finite from here on
+        out[i] = avg / (1.0 - beta ** (i + 1))
+    return out
+
+
+def zero_phase_smooth(
+    lrs: ArrayLike, losses: ArrayLike, frac: float = 0.15, despike: bool = True
+) -> np.ndarray:
+    """Smooth ``losses`` against ``log10(lrs)`` with a centred filter, so minima stay where they are.
+
+    Each value is a local linear fit (LOWESS, tricube weights) through the ``max(5, ceil(frac * n))`` points
+    nearest in log-lr, evaluated at that point: the window is centred wherever there are points on both
+    sides and narrower in decades where the points are dense, so geometric and linear lr growth are both
+    handled. With ``despike``, a running median of three first removes single-point spikes. Curves of fewer
+    than three points are returned unchanged.
+
+    Returns an array of the same length as ``losses``; from the first non-finite loss on it is NaN (only the
+    finite part before it is smoothed).
+    """
+    if not (isinstance(frac, (int, float)) and 0.0 < frac <= 1.0):
+        raise ValueError(f"frac must be in (0, 1], got {frac!r}")
+    lr, y = _validate(lrs, losses)
+    out = np.full(len(y), math.nan)
+    n = _finite_prefix(y)
+    out[:n] = _lowess(np.log10(lr[:n]), y[:n], frac, despike)[0]
+    return out
+
+
+def _window(n: int, frac: float) -> int:
+    return min(n, max(5, math.ceil(frac * n)))
+
+
+def _lowess(x: np.ndarray, y: np.ndarray, frac: float, despike: bool) -> tuple[np.ndarray, np.ndarray]:
+    """The smoothed values and, for each, the sum of its squared weights (its variance per unit noise)."""
+    n = len(y)
+    if n < 3:
+        return y.copy(), np.ones(n)
+    scale = float(np.max(np.abs(y)))
+    if scale == 0.0:
+        return y.copy(), np.ones(n)
+    y = y / scale  # keeps the weighted sums below from overflowing on huge losses
+    if despike:
+        y = y.copy()
+        y[1:-1] = np.median(np.stack([y[:-2], y[1:-1], y[2:]]), axis=0)
+    k = _window(n, frac)
+    # The k nearest neighbours of a point on a sorted axis form a contiguous window; slide its start.
+    starts = np.empty(n, dtype=int)
+    lo = 0
+    for i in range(n):
+        while lo + k < n and x[lo + k] - x[i] < x[i] - x[lo]:
+            lo += 1
+        starts[i] = lo
+    idx = starts[:, None] + np.arange(k)
+    dx = x[idx] - x[:, None]
+    reach = np.max(np.abs(dx), axis=1, keepdims=True)
+    w = np.clip(1.0 - (np.abs(dx) / reach) ** 3, 0.0, None) ** 3
+    s0, s1, s2 = w.sum(1, keepdims=True), (w * dx).sum(1, keepdims=True), (w * dx * dx).sum(1, keepdims=True)
+    det = s0 * s2 - s1 * s1
+    ok = det > 1e-12 * s0 * s2
+    # The local linear fit at x_i is a weighted sum of the window's losses with these weights.
+    weights = np.where(ok, w * (s2 - s1 * dx) / np.where(ok, det, 1.0), w / s0)
+    return (weights * y[idx]).sum(1) * scale, (weights * weights).sum(1)
+
+
+# ------------------------------------------------------------------------------------------------ curves
+
+
+def _as_1d(name: str, values: ArrayLike) -> np.ndarray:
+    a = np.asarray(values, dtype=float)
+    if a.ndim != 1:
+        raise ValueError(f"{name} must be one-dimensional, got shape {a.shape}")
+    return a
+
+
+def _validate(lrs: ArrayLike, losses: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    lr = _as_1d("lrs", lrs)
+    y = _as_1d("losses", losses)
+    if len(lr) != len(y):
+        raise ValueError(f"lrs and losses must have the same length, got {len(lr)} lrs and {len(y)} losses")
+    if not np.all(np.isfinite(lr)):
+        raise ValueError("lrs must be finite")
+    if np.any(lr <= 0):
+        raise ValueError(f"lrs must be positive, got min {lr.min()!r}")
+    if np.any(np.diff(np.log10(lr)) <= 0):
+        raise ValueError("lrs must be strictly increasing (and distinct in log10)")
+    return lr, y
+
+
+def _finite_prefix(y: np.ndarray) -> int:
+    bad = np.flatnonzero(~np.isfinite(y))
+    return int(bad[0]) if len(bad) else len(y)
+
+
+@dataclass(frozen=True)
+class _Curve:
+    """The finite part of a curve, ready for the rules."""
+
+    lr: np.ndarray
+    x: np.ndarray  # log10(lr)
+    s: np.ndarray  # smoothed losses (or the losses as given)
+    i_min: int  # index of the smoothed minimum
+    falls: bool
+
+
+def _curve(lrs: ArrayLike, losses: ArrayLike, smooth: bool, frac: float = 0.15) -> _Curve | None:
+    lr, y = _validate(lrs, losses)
+    n = _finite_prefix(y)
+    if n < MIN_POINTS:
+        return None
+    lr, y = lr[:n], y[:n]
+    scale = float(np.max(np.abs(y)))
+    if scale > 0:
+        y = y / scale  # every rule is unchanged by a positive scale; this keeps sums and slopes finite
+    x = np.log10(lr)
+    s, var = _lowess(x, y, frac, despike=True) if smooth else (y, np.ones(n))
+    i_min = int(np.argmin(s))
+    return _Curve(lr, x, s, i_min, _falls(y, s, var, i_min))
+
+
+def _falls(y: np.ndarray, s: np.ndarray, var: np.ndarray, i_min: int) -> bool:
+    """Whether the smoothed loss drops before its minimum by more than :data:`MIN_DROP` of its size and by
+    :data:`NOISE_Z` standard errors (noise estimated robustly from second differences of the losses)."""
+    i_top = int(np.argmax(s[: i_min + 1]))
+    drop = float(s[i_top] - s[i_min])
+    noise = 1.4826 * float(np.median(np.abs(np.diff(y, 2)))) / math.sqrt(6.0) if len(y) > 2 else 0.0
+    stderr = noise * math.sqrt(var[i_top] + var[i_min])
+    return drop > NOISE_Z * stderr and drop > MIN_DROP * max(abs(s[i_top]), abs(s[i_min]))
+
+
+# ------------------------------------------------------------------------------------------------- rules
+
+
+def _valley(c: _Curve, tau: float = VALLEY_SLOPE) -> float | None:
+    if not c.falls or c.i_min < 2:
+        return None
+    # Points before the minimum where the smoothed loss falls at least tau times as fast as at its steepest.
+    g = np.gradient(c.s[: c.i_min + 1], c.x[: c.i_min + 1])
+    if g.min() >= 0:
+        return None
+    falling = g < tau * g.min()
+    best, best_span = None, 0.0
+    start = None
+    for i, f in enumerate([*falling, False]):
+        if f and start is None:
+            start = i
+        elif not f and start is not None:
+            span = c.x[i - 1] - c.x[start]
+            if i - start >= 2 and span > best_span:
+                best, best_span = (start, i - 1), span
+            start = None
+    if best is None:
+        return None
+    a, b = best
+    target = c.x[a] + 2.0 / 3.0 * (c.x[b] - c.x[a])
+    j = a + int(np.argmin(np.abs(c.x[a : b + 1] - target)))
+    return float(c.lr[j])
+
+
+def _steepest(c: _Curve) -> float | None:
+    if not c.falls or c.i_min < 1:
+        return None
+    g = np.gradient(c.s[: c.i_min + 1], c.x[: c.i_min + 1])
+    j = int(np.argmin(g))
+    return float(c.lr[j]) if g[j] < 0 else None
+
+
+def _minimum_div10(c: _Curve) -> float | None:
+    if not c.falls:
+        return None
+    lr = float(c.lr[c.i_min]) / 10.0
+    return lr if lr >= c.lr[0] else None
+
+
+def _drop_fraction(c: _Curve, fraction: float = 0.9) -> float | None:
+    if not c.falls:
+        return None
+    i_top = int(np.argmax(c.s[: c.i_min + 1]))
+    top, bottom = c.s[i_top], c.s[c.i_min]
+    target = bottom + (1.0 - fraction) * (top - bottom)
+    j = i_top + int(np.argmax(c.s[i_top : c.i_min + 1] <= target))
+    return float(c.lr[j])
+
+
+def valley(lrs: ArrayLike, losses: ArrayLike, smooth: bool = True) -> float | None:
+    """The lr two thirds of the way (in log-lr) into the longest steadily falling stretch of the smoothed
+    curve before its minimum; ``None`` if the loss never falls or no stretch spans three points.
+
+    A point is falling when its slope against ``log10(lr)`` is at least :data:`VALLEY_SLOPE` times the
+    steepest slope; "longest" is measured in decades."""
+    c = _curve(lrs, losses, smooth)
+    return None if c is None else _valley(c)
+
+
+def steepest(lrs: ArrayLike, losses: ArrayLike, smooth: bool = True) -> float | None:
+    """The lr of steepest descent of the smoothed loss against ``log10(lr)``, up to its minimum; ``None`` if
+    the loss never falls."""
+    c = _curve(lrs, losses, smooth)
+    return None if c is None else _steepest(c)
+
+
+def minimum_div10(lrs: ArrayLike, losses: ArrayLike, smooth: bool = True) -> float | None:
+    """The lr of the smoothed minimum divided by 10; ``None`` if the loss never falls or the result would lie
+    below the first tested lr. A minimum at the last point (the curve still falling) still counts: the
+    answer is then a lower bound."""
+    c = _curve(lrs, losses, smooth)
+    return None if c is None else _minimum_div10(c)
+
+
+def drop_fraction(
+    lrs: ArrayLike, losses: ArrayLike, fraction: float = 0.9, smooth: bool = True
+) -> float | None:
+    """The first lr at which the smoothed loss has covered ``fraction`` of its fall from its highest point to
+    its minimum: a bit before the minimum, where the loss still improves. ``None`` if the loss never falls."""
+    if not 0.0 < fraction <= 1.0:
+        raise ValueError(f"fraction must be in (0, 1], got {fraction!r}")
+    c = _curve(lrs, losses, smooth)
+    return None if c is None else _drop_fraction(c, fraction)
+
+
+_RULES: dict[str, Callable[[_Curve], float | None]] = {
+    "valley": _valley,
+    "steepest": _steepest,
+    "minimum_div10": _minimum_div10,
+    "drop_fraction": _drop_fraction,
+}
+RULE_NAMES: tuple[str, ...] = tuple(_RULES)
+"""The rules :func:`recommend` runs; each name is also a public function of ``(lrs, losses)``."""
+
+
+# ------------------------------------------------------------------------------------------ recommendation
+
+Confidence = Literal["high", "medium", "low"]
+_RANK: dict[str, int] = {"low": 0, "medium": 1, "high": 2}
+
+MIN_MARGIN = 3.0
+"""``max_lr`` is at most the lr of the smoothed minimum divided by this (about half a decade below it) ..."""
+
+MAX_MARGIN = 10.0
+"""... and at least the lr of the smoothed minimum divided by this (the classic "minimum / 10")."""
+
+SPREAD_HIGH = 1.0
+"""Rules agreeing within this many decades give high confidence ..."""
+
+SPREAD_MEDIUM = 2.0
+"""... within this many, medium; beyond it, low."""
+
+REPEAT_SPREAD_HIGH = 0.3
+"""Repeats whose ``max_lr`` agree within this many decades (a factor 2) give high confidence ..."""
+
+REPEAT_SPREAD_MEDIUM = 0.7
+"""... within this many (a factor 5), medium; beyond it, low."""
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """Learning rates for the 1cycle policy read off one range test (or combined over several).
+
+    ``max_lr`` and ``min_lr = max_lr / div_factor`` are ``None`` when the curve gives no answer;
+    ``suggestions`` holds every rule's answer by name; ``spread`` is how far apart the answers are, in
+    decades of lr (across rules for one test, across repeats for a combination; ``None`` with fewer than two
+    answers); ``confidence`` is ``"high"``, ``"medium"`` or ``"low"``; ``notes`` state plainly what limits
+    the answer; ``lr_at_minimum`` is the lr of the smoothed minimum; ``repeats`` counts the range tests.
+    """
+
+    max_lr: float | None
+    min_lr: float | None
+    suggestions: dict[str, float | None]
+    confidence: Confidence
+    spread: float | None
+    notes: list[str] = field(default_factory=list)
+    div_factor: float = 10.0
+    lr_at_minimum: float | None = None
+    repeats: int = 1
+
+    def __post_init__(self) -> None:
+        if self.confidence not in _RANK:
+            raise ValueError(f"confidence must be one of {sorted(_RANK)}, got {self.confidence!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """A plain dict of floats, strings, lists and ``None`` (JSON-ready)."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Recommendation:
+        """The inverse of :meth:`to_dict`; raises ``ValueError`` on missing or unknown keys."""
+        names = {f.name for f in fields(cls)}
+        unknown = set(data) - names
+        if unknown:
+            raise ValueError(f"unknown Recommendation keys: {sorted(unknown)}")
+        required = {"max_lr", "min_lr", "suggestions", "confidence", "spread"}
+        missing = required - set(data)
+        if missing:
+            raise ValueError(f"missing Recommendation keys: {sorted(missing)}")
+        kwargs = dict(data)
+        for key in ("max_lr", "min_lr", "spread", "lr_at_minimum"):
+            if kwargs.get(key) is not None:
+                kwargs[key] = float(kwargs[key])
+        kwargs["suggestions"] = {
+            str(k): None if v is None else float(v) for k, v in data["suggestions"].items()
+        }
+        kwargs["notes"] = [str(note) for note in data.get("notes", [])]
+        return cls(**kwargs)
+
+
+def _geometric_median(values: Sequence[float]) -> float:
+    return float(10 ** np.median(np.log10(values)))
+
+
+def _decades(values: Sequence[float]) -> float | None:
+    if len(values) < 2:
+        return None
+    logs = np.log10(values)
+    return float(logs.max() - logs.min())
+
+
+def _at_most(confidence: Confidence, cap: Confidence) -> Confidence:
+    return confidence if _RANK[confidence] <= _RANK[cap] else cap
+
+
+def recommend(
+    lrs: ArrayLike,
+    losses: ArrayLike,
+    div_factor: float = 10.0,
+    diverged: bool = True,
+    *,
+    frac: float = 0.15,
+) -> Recommendation:
+    """Recommend ``max_lr`` (and ``min_lr = max_lr / div_factor``) for the 1cycle policy from one range test.
+
+    The rule for ``max_lr``: smooth the curve with :func:`zero_phase_smooth` (``frac``), run every rule in
+    :data:`RULE_NAMES` (:func:`valley`, :func:`steepest`, :func:`minimum_div10`, :func:`drop_fraction`), take
+    the geometric median of their answers (the median in log-lr, robust to one rule going astray) and clamp
+    it between ``lr_min / MAX_MARGIN`` and ``lr_min / MIN_MARGIN`` (a decade to half a decade below the lr
+    of the smoothed minimum): "a bit before the minimum, where the loss still improves". The lower bound is
+    the classic "minimum / 10" rule: the curve itself shows the loss still improving there, so a curve whose
+    early fall pulls ``steepest`` and ``valley`` far to the left does not make ``max_lr`` needlessly small.
+
+    Confidence comes from the spread of the answers (high within :data:`SPREAD_HIGH` decades, medium within
+    :data:`SPREAD_MEDIUM`, else low); it is at most medium, with a note, when fewer than :data:`FEW_POINTS`
+    points are finite, when the loss never diverged (``diverged=False``: the minimum may lie past the tested
+    range) or when the smoothed minimum is the last point, and low when only one rule answers or ``max_lr``
+    falls below the tested range. A rule without an answer is left out (a note names it); when no rule
+    answers (too few points, a loss that never falls) ``max_lr`` and ``min_lr`` are ``None``, confidence is
+    ``"low"`` and the notes say why.
+
+    Raises ``ValueError`` only for invalid input: mismatched lengths, bad lrs (see the module docstring) or
+    ``div_factor < 1``.
+    """
+    if not (isinstance(div_factor, (int, float)) and math.isfinite(div_factor) and div_factor >= 1.0):
+        raise ValueError(f"div_factor must be a finite number >= 1, got {div_factor!r}")
+    lr, y = _validate(lrs, losses)
+    n = _finite_prefix(y)
+    notes: list[str] = []
+    if n < len(y):
+        notes.append(f"cut at the first non-finite loss (point {n} of {len(y)})")
+    if not diverged:
+        notes.append("the loss never diverged: no right edge, the best lr may lie past the tested range")
+    c = _curve(lr, y, smooth=True, frac=frac)
+    suggestions: dict[str, float | None] = {name: None for name in _RULES}
+    if c is not None:
+        suggestions = {name: rule(c) for name, rule in _RULES.items()}
+    answers = [v for v in suggestions.values() if v is not None]
+    if c is None or not answers:
+        if c is None:
+            notes.append(f"too few points: {n} finite, need at least {MIN_POINTS}")
+        elif not c.falls:
+            notes.append("the loss never falls: the range starts too high, or the model does not learn")
+        notes.append("no rule gave an answer: no recommendation")
+        return Recommendation(None, None, suggestions, "low", None, notes, float(div_factor))
+
+    missing = [name for name, v in suggestions.items() if v is None]
+    if missing:
+        notes.append(f"no answer from: {', '.join(missing)}")
+    lr_min = float(c.lr[c.i_min])
+    max_lr = min(max(_geometric_median(answers), lr_min / MAX_MARGIN), lr_min / MIN_MARGIN)
+    spread = _decades(answers)
+    confidence: Confidence
+    if spread is None:
+        confidence = "low"
+        notes.append("low confidence: only one rule gave an answer")
+    elif spread <= SPREAD_HIGH:
+        confidence = "high"
+    elif spread <= SPREAD_MEDIUM:
+        confidence = "medium"
+    else:
+        confidence = "low"
+        notes.append(f"low confidence: the rules disagree by {spread:.1f} decades")
+    if max_lr < c.lr[0]:
+        confidence = "low"
+        notes.append("the smoothed minimum is near the first lr: max_lr is below the tested range")
+    if len(c.lr) < FEW_POINTS:
+        confidence = _at_most(confidence, "medium")
+        notes.append(f"only {len(c.lr)} finite points: the suggestions are coarse")
+    if not diverged:
+        confidence = _at_most(confidence, "medium")
+    if c.i_min == len(c.lr) - 1:
+        confidence = _at_most(confidence, "medium")
+        notes.append("the smoothed loss is lowest at the last point: the suggestions are lower bounds")
+    return Recommendation(
+        max_lr=max_lr,
+        min_lr=max_lr / div_factor,
+        suggestions=suggestions,
+        confidence=confidence,
+        spread=spread,
+        notes=notes,
+        div_factor=float(div_factor),
+        lr_at_minimum=lr_min,
+    )
+
+
+def combine(recommendations: Sequence[Recommendation]) -> Recommendation:
+    """Combine the recommendations of repeated range tests (e.g. several seeds) into one.
+
+    ``max_lr`` is the geometric median of the repeats' ``max_lr`` (repeats without one are skipped), each
+    suggestion likewise; ``spread`` is the range of the repeats' ``max_lr`` in decades. Confidence is high
+    within :data:`REPEAT_SPREAD_HIGH` decades, medium within :data:`REPEAT_SPREAD_MEDIUM`, else low; never
+    above the median confidence of the repeats, and low when fewer than half of them gave an answer. Notes
+    of the repeats are kept once each, with how many repeats raised them.
+    """
+    recs = list(recommendations)
+    if not recs:
+        raise ValueError("combine needs at least one recommendation")
+    div_factor = recs[0].div_factor
+    if any(r.div_factor != div_factor for r in recs):
+        raise ValueError("every recommendation must share the same div_factor")
+    total = sum(r.repeats for r in recs)
+    values = [v for r in recs if (v := r.max_lr) is not None]
+    names = list(dict.fromkeys(name for r in recs for name in r.suggestions))
+    suggestions: dict[str, float | None] = {}
+    for name in names:
+        answers = [v for r in recs if (v := r.suggestions.get(name)) is not None]
+        suggestions[name] = _geometric_median(answers) if answers else None
+    minima = [v for r in recs if (v := r.lr_at_minimum) is not None]
+    lr_min = _geometric_median(minima) if minima else None
+
+    notes: list[str] = []
+    counts: dict[str, int] = {}
+    for r in recs:
+        for note in dict.fromkeys(r.notes):
+            counts[note] = counts.get(note, 0) + 1
+    notes += [note if k == len(recs) else f"({k} of {len(recs)}) {note}" for note, k in counts.items()]
+
+    if not values:
+        notes.append(f"no max_lr from any of {len(recs)} recommendations")
+        return Recommendation(None, None, suggestions, "low", None, notes, div_factor, lr_min, total)
+    max_lr = _geometric_median(values)
+    spread = _decades(values)
+    confidence: Confidence
+    if spread is None or spread <= REPEAT_SPREAD_HIGH:
+        confidence = "high"
+    elif spread <= REPEAT_SPREAD_MEDIUM:
+        confidence = "medium"
+    else:
+        confidence = "low"
+        notes.append(f"low confidence: max_lr varies by {spread:.1f} decades across repeats")
+    ranked = sorted((r.confidence for r in recs), key=_RANK.__getitem__)
+    confidence = _at_most(confidence, ranked[(len(ranked) - 1) // 2])  # the lower median
+    if 2 * len(values) < len(recs):
+        confidence = "low"
+        notes.append(f"only {len(values)} of {len(recs)} recommendations gave a max_lr")
+    return Recommendation(
+        max_lr=max_lr,
+        min_lr=max_lr / div_factor,
+        suggestions=suggestions,
+        confidence=confidence,
+        spread=spread,
+        notes=notes,
+        div_factor=div_factor,
+        lr_at_minimum=lr_min,
+        repeats=total,
+    )

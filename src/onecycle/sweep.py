@@ -1,0 +1,176 @@
+"""Sweeps: one range test per value of a hyper-parameter (weight decay, dropout, momentum, batch size...), under
+identical conditions, and the rule that picks a value.
+
+The article's advice: run the finder for a few values of weight decay and take the largest one that still allows
+training at a high learning rate. :func:`pick` makes that explicit:
+
+1. ``best_lr`` is the highest recommended ``max_lr`` among the values, ``best_loss`` the lowest loss reached
+   (the minimum of each curve's zero-phase smoothed loss);
+2. a value is *eligible* when its recommended ``max_lr >= best_lr / lr_tolerance`` and its reached loss is
+   ``<= best_loss + loss_tolerance * |best_loss|``;
+3. the pick is the largest eligible value (values compare as numbers).
+
+With the defaults (``lr_tolerance=2``, ``loss_tolerance=0.1``) a regulariser is raised as long as it costs at most
+a factor of 2 in learning rate and 10% in reached loss.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import nn
+
+from onecycle.range_test import RangeTestResult, preserved, range_test
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+Build = Callable[[Any], tuple[nn.Module, torch.optim.Optimizer, Iterable[Any]]]
+
+
+def reached_loss(result: RangeTestResult) -> float:
+    """The lowest loss the first curve reached, read off its zero-phase smoothed (unshifted) losses."""
+    filtered = result.curves[0].filtered
+    return float(min(filtered)) if filtered else math.inf
+
+
+@dataclass
+class SweepResult:
+    """One range-test result per value, and the value the rule picks (``None`` when none is eligible)."""
+
+    param: str
+    values: list[Any]
+    results: list[RangeTestResult]
+    pick: Any
+    eligible: list[bool]
+    rule: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def max_lrs(self) -> list[float | None]:
+        return [r.max_lr for r in self.results]
+
+    @property
+    def reached_losses(self) -> list[float]:
+        return [reached_loss(r) for r in self.results]
+
+    @property
+    def recommended(self) -> RangeTestResult | None:
+        """The range-test result of the picked value."""
+        return None if self.pick is None else self.results[self.values.index(self.pick)]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"param": self.param, "values": self.values, "results": [r.to_dict() for r in self.results],
+                "pick": self.pick, "eligible": self.eligible, "rule": self.rule}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> SweepResult:
+        return cls(d["param"], list(d["values"]), [RangeTestResult.from_dict(r) for r in d["results"]],
+                   d["pick"], list(d["eligible"]), dict(d.get("rule", {})))
+
+    def save_json(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(), indent=1))
+
+    @classmethod
+    def load_json(cls, path: str | Path) -> SweepResult:
+        try:
+            return cls.from_dict(json.loads(Path(path).read_text()))
+        except (json.JSONDecodeError, KeyError, TypeError) as err:
+            raise ValueError(f"{path} is not a sweep result file ({err})") from None
+
+    def plot(self, out: str | Path | None = None) -> Figure:
+        """All curves overlaid; see :func:`onecycle.plots.plot_sweep`."""
+        from onecycle.plots import plot_sweep
+
+        return plot_sweep(self, out)
+
+
+def pick(
+    values: Sequence[Any],
+    max_lrs: Sequence[float | None],
+    reached: Sequence[float],
+    lr_tolerance: float = 2.0,
+    loss_tolerance: float = 0.1,
+) -> tuple[Any, list[bool]]:
+    """The rule of this module (see its docstring): the largest value whose recommended max_lr and reached loss
+    are within tolerance of the best. Returns the pick (``None`` if no value qualifies) and the eligibility of
+    each value."""
+    if not (len(values) == len(max_lrs) == len(reached)):
+        raise ValueError("values, max_lrs and reached losses must have the same length")
+    if lr_tolerance < 1 or loss_tolerance < 0:
+        raise ValueError("lr_tolerance must be >= 1 and loss_tolerance >= 0")
+    lrs_ok = [lr for lr in max_lrs if lr is not None and math.isfinite(lr)]
+    losses_ok = [loss for loss in reached if math.isfinite(loss)]
+    if not lrs_ok or not losses_ok:
+        return None, [False] * len(values)
+    best_lr, best_loss = max(lrs_ok), min(losses_ok)
+    eligible = [
+        lr is not None and lr >= best_lr / lr_tolerance and loss <= best_loss + loss_tolerance * abs(best_loss)
+        for lr, loss in zip(max_lrs, reached)
+    ]
+    candidates = [v for v, ok in zip(values, eligible) if ok]
+    return (max(candidates) if candidates else None), eligible
+
+
+def _set_groups(optimizer: torch.optim.Optimizer, param: str, value: Any) -> None:
+    for group in optimizer.param_groups:
+        if param not in group:
+            raise ValueError(f"the optimizer's param groups have no {param!r}; pass build=... to sweep it")
+        if param == "betas":
+            group["betas"] = tuple(value)
+        elif param in ("momentum",) and "betas" in group:
+            group["betas"] = (value, *group["betas"][1:])
+        else:
+            group[param] = value
+
+
+def sweep(
+    param: str,
+    values: Sequence[Any],
+    model: nn.Module | None = None,
+    optimizer: torch.optim.Optimizer | None = None,
+    data: Iterable[Any] | None = None,
+    loss_fn: Callable[..., torch.Tensor] | None = None,
+    *,
+    build: Build | None = None,
+    seed: int = 0,
+    lr_tolerance: float = 2.0,
+    loss_tolerance: float = 0.1,
+    **range_test_kwargs: Any,
+) -> SweepResult:
+    """Run :func:`~onecycle.range_test.range_test` once per value and pick one by the module's rule.
+
+    Optimizer hyper-parameters (``"weight_decay"``, ``"momentum"``...) are set on every param group of
+    ``optimizer`` for each run and put back afterwards; each run starts from the same weights and optimizer
+    state, the same RNG seed (``seed``) and the same batch order. For anything that needs a rebuild (dropout,
+    batch size, architecture) pass ``build(value) -> (model, optimizer, data)``: it is called after
+    ``torch.manual_seed(seed)``, so a model built inside it starts from the same initial weights each time.
+    """
+    if not values:
+        raise ValueError("values must not be empty")
+    if len(set(map(repr, values))) != len(values):
+        raise ValueError(f"values must be distinct, got {list(values)}")
+    if build is None and (model is None or optimizer is None or data is None or loss_fn is None):
+        raise ValueError("give model, optimizer, data and loss_fn, or build=...")
+    range_test_kwargs.setdefault("seed", seed)
+
+    results = []
+    for value in values:
+        if build is not None:
+            torch.manual_seed(seed)
+            m, opt, d = build(value)
+            results.append(range_test(m, opt, d, loss_fn, **range_test_kwargs))
+            continue
+        with preserved(model, optimizer):
+            _set_groups(optimizer, param, value)
+            torch.manual_seed(seed)
+            results.append(range_test(model, optimizer, data, loss_fn, **range_test_kwargs))
+    chosen, eligible = pick(values, [r.max_lr for r in results], [reached_loss(r) for r in results],
+                            lr_tolerance, loss_tolerance)
+    return SweepResult(param, list(values), results, chosen, eligible,
+                       {"lr_tolerance": lr_tolerance, "loss_tolerance": loss_tolerance})

@@ -1,0 +1,287 @@
+"""The range test: a quadratic with a known divergent lr, bitwise restore, stop rules, results I/O."""
+
+import copy
+import json
+import math
+import random
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from onecycle.range_test import RangeTestResult, lr_at, range_test
+from onecycle.suggestions import ema
+
+
+def _least_squares(seed=0, n=64, d=8):
+    """Full-batch least squares; returns (model, data, L) with L the largest eigenvalue of the Hessian."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, d, generator=g, dtype=torch.float64) * torch.linspace(0.5, 2.0, d, dtype=torch.float64)
+    y = x @ torch.randn(d, 1, generator=g, dtype=torch.float64) + 0.1 * torch.randn(n, 1, generator=g,
+                                                                                    dtype=torch.float64)
+    model = nn.Linear(d, 1, bias=False).double()
+    nn.init.zeros_(model.weight)
+    # loss = mean((xw - y)^2) / 2  ->  Hessian = x^T x / n
+    hessian = x.T @ x / n
+    L = float(torch.linalg.eigvalsh(hessian).max())
+    return model, [(x, y)], L
+
+
+def _half_mse(out, y):
+    return 0.5 * torch.mean((out - y) ** 2)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("num_steps", [100, 300])
+def test_quadratic_never_stops_below_2_over_L_and_recommends_below_it(seed, num_steps):
+    model, data, L = _least_squares(seed)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    res = range_test(model, opt, data, _half_mse, start_lr=1e-5, end_lr=100.0, num_steps=num_steps)
+    assert res.diverged
+    assert res.curves[0].stop_lr >= 2 / L
+    # Plain gradient descent lowers the loss at every step below 2/L: the recorded curve agrees.
+    below = [loss for lr, loss in zip(res.lrs, res.losses) if lr < 2 / L]
+    assert all(b < a for a, b in zip(below, below[1:]))
+    assert 2 / (30 * L) <= res.max_lr <= 2 / L
+    assert math.isclose(res.recommendation.min_lr, res.max_lr / 10)
+
+
+def _bn_model():
+    torch.manual_seed(0)
+    return nn.Sequential(
+        nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.Dropout(0.2),
+        nn.Flatten(), nn.Linear(4 * 6 * 6, 3),
+    )
+
+
+def _batches(n=6, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return [(torch.randn(8, 1, 6, 6, generator=g), torch.randint(0, 3, (8,), generator=g)) for _ in range(n)]
+
+
+def _state(model, opt):
+    return (
+        {k: v.clone() for k, v in model.state_dict().items()},
+        copy.deepcopy(opt.state_dict()),
+        torch.get_rng_state(),
+        np.random.get_state()[1].copy(),
+        random.getstate(),
+        model.training,
+    )
+
+
+def _assert_same_state(a, b):
+    assert a[0].keys() == b[0].keys()
+    for k in a[0]:
+        assert torch.equal(a[0][k], b[0][k]), k
+    oa, ob = a[1], b[1]
+    assert oa["param_groups"] == ob["param_groups"]
+    assert oa["state"].keys() == ob["state"].keys()
+    for k in oa["state"]:
+        for name, v in oa["state"][k].items():
+            w = ob["state"][k][name]
+            assert torch.equal(v, w) if isinstance(v, torch.Tensor) else v == w
+    assert torch.equal(a[2], b[2])
+    assert np.array_equal(a[3], b[3])
+    assert a[4] == b[4] and a[5] == b[5]
+
+
+@pytest.mark.parametrize(
+    "opt_kind,accumulation,amp",
+    [
+        ("sgd", 1, None),
+        ("sgd", 3, None),
+        ("adamw", 1, torch.bfloat16),
+        ("sgd", 2, torch.float16),
+    ],
+)
+def test_model_optimizer_and_rngs_restored_bitwise(opt_kind, accumulation, amp):
+    model = _bn_model()
+    if opt_kind == "sgd":
+        opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4, nesterov=True)
+    else:
+        opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=1e-2)
+    data = _batches()
+    for x, y in data[:3]:  # some history: momentum buffers, BN running stats, step counters
+        opt.zero_grad()
+        nn.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+    np.random.seed(7)
+    random.seed(7)
+    model.eval()  # the test must put train/eval modes back too
+    before = _state(model, opt)
+    res = range_test(model, opt, data, nn.functional.cross_entropy, num_steps=30, end_lr=1.0,
+                     accumulation_steps=accumulation, amp_dtype=amp, extend=False)
+    assert len(res.lrs) >= 2
+    _assert_same_state(before, _state(model, opt))
+    assert all(p.grad is None for p in model.parameters())
+
+
+def test_restored_even_when_the_step_raises():
+    model = _bn_model()
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    before = _state(model, opt)
+    calls = []
+
+    def step(batch):
+        calls.append(1)
+        x, y = batch
+        opt.zero_grad()
+        nn.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+        if len(calls) == 5:
+            raise RuntimeError("boom")
+        return 1.0
+
+    with pytest.raises(RuntimeError, match="boom"):
+        range_test(model, opt, _batches(), step=step)
+    _assert_same_state(before, _state(model, opt))
+
+
+class _StatefulData:
+    """An iterable with a position, like a seeded loader; the range test must put its state back."""
+
+    def __init__(self, batches):
+        self.batches, self.epoch = batches, 0
+
+    def __iter__(self):
+        self.epoch += 1
+        return iter(self.batches)
+
+    def state_dict(self):
+        return {"epoch": self.epoch}
+
+    def load_state_dict(self, state):
+        self.epoch = state["epoch"]
+
+
+def test_data_state_restored_and_data_cycled():
+    data = _StatefulData(_batches(2))
+    model = _bn_model()
+    res = range_test(model, torch.optim.SGD(model.parameters(), lr=0.1), data, nn.functional.cross_entropy,
+                     num_steps=9, end_lr=1e-3, extend=False)
+    assert len(res.lrs) == 9 and data.epoch == 0
+
+
+def test_schedule_and_online_ema():
+    assert lr_at(0, 1e-7, 10.0, 100, "exp") == pytest.approx(1e-7)
+    assert lr_at(99, 1e-7, 10.0, 100, "exp") == pytest.approx(10.0)
+    assert lr_at(198, 1e-7, 10.0, 100, "exp") == pytest.approx(1e9)
+    assert lr_at(50, 0.0 + 1e-3, 1.0, 101, "linear") == pytest.approx(0.5005)
+    model, data, _ = _least_squares()
+    res = range_test(model, torch.optim.SGD(model.parameters(), lr=0.1), data, _half_mse, end_lr=100.0,
+                     beta=0.9)
+    assert np.allclose(res.smoothed, ema(res.losses, 0.9), rtol=1e-12, equal_nan=True)
+    assert len(res.lrs) == len(res.losses) == len(res.smoothed)
+    assert res.lrs == [lr_at(i, 1e-7, 100.0, 100, "exp") for i in range(len(res.lrs))]
+
+
+def test_never_diverging_curve_is_extended_then_flagged():
+    model = nn.Linear(2, 1)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    data = [(torch.zeros(4, 2), torch.zeros(4, 1))]
+
+    def flat_loss(out, y):  # gradient-free in effect: the loss never changes
+        return (out * 0).sum() + 1.0
+
+    res = range_test(model, opt, data, flat_loss, num_steps=50, end_lr=1.0, max_extend_factor=100.0)
+    curve = res.curves[0]
+    assert not res.diverged and curve.extended
+    assert curve.stop_lr == pytest.approx(100.0)
+    assert "without diverging" in curve.stop_reason
+    assert any("diverge" in n for n in res.recommendation.notes)
+
+    res = range_test(model, opt, data, flat_loss, num_steps=50, end_lr=1.0, extend=False)
+    assert len(res.lrs) == 50 and not res.curves[0].extended
+    assert any("diverge" in n for n in res.recommendation.notes)
+
+
+def test_non_finite_loss_stops_at_once():
+    model = nn.Linear(2, 1)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    seen = []
+
+    def step(batch):
+        lr = opt.param_groups[0]["lr"]
+        seen.append(lr)
+        return float("nan") if lr > 1e-2 else 1.0 / (1.0 + len(seen))
+
+    res = range_test(model, opt, [None], step=step, num_steps=100)
+    assert res.diverged and "non-finite loss" in res.stop_reason
+    assert math.isnan(res.losses[-1]) and res.lrs[-1] > 1e-2 and res.lrs[-2] <= 1e-2
+    assert len(seen) == len(res.lrs)
+    res.recommendation  # noqa: B018 - computed without error
+    assert res.max_lr is None or res.max_lr <= 1e-2
+
+
+def test_custom_step_sees_the_scheduled_lr_and_param_group_ratios():
+    model = nn.Sequential(nn.Linear(2, 2), nn.Linear(2, 1))
+    opt = torch.optim.SGD([{"params": model[0].parameters(), "lr": 0.01},
+                           {"params": model[1].parameters(), "lr": 0.1}])
+    seen = []
+
+    def step(batch):
+        seen.append((opt.param_groups[0]["lr"], opt.param_groups[1]["lr"]))
+        return 1.0
+
+    range_test(model, opt, [None], step=step, start_lr=1e-4, end_lr=1e-2, num_steps=5, extend=False)
+    assert [a for a, _ in seen] == pytest.approx([1e-4, 10**-3.5, 1e-3, 10**-2.5, 1e-2])
+    assert all(b == pytest.approx(10 * a) for a, b in seen)
+    assert opt.param_groups[0]["lr"] == 0.01 and opt.param_groups[1]["lr"] == 0.1
+
+
+def test_validation_losses_on_fixed_batches():
+    model = _bn_model()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    val = _batches(5, seed=3)
+    res = range_test(model, opt, _batches(), nn.functional.cross_entropy, num_steps=40, end_lr=1e-2,
+                     extend=False, val_data=val, val_every=10, val_batches=2)
+    curve = res.curves[0]
+    assert curve.val_steps == [0, 10, 20, 30]
+    assert all(math.isfinite(v) for v in curve.val_losses)
+
+
+def test_repeats_combine_and_result_round_trips(tmp_path):
+    model, data, L = _least_squares()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    res = range_test(model, opt, data, _half_mse, start_lr=1e-5, end_lr=100.0, repeats=3, seed=0)
+    assert len(res.curves) == 3
+    assert res.recommendation.max_lr is not None and res.recommendation.max_lr <= 2 / L
+    path = tmp_path / "finder.json"
+    res.save_json(path)
+    back = RangeTestResult.load_json(path)
+    assert back.to_dict() == json.loads(path.read_text())
+    assert back.lrs == res.lrs and back.max_lr == res.max_lr
+    res.to_csv(tmp_path / "finder.csv")
+    rows = (tmp_path / "finder.csv").read_text().splitlines()
+    assert rows[0] == "repeat,step,lr,loss,smoothed_loss"
+    assert len(rows) == 1 + sum(len(c.lrs) for c in res.curves)
+    (tmp_path / "bad.json").write_text("{}")
+    with pytest.raises(ValueError, match="not a range-test result"):
+        RangeTestResult.load_json(tmp_path / "bad.json")
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        (dict(start_lr=0.0), "start_lr"),
+        (dict(end_lr=1e-9), "end_lr"),
+        (dict(num_steps=1), "num_steps"),
+        (dict(growth="cubic"), "growth"),
+        (dict(beta=1.0), "beta"),
+        (dict(diverge_factor=1.0), "diverge_factor"),
+        (dict(accumulation_steps=0), "accumulation_steps"),
+        (dict(repeats=0), "repeats"),
+    ],
+)
+def test_bad_arguments(kwargs, match):
+    model = nn.Linear(2, 1)
+    with pytest.raises(ValueError, match=match):
+        range_test(model, torch.optim.SGD(model.parameters(), lr=0.1), [None], _half_mse, **kwargs)
+
+
+def test_empty_data_is_a_clear_error():
+    model = nn.Linear(2, 1)
+    with pytest.raises(ValueError, match="yielded no batches"):
+        range_test(model, torch.optim.SGD(model.parameters(), lr=0.1), [], _half_mse)

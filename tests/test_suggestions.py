@@ -1,0 +1,582 @@
+import json
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from onecycle.suggestions import (
+    MAX_MARGIN,
+    MIN_MARGIN,
+    RULE_NAMES,
+    Recommendation,
+    combine,
+    drop_fraction,
+    ema,
+    minimum_div10,
+    recommend,
+    steepest,
+    valley,
+    zero_phase_smooth,
+)
+
+RULES = {
+    "valley": valley,
+    "steepest": steepest,
+    "minimum_div10": minimum_div10,
+    "drop_fraction": drop_fraction,
+}
+
+
+# ----------------------------------------------------------------------------------------- synthetic curves
+
+
+def sigmoid_curve(x, x_c=-3.0, width=0.35, x_div=None):
+    """A plateau at 2.3 falling to 0.3 around ``x_c`` (log10 lr); exploding past ``x_div`` if given."""
+    loss = 2.3 - 2.0 / (1.0 + np.exp(-(x - x_c) / width))
+    return loss if x_div is None else loss + np.exp((x - x_div) / 0.15)
+
+
+def quadratic_valley(x, x_min=-2.5, x_div=-1.5):
+    """Flat at 2.0, a quadratic valley (in log10 lr) down to 0.5 at ``x_min``, back up to 2.0 at ``x_div``
+    and exploding past it."""
+    left = np.minimum(0.5 + 1.5 * ((x - x_min) / 1.5) ** 2, 2.0)
+    right = 0.5 + 1.5 * ((x - x_min) / (x_div - x_min)) ** 2
+    loss = np.where(x < x_min, left, right)
+    return loss + np.where(x > x_div, np.expm1((x - x_div) / 0.05), 0.0)
+
+
+def piecewise(x, x_start=-4.0, x_end=-2.0, x_div=-1.0):
+    """Flat at 2.0, a straight fall (in log10 lr) to 0.5 from ``x_start`` to ``x_end``, flat, then a steep
+    rise from ``x_div``."""
+    fall = np.clip((x - x_start) / (x_end - x_start), 0.0, 1.0)
+    return 2.0 - 1.5 * fall + 20.0 * np.clip(x - x_div, 0.0, None) ** 2
+
+
+def noisy(f, seed, sd):
+    return f + np.random.default_rng(seed).normal(0.0, sd, len(f))
+
+
+def log_err(lr, x_expected):
+    return abs(math.log10(lr) - x_expected)
+
+
+# ----------------------------------------------------------------------------------------------------- ema
+
+
+def test_ema_matches_closed_form_with_bias_correction():
+    y = np.random.default_rng(0).uniform(0.0, 5.0, 60)
+    for beta in (0.0, 0.5, 0.98):
+        i = np.arange(len(y))
+        lag = i[:, None] - i[None, :]
+        weights = np.where(lag >= 0, (1 - beta) * beta ** np.maximum(lag, 0), 0.0)
+        expected = (weights @ y) / (1 - beta ** (i + 1))
+        assert np.allclose(ema(y, beta), expected, rtol=1e-12)
+    assert np.array_equal(ema(y, 0.0), y)
+
+
+def test_ema_of_constant_is_constant_and_trails_a_step():
+    assert np.allclose(ema(np.full(50, 3.0)), 3.0, rtol=1e-12)
+    step = np.r_[np.zeros(100), np.ones(100)]
+    out = ema(step, 0.98)
+    assert out[100] < 0.05 and 0.6 < out[150] < 0.7  # about 1/(1-beta) = 50 steps behind
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
+def test_ema_is_non_finite_from_the_first_non_finite_loss_on(bad):
+    y = [1.0, 2.0, 3.0, bad, 1.0, 2.0]
+    out = ema(y)
+    assert np.array_equal(out[:3], ema(y[:3]))
+    assert not np.isfinite(out[3:]).any()
+
+
+def test_ema_validates():
+    assert len(ema([])) == 0
+    for beta in (-0.1, 1.0, 2.0):
+        with pytest.raises(ValueError, match="beta"):
+            ema([1.0, 2.0], beta)
+    with pytest.raises(ValueError, match="one-dimensional"):
+        ema([[1.0, 2.0]])
+
+
+@given(st.lists(st.floats(-1e6, 1e6), min_size=1, max_size=50), st.floats(0.0, 0.999))
+def test_ema_is_a_weighted_average_of_the_losses_so_far(y, beta):
+    out = ema(y, beta)
+    assert len(out) == len(y)
+    running_min, running_max = np.minimum.accumulate(y), np.maximum.accumulate(y)
+    tol = 1e-9 * (1.0 + np.abs(running_max) + np.abs(running_min))
+    assert np.all(out >= running_min - tol) and np.all(out <= running_max + tol)
+
+
+# --------------------------------------------------------------------------------------- zero-phase smoothing
+
+
+def test_zero_phase_minimum_is_far_closer_to_the_truth_than_the_ema_minimum():
+    lrs = np.logspace(-6, 0, 100)
+    x = np.log10(lrs)
+    f = sigmoid_curve(x, x_div=-1.0)
+    x_true = x[np.argmin(f)]
+    for seed in range(10):
+        y = noisy(f, seed, 0.08)
+        zp_err = x[np.argmin(zero_phase_smooth(lrs, y))] - x_true
+        ema_err = x[np.argmin(ema(y))] - x_true
+        assert abs(zp_err) < 0.2
+        assert ema_err > 0.4  # the trailing EMA puts the minimum to the right
+        assert abs(zp_err) < ema_err / 3
+
+
+def test_zero_phase_smoothing_with_linear_lr_growth_finds_the_minimum():
+    lrs = np.linspace(1e-4, 1.0, 100)
+    x = np.log10(lrs)
+    f = 1.0 + 3.0 * (x + 0.5) ** 2  # minimum at lr = 10**-0.5
+    for seed in range(5):
+        s = zero_phase_smooth(lrs, noisy(f, seed, 0.02))
+        assert abs(x[np.argmin(s)] + 0.5) < 0.1
+
+
+def test_zero_phase_smoothing_removes_a_single_spike():
+    lrs = np.logspace(-5, -1, 80)
+    f = sigmoid_curve(np.log10(lrs))
+    y = f.copy()
+    y[40] += 50.0
+    assert np.max(np.abs(zero_phase_smooth(lrs, y) - zero_phase_smooth(lrs, f))) < 0.05
+    assert np.max(np.abs(zero_phase_smooth(lrs, y, despike=False) - zero_phase_smooth(lrs, f))) > 1.0
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 3, 5])
+def test_zero_phase_smoothing_of_short_curves(n):
+    lrs = np.logspace(-4, -1, n)
+    y = 2.0 - 0.5 * np.log10(lrs)
+    out = zero_phase_smooth(lrs, y)
+    assert out.shape == (n,)
+    assert np.allclose(out, y)  # a straight line in log-lr is kept
+
+
+def test_zero_phase_smoothing_is_nan_from_the_first_non_finite_loss():
+    lrs = np.logspace(-4, -1, 30)
+    y = noisy(sigmoid_curve(np.log10(lrs), x_c=-2.5), 0, 0.05)
+    y[20] = math.inf
+    out = zero_phase_smooth(lrs, y)
+    assert np.array_equal(out[:20], zero_phase_smooth(lrs[:20], y[:20]))
+    assert np.isnan(out[20:]).all()
+
+
+def test_zero_phase_smoothing_validates():
+    with pytest.raises(ValueError, match="frac"):
+        zero_phase_smooth([1e-3, 1e-2], [1.0, 2.0], frac=0.0)
+
+
+increasing_lrs = st.one_of(
+    # geometric-like: random positive steps in log10 lr
+    st.tuples(st.floats(-8, 0), st.lists(st.floats(1e-3, 0.3), max_size=60)).map(
+        lambda t: list(10 ** (t[0] + np.cumsum([0.0, *t[1]])))
+    ),
+    # linear growth
+    st.tuples(st.floats(1e-6, 1e-2), st.floats(1e-4, 1.0), st.integers(0, 60)).map(
+        lambda t: list(t[0] + t[1] * np.arange(t[2]))
+    ),
+)
+
+
+@st.composite
+def curves(draw, elements=None):
+    lrs = draw(increasing_lrs)
+    elements = st.floats(-1e6, 1e6) if elements is None else elements
+    losses = draw(st.lists(elements, min_size=len(lrs), max_size=len(lrs)))
+    return np.array(lrs), np.array(losses, dtype=float)
+
+
+@given(curves())
+def test_zero_phase_smoothing_keeps_length_constants_and_lines(curve):
+    lrs, losses = curve
+    assert zero_phase_smooth(lrs, losses).shape == losses.shape
+    assert np.allclose(zero_phase_smooth(lrs, np.full(len(lrs), 1.7)), 1.7, rtol=1e-12)
+    line = 3.0 - 0.7 * np.log10(lrs)
+    assert np.allclose(zero_phase_smooth(lrs, line), line, rtol=1e-9, atol=1e-9)
+
+
+@given(curves())
+def test_zero_phase_smoothing_is_symmetric_under_mirroring_log_lr(curve):
+    # Mirroring the curve (log10 lr -> -log10 lr) mirrors the smoothed curve: nothing is shifted either way.
+    lrs, losses = curve
+    out = zero_phase_smooth(lrs, losses)
+    mirrored = zero_phase_smooth(1.0 / lrs[::-1], losses[::-1])[::-1]
+    assert np.allclose(out, mirrored, rtol=1e-6, atol=1e-6 * (1.0 + np.max(np.abs(losses), initial=0.0)))
+
+
+# -------------------------------------------------------------------------------------------------- rules
+
+
+def test_valley_is_two_thirds_into_the_longest_fall():
+    lrs = np.logspace(-6, 0, 200)
+    lr = valley(lrs, piecewise(np.log10(lrs)))
+    assert log_err(lr, -4.0 + 2.0 / 3.0 * 2.0) < 0.15
+    for seed in range(3):
+        assert log_err(valley(lrs, noisy(piecewise(np.log10(lrs)), seed, 0.05)), -2.0 - 2.0 / 3.0) < 0.25
+
+
+def test_steepest_is_at_the_steepest_descent():
+    lrs = np.logspace(-6, 0, 200)
+    x = np.log10(lrs)
+    assert log_err(steepest(lrs, sigmoid_curve(x, x_c=-3.0, x_div=-0.5)), -3.0) < 0.05
+    assert log_err(steepest(lrs, sigmoid_curve(x, x_c=-3.0, x_div=-0.5), smooth=False), -3.0) < 0.05
+    for seed in range(3):
+        assert log_err(steepest(lrs, noisy(sigmoid_curve(x, x_c=-3.0, x_div=-0.5), seed, 0.05)), -3.0) < 0.25
+
+
+def test_minimum_div10_is_a_decade_below_the_minimum():
+    lrs = np.logspace(-6, 0, 121)  # includes 1e-2
+    x = np.log10(lrs)
+    assert minimum_div10(lrs, 1.0 + (x + 2.0) ** 2) == pytest.approx(1e-3)
+    for seed in range(3):
+        assert log_err(minimum_div10(lrs, noisy(1.0 + (x + 2.0) ** 2, seed, 0.1)), -3.0) < 0.2
+
+
+def test_drop_fraction_is_where_most_of_the_fall_is_done():
+    lrs = np.logspace(-6, 0, 200)
+    x = np.log10(lrs)
+    assert log_err(drop_fraction(lrs, piecewise(x)), -4.0 + 0.9 * 2.0) < 0.1
+    assert log_err(drop_fraction(lrs, piecewise(x), fraction=0.5), -3.0) < 0.1
+    with pytest.raises(ValueError, match="fraction"):
+        drop_fraction(lrs, piecewise(x), fraction=1.5)
+
+
+@pytest.mark.parametrize("name", sorted(RULES))
+@pytest.mark.parametrize(
+    "losses",
+    [
+        pytest.param(lambda x: np.full(len(x), 2.0), id="constant"),
+        pytest.param(lambda x: 2.0 + np.exp(x), id="rising"),
+        pytest.param(lambda x: 2.0 + 0.01 * np.random.default_rng(0).normal(size=len(x)), id="noise"),
+        pytest.param(lambda x: np.full(len(x), math.nan), id="all-nan"),
+        pytest.param(lambda x: sigmoid_curve(x)[:4], id="four-points"),
+    ],
+)
+def test_rules_have_no_answer_when_the_curve_gives_none(name, losses):
+    lrs = np.logspace(-6, 0, 100)
+    y = losses(np.log10(lrs))
+    assert RULES[name](lrs[: len(y)], y) is None
+
+
+@pytest.mark.parametrize("name", sorted(RULES))
+def test_rules_answer_on_a_curve_that_keeps_falling(name):
+    lrs = np.logspace(-6, 0, 100)
+    lr = RULES[name](lrs, sigmoid_curve(np.log10(lrs), x_c=-2.0))
+    assert lr is not None and lrs[0] <= lr <= lrs[-1]
+
+
+def test_minimum_div10_has_no_answer_below_the_tested_range():
+    lrs = np.logspace(-3, 0, 60)
+    x = np.log10(lrs)
+    assert minimum_div10(lrs, 1.0 + (x + 2.5) ** 2) is None  # minimum half a decade above the first lr
+    assert log_err(minimum_div10(lrs, 1.0 + (x + 1.5) ** 2), -2.5) < 0.03
+
+
+@pytest.mark.parametrize("name", sorted(RULES))
+def test_rules_cut_the_curve_at_the_first_non_finite_loss(name):
+    lrs = np.logspace(-6, 0, 100)
+    y = noisy(sigmoid_curve(np.log10(lrs), x_div=-1.0), 0, 0.05)
+    cut = y.copy()
+    cut[80] = math.nan
+    cut[81:] = 1e6  # whatever follows the first non-finite loss is ignored
+    assert RULES[name](lrs, cut) == RULES[name](lrs[:80], y[:80])
+
+
+@pytest.mark.parametrize("name", sorted(RULES))
+def test_rules_ignore_a_single_spike(name):
+    lrs = np.logspace(-6, 0, 100)
+    y = noisy(sigmoid_curve(np.log10(lrs), x_div=-1.0), 0, 0.05)
+    clean = RULES[name](lrs, y)
+    for spike in (20, 45, 60):  # on the plateau, in the fall, at the bottom
+        for height in (-2.0, 30.0):
+            spiky = y.copy()
+            spiky[spike] += height
+            assert log_err(RULES[name](lrs, spiky), math.log10(clean)) < 0.15
+
+
+FUNCTIONS = [*RULES.values(), zero_phase_smooth, recommend]
+
+
+@pytest.mark.parametrize("fn", FUNCTIONS)
+@pytest.mark.parametrize(
+    ("lrs", "losses", "match"),
+    [
+        ([1e-3, 1e-2, 1e-1], [1.0, 2.0], "same length"),
+        ([0.0, 1e-2, 1e-1], [1.0, 2.0, 3.0], "positive"),
+        ([-1e-3, 1e-2, 1e-1], [1.0, 2.0, 3.0], "positive"),
+        ([1e-3, 1e-1, 1e-2], [1.0, 2.0, 3.0], "increasing"),
+        ([1e-3, 1e-3, 1e-2], [1.0, 2.0, 3.0], "increasing"),
+        ([1e-3, math.nan, 1e-2], [1.0, 2.0, 3.0], "finite"),
+        ([1e-3, 1e-2, math.inf], [1.0, 2.0, 3.0], "finite"),
+        ([[1e-3, 1e-2]], [[1.0, 2.0]], "one-dimensional"),
+    ],
+)
+def test_invalid_input_raises_a_value_error_naming_the_problem(fn, lrs, losses, match):
+    with pytest.raises(ValueError, match=match):
+        fn(lrs, losses)
+
+
+extreme_losses = st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.sampled_from([0.0, 1.0, 2.0]))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.one_of(curves(), curves(extreme_losses)))
+def test_every_suggestion_is_none_or_a_tested_lr_at_or_below_the_smoothed_minimum(curve):
+    lrs, losses = curve
+    rec = recommend(lrs, losses)
+    for name, rule in RULES.items():
+        lr = rule(lrs, losses)
+        assert lr == rec.suggestions[name]
+        if lr is not None:
+            assert lrs[0] <= lr <= lrs[-1]
+            assert name == "minimum_div10" or lr in lrs
+            assert lr <= rec.lr_at_minimum
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.one_of(curves(), curves(extreme_losses)), st.floats(1.0, 1e4), st.booleans())
+def test_recommend_never_raises_and_never_returns_nonsense(curve, div_factor, diverged):
+    lrs, losses = curve
+    rec = recommend(lrs, losses, div_factor=div_factor, diverged=diverged)
+    assert set(rec.suggestions) == set(RULE_NAMES)
+    assert rec.confidence in ("high", "medium", "low")
+    if rec.max_lr is None:
+        assert rec.min_lr is None and rec.confidence == "low" and rec.notes
+    else:
+        assert math.isfinite(rec.max_lr) and lrs[0] / MIN_MARGIN <= rec.max_lr < rec.lr_at_minimum <= lrs[-1]
+        assert rec.lr_at_minimum / MAX_MARGIN <= rec.max_lr * (1 + 1e-12)
+        assert rec.max_lr <= rec.lr_at_minimum / MIN_MARGIN * (1 + 1e-12)
+        assert rec.min_lr == pytest.approx(rec.max_lr / div_factor)
+    if rec.spread is not None:
+        assert rec.spread >= 0
+    if not diverged:
+        assert rec.confidence != "high" and any("never diverged" in note for note in rec.notes)
+    assert Recommendation.from_dict(json.loads(json.dumps(rec.to_dict(), allow_nan=False))) == rec
+
+
+# ---------------------------------------------------------------------------------------------- recommend
+
+X_MIN, X_DIV = -2.5, -1.5  # the quadratic valley's minimum and the lr where it diverges (log10)
+L_DIV = 10**X_DIV
+BEST = 10 ** (X_MIN - 1)  # the textbook choice: a decade below the minimum
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("n", [50, 100, 300])
+@pytest.mark.parametrize("tail", ["cut", "nan", "spike"])
+def test_quadratic_valley_recommendation_is_below_divergence_and_near_the_best(seed, n, tail):
+    lrs = np.logspace(-6, -1.2, n)  # runs past L_DIV, as a range test does before its stop rule fires
+    f = quadratic_valley(np.log10(lrs), X_MIN, X_DIV)
+    y = noisy(f, seed, 0.05)
+    if tail == "cut":
+        lrs, y = lrs[f < 10], y[f < 10]
+    elif tail == "nan":
+        y[f > 10] = math.nan
+    else:
+        y[n // 2] = 100.0
+    rec = recommend(lrs, y)
+    assert rec.max_lr is not None and rec.min_lr is not None
+    for lr in [*rec.suggestions.values(), rec.max_lr, rec.min_lr, rec.lr_at_minimum]:
+        assert lr is not None and lr < L_DIV
+    assert rec.max_lr < 10**X_MIN
+    assert BEST / 2 <= rec.max_lr <= BEST * 2
+    assert rec.confidence == "high"
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_quadratic_valley_with_linear_lr_growth(seed):
+    lrs = np.linspace(10**-3.5, 10**-1.2, 100)
+    f = quadratic_valley(np.log10(lrs), X_MIN, X_DIV)
+    rec = recommend(lrs, np.where(f > 10, math.nan, noisy(f, seed, 0.05)))
+    assert all(lr is None or lr < L_DIV for lr in rec.suggestions.values())
+    assert rec.max_lr is not None and rec.max_lr < 10**X_MIN
+    assert BEST / 4 <= rec.max_lr <= BEST * 4
+
+
+def test_recommend_on_a_clean_curve():
+    lrs = np.logspace(-6, 0, 100)
+    rec = recommend(lrs, noisy(sigmoid_curve(np.log10(lrs), x_div=-1.0), 0, 0.05), div_factor=25)
+    assert rec.confidence == "high" and rec.notes == []
+    assert rec.min_lr == pytest.approx(rec.max_lr / 25) and rec.div_factor == 25
+    answers = [v for v in rec.suggestions.values() if v is not None]
+    assert len(answers) == len(RULE_NAMES)
+    assert min(answers) <= rec.max_lr <= max(answers)
+    assert rec.spread == pytest.approx(math.log10(max(answers) / min(answers)))
+
+
+def test_recommend_not_diverged_lowers_confidence_and_says_so():
+    lrs = np.logspace(-6, 0, 100)
+    y = noisy(sigmoid_curve(np.log10(lrs), x_div=-1.0), 0, 0.05)
+    assert recommend(lrs, y, diverged=True).confidence == "high"
+    rec = recommend(lrs, y, diverged=False)
+    assert rec.confidence == "medium"
+    assert any("never diverged" in note for note in rec.notes)
+
+
+def test_recommend_curve_still_falling_at_the_end():
+    lrs = np.logspace(-6, 0, 100)
+    rec = recommend(lrs, sigmoid_curve(np.log10(lrs), x_c=-1.5), diverged=False)
+    assert rec.max_lr is not None and rec.max_lr < lrs[-1]
+    assert rec.confidence != "high"
+    assert any("last point" in note for note in rec.notes)
+
+
+@pytest.mark.parametrize(
+    "losses",
+    [
+        pytest.param(lambda x: np.full(len(x), 2.0), id="constant"),
+        pytest.param(lambda x: 2.0 + np.exp(x + 2), id="rising"),
+    ],
+)
+def test_recommend_curve_that_never_falls(losses):
+    lrs = np.logspace(-6, 0, 100)
+    rec = recommend(lrs, losses(np.log10(lrs)))
+    assert rec.max_lr is None and rec.min_lr is None and rec.confidence == "low"
+    assert all(v is None for v in rec.suggestions.values())
+    assert any("never falls" in note for note in rec.notes)
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 4])
+def test_recommend_too_few_points(n):
+    lrs = np.logspace(-4, -1, n)
+    rec = recommend(lrs, 2.0 - np.log10(lrs))
+    assert rec.max_lr is None and rec.confidence == "low"
+    assert any("too few points" in note for note in rec.notes)
+
+
+def test_recommend_few_points_is_coarse():
+    lrs = np.logspace(-6, 0, 12)
+    rec = recommend(lrs, sigmoid_curve(np.log10(lrs), x_div=-1.0))
+    assert rec.max_lr is not None
+    assert rec.confidence != "high" and any("coarse" in note for note in rec.notes)
+
+
+def test_recommend_notes_a_cut_curve():
+    lrs = np.logspace(-6, 0, 100)
+    y = sigmoid_curve(np.log10(lrs), x_div=-1.0)
+    y[90:] = math.inf
+    rec = recommend(lrs, y)
+    assert rec.max_lr == recommend(lrs[:90], y[:90]).max_lr
+    assert any("non-finite" in note and "90" in note for note in rec.notes)
+
+
+def test_recommend_low_confidence_when_rules_disagree():
+    lrs = np.logspace(-6, 0, 200)
+    x = np.log10(lrs)
+    # a sharp early drop (steepest, valley) then a long slow fall to a late minimum (minimum_div10)
+    y = 3.0 - 2.0 / (1.0 + np.exp(-(x + 5.0) / 0.1)) - 0.8 * (x + 6.0) / 5.5 + np.exp((x + 0.3) / 0.1)
+    rec = recommend(lrs, y)
+    assert rec.spread > 2.0 and rec.confidence == "low"
+    assert any("disagree" in note for note in rec.notes)
+    # steepest and valley sit at the early drop; max_lr stays no lower than the minimum / 10
+    assert rec.suggestions["steepest"] < 1e-4 and rec.suggestions["valley"] < 1e-4
+    assert rec.max_lr == pytest.approx(rec.lr_at_minimum / MAX_MARGIN)
+
+
+def test_recommend_minimum_near_the_first_lr():
+    lrs = np.logspace(-3, 0, 60)
+    rec = recommend(lrs, 1.0 + 10.0 * (np.log10(lrs) + 2.8) ** 2)
+    assert rec.max_lr is not None and rec.max_lr < lrs[0]
+    assert rec.suggestions["minimum_div10"] is None
+    assert rec.confidence == "low" and any("below the tested range" in note for note in rec.notes)
+
+
+def test_recommend_validates_div_factor():
+    lrs = np.logspace(-6, 0, 100)
+    for bad in (0.5, 0.0, -1.0, math.inf, math.nan):
+        with pytest.raises(ValueError, match="div_factor"):
+            recommend(lrs, sigmoid_curve(np.log10(lrs)), div_factor=bad)
+
+
+# ------------------------------------------------------------------------------------ dict round trip
+
+
+def test_recommendation_dict_round_trip():
+    lrs = np.logspace(-6, 0, 100)
+    rec = recommend(lrs, sigmoid_curve(np.log10(lrs), x_div=-1.0), diverged=False)
+    d = json.loads(json.dumps(rec.to_dict(), allow_nan=False))
+    assert set(d) >= {"max_lr", "min_lr", "suggestions", "confidence", "spread", "notes"}
+    assert isinstance(d["max_lr"], float) and d["notes"] == rec.notes
+    back = Recommendation.from_dict(d)
+    assert back == rec and isinstance(back.max_lr, float)
+    d["suggestions"]["valley"] = 1  # ints from hand-written JSON come back as floats
+    assert isinstance(Recommendation.from_dict(d).suggestions["valley"], float)
+
+
+def test_recommendation_from_dict_rejects_bad_dicts():
+    d = Recommendation(1e-3, 1e-4, {"valley": 1e-3}, "high", 0.1).to_dict()
+    with pytest.raises(ValueError, match="unknown"):
+        Recommendation.from_dict({**d, "extra": 1})
+    with pytest.raises(ValueError, match="missing"):
+        Recommendation.from_dict({k: v for k, v in d.items() if k != "max_lr"})
+    with pytest.raises(ValueError, match="confidence"):
+        Recommendation.from_dict({**d, "confidence": "certain"})
+
+
+# --------------------------------------------------------------------------------------------------- combine
+
+
+def rec_with(max_lr, confidence="high", valley_lr=None, notes=()):
+    return Recommendation(
+        max_lr=max_lr,
+        min_lr=None if max_lr is None else max_lr / 10,
+        suggestions={"valley": valley_lr},
+        confidence=confidence,
+        spread=0.5,
+        notes=list(notes),
+        lr_at_minimum=None if max_lr is None else max_lr * 10,
+    )
+
+
+def test_combine_takes_the_median_and_the_spread_across_repeats():
+    repeats = [rec_with(1e-3, valley_lr=1e-3), rec_with(4e-3, valley_lr=None), rec_with(2e-3, valley_lr=4e-3)]
+    c = combine(repeats)
+    assert c.max_lr == pytest.approx(2e-3) and c.min_lr == pytest.approx(2e-4)
+    assert c.spread == pytest.approx(math.log10(4))
+    assert c.confidence == "medium"
+    assert c.suggestions["valley"] == pytest.approx(2e-3)  # geometric median of the answers only
+    assert c.lr_at_minimum == pytest.approx(2e-2)
+    assert c.repeats == 3
+
+
+def test_combine_confidence_follows_agreement():
+    assert combine([rec_with(1e-3), rec_with(1.2e-3), rec_with(1.4e-3)]).confidence == "high"
+    far = combine([rec_with(1e-4), rec_with(1e-3), rec_with(1e-2)])
+    assert far.confidence == "low" and far.spread == pytest.approx(2.0)
+    assert any("across repeats" in note for note in far.notes)
+    # never above the (lower) median confidence of the repeats
+    assert combine([rec_with(1e-3, "low"), rec_with(1e-3, "medium"), rec_with(1e-3)]).confidence == "medium"
+    assert combine([rec_with(1e-3, "low"), rec_with(1e-3)]).confidence == "low"
+
+
+def test_combine_repeats_without_an_answer():
+    c = combine([rec_with(None, "low"), rec_with(None, "low"), rec_with(1e-3)])
+    assert c.max_lr == pytest.approx(1e-3) and c.confidence == "low"
+    assert any("1 of 3" in note for note in c.notes)
+    none = combine([rec_with(None, "low"), rec_with(None, "low")])
+    assert none.max_lr is None and none.min_lr is None and none.confidence == "low"
+
+
+def test_combine_keeps_notes_once_with_counts():
+    c = combine([rec_with(1e-3, notes=["a", "b"]), rec_with(1e-3, notes=["a"])])
+    assert c.notes[:2] == ["a", "(1 of 2) b"]
+
+
+def test_combine_validates():
+    with pytest.raises(ValueError, match="at least one"):
+        combine([])
+    other = Recommendation(1e-3, 1e-4, {}, "high", None, div_factor=25.0)
+    with pytest.raises(ValueError, match="div_factor"):
+        combine([rec_with(1e-3), other])
+
+
+def test_combine_noisy_repeats_of_one_curve():
+    lrs = np.logspace(-6, 0, 100)
+    f = sigmoid_curve(np.log10(lrs), x_div=-1.0)
+    recs = [recommend(lrs, noisy(f, seed, 0.08)) for seed in range(5)]
+    c = combine(recs)
+    values = sorted(r.max_lr for r in recs)
+    assert c.max_lr == pytest.approx(values[2])
+    assert c.spread < 0.3 and c.confidence == "high" and c.repeats == 5
+    assert Recommendation.from_dict(json.loads(json.dumps(c.to_dict()))) == c
