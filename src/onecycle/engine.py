@@ -1,0 +1,181 @@
+"""The training loop: forward, loss, backward, optimizer step, scheduler step, metrics — and a short hook list.
+
+Hooks are plain objects with any of ``on_step(state, metrics)``, ``on_epoch_end(state, metrics)`` and
+``on_train_end(state)``; ``on_epoch_end`` may return ``True`` to stop training after that epoch. Nothing else
+reaches into the loop.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+
+@dataclass
+class TrainState:
+    """What the loop works on; hooks read it (and checkpoint it)."""
+
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    data: Iterable[Any]
+    epochs: int
+    epoch: int = 0  # epochs completed
+    step: int = 0  # optimizer steps taken
+    smoothed_loss: float = math.nan
+    history: list[dict[str, Any]] = field(default_factory=list)  # one dict per completed epoch
+    stopped: str | None = None  # why training ended early, if it did
+    scaler: torch.amp.GradScaler | None = None
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    """``"auto"``: cuda, else mps, else cpu; otherwise the named device."""
+    if name != "auto":
+        return torch.device(name)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def autocast_dtype(device: torch.device, amp: bool) -> torch.dtype | None:
+    """The mixed-precision dtype to use: bf16 where the device supports it, else float16 on cuda, else none."""
+    if not amp:
+        return None
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if device.type == "cpu":
+        return torch.bfloat16
+    return None
+
+
+def momentum_of(optimizer: torch.optim.Optimizer) -> float | None:
+    group = optimizer.param_groups[0]
+    if "betas" in group:
+        return float(group["betas"][0])
+    return float(group["momentum"]) if "momentum" in group else None
+
+
+@torch.no_grad()
+def evaluate(
+    model: nn.Module,
+    data: Iterable[Any],
+    loss_fn: Callable[..., torch.Tensor] = F.cross_entropy,
+    amp_dtype: torch.dtype | None = None,
+) -> dict[str, float]:
+    """Mean loss and accuracy of ``model`` over ``data`` (batches ``(x, y)``), in eval mode."""
+    was_training = model.training
+    model.eval()
+    loss_sum = torch.zeros((), dtype=torch.float64)
+    correct = 0
+    count = 0
+    for x, y in data:
+        with torch.autocast(x.device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+            out = model(x)
+        loss_sum += loss_fn(out.float(), y, reduction="sum").double().cpu()
+        correct += int((out.argmax(1) == y).sum())
+        count += len(y)
+    model.train(was_training)
+    if count == 0:
+        raise ValueError("evaluation data yielded no batches")
+    return {"loss": float(loss_sum) / count, "accuracy": correct / count}
+
+
+def _backward_and_step(state: TrainState, loss: torch.Tensor, clip_grad_norm: float | None) -> None:
+    """Backward pass and optimizer update (through the GradScaler when there is one, clipping if asked)."""
+    optimizer, scaler = state.optimizer, state.scaler
+    optimizer.zero_grad(set_to_none=True)
+    (scaler.scale(loss) if scaler is not None else loss).backward()
+    if clip_grad_norm is not None:
+        if scaler is not None:
+            scaler.unscale_(optimizer)
+        nn.utils.clip_grad_norm_(state.model.parameters(), clip_grad_norm)
+    if scaler is not None:
+        scaler.step(optimizer)
+        scaler.update()
+    else:
+        optimizer.step()
+
+
+def train(
+    state: TrainState,
+    *,
+    loss_fn: Callable[..., torch.Tensor] = F.cross_entropy,
+    val_data: Iterable[Any] | None = None,
+    hooks: Sequence[Any] = (),
+    amp_dtype: torch.dtype | None = None,
+    clip_grad_norm: float | None = None,
+    beta: float = 0.98,
+    progress: bool = True,
+) -> TrainState:
+    """Train from ``state.epoch`` to ``state.epochs``; returns the state with its history.
+
+    Each epoch's metrics (train loss/accuracy, validation loss/accuracy, lr, time, images/s) are appended to
+    ``state.history`` and passed to the hooks. A non-finite loss stops training at once: ``state.stopped``
+    names the step and the learning rate, and the optimizer step is not taken.
+    """
+    from tqdm.auto import tqdm
+
+    model, optimizer = state.model, state.optimizer
+    if amp_dtype == torch.float16 and state.scaler is None:
+        state.scaler = torch.amp.GradScaler()
+    avg = 0.0 if math.isnan(state.smoothed_loss) else state.smoothed_loss * (1 - beta ** max(state.step, 1))
+    while state.epoch < state.epochs and state.stopped is None:
+        model.train()
+        start, seen, correct, loss_sum = time.perf_counter(), 0, 0, 0.0
+        bar = tqdm(state.data, desc=f"epoch {state.epoch + 1}/{state.epochs}", disable=not progress, leave=False)
+        for x, y in bar:
+            lr, momentum = float(optimizer.param_groups[0]["lr"]), momentum_of(optimizer)  # used by this step
+            with torch.autocast(x.device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+                out = model(x)
+                loss = loss_fn(out, y)
+            value = float(loss.detach())
+            if not math.isfinite(value):
+                state.stopped = (f"non-finite loss ({value}) at step {state.step + 1} "
+                                 f"(epoch {state.epoch + 1}, lr={lr:.4g})")
+                break
+            _backward_and_step(state, loss, clip_grad_norm)
+            if state.scheduler is not None:
+                state.scheduler.step()
+            state.step += 1
+            avg = beta * avg + (1 - beta) * value
+            state.smoothed_loss = avg / (1 - beta**state.step)
+            seen += len(y)
+            loss_sum += value * len(y)
+            correct += int((out.argmax(1) == y).sum())
+            step_metrics = {"step": state.step, "loss": value, "smoothed_loss": state.smoothed_loss, "lr": lr,
+                            "momentum": momentum}
+            bar.set_postfix(loss=f"{state.smoothed_loss:.4f}", lr=f"{lr:.3g}",
+                            img_s=f"{seen / (time.perf_counter() - start):.0f}")
+            for hook in hooks:
+                if hasattr(hook, "on_step"):
+                    hook.on_step(state, step_metrics)
+        bar.close()
+        if state.stopped is not None:
+            break
+        elapsed = time.perf_counter() - start
+        metrics: dict[str, Any] = {
+            "epoch": state.epoch + 1, "step": state.step, "lr": float(optimizer.param_groups[0]["lr"]),
+            "train_loss": loss_sum / max(seen, 1), "train_accuracy": correct / max(seen, 1),
+            "time_s": elapsed, "images_per_s": seen / elapsed if elapsed > 0 else math.nan,
+        }
+        if val_data is not None:
+            val = evaluate(model, val_data, loss_fn, amp_dtype)
+            metrics.update(val_loss=val["loss"], val_accuracy=val["accuracy"])
+        state.epoch += 1
+        state.history.append(metrics)
+        stop = [hook.on_epoch_end(state, metrics) for hook in hooks if hasattr(hook, "on_epoch_end")]
+        if any(stop):
+            state.stopped = "stopped by a hook"
+    for hook in hooks:
+        if hasattr(hook, "on_train_end"):
+            hook.on_train_end(state)
+    return state

@@ -1,0 +1,130 @@
+"""The training loop and run directories: learning, exact resume, NaN stop, atomic checkpoints, metrics."""
+
+import csv
+import json
+
+import pytest
+import torch
+from torch import nn
+
+from onecycle import OneCycleScheduler, rundir
+from onecycle.datasets import digits
+from onecycle.engine import TrainState, evaluate, train
+from onecycle.loader import Batches
+
+
+def _data():
+    return digits()
+
+
+def _model():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.Dropout(0.1),
+                         nn.Flatten(), nn.Linear(8 * 8 * 8, 10))
+
+
+def _state(epochs=3, seed=0, max_lr=0.2):
+    train_data, _ = _data()
+    data = Batches(train_data, 64, drop_last=True, flip=True, crop=True, pad=1, seed=seed)
+    model = _model()
+    opt = torch.optim.SGD(model.parameters(), lr=max_lr, momentum=0.9, weight_decay=5e-4)
+    sched = OneCycleScheduler(opt, max_lr=max_lr, epochs=epochs, steps_per_epoch=len(data))
+    return TrainState(model, opt, sched, data, epochs)
+
+
+def test_training_lowers_the_loss_and_records_history():
+    _, test_data = _data()
+    val = Batches(test_data, 256, shuffle=False)
+    state = _state()
+    before = evaluate(state.model, val)
+    train(state, val_data=val, progress=False)
+    after = evaluate(state.model, val)
+    assert after["loss"] < 0.5 * before["loss"] and after["accuracy"] > 0.7
+    assert [h["epoch"] for h in state.history] == [1, 2, 3]
+    assert state.step == 3 * len(state.data) and state.scheduler.last_epoch == state.step
+    assert state.history[-1]["val_accuracy"] == pytest.approx(after["accuracy"])
+    assert all(h["images_per_s"] > 0 for h in state.history)
+
+
+def test_resume_equals_uninterrupted_bitwise(tmp_path):
+    full = _state()
+    train(full, progress=False)
+
+    first = _state()
+    first.epochs = 1  # a run killed after its first epoch's checkpoint
+    train(first, hooks=[rundir.CheckpointHook(tmp_path)], progress=False)
+    torch.manual_seed(999)  # whatever happened in between must not matter
+    resumed = rundir.load_checkpoint(tmp_path / rundir.CHECKPOINT, _state())
+    assert resumed.epoch == 1
+    train(resumed, progress=False)
+    for a, b in zip(full.model.state_dict().values(), resumed.model.state_dict().values()):
+        assert torch.equal(a, b)
+    assert [h["train_loss"] for h in full.history] == [h["train_loss"] for h in resumed.history]
+    assert full.optimizer.param_groups[0]["lr"] == resumed.optimizer.param_groups[0]["lr"]
+
+
+def test_non_finite_loss_stops_at_once_and_keeps_the_last_good_checkpoint(tmp_path):
+    state = _state(epochs=3)
+    calls = {"n": 0}
+    nan_at = len(state.data) + 5  # in the second epoch
+
+    def loss_fn(out, y, reduction="mean"):
+        calls["n"] += 1
+        loss = nn.functional.cross_entropy(out, y, reduction=reduction)
+        return loss * float("nan") if calls["n"] == nan_at else loss
+
+    train(state, loss_fn=loss_fn, hooks=[rundir.CheckpointHook(tmp_path)], progress=False)
+    assert state.stopped is not None
+    assert f"at step {nan_at}" in state.stopped and "epoch 2" in state.stopped and "lr=" in state.stopped
+    assert state.step == nan_at - 1 and state.epoch == 1
+    ckpt = torch.load(tmp_path / rundir.CHECKPOINT, weights_only=True)
+    assert ckpt["epoch"] == 1
+    assert all(torch.isfinite(p).all() for p in state.model.parameters())
+
+
+def test_hook_can_stop_training_and_metrics_are_written(tmp_path):
+    class StopAfterTwo:
+        def on_epoch_end(self, state, metrics):
+            return metrics["epoch"] == 2
+
+    state = _state(epochs=4)
+    train(state, hooks=[rundir.MetricsHook(tmp_path), StopAfterTwo()], progress=False)
+    assert state.epoch == 2 and state.stopped == "stopped by a hook"
+    rows = [json.loads(line) for line in (tmp_path / rundir.METRICS_JSONL).read_text().splitlines()]
+    assert sum(r["kind"] == "epoch" for r in rows) == 2
+    assert sum(r["kind"] == "step" for r in rows) == state.step
+    with open(tmp_path / rundir.METRICS_CSV) as f:
+        epochs = list(csv.DictReader(f))
+    assert [int(r["epoch"]) for r in epochs] == [1, 2]
+    with open(tmp_path / rundir.STEPS_CSV) as f:
+        steps = list(csv.DictReader(f))
+    assert {"step", "smoothed_loss", "lr", "momentum"} <= set(steps[0])
+    assert float(steps[0]["momentum"]) == pytest.approx(0.95)
+    rundir.truncate_metrics(tmp_path, 1)
+    rows = [json.loads(line) for line in (tmp_path / rundir.METRICS_JSONL).read_text().splitlines()]
+    assert max(r["step"] for r in rows) == len(state.data)
+
+
+def test_checkpoint_write_is_atomic(tmp_path):
+    path = tmp_path / "checkpoint.pt"
+    rundir.atomic_write(path, lambda f: f.write(b"good"))
+
+    def fail(f):
+        f.write(b"partial")
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        rundir.atomic_write(path, fail)
+    assert path.read_bytes() == b"good"
+    assert [p.name for p in tmp_path.iterdir()] == ["checkpoint.pt"]
+
+
+def test_corrupt_or_missing_checkpoint_is_a_clear_error(tmp_path):
+    state = _state()
+    train(state, hooks=[rundir.CheckpointHook(tmp_path)], progress=False)
+    data = (tmp_path / rundir.CHECKPOINT).read_bytes()
+    (tmp_path / "cut.pt").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match=r"cut.pt is not a readable checkpoint"):
+        rundir.load_checkpoint(tmp_path / "cut.pt", _state())
+    with pytest.raises(FileNotFoundError, match="no checkpoint to resume from"):
+        rundir.load_checkpoint(tmp_path / "none.pt", _state())
