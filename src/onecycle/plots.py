@@ -71,7 +71,8 @@ def plot_range_test(result: RangeTestResult, out: str | Path | None = None) -> F
     """Loss against learning rate (log x): raw points, the online EMA, the unshifted (zero-phase) smoothing,
     each rule's suggestion, the recommended ``[max_lr/div, max_lr]`` band, the stop point and, when recorded,
     validation losses."""
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig, ax = plt.subplots(figsize=(10, 4.5))
+    low, high = _loss_ylim(result.curves)
     for i, c in enumerate(result.curves):
         first = i == 0
         ax.scatter(c.lrs, c.losses, s=6, color="0.6", alpha=0.6 if first else 0.3,
@@ -83,8 +84,8 @@ def plot_range_test(result: RangeTestResult, out: str | Path | None = None) -> F
         if c.val_steps:
             ax.plot([c.lrs[s] for s in c.val_steps], c.val_losses, "o-", color="tab:orange", ms=3,
                     alpha=1.0 if first else 0.35, label="validation loss" if first else None)
-        ax.plot([c.stop_lr], [c.filtered[-1] if c.filtered else c.losses[-1]], "x", color="tab:red", ms=9,
-                label=f"stop: {c.stop_reason}" if first else None)
+        ax.plot([c.stop_lr], [high if not math.isfinite(c.smoothed[-1]) else min(c.smoothed[-1], high)], "x",
+                color="tab:red", ms=9, clip_on=False, label=f"stop: {c.stop_reason}" if first else None)
     rec = result.recommendation
     for name, lr in rec.suggestions.items():
         if lr is not None:
@@ -94,9 +95,9 @@ def plot_range_test(result: RangeTestResult, out: str | Path | None = None) -> F
                    label=f"1cycle range {rec.min_lr:.2g} – {rec.max_lr:.2g} ({rec.confidence} confidence)")
         ax.axvline(rec.max_lr, color="tab:green", lw=2)
     ax.set_xscale("log")
-    ax.set_ylim(*_loss_ylim(result.curves))
+    ax.set_ylim(low, high)
     ax.set(xlabel="learning rate", ylabel="loss", title="Learning-rate range test")
-    ax.legend(fontsize=7, loc="upper left")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     ax.grid(True, which="both", alpha=0.2)
     fig.tight_layout()
     return save(fig, out)
@@ -105,7 +106,7 @@ def plot_range_test(result: RangeTestResult, out: str | Path | None = None) -> F
 def plot_sweep(result: SweepResult, out: str | Path | None = None) -> Figure:
     """The range-test curves of a sweep overlaid (zero-phase smoothed), each value's recommended max_lr marked
     and the picked value in bold, like the article's "LR Finder for various weight decay values"."""
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig, ax = plt.subplots(figsize=(9, 4.5))
     colors = plt.cm.viridis([i / max(len(result.values) - 1, 1) for i in range(len(result.values))])
     for value, res, color, ok in zip(result.values, result.results, colors, result.eligible):
         c = res.curves[0]
@@ -118,7 +119,7 @@ def plot_sweep(result: SweepResult, out: str | Path | None = None) -> Figure:
     ax.set_xscale("log")
     ax.set_ylim(*_loss_ylim([r.curves[0] for r in result.results]))
     ax.set(xlabel="learning rate", ylabel="loss (smoothed)", title=f"Range test for various {result.param}")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     ax.grid(True, which="both", alpha=0.2)
     fig.tight_layout()
     return save(fig, out)

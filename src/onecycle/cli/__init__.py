@@ -7,13 +7,11 @@ import sys
 from collections.abc import Sequence
 
 from onecycle import __version__
-from onecycle.cli import schedule
+from onecycle.cli import demo, find_lr, report, schedule, sweep, train
+from onecycle.cli.common import CommandError
+from onecycle.datasets import DatasetError, DatasetNotFound
 
-COMMANDS = [schedule]
-
-
-class CommandError(Exception):
-    """A problem with the user's input, reported as one line without a traceback."""
+COMMANDS = [find_lr, sweep, train, report, demo, schedule]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,7 +31,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (CommandError, ValueError) as err:
+    except (CommandError, DatasetNotFound, DatasetError, ValueError, FileNotFoundError) as err:
         print(f"onecycle {args.command}: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

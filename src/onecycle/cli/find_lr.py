@@ -1,0 +1,40 @@
+"""``onecycle find-lr``: the learning-rate range test on a dataset and model."""
+
+from __future__ import annotations
+
+import argparse
+
+from onecycle.cli.common import add_run_arguments, config_from_args
+from onecycle.experiment import find_lr, prepare
+from onecycle.range_test import RangeTestResult
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("find-lr", help="run the learning-rate range test",
+                       description="Train while the learning rate grows from --start-lr to --end-lr, stop when the "
+                       "loss explodes, and recommend a max_lr for 1cycle. Writes finder.json, finder.csv and "
+                       "finder.png to the run directory.")
+    add_run_arguments(p)
+    p.set_defaults(func=run)
+
+
+def describe(result: RangeTestResult) -> str:
+    """A few lines a person reads: the recommendation, each rule's answer, confidence and notes."""
+    rec = result.recommendation
+    lines = [f"stopped: {result.stop_reason} after {len(result.lrs)} steps"]
+    if rec.max_lr is None:
+        lines.append("no recommendation: the curve gives no answer")
+    else:
+        lines.append(f"recommended max_lr {rec.max_lr:.3g} (1cycle from {rec.min_lr:.3g}), "
+                     f"{rec.confidence} confidence")
+    lines.append("rules: " + ", ".join(f"{k} {'-' if v is None else f'{v:.3g}'}" for k, v in rec.suggestions.items()))
+    lines += [f"note: {n}" for n in rec.notes]
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    cfg = config_from_args(args)
+    result = find_lr(prepare(cfg), args.run_dir)
+    print(describe(result))
+    print(f"wrote {args.run_dir / 'finder.png'}, finder.json, finder.csv")
+    return 0

@@ -1,0 +1,23 @@
+"""``onecycle report``: an HTML page and Markdown from one or more run directories."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from onecycle.report import write_report
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("report", help="HTML and Markdown report of run directories",
+                       description="Write report.html and report.md with the plots (range test, sweep, schedule, "
+                       "loss and accuracy per epoch) and a results table; several runs are shown side by side.")
+    p.add_argument("run_dirs", nargs="+", type=Path, metavar="RUN_DIR")
+    p.add_argument("--out", type=Path, default=None, help="output directory (default: the first RUN_DIR)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    html_path, md_path = write_report(args.run_dirs, args.out or args.run_dirs[0])
+    print(f"wrote {html_path} and {md_path}")
+    return 0

@@ -1,0 +1,139 @@
+"""Reports: an HTML page and a Markdown file built from run directories alone (nothing is recomputed)."""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from onecycle import rundir
+from onecycle.plots import plot_history
+
+
+@dataclass
+class RunSummary:
+    """What a report shows of one run directory."""
+
+    path: Path
+    config: dict[str, Any] = field(default_factory=dict)
+    history: list[dict[str, Any]] = field(default_factory=list)
+    finder: dict[str, Any] | None = None
+    sweep: dict[str, Any] | None = None
+    summary: dict[str, Any] | None = None
+    images: dict[str, Path] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+
+IMAGES = {"finder.png": "Learning-rate range test", "sweep.png": "Weight-decay sweep",
+          "schedule.png": "1cycle schedule", "curves.png": "Loss and accuracy per epoch"}
+
+
+def read_run(path: str | Path) -> RunSummary:
+    """Read a run directory; a directory holding none of the expected files is an error."""
+    path = Path(path)
+    if not path.is_dir():
+        raise FileNotFoundError(f"run directory {path} does not exist")
+    run = RunSummary(path)
+    if (path / rundir.CONFIG).exists():
+        run.config = rundir.read_json(path / rundir.CONFIG)
+    metrics = path / rundir.METRICS_JSONL
+    if metrics.exists():
+        rows = [json.loads(line) for line in metrics.read_text().splitlines() if line.strip()]
+        run.history = [r for r in rows if r.get("kind") == "epoch"]
+    if (path / rundir.FINDER_JSON).exists():
+        run.finder = rundir.read_json(path / rundir.FINDER_JSON)
+    if (path / rundir.SWEEP_JSON).exists():
+        run.sweep = rundir.read_json(path / rundir.SWEEP_JSON)
+    if (path / "summary.json").exists():
+        run.summary = rundir.read_json(path / "summary.json")
+    run.images = {name: path / name for name in IMAGES if (path / name).exists()}
+    if not (run.config or run.finder or run.sweep or run.history):
+        raise ValueError(f"{path} holds no onecycle results (config.json, metrics.jsonl, finder.json, sweep.json)")
+    return run
+
+
+def _fmt(value: Any, spec: str = ".4g") -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def results_table(runs: list[RunSummary]) -> tuple[list[str], list[list[str]]]:
+    """Header and rows: one row per run."""
+    header = ["run", "dataset", "model", "epochs", "max_lr", "weight decay", "train loss", "train acc",
+              "test loss", "test acc", "train time"]
+    rows = []
+    for run in runs:
+        resolved = run.config.get("resolved", {})
+        last = run.history[-1] if run.history else {}
+        rec = (run.finder or {}).get("recommendation", {})
+        acc = last.get("val_accuracy")
+        rows.append([
+            run.name, run.config.get("dataset", "-"), run.config.get("model", "-"),
+            f"{len(run.history)}/{run.config.get('epochs', '-')}",
+            _fmt(resolved.get("max_lr", rec.get("max_lr"))), _fmt(resolved.get("weight_decay")),
+            _fmt(last.get("train_loss")), _fmt(last.get("train_accuracy") and 100 * last["train_accuracy"], ".2f"),
+            _fmt(last.get("val_loss")), _fmt(acc and 100 * acc, ".2f"),
+            _fmt(sum(h["time_s"] for h in run.history), ".0f") + " s" if run.history else "-",
+        ])
+    return header, rows
+
+
+def _finder_lines(run: RunSummary) -> list[str]:
+    lines = []
+    if run.finder:
+        rec = run.finder["recommendation"]
+        curve = run.finder["curves"][0]
+        lines.append(f"Range test: stopped ({curve['stop_reason']}) after {len(curve['lrs'])} steps; recommended "
+                     f"max_lr {_fmt(rec.get('max_lr'), '.3g')}, {rec.get('confidence')} confidence.")
+        lines += [f"Note: {n}" for n in rec.get("notes", [])]
+    if run.sweep:
+        lines.append(f"Sweep over {run.sweep['param']}: values {run.sweep['values']}, pick {run.sweep['pick']}.")
+    if run.summary and run.summary.get("stopped"):
+        lines.append(f"Training stopped early: {run.summary['stopped']}.")
+    return lines
+
+
+def write_report(run_dirs: list[str | Path], out_dir: str | Path) -> tuple[Path, Path]:
+    """Write ``report.html`` and ``report.md`` to ``out_dir``; images are referenced where they lie."""
+    runs = [read_run(p) for p in run_dirs]
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if len(runs) > 1 and any(r.history for r in runs):
+        plot_history({r.name: r.history for r in runs if r.history}, out_dir / "comparison.png")
+    for i, run in enumerate(runs):
+        if run.history:
+            run.images["curves.png"] = plot_path = out_dir / f"curves-{i + 1}-{run.name}.png"
+            plot_history({run.name: run.history}, plot_path)
+    header, rows = results_table(runs)
+
+    def rel(p: Path) -> str:
+        return Path(os.path.relpath(p.resolve(), out_dir.resolve())).as_posix()
+
+    md = ["# onecycle report", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    md += ["| " + " | ".join(row) + " |" for row in rows]
+    page = ["<!doctype html><html><head><meta charset='utf-8'><title>onecycle report</title><style>",
+            "body{font-family:sans-serif;max-width:1100px;margin:2em auto}table{border-collapse:collapse}",
+            "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}img{max-width:100%}</style></head><body>",
+            "<h1>onecycle report</h1><table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr>"]
+    page += ["<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows]
+    page.append("</table>")
+    if (out_dir / "comparison.png").exists():
+        md += ["", "![comparison](comparison.png)"]
+        page.append("<h2>Comparison</h2><img src='comparison.png' alt='comparison'>")
+    for run in runs:
+        md += ["", f"## {run.name}", ""] + [f"- {line}" for line in _finder_lines(run)]
+        page.append(f"<h2>{html.escape(run.name)}</h2>")
+        page += [f"<p>{html.escape(line)}</p>" for line in _finder_lines(run)]
+        for name, image in run.images.items():
+            md += ["", f"### {IMAGES[name]}", "", f"![{IMAGES[name]}]({rel(image)})"]
+            page.append(f"<h3>{IMAGES[name]}</h3><img src='{html.escape(rel(image))}' alt='{IMAGES[name]}'>")
+    page.append("</body></html>")
+    html_path, md_path = out_dir / "report.html", out_dir / "report.md"
+    html_path.write_text("\n".join(page))
+    md_path.write_text("\n".join(md) + "\n")
+    return html_path, md_path

@@ -1,0 +1,149 @@
+"""The command line end to end on tiny data in temporary run directories."""
+
+import json
+import re
+
+import pytest
+import torch
+
+from onecycle import experiment, rundir
+from onecycle.cli import main
+from onecycle.config import from_dict
+from onecycle.datasets import DatasetNotFound
+
+TINY = ["--dataset", "digits", "--train-subset", "384", "--batch-size", "32", "--num-steps", "40",
+        "--sweep-steps", "25", "--model", "small-cnn", "--quiet"]
+
+
+def test_find_lr_writes_plot_json_and_csv(tmp_path, capsys):
+    assert main(["find-lr", "--run-dir", str(tmp_path), *TINY]) == 0
+    out = capsys.readouterr().out
+    assert "recommended max_lr" in out and "rules: valley" in out
+    for name in ("finder.json", "finder.csv", "finder.png"):
+        assert (tmp_path / name).stat().st_size > 0
+    data = json.loads((tmp_path / "finder.json").read_text())
+    assert data["settings"]["num_steps"] == 40 and data["recommendation"]["max_lr"] > 0
+
+
+def test_sweep_then_train_uses_their_results(tmp_path, capsys):
+    run = ["--run-dir", str(tmp_path), *TINY]
+    assert main(["sweep", "--param", "weight_decay", "--values", "1e-3,1e-5", *run]) == 0
+    assert "pick: weight_decay=" in capsys.readouterr().out
+    sweep = json.loads((tmp_path / "sweep.json").read_text())
+    assert main(["find-lr", *run]) == 0
+    finder = json.loads((tmp_path / "finder.json").read_text())
+    assert finder["settings"]["weight_decay"] == sweep["pick"]
+    assert main(["train", "--epochs", "2", *run]) == 0
+    out = capsys.readouterr().out
+    assert "(range test)" in out and "(sweep)" in out and "epoch  2/2" in out
+    config = json.loads((tmp_path / "config.json").read_text())
+    assert config["resolved"]["max_lr"] == finder["recommendation"]["max_lr"]
+    assert config["resolved"]["weight_decay"] == sweep["pick"]
+    assert len((tmp_path / "metrics.csv").read_text().splitlines()) == 3
+
+
+def test_train_without_max_lr_says_what_to_do(tmp_path, capsys):
+    assert main(["train", "--run-dir", str(tmp_path), *TINY]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert "no max_lr: pass --max-lr, run `onecycle find-lr" in err
+
+
+@pytest.mark.parametrize(
+    "flags,message",
+    [
+        (["--epochs", "0"], "epochs must be > 0"),
+        (["--dataset", "imagenet"], "dataset must be one of"),
+        (["--momentum", "1.2"], r"momentum must be in \[0, 1\)"),
+    ],
+)
+def test_bad_settings_fail_before_any_work(tmp_path, capsys, flags, message):
+    assert main(["train", "--max-lr", "0.1", "--run-dir", str(tmp_path / "r"), *TINY, *flags]) == 2
+    assert re.search(message, capsys.readouterr().err)
+    assert not (tmp_path / "r").exists()
+
+
+def test_config_file_with_unknown_key(tmp_path, capsys):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("epochz = 3\n")
+    assert main(["find-lr", "--config", str(cfg), "--run-dir", str(tmp_path)]) == 2
+    assert "unknown key(s) in" in capsys.readouterr().err
+
+
+def _cfg(**kw):
+    base = dict(dataset="digits", train_subset=384, batch_size=32, epochs=3, progress=False, augment="crop+flip")
+    return from_dict({**base, **kw})
+
+
+def test_killed_run_resumes_to_the_same_result(tmp_path):
+    setup = experiment.prepare(_cfg())
+    experiment.train_run(setup, tmp_path / "full", 0.05, 5e-4)
+
+    class Kill:
+        def on_epoch_end(self, state, metrics):
+            return metrics["epoch"] == 1
+
+    experiment.train_run(setup, tmp_path / "cut", 0.05, 5e-4, extra_hooks=[Kill()])
+    assert torch.load(tmp_path / "cut" / rundir.CHECKPOINT, weights_only=True)["epoch"] == 1
+    experiment.train_run(setup, tmp_path / "cut", 0.05, 5e-4, resume=True)
+    full = torch.load(tmp_path / "full" / rundir.CHECKPOINT, weights_only=True)
+    cut = torch.load(tmp_path / "cut" / rundir.CHECKPOINT, weights_only=True)
+    for key, value in full["model"].items():
+        assert torch.equal(value, cut["model"][key]), key
+    assert (tmp_path / "full" / "metrics.csv").read_text().splitlines()[1:] != []
+    full_rows = [json.loads(x) for x in (tmp_path / "full" / "metrics.jsonl").read_text().splitlines()]
+    cut_rows = [json.loads(x) for x in (tmp_path / "cut" / "metrics.jsonl").read_text().splitlines()]
+    drop = ("time_s", "images_per_s")
+    assert [{k: v for k, v in r.items() if k not in drop} for r in full_rows] == [
+        {k: v for k, v in r.items() if k not in drop} for r in cut_rows
+    ]
+
+
+def test_resume_cli_flag_and_nan_message(tmp_path, capsys):
+    run = ["--run-dir", str(tmp_path), *TINY, "--epochs", "1"]
+    assert main(["train", "--max-lr", "1e6", *run]) == 2  # diverges at once
+    err = capsys.readouterr().err
+    assert "non-finite loss" in err and "lr=" in err and "checkpoint" in err
+    assert main(["train", "--max-lr", "0.05", *run]) == 0
+    assert main(["train", "--max-lr", "0.05", "--resume", *run]) == 0  # nothing left to do: same result
+    assert len((tmp_path / "metrics.csv").read_text().splitlines()) == 2
+
+
+def test_report_html_references_existing_images(tmp_path, capsys):
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert main(["train", "--auto", "--epochs", "2", "--run-dir", str(a), *TINY]) == 0
+    assert main(["train", "--max-lr", "0.05", "--epochs", "2", "--run-dir", str(b), *TINY]) == 0
+    out = tmp_path / "report"
+    assert main(["report", str(a), str(b), "--out", str(out)]) == 0
+    html = (out / "report.html").read_text()
+    sources = re.findall(r"<img src='([^']+)'", html)
+    assert len(sources) >= 6
+    for src in sources:
+        assert (out / src).is_file(), src
+    md = (out / "report.md").read_text()
+    assert "| a | digits | small-cnn | 2/2 |" in md and "| b |" in md
+    for src in re.findall(r"!\[[^]]*\]\(([^)]+)\)", md):
+        assert (out / src).is_file(), src
+
+
+def test_report_of_an_empty_directory_is_an_error(tmp_path, capsys):
+    assert main(["report", str(tmp_path)]) == 2
+    assert "holds no onecycle results" in capsys.readouterr().err
+
+
+def test_demo_end_to_end_with_fallback_to_digits(tmp_path, capsys, monkeypatch):
+    real = experiment.load_dataset
+
+    def offline(name, *args, **kwargs):
+        if name == "fashion-mnist":
+            raise DatasetNotFound("Fashion-MNIST not found in /nowhere; put the four .gz files there")
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(experiment, "load_dataset", offline)
+    code = main(["demo", "--run-dir", str(tmp_path), "--train-subset", "384", "--epochs", "2",
+                 "--sweep-steps", "20", "--num-steps", "30", "--quiet"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "notice: running the demo on scikit-learn's 8x8 digits instead" in out
+    assert "[4/4] report" in out and "test acc" in out
+    assert (tmp_path / "report.html").exists() and (tmp_path / "sweep.png").exists()
