@@ -1,6 +1,7 @@
 """The range test: a quadratic with a known divergent lr, bitwise restore, stop rules, results I/O."""
 
 import copy
+import itertools
 import json
 import math
 import random
@@ -42,7 +43,7 @@ def test_quadratic_never_stops_below_2_over_L_and_recommends_below_it(seed, num_
     assert res.curves[0].stop_lr >= 2 / L
     # Plain gradient descent lowers the loss at every step below 2/L: the recorded curve agrees.
     below = [loss for lr, loss in zip(res.lrs, res.losses) if lr < 2 / L]
-    assert all(b < a for a, b in zip(below, below[1:]))
+    assert all(b < a for a, b in itertools.pairwise(below))
     assert 2 / (30 * L) <= res.max_lr <= 2 / L
     assert math.isclose(res.recommendation.min_lr, res.max_lr / 10)
 
