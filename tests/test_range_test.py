@@ -286,3 +286,19 @@ def test_empty_data_is_a_clear_error():
     model = nn.Linear(2, 1)
     with pytest.raises(ValueError, match="yielded no batches"):
         range_test(model, torch.optim.SGD(model.parameters(), lr=0.1), [], _half_mse)
+
+
+def test_plot_png_and_svg_mark_suggestions(tmp_path):
+    model = _bn_model()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    res = range_test(model, opt, _batches(), nn.functional.cross_entropy, num_steps=60,
+                     val_data=_batches(2, seed=5), val_every=10)
+    fig = res.plot(tmp_path / "finder.png")
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert any(label.startswith("stop:") for label in labels)
+    assert any(label.startswith("validation") for label in labels)
+    if res.max_lr is not None:
+        assert any(label.startswith("1cycle range") for label in labels)
+    assert (tmp_path / "finder.png").read_bytes()[:4] == b"\x89PNG"
+    res.plot(tmp_path / "finder.svg")
+    assert "<svg" in (tmp_path / "finder.svg").read_text()[:500]
