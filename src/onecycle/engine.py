@@ -71,22 +71,25 @@ def evaluate(
     loss_fn: Callable[..., torch.Tensor] = F.cross_entropy,
     amp_dtype: torch.dtype | None = None,
 ) -> dict[str, float]:
-    """Mean loss and accuracy of ``model`` over ``data`` (batches ``(x, y)``), in eval mode."""
+    """Mean loss over ``data`` (batches ``(x, y)``, ``loss_fn`` averaging over a batch) in eval mode, and the
+    accuracy when the outputs are class scores for integer labels."""
     was_training = model.training
     model.eval()
-    loss_sum = torch.zeros((), dtype=torch.float64)
+    loss_sum = 0.0
     correct = 0
     count = 0
     for x, y in data:
         with torch.autocast(x.device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
             out = model(x)
-        loss_sum += loss_fn(out.float(), y, reduction="sum").double().cpu()
-        correct += int((out.argmax(1) == y).sum())
+            loss = loss_fn(out, y)
+        loss_sum += float(loss) * len(y)
+        if out.ndim == 2 and not y.is_floating_point():
+            correct += int((out.argmax(1) == y).sum())
         count += len(y)
     model.train(was_training)
     if count == 0:
         raise ValueError("evaluation data yielded no batches")
-    return {"loss": float(loss_sum) / count, "accuracy": correct / count}
+    return {"loss": loss_sum / count, "accuracy": correct / count}
 
 
 def _backward_and_step(state: TrainState, loss: torch.Tensor, clip_grad_norm: float | None) -> None:

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from onecycle.engine import evaluate
 from onecycle.suggestions import Recommendation, combine, recommend, zero_phase_smooth
 
 if TYPE_CHECKING:
@@ -253,21 +254,6 @@ def _standard_step(
     return total
 
 
-def _validation_loss(model: nn.Module, loss_fn: Callable, batches: list[Any], device: torch.device,
-                     amp_dtype: torch.dtype | None) -> float:
-    was_training = model.training
-    model.eval()
-    total, count = 0.0, 0
-    with torch.no_grad():
-        for batch in batches:
-            x, y = _to_device(batch, device)
-            with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
-                total += float(loss_fn(model(x), y)) * len(y)
-            count += len(y)
-    model.train(was_training)
-    return total / max(count, 1)
-
-
 def _check(name: str, ok: bool, allowed: str, value: Any) -> None:
     if not ok:
         raise ValueError(f"{name} must be {allowed}, got {value!r}")
@@ -353,7 +339,7 @@ def range_test(
     try:
         val_set = None
         if val_data is not None:
-            val_set = [b for _, b in zip(range(val_batches), val_data)]
+            val_set = [_to_device(b, device) for _, b in zip(range(val_batches), val_data)]
             if not val_set:
                 raise ValueError("val_data yielded no batches")
         batches = _cycle(data)
@@ -371,7 +357,7 @@ def range_test(
                                       amp_dtype, _scaler)
 
             curves.append(_run_curve(model, optimizer, one_step, ratios, settings, val_set, loss_fn,
-                                     val_every, device, amp_dtype, progress, r))
+                                     val_every, amp_dtype, progress, r))
     finally:
         _restore(snap, model, optimizer)
     recs = [recommend(c.lrs, c.losses, div_factor=div_factor, diverged=c.diverged) for c in curves]
@@ -380,7 +366,7 @@ def range_test(
 
 def _run_curve(model: nn.Module, optimizer: torch.optim.Optimizer, one_step: Callable[[], float],
                ratios: Sequence[float], s: dict[str, Any], val_set: list[Any] | None,
-               loss_fn: Callable | None, val_every: int, device: torch.device, amp_dtype: torch.dtype | None,
+               loss_fn: Callable | None, val_every: int, amp_dtype: torch.dtype | None,
                progress: bool, repeat: int) -> Curve:
     """The test's loop for one repeat."""
     from tqdm.auto import tqdm
@@ -417,7 +403,7 @@ def _run_curve(model: nn.Module, optimizer: torch.optim.Optimizer, one_step: Cal
         best = min(best, sm)
         if val_set is not None and i % val_every == 0:
             val_steps.append(i)
-            val_losses.append(_validation_loss(model, loss_fn or _no_loss, val_set, device, amp_dtype))
+            val_losses.append(evaluate(model, val_set, loss_fn or _no_loss, amp_dtype)["loss"])
         bar.update(1)
         bar.set_postfix(lr=f"{lr:.2g}", loss=f"{sm:.3g}")
         if sm > s["diverge_factor"] * best:
