@@ -1,0 +1,168 @@
+"""The recommendation benchmark: scoring on constructed cases with known answers, the re-implemented published
+rules on constructed curves, and a quick end-to-end run."""
+
+import importlib.util
+import json
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+_PATH = Path(__file__).resolve().parents[1] / "benchmarks" / "recommendation.py"
+_spec = importlib.util.spec_from_file_location("bench_recommendation", _PATH)
+bench = importlib.util.module_from_spec(_spec)
+sys.modules["bench_recommendation"] = bench
+_spec.loader.exec_module(bench)
+
+PEAK = 0.3
+
+
+def _accuracy(lr: float) -> float:
+    """A known accuracy curve: a parabola in log lr peaking at ``PEAK``."""
+    return 0.9 - 0.05 * (math.log10(lr) - math.log10(PEAK)) ** 2
+
+
+def _fake_train(calls: list):
+    def train(lr: float, seed: int) -> "bench.Run":
+        calls.append((lr, seed))
+        # Seeds 0 and 1 sit 1 point either side of the curve: their mean is the curve itself.
+        return bench.Run(_accuracy(lr) + (0.01 if seed else -0.01), diverged=lr > 2.0)
+
+    return train
+
+
+def _curve(n: int = 100, lr_min: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """A range-test-like curve: flat, a fall in log lr, a minimum at ``lr_min``, then a steep rise."""
+    lrs = np.geomspace(1e-5, 10.0, n)
+    x = np.log10(lrs) - math.log10(lr_min)
+    losses = 2.3 - 1.5 / (1 + np.exp(-3 * (x + 2))) + np.where(x > 0, 4 * x**2, 0.0)
+    return lrs, losses
+
+
+def _finder(lrs: np.ndarray, losses: np.ndarray) -> dict:
+    from onecycle.suggestions import recommend
+
+    return {"lrs": list(lrs), "losses": list(losses), "recommendation": recommend(lrs, losses).to_dict(),
+            "num_steps": len(lrs)}
+
+
+def test_regret_of_every_rule_equals_the_closed_form():
+    calls: list = []
+    lrs, losses = _curve()
+    result = bench.evaluate_case(_fake_train(calls), (0, 1), bench.SGD_GRID, _finder(lrs, losses))
+    best_lr = min(bench.SGD_GRID, key=lambda lr: abs(math.log10(lr / PEAK)))  # 10**-0.5, nearest the peak
+    assert result["best"]["lr"] == best_lr and not result["best_on_edge"]
+    assert result["best"]["accuracy"] == pytest.approx(_accuracy(best_lr))
+    assert set(result["rules"]) == set(bench.RULES)
+    answered = 0
+    for name, entry in result["rules"].items():
+        if entry["lr"] is None:
+            continue
+        answered += 1
+        expected = 100 * (_accuracy(entry["lr"]) - _accuracy(best_lr))
+        assert entry["regret"] == pytest.approx(expected, abs=1e-9), name
+        assert entry["diverged"] == (entry["lr"] > 2.0)
+    assert answered >= len(bench.RULES) - 1
+    lr_min = _finder(lrs, losses)["recommendation"]["lr_at_minimum"]
+    for name, divisor in (("min/1.5", 1.5), ("min/2", 2), ("min/3", 3), ("min/10", 10)):
+        entry = result["trained_variants"][name]
+        assert entry["lr"] == pytest.approx(lr_min / divisor)
+        assert entry["regret"] == pytest.approx(100 * (_accuracy(entry["lr"]) - _accuracy(best_lr))), name
+    # Every (lr, seed) pair is trained once, however many rules share it.
+    assert len(calls) == len(set(calls)) == result["runs"]
+    # The current rule is the smoothed minimum / 3.
+    rec = result["rules"][bench.OURS]
+    assert rec["lr"] == pytest.approx(_finder(lrs, losses)["recommendation"]["lr_at_minimum"] / 3)
+
+
+def test_candidate_variants_are_scored_by_interpolation_on_the_grid():
+    lrs, losses = _curve()
+    result = bench.evaluate_case(_fake_train([]), (0, 1), bench.SGD_GRID, _finder(lrs, losses))
+    points = result["grid"]
+    for name, entry in result["variants"].items():
+        x = np.log10([p["lr"] for p in points])
+        y = [p["accuracy"] for p in points]
+        expected = 100 * (np.interp(math.log10(entry["lr"]), x, y) - result["best"]["accuracy"])
+        assert entry["regret"] == pytest.approx(expected), name
+    assert bench.interpolated_accuracy(points, 100.0) is None
+    assert bench.interpolated_accuracy(points, points[2]["lr"]) == pytest.approx(points[2]["accuracy"])
+
+
+def test_grid_extends_past_an_edge_holding_the_best():
+    trials = bench.Trials(lambda lr, seed: bench.Run(math.log10(lr)), seeds=(0,))  # best is always the top
+    points = bench.grid_search(trials, (0.01, 0.1, 1.0), extend=2)
+    assert [p["lr"] for p in points] == pytest.approx([0.01, 0.1, 1.0, 10.0, 100.0])
+    trials = bench.Trials(lambda lr, seed: bench.Run(-abs(math.log10(lr))), seeds=(0,))
+    assert len(bench.grid_search(trials, (0.01, 0.1, 1.0, 10.0), extend=2)) == 4
+
+
+def test_summary_separates_tuning_and_held_out_cases():
+    def case(held_out: bool, regrets: dict) -> dict:
+        rules = {k: {"regret": v, "diverged": v is not None and v < -50} for k, v in regrets.items()}
+        return {"case": {"held_out": held_out}, "rules": rules}
+
+    cases = [case(False, {"a": -1.0, "b": None}), case(False, {"a": -3.0, "b": -60.0}),
+             case(True, {"a": 0.5, "b": -2.0})]
+    s = bench.summarize(cases)
+    assert s["a"]["tuning"] == {"mean": -2.0, "worst": -3.0, "n": 2, "no_answer": 0, "diverged": 0}
+    assert s["b"]["tuning"] == {"mean": -60.0, "worst": -60.0, "n": 1, "no_answer": 1, "diverged": 1}
+    assert s["a"]["held_out"]["mean"] == 0.5 and s["b"]["held_out"]["worst"] == -2.0
+
+
+def test_weight_decay_regret():
+    grid = [{"weight_decay": 1e-3, "accuracy": 0.80, "diverged": False},
+            {"weight_decay": 1e-4, "accuracy": 0.85, "diverged": False},
+            {"weight_decay": 1e-5, "accuracy": 0.84, "diverged": False}]
+    assert bench.score_weight_decay(grid, 1e-3, 0.1)["regret"] == pytest.approx(-5.0)
+    assert bench.score_weight_decay(grid, 1e-4, 0.1)["regret"] == 0.0
+    assert bench.score_weight_decay(grid, None, 0.1)["regret"] is None
+
+
+def test_published_rules_on_constructed_curves():
+    lrs = np.geomspace(1e-4, 1.0, 100)
+    # A loss that is lowest at point 70 and falls fastest (per step and per log lr) at point 40.
+    x = np.arange(100.0)
+    losses = 1.0 - 0.5 * np.tanh((x - 40) / 8) + 0.002 * np.clip(x - 70, 0, None) ** 2
+    smoothed = bench.debiased_ema(losses)
+    kept = slice(10, 95)  # fastai: the first tenth of the 100 planned steps and the last 5 dropped
+    assert bench.fastai_minimum(lrs, losses) == pytest.approx(lrs[kept][np.argmin(smoothed[kept])] / 10)
+    steep = lrs[kept][np.argmin(np.diff(smoothed[kept]))]
+    assert bench.fastai_steep(lrs, losses) == pytest.approx(steep)
+    assert bench.lightning_steepest(lrs, losses) == pytest.approx(lrs[10:99][np.argmin(np.gradient(smoothed[10:99]))])
+    # The EMAs trail the raw curve: the steepest point of the smoothed curve comes later than point 40.
+    assert lrs[40] < bench.lr_finder_steepest(lrs, losses) < lrs[70]
+    # A non-finite loss ends the curve for every rule.
+    cut = losses.copy()
+    cut[80:] = np.inf
+    assert bench.lightning_steepest(lrs, cut) == bench.lightning_steepest(lrs[:80], losses[:80])
+
+
+def test_fastai_valley_and_slide():
+    # Strictly falling then rising: the longest decreasing run spans points 10..59 of the trimmed curve.
+    lrs = np.geomspace(1e-4, 1.0, 100)
+    losses = np.concatenate([np.linspace(2.0, 1.0, 60), np.linspace(1.0, 3.0, 41)[1:]])
+    # With no smoothing to speak of (beta ~ 0 is not offered), check the index rule on the smoothed curve.
+    smoothed = bench.debiased_ema(losses)[10:95]
+    run = int(np.argmin(smoothed))  # smoothed curve: strictly decreasing up to its minimum
+    third = run / 3
+    assert bench.fastai_valley(lrs, losses) == pytest.approx(lrs[10:95][int(third) + int(third / 2)])
+    # slide: on a straight line every gradient agrees, so the starting window's left end is the answer.
+    line = np.linspace(2.0, 1.0, 100)
+    assert bench.fastai_slide(lrs, line, num_steps=100) == pytest.approx(lrs[10:95][-16])
+    assert bench.fastai_slide(lrs[:20], line[:20], num_steps=100) is None
+
+
+def test_quick_run_writes_the_report(tmp_path):
+    out, results = tmp_path / "BENCH.md", tmp_path / "results.json"
+    assert bench.main(["--quick", "--out", str(out), "--results", str(results)]) == 0
+    data = json.loads(results.read_text())
+    (case,) = data["cases"]
+    best = case["best"]["accuracy"]
+    assert best == max(p["accuracy"] for p in case["grid"])
+    for entry in case["rules"].values():
+        if entry["lr"] is not None:
+            assert entry["regret"] == pytest.approx(100 * (entry["accuracy"] - best))
+    text = out.read_text()
+    assert "## Summary: regret per rule" in text and bench.OURS in text and "## Weight decay" in text
