@@ -51,3 +51,9 @@ def test_help_lists_commands(flag, capsys):
         main([flag])
     assert exc.value.code == 0
     assert "schedule" in capsys.readouterr().out
+
+
+def test_debug_variable_shows_the_traceback(tmp_path, monkeypatch):
+    monkeypatch.setenv("ONECYCLE_DEBUG", "1")
+    with pytest.raises(ValueError, match="max_lr"):
+        main(["schedule", "--total-steps", "100", "--max-lr", "-1", "--out", str(tmp_path / "x.png")])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -32,6 +33,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except (CommandError, DatasetNotFound, DatasetError, ValueError, FileNotFoundError) as err:
+        if os.environ.get("ONECYCLE_DEBUG"):
+            raise
         print(f"onecycle {args.command}: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
