@@ -99,6 +99,23 @@ def test_killed_run_resumes_to_the_same_result(tmp_path):
     ]
 
 
+def test_resume_needs_only_the_run_directory(tmp_path):
+    cfg = _cfg(epochs=2)
+    full, cut = tmp_path / "full", tmp_path / "cut"
+    setup = experiment.prepare(cfg)
+    experiment.train_run(setup, full, 0.05, 5e-4)
+
+    class Kill:
+        def on_epoch_end(self, state, metrics):
+            return True
+
+    experiment.train_run(setup, cut, 0.05, 5e-4, extra_hooks=[Kill()])
+    assert main(["train", "--resume", "--run-dir", str(cut), "--quiet"]) == 0
+    a = torch.load(full / rundir.CHECKPOINT, weights_only=True)["model"]
+    b = torch.load(cut / rundir.CHECKPOINT, weights_only=True)["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
 def test_resume_cli_flag_and_nan_message(tmp_path, capsys):
     run = ["--run-dir", str(tmp_path), *TINY, "--epochs", "1"]
     assert main(["train", "--max-lr", "1e6", *run]) == 2  # diverges at once

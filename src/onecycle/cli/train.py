@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
+from onecycle import rundir
 from onecycle.cli.common import CommandError, add_run_arguments, config_from_args
 from onecycle.cli.find_lr import describe as describe_finder
 from onecycle.cli.sweep import describe as describe_sweep
@@ -18,7 +20,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        "from a find-lr/sweep in the same run directory; --auto runs those first when missing. "
                        "Writes config.json, metrics.jsonl/.csv, steps.csv, schedule.png and checkpoint.pt.")
     p.add_argument("--auto", action="store_true", help="run the sweep and the range test first if needed")
-    p.add_argument("--resume", action="store_true", help="continue from the run directory's checkpoint.pt")
+    p.add_argument("--resume", action="store_true",
+                   help="continue from the run directory's checkpoint.pt with its saved settings (flags override)")
     add_run_arguments(p)
     p.set_defaults(func=run)
 
@@ -56,8 +59,21 @@ def resolve(setup: Setup, args: argparse.Namespace, auto: bool) -> tuple[float, 
     return max_lr, wd
 
 
+def saved_settings(run_dir: Path) -> dict[str, Any]:
+    """The settings of the run saved in ``run_dir`` (with the max_lr and weight decay it resolved), so that
+    ``--resume`` continues it without repeating its flags."""
+    path = run_dir / rundir.CONFIG
+    if not path.exists():
+        return {}
+    saved = rundir.read_json(path)
+    resolved = saved.pop("resolved", {})
+    saved.update(max_lr=resolved.get("max_lr", saved.get("max_lr")),
+                 weight_decay=resolved.get("weight_decay", saved.get("weight_decay")))
+    return saved
+
+
 def run(args: argparse.Namespace) -> int:
-    cfg = config_from_args(args)
+    cfg = config_from_args(args, **(saved_settings(args.run_dir) if args.resume else {}))
     setup = prepare(cfg)
     max_lr, wd = resolve(setup, args, args.auto)
     state = train_run(setup, args.run_dir, max_lr, wd, resume=args.resume, extra_hooks=[PrintEpochs()])
