@@ -15,6 +15,10 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
+SCHEDULE_KEYS = ("pct_start", "annihilation_pct", "anneal_strategy", "div_factor", "final_div_factor",
+                 "base_momentum", "max_momentum", "cycle_momentum", "three_phase")
+"""The settings that are :func:`onecycle.schedules.one_cycle` arguments (same names)."""
+
 DATASETS = ("fashion-mnist", "cifar10", "digits")
 OPTIMIZERS = ("sgd", "adamw")
 AUGMENTS = ("none", "flip", "crop", "crop+flip")
@@ -70,9 +74,7 @@ class RunConfig:
 
     def schedule_kwargs(self) -> dict[str, Any]:
         """The :func:`onecycle.schedules.one_cycle` arguments held here."""
-        keys = ("pct_start", "annihilation_pct", "anneal_strategy", "div_factor", "final_div_factor",
-                "base_momentum", "max_momentum", "cycle_momentum", "three_phase")
-        return {k: getattr(self, k) for k in keys}
+        return {k: getattr(self, k) for k in SCHEDULE_KEYS}
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

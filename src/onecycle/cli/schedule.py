@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from onecycle.config import SCHEDULE_KEYS
 from onecycle.plots import plot_schedule
 from onecycle.schedules import one_cycle
 
@@ -28,9 +29,7 @@ def add_schedule_arguments(parser: argparse.ArgumentParser) -> None:
 
 def schedule_kwargs(args: argparse.Namespace) -> dict:
     """The ``one_cycle`` keyword arguments held in parsed flags."""
-    keys = ("pct_start", "annihilation_pct", "anneal_strategy", "div_factor", "final_div_factor",
-            "base_momentum", "max_momentum", "cycle_momentum", "three_phase")
-    return {k: getattr(args, k) for k in keys}
+    return {k: getattr(args, k) for k in SCHEDULE_KEYS}
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
