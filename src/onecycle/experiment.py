@@ -25,7 +25,6 @@ from onecycle.models import build_model
 from onecycle.plots import plot_schedule
 from onecycle.range_test import RangeTestResult, range_test
 from onecycle.scheduler import OneCycleScheduler
-from onecycle.schedules import one_cycle
 from onecycle.sweep import SweepResult, sweep
 
 log = logging.getLogger("onecycle")
@@ -192,8 +191,7 @@ def train_run(setup: Setup, run_dir: Path, max_lr: float, weight_decay: float, r
     rundir.write_json(run_dir / rundir.CONFIG, {**cfg.to_dict(), "resolved": {
         "max_lr": max_lr, "weight_decay": weight_decay, "device": str(setup.device),
         "steps_per_epoch": len(data), "total_steps": cfg.epochs * len(data)}})
-    plot_schedule(one_cycle(max_lr, epochs=cfg.epochs, steps_per_epoch=len(data), **cfg.schedule_kwargs()),
-                  out=run_dir / "schedule.png")
+    plot_schedule(scheduler.cycles[0], out=run_dir / "schedule.png")
     hooks: list[Any] = [rundir.MetricsHook(run_dir), rundir.CheckpointHook(run_dir), *extra_hooks]
     with contextlib.suppress(ImportError):
         hooks.append(rundir.TensorBoardHook(run_dir))
