@@ -17,6 +17,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from onecycle.scheduler import momentum_key
+
 
 @dataclass
 class TrainState:
@@ -58,10 +60,12 @@ def autocast_dtype(device: torch.device, amp: bool) -> torch.dtype | None:
 
 
 def momentum_of(optimizer: torch.optim.Optimizer) -> float | None:
+    """Momentum (or beta1) of the first param group, ``None`` for optimizers without one."""
     group = optimizer.param_groups[0]
-    if "betas" in group:
-        return float(group["betas"][0])
-    return float(group["momentum"]) if "momentum" in group else None
+    key = momentum_key(group)
+    if key is None:
+        return None
+    return float(group["betas"][0] if key == "betas" else group[key])
 
 
 @torch.no_grad()

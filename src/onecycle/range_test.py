@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from onecycle.engine import evaluate
+from onecycle.scheduler import set_group_value
 from onecycle.suggestions import Recommendation, combine, recommend, zero_phase_smooth
 
 if TYPE_CHECKING:
@@ -221,10 +222,7 @@ def lr_at(step: int, start_lr: float, end_lr: float, num_steps: int, growth: str
 
 def _set_lr(optimizer: torch.optim.Optimizer, lr: float, ratios: Sequence[float]) -> None:
     for group, ratio in zip(optimizer.param_groups, ratios):
-        if isinstance(group["lr"], torch.Tensor):
-            group["lr"].fill_(lr * ratio)
-        else:
-            group["lr"] = lr * ratio
+        set_group_value(group, "lr", lr * ratio)
 
 
 def _standard_step(
