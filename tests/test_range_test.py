@@ -33,7 +33,7 @@ def _half_mse(out, y):
     return 0.5 * torch.mean((out - y) ** 2)
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("seed", range(6))
 @pytest.mark.parametrize("num_steps", [100, 300])
 def test_quadratic_never_stops_below_2_over_L_and_recommends_below_it(seed, num_steps):
     model, data, L = _least_squares(seed)

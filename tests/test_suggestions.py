@@ -8,6 +8,9 @@ from hypothesis import strategies as st
 
 from onecycle.suggestions import (
     MARGIN,
+    PLATEAU_FACTOR,
+    PLATEAU_FRACTION,
+    PLATEAU_LIMIT,
     RULE_NAMES,
     Recommendation,
     combine,
@@ -35,6 +38,15 @@ def sigmoid_curve(x, x_c=-3.0, width=0.35, x_div=None):
     """A plateau at 2.3 falling to 0.3 around ``x_c`` (log10 lr); exploding past ``x_div`` if given."""
     loss = 2.3 - 2.0 / (1.0 + np.exp(-(x - x_c) / width))
     return loss if x_div is None else loss + np.exp((x - x_div) / 0.15)
+
+
+def expected_max_lr(lrs, losses, lr_min, margin=MARGIN):
+    """The documented rule: the smoothed minimum / margin, unless the plateau cap (PLATEAU_FACTOR x the lr
+    where PLATEAU_FRACTION of the fall is done, never below the minimum / PLATEAU_LIMIT) is lower."""
+    floor = drop_fraction(lrs, losses, PLATEAU_FRACTION)
+    if floor is None:
+        return lr_min / margin
+    return min(lr_min / margin, max(PLATEAU_FACTOR * floor, lr_min / PLATEAU_LIMIT))
 
 
 def quadratic_valley(x, x_min=-2.5, x_div=-1.5):
@@ -343,8 +355,8 @@ def test_recommend_never_raises_and_never_returns_nonsense(curve, div_factor, di
     if rec.max_lr is None:
         assert rec.min_lr is None and rec.confidence == "low" and rec.notes
     else:
-        assert math.isfinite(rec.max_lr) and lrs[0] / MARGIN <= rec.max_lr < rec.lr_at_minimum <= lrs[-1]
-        assert rec.max_lr == pytest.approx(rec.lr_at_minimum / MARGIN)
+        assert math.isfinite(rec.max_lr) and lrs[0] / PLATEAU_LIMIT <= rec.max_lr < rec.lr_at_minimum <= lrs[-1]
+        assert rec.max_lr == pytest.approx(expected_max_lr(lrs, losses, rec.lr_at_minimum))
         assert rec.min_lr == pytest.approx(rec.max_lr / div_factor)
     if rec.spread is not None:
         assert rec.spread >= 0
@@ -357,7 +369,7 @@ def test_recommend_never_raises_and_never_returns_nonsense(curve, div_factor, di
 
 X_MIN, X_DIV = -2.5, -1.5  # the quadratic valley's minimum and the lr where it diverges (log10)
 L_DIV = 10**X_DIV
-BEST = 10**X_MIN / MARGIN  # the 1cycle choice: half a decade below the minimum
+BEST = 10**X_MIN / MARGIN  # the 1cycle choice: a bit below the minimum
 
 
 @pytest.mark.parametrize("seed", range(3))
@@ -394,12 +406,15 @@ def test_quadratic_valley_with_linear_lr_growth(seed):
 
 def test_recommend_on_a_clean_curve():
     lrs = np.logspace(-6, 0, 100)
-    rec = recommend(lrs, noisy(sigmoid_curve(np.log10(lrs), x_div=-1.0), 0, 0.05), div_factor=25)
-    assert rec.confidence == "high" and rec.notes == []
+    y = noisy(sigmoid_curve(np.log10(lrs), x_div=-1.0), 0, 0.05)
+    rec = recommend(lrs, y, div_factor=25)
+    # a fall to a floor 1.5 decades long before the explosion: the plateau cap binds, and says so
+    assert rec.confidence == "high" and len(rec.notes) == 1 and "flattens" in rec.notes[0]
     assert rec.min_lr == pytest.approx(rec.max_lr / 25) and rec.div_factor == 25
     answers = [v for v in rec.suggestions.values() if v is not None]
     assert len(answers) == len(RULE_NAMES)
-    assert rec.max_lr == pytest.approx(rec.lr_at_minimum / MARGIN)
+    assert rec.max_lr == pytest.approx(expected_max_lr(lrs, y, rec.lr_at_minimum))
+    assert rec.max_lr < rec.lr_at_minimum / MARGIN
     assert max(answers) < rec.lr_at_minimum
     assert rec.spread == pytest.approx(math.log10(max(answers) / min(answers)))
 
@@ -468,14 +483,17 @@ def test_recommend_low_confidence_when_rules_disagree():
     rec = recommend(lrs, y)
     assert rec.spread > 2.0 and rec.confidence == "low"
     assert any("disagree" in note for note in rec.notes)
-    # steepest and valley sit at the early drop; max_lr follows the minimum, not them
+    # steepest and valley sit at the early drop; max_lr follows the minimum, not them. 80% of the fall is done
+    # at the early drop, so the plateau cap binds, but it stops at the minimum / PLATEAU_LIMIT.
     assert rec.suggestions["steepest"] < 1e-4 and rec.suggestions["valley"] < 1e-4
-    assert rec.max_lr == pytest.approx(rec.lr_at_minimum / MARGIN)
+    assert PLATEAU_FACTOR * drop_fraction(lrs, y, PLATEAU_FRACTION) < rec.lr_at_minimum / PLATEAU_LIMIT
+    assert rec.max_lr == pytest.approx(rec.lr_at_minimum / PLATEAU_LIMIT)
+    assert any("flattens" in note for note in rec.notes)
 
 
 def test_recommend_minimum_near_the_first_lr():
     lrs = np.logspace(-3, 0, 60)
-    rec = recommend(lrs, 1.0 + 10.0 * (np.log10(lrs) + 2.8) ** 2)
+    rec = recommend(lrs, 1.0 + 10.0 * (np.log10(lrs) + 2.8) ** 2, margin=3.0)
     assert rec.max_lr is not None and rec.max_lr < lrs[0]
     assert rec.suggestions["minimum_div10"] is None
     assert rec.confidence == "low" and any("below the tested range" in note for note in rec.notes)
@@ -579,3 +597,47 @@ def test_combine_noisy_repeats_of_one_curve():
     assert c.max_lr == pytest.approx(values[2])
     assert c.spread < 0.3 and c.confidence == "high" and c.repeats == 5
     assert Recommendation.from_dict(json.loads(json.dumps(c.to_dict()))) == c
+
+
+def test_plateau_cap_binds_on_a_long_flat_floor_only():
+    lrs = np.logspace(-6, 1, 150)
+    x = np.log10(lrs)
+    # V-shaped bottom: the fall ends at the minimum, the cap stays out of the way.
+    v = recommend(lrs, quadratic_valley(x))
+    assert v.max_lr == pytest.approx(v.lr_at_minimum / MARGIN)
+    assert not any("flattens" in note for note in v.notes)
+    # A fall to a floor at 1e-4, flat for three decades, then a slight dip before the explosion at 0.3:
+    # the smoothed minimum sits at the far end of the floor, where an lr / MARGIN can already diverge.
+    floor = sigmoid_curve(x, x_c=-3.0, width=0.15) - 0.02 * np.clip(x + 1.5, 0, None) + np.exp((x + 0.5) / 0.1)
+    rec = recommend(lrs, floor)
+    cap = PLATEAU_FACTOR * drop_fraction(lrs, floor, PLATEAU_FRACTION)
+    assert rec.lr_at_minimum > 1e-2 and rec.lr_at_minimum / PLATEAU_LIMIT < cap < rec.lr_at_minimum / MARGIN
+    assert rec.max_lr == pytest.approx(cap) and rec.min_lr == pytest.approx(cap / 10)
+    assert any("flattens" in note for note in rec.notes)
+    # A floor five decades long: the cap stops at the minimum / PLATEAU_LIMIT, and never raises max_lr above
+    # the minimum / margin when the margin is the larger divisor.
+    deep = sigmoid_curve(x, x_c=-5.0, width=0.1) - 0.02 * np.clip(x + 1.5, 0, None) + np.exp((x + 0.5) / 0.1)
+    rec = recommend(lrs, deep)
+    assert PLATEAU_FACTOR * drop_fraction(lrs, deep, PLATEAU_FRACTION) < rec.lr_at_minimum / PLATEAU_LIMIT
+    assert rec.max_lr == pytest.approx(rec.lr_at_minimum / PLATEAU_LIMIT)
+    strict = recommend(lrs, deep, margin=2 * PLATEAU_LIMIT)
+    assert strict.max_lr == pytest.approx(strict.lr_at_minimum / (2 * PLATEAU_LIMIT))
+    assert not any("flattens" in note for note in strict.notes)
+
+
+@pytest.mark.parametrize("margin", [1.0, 1.5, 2.0, 5.0, 20.0])
+def test_margin_divides_the_smoothed_minimum(margin):
+    lrs = np.logspace(-6, 1, 150)
+    y = quadratic_valley(np.log10(lrs))
+    rec = recommend(lrs, y, margin=margin)
+    expected = expected_max_lr(lrs, y, rec.lr_at_minimum, margin)
+    assert rec.max_lr == pytest.approx(expected)
+    assert (expected < rec.lr_at_minimum / margin) == any("flattens" in note for note in rec.notes)
+    if margin >= MARGIN:
+        assert rec.max_lr == pytest.approx(rec.lr_at_minimum / margin)
+
+
+@pytest.mark.parametrize("margin", [0.5, 0.0, -1.0, math.nan, math.inf, "2"])
+def test_bad_margin_is_named(margin):
+    with pytest.raises(ValueError, match="margin"):
+        recommend(np.logspace(-5, 0, 50), np.linspace(2.0, 1.0, 50), margin=margin)

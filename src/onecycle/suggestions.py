@@ -312,8 +312,19 @@ RULE_NAMES: tuple[str, ...] = tuple(_RULES)
 Confidence = Literal["high", "medium", "low"]
 _RANK: dict[str, int] = {"low": 0, "medium": 1, "high": 2}
 
-MARGIN = 3.0
-"""``max_lr`` is the lr of the smoothed minimum divided by this: half a decade before the minimum."""
+MARGIN = 1.5
+"""``max_lr`` is at most the lr of the smoothed minimum divided by this ..."""
+
+PLATEAU_FRACTION = 0.8
+PLATEAU_FACTOR = 3.0
+"""... and at most this factor times the first lr where the smoothed loss has covered :data:`PLATEAU_FRACTION`
+of its fall to the minimum. The cap binds on curves that reach a long flat floor well before their minimum
+(full-batch least squares: the divergent lr 2/L lies inside the floor, and the smoothed minimum 2.5-3x past
+it); on curves with a V-shaped bottom (typical of networks) it rarely binds, and then moves ``max_lr`` little
+(3 of the 11 curves of ``benchmarks/recommendation.py``, by less than 0.2 decades)."""
+
+PLATEAU_LIMIT = 10.0
+"""The plateau cap never lowers ``max_lr`` below the smoothed minimum divided by this (the classic rule)."""
 
 SPREAD_HIGH = 1.0
 """Rules agreeing within this many decades give high confidence ..."""
@@ -401,17 +412,21 @@ def recommend(
     diverged: bool = True,
     *,
     frac: float = 0.15,
+    margin: float = MARGIN,
 ) -> Recommendation:
     """Recommend ``max_lr`` (and ``min_lr = max_lr / div_factor``) for the 1cycle policy from one range test.
 
     The rule for ``max_lr``: smooth the curve with :func:`zero_phase_smooth` (``frac``), which does not move
-    the minimum the way the online EMA does, and take the lr of the smoothed minimum divided by
-    :data:`MARGIN` (3, half a decade): "a bit before the minimum, where the loss still improves". 1cycle
-    tolerates learning rates closer to the minimum than a constant schedule does (its warm-up and its
-    regularising high-lr phase); the classic "minimum / 10" and the rules that read the falling part of the
-    curve (:func:`valley`, :func:`steepest`) land far lower and, measured on Fashion-MNIST with a small CNN,
-    cost 1-2 points of accuracy in short runs. Every rule in :data:`RULE_NAMES` is still run and reported
-    in ``suggestions``; their spread gives the confidence.
+    the minimum the way the online EMA does, and take the lr of the smoothed minimum divided by ``margin``
+    (:data:`MARGIN`, 1.5): "a bit before the minimum". On curves that reach a long flat floor well before their
+    minimum, ``max_lr`` is capped at :data:`PLATEAU_FACTOR` times the lr where :data:`PLATEAU_FRACTION` of the
+    fall is done (never below the minimum / :data:`PLATEAU_LIMIT`), with a note: there the minimum lies past
+    the lr that diverges (full-batch least squares: 2.5-3x past 2/L). 1cycle tolerates learning rates close to
+    the minimum (its warm-up and its regularising high-lr phase); the choice was measured by
+    ``benchmarks/recommendation.py`` (docs/BENCHMARKS.md), where the classic "minimum / 10" and the rules
+    that read the falling part of the curve (:func:`valley`, :func:`steepest`) land far lower and cost
+    accuracy. Every rule in :data:`RULE_NAMES` is still run and reported in ``suggestions``; their spread
+    gives the confidence.
 
     Confidence comes from the spread of the answers (high within :data:`SPREAD_HIGH` decades, medium within
     :data:`SPREAD_MEDIUM`, else low); it is at most medium, with a note, when fewer than :data:`FEW_POINTS`
@@ -426,6 +441,8 @@ def recommend(
     """
     if not (isinstance(div_factor, (int, float)) and math.isfinite(div_factor) and div_factor >= 1.0):
         raise ValueError(f"div_factor must be a finite number >= 1, got {div_factor!r}")
+    if not (isinstance(margin, (int, float)) and math.isfinite(margin) and margin >= 1.0):
+        raise ValueError(f"margin must be a finite number >= 1, got {margin!r}")
     lr, y = _validate(lrs, losses)
     n = _finite_prefix(y)
     notes: list[str] = []
@@ -450,7 +467,15 @@ def recommend(
     if missing:
         notes.append(f"no answer from: {', '.join(missing)}")
     lr_min = float(c.lr[c.i_min])
-    max_lr = lr_min / MARGIN
+    max_lr = lr_min / margin
+    floor = _drop_fraction(c, PLATEAU_FRACTION)
+    cap = None if floor is None else max(PLATEAU_FACTOR * floor, lr_min / PLATEAU_LIMIT)
+    if cap is not None and cap < max_lr:
+        max_lr = cap
+        notes.append(
+            f"the loss flattens long before its minimum: max_lr capped at {PLATEAU_FACTOR:g}x the lr where "
+            f"{PLATEAU_FRACTION:.0%} of the fall is done (but not below the minimum / {PLATEAU_LIMIT:g})"
+        )
     spread = _decades(answers)
     confidence: Confidence
     if spread is None:
