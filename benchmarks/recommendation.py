@@ -14,9 +14,14 @@ between grid points, or seed noise). A rule whose lr makes training diverge keep
 The weight-decay part compares the pick of :func:`onecycle.sweep.sweep` with the best of a trained
 weight-decay grid at the case's best lr.
 
-Run ``python benchmarks/recommendation.py`` (about 45 minutes on one CPU thread); ``--quick`` is a smoke run
-of a few seconds. Results are written after every case: raw JSON under ``benchmarks/results/`` and the
-Markdown report (``docs/BENCHMARKS.md`` unless ``--out``).
+Regrets are also read off a unimodal fit of accuracy against lr (see :func:`add_denoised`), which shares the
+seeds' noise between neighbouring lrs.
+
+Run ``python benchmarks/recommendation.py --jobs 2`` (about 65 minutes of one-thread training from an empty run
+cache, two cases at a time); ``--quick`` is a smoke run of a few seconds. Finished runs are cached in
+``benchmarks/results/recommendation-runs.json``, so a rerun (another rule, another seed) trains only what is
+new. Results are written after every case: raw JSON under ``benchmarks/results/`` and the Markdown report
+(``docs/BENCHMARKS.md`` unless ``--out``).
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS_DIR = ROOT / "benchmarks" / "results"
 NOTES = ROOT / "benchmarks" / "recommendation-notes.md"
+RUNS_FILE = RESULTS_DIR / "recommendation-runs.json"
 
 # ------------------------------------------------------------------------------------------------- cases
 
@@ -102,15 +108,16 @@ QUICK_CASE = Case("quick-digits-cnn-sgd-1ep", "digits", "small-cnn", "sgd", 32, 
 class Settings:
     """How each case is measured."""
 
-    seeds: tuple[int, ...] = (0, 1)
+    seeds: tuple[int, ...] = (0, 1, 2)
     start_lr: float = 1e-5
     end_lr: float = 10.0
     num_steps: int = 100
     extend_grid: int = 2  # extra grid points tried past an edge when the best lr lies on it
     finder_seed: int = 0
+    finder_variants: bool = True  # also train the rule on the FINDER_VARIANTS range tests
 
 
-QUICK_SETTINGS = Settings(seeds=(0,), num_steps=20, extend_grid=0)
+QUICK_SETTINGS = Settings(seeds=(0,), num_steps=20, extend_grid=0, finder_variants=False)
 
 # ------------------------------------------------------------------------------ published rules (re-implemented)
 
@@ -233,7 +240,7 @@ PUBLISHED_RULES: dict[str, Callable[[Sequence[float], Sequence[float], int], flo
 }
 
 LIBRARY_RULES = ("valley", "steepest", "minimum_div10", "drop_fraction")
-OURS = "ours (min/3)"
+OURS = "ours"
 RULES: tuple[str, ...] = (OURS, *LIBRARY_RULES, *PUBLISHED_RULES)
 
 
@@ -246,8 +253,17 @@ def rule_answers(lrs: Sequence[float], losses: Sequence[float], recommendation: 
     return answers
 
 
-TRAINED_VARIANTS = ("min/1.5", "min/2")
-"""Candidates trained like the rules (the others are estimated from the grid)."""
+TRAINED_MARGINS: dict[str, float] = {"min/1.5": 1.5, "min/2": 2.0, "min/3": 3.0}
+"""Candidates for the library's rule, trained like the rules: ``recommend(..., margin=m).max_lr`` (the smoothed
+minimum / m, with the library's plateau cap). The other candidates are estimated from the grid."""
+
+
+def margin_answers(finder: dict[str, Any]) -> dict[str, float | None]:
+    """The :data:`TRAINED_MARGINS` candidates for one range-test curve."""
+    from onecycle.suggestions import recommend
+
+    return {name: recommend(finder["lrs"], finder["losses"], diverged=finder.get("diverged", True),
+                            margin=m).max_lr for name, m in TRAINED_MARGINS.items()}
 
 
 def variant_answers(recommendation: dict[str, Any]) -> dict[str, float | None]:
@@ -361,28 +377,74 @@ def score_variants(points: Sequence[dict[str, Any]], answers: dict[str, float | 
     return out
 
 
-def summarize(cases: Sequence[dict[str, Any]], key: str = "rules") -> dict[str, dict[str, dict[str, Any]]]:
-    """Per rule, over tuning and held-out cases separately: mean and worst (lowest) regret, cases scored,
-    cases without an answer, cases where the rule's lr diverged."""
+def summarize(cases: Sequence[dict[str, Any]], key: str = "rules",
+              regret: str = "regret") -> dict[str, dict[str, dict[str, Any]]]:
+    """Per rule, over tuning and held-out cases separately: mean and worst (lowest) regret (the ``regret``
+    field of each entry), cases scored, cases without an answer, cases where the rule's lr diverged."""
     out: dict[str, dict[str, dict[str, Any]]] = {}
     for group, held in (("tuning", False), ("held_out", True)):
         chosen = [c for c in cases if c["case"]["held_out"] == held]
         names = list(dict.fromkeys(n for c in chosen for n in c.get(key, {})))
         for name in names:
             entries = [c[key][name] for c in chosen if name in c.get(key, {})]
-            regrets = [e["regret"] for e in entries if e["regret"] is not None]
+            regrets = [e[regret] for e in entries if e.get(regret) is not None]
             out.setdefault(name, {})[group] = {
                 "mean": float(np.mean(regrets)) if regrets else None,
                 "worst": float(min(regrets)) if regrets else None,
                 "n": len(regrets),
-                "no_answer": sum(e["regret"] is None for e in entries),
+                "no_answer": sum(e.get(regret) is None for e in entries),
                 "diverged": sum(bool(e.get("diverged")) for e in entries),
             }
     return out
 
 
+def increasing_fit(y: Sequence[float], w: Sequence[float]) -> np.ndarray:
+    """Weighted least-squares fit of ``y`` by a non-decreasing sequence (pool adjacent violators)."""
+    blocks: list[list[float]] = []  # [mean, weight, length]
+    for value, weight in zip(y, w):
+        blocks.append([float(value), float(weight), 1])
+        while len(blocks) > 1 and blocks[-2][0] > blocks[-1][0]:
+            m2, w2, n2 = blocks.pop()
+            m1, w1, n1 = blocks.pop()
+            blocks.append([(m1 * w1 + m2 * w2) / (w1 + w2), w1 + w2, n1 + n2])
+    return np.concatenate([np.full(int(n), m) for m, _, n in blocks]) if blocks else np.empty(0)
+
+
+def unimodal_fit(y: Sequence[float], w: Sequence[float]) -> np.ndarray:
+    """Weighted least-squares fit of ``y`` (ordered by lr) by a sequence that rises to one peak, then falls:
+    the best split into a non-decreasing left part and a non-increasing right part."""
+    y, w = np.asarray(y, dtype=float), np.asarray(w, dtype=float)
+    best: tuple[float, np.ndarray] | None = None
+    for split in range(len(y) + 1):
+        fit = np.concatenate([increasing_fit(y[:split], w[:split]),
+                              increasing_fit(y[split:][::-1], w[split:][::-1])[::-1]])
+        sse = float(np.sum(w * (y - fit) ** 2))
+        if best is None or sse < best[0] - 1e-15:
+            best = (sse, fit)
+    return best[1] if best is not None else np.empty(0)
+
+
+def add_denoised(result: dict[str, Any], trials: Trials) -> None:
+    """Regrets read off a unimodal fit of mean accuracy against lr over every lr trained in the case (grid and
+    rules): accuracy is assumed to rise to one best lr and fall after it, so neighbouring lrs share their
+    seeds' noise. The best of the fit does not suffer the grid maximum's upward bias (the largest of several
+    noisy means); the rules' and candidates' regrets are ``fit(lr) - max(fit)``."""
+    by_lr: dict[float, list[float]] = {}
+    for (lr, _seed), run in trials.runs.items():
+        by_lr.setdefault(lr, []).append(run.accuracy)
+    lrs = sorted(by_lr)
+    fit = unimodal_fit([float(np.mean(by_lr[lr])) for lr in lrs], [len(by_lr[lr]) for lr in lrs])
+    at = dict(zip(lrs, fit.tolist()))
+    peak = int(np.argmax(fit))
+    result["denoised_best"] = {"lr": lrs[peak], "accuracy": float(fit[peak])}
+    for entries in (result["rules"], result.get("trained_variants", {})):
+        for entry in entries.values():
+            lr = entry.get("lr")
+            entry["denoised_regret"] = None if lr is None else regret_points(at[lr_key(lr)], float(fit[peak]))
+
+
 def evaluate_case(train: TrainFn, seeds: Sequence[int], grid: Sequence[float], finder: dict[str, Any],
-                  extend: int = 0) -> dict[str, Any]:
+                  extend: int = 0, extra: dict[str, float | None] | None = None) -> dict[str, Any]:
     """Ground truth, every rule and every variant for one case, given its trainer and range-test curve
     (``finder``: ``lrs``, ``losses``, ``recommendation`` dict, ``num_steps``)."""
     trials = Trials(train, seeds)
@@ -396,19 +458,18 @@ def evaluate_case(train: TrainFn, seeds: Sequence[int], grid: Sequence[float], f
             entry["interpolated_regret"] = None if acc is None else regret_points(acc, best["accuracy"])
     variants = score_variants(points, variant_answers(finder["recommendation"]), best["accuracy"])
     result = {"grid": points, "best": best, "rules": rules, "variants": variants}
-    add_trained_variants(result, trials)
+    add_trained_variants(result, trials, finder, extra)
+    add_denoised(result, trials)
     result["best_on_edge"] = best["lr"] in (points[0]["lr"], points[-1]["lr"])
     result["runs"] = len(trials.runs)
     return result
 
 
-def add_trained_variants(result: dict[str, Any], trials: Trials) -> None:
-    """Train the :data:`TRAINED_VARIANTS` of a case result and score them like the rules, next to the current
-    rule (min/3) and minimum/10 (the same lrs as ``ours`` and ``minimum_div10``)."""
-    best = result["best"]["accuracy"]
-    answers = {name: result["variants"][name]["lr"] for name in TRAINED_VARIANTS if name in result["variants"]}
-    trained = score_rules(trials, answers, best)
-    trained["min/3"] = result["rules"][OURS]
+def add_trained_variants(result: dict[str, Any], trials: Trials, finder: dict[str, Any],
+                         extra: dict[str, float | None] | None = None) -> None:
+    """Train the :data:`TRAINED_MARGINS` candidates of a case and the ``extra`` answers, and score them like
+    the rules, next to minimum/10 (the ``minimum_div10`` runs)."""
+    trained = score_rules(trials, {**margin_answers(finder), **(extra or {})}, result["best"]["accuracy"])
     trained["min/10"] = result["rules"]["minimum_div10"]
     result["trained_variants"] = trained
 
@@ -445,21 +506,41 @@ def one_cycle_run(setup: Any, max_lr: float, seed: int, weight_decay: float) -> 
     return Run(acc, state.stopped is not None)
 
 
-def finder_curve(setup: Any, settings: Settings, weight_decay: float) -> dict[str, Any]:
-    """One range test under the training conditions (batch size, optimizer, weight decay)."""
+def finder_curve(setup: Any, settings: Settings, weight_decay: float, num_steps: int | None = None,
+                 repeats: int = 1) -> dict[str, Any]:
+    """A range test under the training conditions (batch size, optimizer, weight decay); with ``repeats``,
+    the first curve and the combined recommendation."""
     from onecycle.range_test import range_test
 
+    num_steps = num_steps or settings.num_steps
     s = dataclasses.replace(setup, cfg=setup.cfg.replace(seed=settings.finder_seed))
     model = s.model()
     result = range_test(model, s.optimizer(model, settings.start_lr, weight_decay), s.batches(), s.loss_fn(),
-                        start_lr=settings.start_lr, end_lr=settings.end_lr, num_steps=settings.num_steps,
-                        seed=settings.finder_seed)
+                        start_lr=settings.start_lr, end_lr=settings.end_lr, num_steps=num_steps,
+                        seed=settings.finder_seed, repeats=repeats)
     return {"lrs": result.lrs, "losses": result.losses, "recommendation": result.recommendation.to_dict(),
-            "num_steps": settings.num_steps, "diverged": result.diverged, "stop_reason": result.stop_reason}
+            "num_steps": num_steps, "repeats": repeats, "diverged": result.diverged,
+            "stop_reason": result.stop_reason}
 
 
-def weight_decay_check(setup: Any, case: Case, settings: Settings, lr: float) -> dict[str, Any]:
-    """The sweep's pick against the best of a trained weight-decay grid at ``lr``."""
+FINDER_VARIANTS: dict[str, dict[str, int]] = {"ours, 300-step test": {"num_steps": 300},
+                                              "ours, 3 tests combined": {"repeats": 3}}
+"""The library's rule on other range tests of the same case: more steps, or repeats (seeds) combined."""
+
+
+def finder_variants(setup: Any, settings: Settings, weight_decay: float) -> dict[str, dict[str, Any]]:
+    """The recommendation of each :data:`FINDER_VARIANTS` range test (without its curve)."""
+    out = {}
+    for name, options in FINDER_VARIANTS.items():
+        f = finder_curve(setup, settings, weight_decay, **options)
+        out[name] = {"num_steps": f["num_steps"], "repeats": f["repeats"], "points": len(f["lrs"]),
+                     "recommendation": f["recommendation"]}
+    return out
+
+
+def weight_decay_check(case: Case, settings: Settings, lr: float, setup: Any,
+                       train: Callable[[float, int, float], Run]) -> dict[str, Any]:
+    """The sweep's pick against the best of a trained weight-decay grid at ``lr`` (``train(lr, seed, wd)``)."""
     from onecycle.sweep import sweep
 
     s = dataclasses.replace(setup, cfg=setup.cfg.replace(seed=settings.finder_seed))
@@ -469,7 +550,7 @@ def weight_decay_check(setup: Any, case: Case, settings: Settings, lr: float) ->
                    end_lr=settings.end_lr, num_steps=settings.num_steps)
     grid = []
     for wd in case.weight_decays:
-        runs = [one_cycle_run(setup, lr, seed, wd) for seed in settings.seeds]
+        runs = [train(lr, seed, wd) for seed in settings.seeds]
         grid.append({"weight_decay": wd, "accuracy": float(np.mean([r.accuracy for r in runs])),
                      "diverged": any(r.diverged for r in runs)})
     return score_weight_decay(grid, result.pick, lr, result.max_lrs)
@@ -485,35 +566,77 @@ def score_weight_decay(grid: Sequence[dict[str, Any]], pick: float | None, lr: f
             "regret": None if picked is None else regret_points(picked["accuracy"], best["accuracy"])}
 
 
-def complete_case(result: dict[str, Any], settings: Settings) -> dict[str, Any]:
-    """Add the trained variants to a case result from an earlier version of this benchmark."""
-    if "trained_variants" in result:
-        return result
-    start = time.perf_counter()
-    case = Case(**{**result["case"], "grid": tuple(result["case"]["grid"]),
-                   "weight_decays": tuple(result["case"]["weight_decays"])})
-    setup = make_setup(case)
-    wd = result["weight_decay_used"]
-    trials = Trials(lambda lr, seed: one_cycle_run(setup, lr, seed, wd), settings.seeds)
-    add_trained_variants(result, trials)
-    result["runs"] += len(trials.runs)
-    result["wall_time_s"] += time.perf_counter() - start
-    return result
+class RunCache:
+    """Finished 1cycle runs by case, weight decay, lr, seed and CPU threads, so that a rerun (another rule,
+    another seed) trains only what it has not seen. Runs on CPU with a fixed thread count are deterministic,
+    so a cached run is the run."""
+
+    def __init__(self, runs: dict[str, list[Any]] | None = None, threads: int = 1) -> None:
+        self.runs: dict[str, list[Any]] = dict(runs or {})
+        self.new: dict[str, list[Any]] = {}
+        self.threads = threads
+
+    @classmethod
+    def load(cls, path: Path, threads: int) -> RunCache:
+        return cls(json.loads(path.read_text())["runs"] if path.exists() else {}, threads)
+
+    def save(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"runs": dict(sorted(self.runs.items()))}, indent=0))
+        tmp.replace(path)
+
+    def key(self, case: Case, weight_decay: float, lr: float, seed: int) -> str:
+        return f"{case.name}|wd={weight_decay:g}|lr={lr_key(lr):g}|seed={seed}|threads={self.threads}"
+
+    def of_case(self, case: Case) -> dict[str, list[Any]]:
+        return {k: v for k, v in self.runs.items() if k.startswith(f"{case.name}|")}
+
+    def run(self, case: Case, setup: Any, lr: float, seed: int, weight_decay: float) -> Run:
+        """The cached run, or a new one (recorded)."""
+        key = self.key(case, weight_decay, lr, seed)
+        if key not in self.runs:
+            start = time.perf_counter()
+            run = one_cycle_run(setup, lr, seed, weight_decay)
+            self.runs[key] = self.new[key] = [run.accuracy, run.diverged, round(time.perf_counter() - start, 2)]
+        accuracy, diverged = self.runs[key][:2]
+        return Run(accuracy, diverged)
 
 
-def run_case(case: Case, settings: Settings) -> dict[str, Any]:
-    """Everything measured for one case, with its wall time."""
+def run_case(case: Case, settings: Settings, cache: RunCache | None = None) -> dict[str, Any]:
+    """Everything measured for one case, with its wall time; runs come from (and go to) ``cache``."""
     start = time.perf_counter()
+    cache = cache if cache is not None else RunCache()
     setup = make_setup(case)
     wd = default_weight_decay(case)
     finder = finder_curve(setup, settings, wd)
-    result = evaluate_case(lambda lr, seed: one_cycle_run(setup, lr, seed, wd), settings.seeds, case.grid,
-                           finder, settings.extend_grid)
+    others = finder_variants(setup, settings, wd) if settings.finder_variants else {}
+    result = evaluate_case(lambda lr, seed: cache.run(case, setup, lr, seed, wd), settings.seeds, case.grid,
+                           finder, settings.extend_grid,
+                           {name: f["recommendation"]["max_lr"] for name, f in others.items()})
+    result["finder_variants"] = others
     if case.weight_decays:
-        result["weight_decay"] = weight_decay_check(setup, case, settings, result["best"]["lr"])
+        result["weight_decay"] = weight_decay_check(
+            case, settings, result["best"]["lr"], setup,
+            lambda lr, seed, w: cache.run(case, setup, lr, seed, w))
+        result["runs"] += len(case.weight_decays) * len(settings.seeds)
     return {"case": dataclasses.asdict(case), "weight_decay_used": wd, "train_images": len(setup.train_data),
             "test_images": len(setup.test_data), "finder": finder, **result,
             "wall_time_s": time.perf_counter() - start}
+
+
+def case_worker(case: Case, settings: Settings, runs: dict[str, list[Any]], threads: int
+                ) -> tuple[dict[str, Any], dict[str, list[Any]]]:
+    """One case in a worker process: its result and the runs it trained."""
+    import torch
+
+    torch.set_num_threads(threads)
+    cache = RunCache(runs, threads)
+    result = run_case(case, settings, cache)
+    timed = [entry[2] for entry in cache.of_case(case).values() if len(entry) > 2]
+    result["new_runs"] = len(cache.new)
+    result["seconds_per_run"] = float(np.mean(timed)) if timed else None
+    return result, cache.new
 
 
 # ---------------------------------------------------------------------------------------------- report
@@ -542,6 +665,26 @@ def _acc(v: float | None) -> str:
     return "—" if v is None else f"{100 * v:.1f}"
 
 
+def summary_table(cases: Sequence[dict[str, Any]], key: str, names: Sequence[str],
+                  ratio_to_best: bool = False) -> list[str]:
+    """Markdown rows: per rule, mean and worst regret over tuning and held-out cases, raw and denoised."""
+    raw, den = summarize(cases, key), summarize(cases, key, "denoised_regret")
+    lines = ["| rule | tuning mean | tuning worst | held-out mean | held-out worst | denoised: tuning worst | "
+             "held-out worst | no answer | diverged | lr / best lr |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for name in names:
+        t, h = raw.get(name, {}).get("tuning", {}), raw.get(name, {}).get("held_out", {})
+        dt, dh = den.get(name, {}).get("tuning", {}), den.get(name, {}).get("held_out", {})
+        ratios = [c[key][name]["lr"] / c["best"]["lr"] for c in cases
+                  if name in c.get(key, {}) and c[key][name]["lr"] is not None]
+        ratio = f"x{10 ** float(np.median(np.log10(ratios))):.2g}" if ratios and ratio_to_best else "—"
+        lines.append(f"| {name} | {_pts(t.get('mean'))} | {_pts(t.get('worst'))} | {_pts(h.get('mean'))} | "
+                     f"{_pts(h.get('worst'))} | {_pts(dt.get('worst'))} | {_pts(dh.get('worst'))} | "
+                     f"{t.get('no_answer', 0) + h.get('no_answer', 0)} | "
+                     f"{t.get('diverged', 0) + h.get('diverged', 0)} | {ratio} |")
+    return lines
+
+
 def render(data: dict[str, Any], notes: str | None = None) -> str:
     """The Markdown report of a results dict (as written to the JSON file)."""
     cases, settings = data["cases"], data["settings"]
@@ -566,7 +709,14 @@ def render(data: dict[str, Any], notes: str | None = None) -> str:
         "between grid points or in seed noise. A rule whose run diverged (non-finite loss) keeps the accuracy "
         "it reached and is marked †. \"—\" means the rule gave no answer.",
         "",
-        "**Rules.** `ours (min/3)` is `recommend(...).max_lr` (lr of the zero-phase-smoothed minimum / 3); "
+        "**Denoised regret** reads the same runs through a unimodal fit: the mean accuracy of every lr trained in "
+        "the case (grid and rules together, weighted by seeds) is fitted by the closest sequence that rises to one "
+        "peak and falls after it, and regret = fit at the rule's lr − the fit's peak. Neighbouring lrs then share "
+        "their seeds' noise, and the best is no longer the largest of several noisy means, which is biased "
+        "upwards (a rule exactly at the best lr scores below 0 on the raw regret, by about the seed noise).",
+        "",
+        "**Rules.** `ours` is `recommend(...).max_lr`: the lr of the zero-phase-smoothed minimum / `MARGIN`, "
+        "capped on curves with a long flat floor (see `onecycle.suggestions.recommend`); "
         "`valley`, `steepest`, `minimum_div10`, `drop_fraction` are `onecycle.suggestions`. The others are "
         "re-implementations, from their documented descriptions, of the suggestions of popular tools, applied "
         "to the same curve with each tool's own smoothing and trimming: fastai `lr_find` (`valley`, `slide`, "
@@ -594,28 +744,17 @@ def render(data: dict[str, Any], notes: str | None = None) -> str:
     lines += ["", "SGD: momentum 0.9 in the range test (1cycle cycles 0.95 → 0.85 → 0.95), no Nesterov. AdamW: "
               "beta1 likewise, beta2 0.999. No augmentation.", ""]
 
-    summary = summarize(cases)
-    lines += ["## Summary: regret per rule (accuracy points)", "",
-              "| rule | tuning mean | tuning worst | held-out mean | held-out worst | no answer | diverged | "
-              "lr / best lr |",
-              "|---|---|---|---|---|---|---|---|"]
-    for name in RULES:
-        s = summary.get(name, {})
-        t, h = s.get("tuning", {}), s.get("held_out", {})
-        ratios = [c["rules"][name]["lr"] / c["best"]["lr"] for c in cases
-                  if name in c["rules"] and c["rules"][name]["lr"] is not None]
-        ratio = f"x{10 ** float(np.median(np.log10(ratios))):.2g}" if ratios else "—"
-        lines.append(f"| {name} | {_pts(t.get('mean'))} | {_pts(t.get('worst'))} | {_pts(h.get('mean'))} | "
-                     f"{_pts(h.get('worst'))} | {t.get('no_answer', 0) + h.get('no_answer', 0)} | "
-                     f"{t.get('diverged', 0) + h.get('diverged', 0)} | {ratio} |")
+    lines += ["## Summary: regret per rule (accuracy points)", ""]
+    lines += summary_table(cases, "rules", RULES, ratio_to_best=True)
     n_t = sum(not c["case"]["held_out"] for c in cases)
     lines += ["", f"Over {n_t} tuning and {len(cases) - n_t} held-out cases; \"worst\" is the lowest regret; "
               "\"lr / best lr\" is the rule's lr over the best grid lr (geometric median over all cases: below x1 "
               "the rule errs low).", ""]
 
-    lines += ["## Per case", "", "Best grid lr and its mean accuracy (%), then each rule's lr and regret.", ""]
-    lines += ["| case | best lr | best acc | " + " | ".join(RULES) + " |",
-              "|---|---|---|" + "---|" * len(RULES)]
+    lines += ["## Per case", "", "Best grid lr and its mean accuracy (%), the peak of the unimodal fit (lr: "
+              "accuracy %), then each rule's lr and raw regret.", ""]
+    lines += ["| case | best lr | best acc | fitted peak | " + " | ".join(RULES) + " |",
+              "|---|---|---|---|" + "---|" * len(RULES)]
     for c in cases:
         cells = []
         for name in RULES:
@@ -625,8 +764,11 @@ def render(data: dict[str, Any], notes: str | None = None) -> str:
             else:
                 cells.append(f"{_lr(r['lr'])}: {_pts(r['regret'])}{' †' if r['diverged'] else ''}")
         edge = " (edge)" if c["best_on_edge"] else ""
+        fitted = c.get("denoised_best")
+        peak = f"{_lr(fitted['lr'])}: {_acc(fitted['accuracy'])}" if fitted else "—"
         lines.append(f"| {c['case']['name']}{' (held out)' if c['case']['held_out'] else ''} | "
-                     f"{_lr(c['best']['lr'])}{edge} | {_acc(c['best']['accuracy'])} | " + " | ".join(cells) + " |")
+                     f"{_lr(c['best']['lr'])}{edge} | {_acc(c['best']['accuracy'])} | {peak} | "
+                     + " | ".join(cells) + " |")
     noise = [(c["case"]["name"], seed_noise(c["grid"])) for c in cases]
     if any(v is not None for _, v in noise):
         lines += ["", "Seed noise: one standard error of a regret (seed-to-seed spread pooled over grid points within "
@@ -645,8 +787,9 @@ def render(data: dict[str, Any], notes: str | None = None) -> str:
     vsum = summarize(cases, "variants")
     lines += ["", "## Candidate rules for `recommend` (estimated)", "",
               "Answers read off the same curves and scored on the same grids by interpolating the grid's mean "
-              "accuracy linearly in log lr (not trained; answers outside the grid are not scored). `min/3` is "
-              "the current rule."]
+              "accuracy linearly in log lr (not trained; answers outside the grid are not scored). Interpolating "
+              "across a cliff (an lr where training collapses) is badly wrong, so these only shortlist candidates "
+              "for training."]
     if errors:
         lines += ["", f"Check of the estimate on the trained rules inside the grid: mean |trained − interpolated| "
                       f"regret {np.mean(errors):.1f} points, largest {max(errors):.1f} ({len(errors)} answers)."]
@@ -657,26 +800,19 @@ def render(data: dict[str, Any], notes: str | None = None) -> str:
         lines.append(f"| {name} | {_pts(t.get('mean'))} | {_pts(t.get('worst'))} | {_pts(h.get('mean'))} | "
                      f"{_pts(h.get('worst'))} | {t.get('no_answer', 0) + h.get('no_answer', 0)} |")
 
-    tsum = summarize(cases, "trained_variants")
-    if tsum:
-        lines += ["", "Trained (like the rules, same seeds) for the divisors nearest the current one; min/3 and "
-                  "min/10 are the `ours` and `minimum_div10` runs above:", "",
-                  "| candidate | lr / best lr | tuning mean | tuning worst | held-out mean | held-out worst | "
-                  "diverged |", "|---|---|---|---|---|---|---|"]
-        for name in ("min/1.5", "min/2", "min/3", "min/10"):
-            s = tsum.get(name, {})
-            t, h = s.get("tuning", {}), s.get("held_out", {})
-            ratios = [c["trained_variants"][name]["lr"] / c["best"]["lr"] for c in cases
-                      if name in c.get("trained_variants", {}) and c["trained_variants"][name]["lr"] is not None]
-            ratio = f"x{10 ** float(np.median(np.log10(ratios))):.2g}" if ratios else "—"
-            lines.append(f"| {name} | {ratio} | {_pts(t.get('mean'))} | {_pts(t.get('worst'))} | "
-                         f"{_pts(h.get('mean'))} | {_pts(h.get('worst'))} | "
-                         f"{t.get('diverged', 0) + h.get('diverged', 0)} |")
-        lines += ["", "| case | " + " | ".join(("min/1.5", "min/2", "min/3", "min/10")) + " |", "|---|---|---|---|---|"]
+    variants = tuple(dict.fromkeys(n for c in cases for n in (*TRAINED_MARGINS, *c.get("finder_variants", {}),
+                                                              "min/10")))
+    if any(c.get("trained_variants") for c in cases):
+        lines += ["", "Trained (like the rules, same seeds): `recommend(..., margin=m).max_lr` for the margins "
+                  "nearest the library's (the smoothed minimum / m, with the plateau cap); the library's rule on "
+                  "a range test of 300 steps instead of 100, and on 3 range tests (seeds 0-2) combined by "
+                  "`onecycle.suggestions.combine`; and minimum/10 (the `minimum_div10` runs above):", ""]
+        lines += summary_table(cases, "trained_variants", variants, ratio_to_best=True)
+        lines += ["", "| case | " + " | ".join(variants) + " |", "|---|" + "---|" * len(variants)]
         for c in cases:
             tv = c.get("trained_variants", {})
             cells = [f"{_lr(tv[n]['lr'])}: {_pts(tv[n]['regret'])}{' †' if tv[n]['diverged'] else ''}"
-                     if n in tv and tv[n]["lr"] is not None else "—" for n in ("min/1.5", "min/2", "min/3", "min/10")]
+                     if n in tv and tv[n]["lr"] is not None else "—" for n in variants]
             lines.append(f"| {c['case']['name']} | " + " | ".join(cells) + " |")
 
     wd_cases = [c for c in cases if c.get("weight_decay")]
@@ -702,8 +838,17 @@ def render(data: dict[str, Any], notes: str | None = None) -> str:
 
     total = sum(c["wall_time_s"] for c in cases)
     lines += ["", "## Wall time", "",
-              f"{total / 60:.1f} minutes in all on {data['threads']} CPU thread(s) ({data['machine']}); per case: "
+              f"{total / 60:.1f} minutes of case time in all, {data.get('jobs', 1)} case(s) at a time on "
+              f"{data['threads']} CPU thread(s) each ({data['machine']}); per case: "
               + ", ".join(f"{c['case']['name']} {c['wall_time_s']:.0f} s ({c['runs']} runs)" for c in cases) + "."]
+    if any(c.get("new_runs") != c["runs"] for c in cases):
+        lines += ["", f"Runs are cached (`{RUNS_FILE.relative_to(ROOT)}`) and reused across invocations: this one "
+                  f"trained {sum(c.get('new_runs', 0) for c in cases)} of the {sum(c['runs'] for c in cases)} runs "
+                  "behind these tables, so the times above are not those of a run from an empty cache."]
+        if all(c.get("seconds_per_run") for c in cases):
+            est = sum(c["seconds_per_run"] * c["runs"] for c in cases)
+            lines += [f"At the seconds per run measured, training every run would take about {est / 60:.0f} "
+                      f"minutes on {data['threads']} thread(s)."]
     if data.get("missing"):
         lines += ["", f"Not run (cut or interrupted): {', '.join(data['missing'])}."]
     if notes:
@@ -715,20 +860,25 @@ def render(data: dict[str, Any], notes: str | None = None) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the benchmark; write the JSON results and the Markdown report after every case."""
+    """Run the benchmark; write the JSON results, the run cache and the Markdown report after every case."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="a smoke run of a few seconds on a tiny digits case")
     parser.add_argument("--cases", help="comma-separated case names (default: all)")
     parser.add_argument("--out", type=Path, help="Markdown report (default docs/BENCHMARKS.md; quick: results dir)")
     parser.add_argument("--results", type=Path, help="raw JSON results (default under benchmarks/results/)")
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    parser.add_argument("--runs", type=Path,
+                        help="cache of finished runs, reused by later invocations (default under benchmarks/results/; "
+                             "quick: none)")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads per case (default 1)")
+    parser.add_argument("--jobs", type=int, default=1, help="cases run side by side in worker processes (default 1)")
     parser.add_argument("--resume", action="store_true", help="keep the cases already in the results file")
     parser.add_argument("--render", action="store_true", help="only rewrite the report from the results file")
     args = parser.parse_args(argv)
+    if args.threads < 1 or args.jobs < 1:
+        parser.error("--threads and --jobs must be at least 1")
 
     import torch
 
-    torch.set_num_threads(args.threads)
     cases = [QUICK_CASE] if args.quick else list(CASES)
     settings = QUICK_SETTINGS if args.quick else Settings()
     if args.cases:
@@ -740,6 +890,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         cases = [known[n] for n in wanted]
     stem = "recommendation-quick" if args.quick else "recommendation"
     results_file = args.results or RESULTS_DIR / f"{stem}.json"
+    runs_file = args.runs or (None if args.quick else RUNS_FILE)
     out = args.out or (RESULTS_DIR / f"{stem}.md" if args.quick else ROOT / "docs" / "BENCHMARKS.md")
     notes = None if args.quick or not NOTES.exists() else NOTES.read_text()
 
@@ -750,27 +901,49 @@ def main(argv: Sequence[str] | None = None) -> int:
     done: dict[str, dict[str, Any]] = {}
     if args.resume and results_file.exists():
         done = {c["case"]["name"]: c for c in json.loads(results_file.read_text())["cases"]}
+    cache = RunCache.load(runs_file, args.threads) if runs_file else RunCache(threads=args.threads)
     try:
         shown = str(results_file.resolve().relative_to(ROOT))
     except ValueError:
         shown = str(results_file)
     data: dict[str, Any] = {"settings": dataclasses.asdict(settings), "quick": args.quick, "threads": args.threads,
-                            "machine": f"{platform.machine()}, torch {torch.__version__}",
+                            "jobs": args.jobs, "machine": f"{platform.machine()}, torch {torch.__version__}",
                             "results_file": shown, "cases": []}
-    for i, case in enumerate(cases):
-        if case.name in done:
-            data["cases"].append(complete_case(done[case.name], settings))
-        else:
-            print(f"[{i + 1}/{len(cases)}] {case.name} ...", file=sys.stderr, flush=True)
-            data["cases"].append(run_case(case, settings))
-            c = data["cases"][-1]
-            print(f"    best lr {c['best']['lr']:.3g} ({100 * c['best']['accuracy']:.1f}%), ours "
-                  f"{_lr(c['rules'][OURS]['lr'])}: {_pts(c['rules'][OURS]['regret'])}, {c['wall_time_s']:.0f} s",
-                  file=sys.stderr, flush=True)
-        data["missing"] = [c.name for c in cases[i + 1:]]
+    results = {name: c for name, c in done.items() if name in {case.name for case in cases}}
+    todo = [case for case in cases if case.name not in results]
+
+    def finished(case: Case, result: dict[str, Any], new_runs: dict[str, list[Any]]) -> None:
+        results[case.name] = result
+        cache.runs.update(new_runs)
+        print(f"[{len(results)}/{len(cases)}] {case.name}: best lr {result['best']['lr']:.3g} "
+              f"({100 * result['best']['accuracy']:.1f}%), ours {_lr(result['rules'][OURS]['lr'])}: "
+              f"{_pts(result['rules'][OURS]['regret'])}, {len(new_runs)} new runs, {result['wall_time_s']:.0f} s",
+              file=sys.stderr, flush=True)
+        data["cases"] = [results[c.name] for c in cases if c.name in results]
+        data["missing"] = [c.name for c in cases if c.name not in results]
+        if runs_file:
+            cache.save(runs_file)
         results_file.parent.mkdir(parents=True, exist_ok=True)
         results_file.write_text(json.dumps(data, indent=1))
         out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(render(data, notes))
+
+    print(f"{len(todo)} case(s) to run, {len(cache.runs)} cached runs", file=sys.stderr, flush=True)
+    if args.jobs == 1:
+        for case in todo:
+            finished(case, *case_worker(case, settings, cache.of_case(case), args.threads))
+    else:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+            futures = {pool.submit(case_worker, case, settings, cache.of_case(case), args.threads): case
+                       for case in reversed(todo)}  # dearest first: the workers finish closer together
+            for future in as_completed(futures):
+                finished(futures[future], *future.result())
+    if not todo:
+        finished_cases = [results[c.name] for c in cases if c.name in results]
+        data["cases"], data["missing"] = finished_cases, [c.name for c in cases if c.name not in results]
         out.write_text(render(data, notes))
     print(f"wrote {out} and {results_file}", file=sys.stderr)
     return 0

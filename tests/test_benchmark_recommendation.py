@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 _PATH = Path(__file__).resolve().parents[1] / "benchmarks" / "recommendation.py"
 _spec = importlib.util.spec_from_file_location("bench_recommendation", _PATH)
@@ -51,7 +53,8 @@ def _finder(lrs: np.ndarray, losses: np.ndarray) -> dict:
 def test_regret_of_every_rule_equals_the_closed_form():
     calls: list = []
     lrs, losses = _curve()
-    result = bench.evaluate_case(_fake_train(calls), (0, 1), bench.SGD_GRID, _finder(lrs, losses))
+    result = bench.evaluate_case(_fake_train(calls), (0, 1), bench.SGD_GRID, _finder(lrs, losses),
+                                 extra={"other test": 0.05, "no answer": None})
     best_lr = min(bench.SGD_GRID, key=lambda lr: abs(math.log10(lr / PEAK)))  # 10**-0.5, nearest the peak
     assert result["best"]["lr"] == best_lr and not result["best_on_edge"]
     assert result["best"]["accuracy"] == pytest.approx(_accuracy(best_lr))
@@ -65,16 +68,76 @@ def test_regret_of_every_rule_equals_the_closed_form():
         assert entry["regret"] == pytest.approx(expected, abs=1e-9), name
         assert entry["diverged"] == (entry["lr"] > 2.0)
     assert answered >= len(bench.RULES) - 1
-    lr_min = _finder(lrs, losses)["recommendation"]["lr_at_minimum"]
-    for name, divisor in (("min/1.5", 1.5), ("min/2", 2), ("min/3", 3), ("min/10", 10)):
+    from onecycle.suggestions import recommend
+
+    for name, margin in bench.TRAINED_MARGINS.items():
         entry = result["trained_variants"][name]
-        assert entry["lr"] == pytest.approx(lr_min / divisor)
+        assert entry["lr"] == pytest.approx(recommend(lrs, losses, margin=margin).max_lr)
         assert entry["regret"] == pytest.approx(100 * (_accuracy(entry["lr"]) - _accuracy(best_lr))), name
+    assert result["trained_variants"]["min/10"] == result["rules"]["minimum_div10"]
+    other = result["trained_variants"]["other test"]
+    assert other["lr"] == 0.05 and other["regret"] == pytest.approx(100 * (_accuracy(0.05) - _accuracy(best_lr)))
+    assert result["trained_variants"]["no answer"]["regret"] is None
     # Every (lr, seed) pair is trained once, however many rules share it.
     assert len(calls) == len(set(calls)) == result["runs"]
-    # The current rule is the smoothed minimum / 3.
-    rec = result["rules"][bench.OURS]
-    assert rec["lr"] == pytest.approx(_finder(lrs, losses)["recommendation"]["lr_at_minimum"] / 3)
+    # The library's rule is recommend()'s max_lr.
+    assert result["rules"][bench.OURS]["lr"] == pytest.approx(recommend(lrs, losses).max_lr)
+    # The seeds' means lie on a unimodal curve, so the denoised fit is the curve itself: its best is the best
+    # trained lr, and every denoised regret is the closed form against it.
+    trained = sorted({lr for lr, _ in calls})
+    best_trained = max(_accuracy(lr) for lr in trained)
+    assert result["denoised_best"]["accuracy"] == pytest.approx(best_trained)
+    for name, entry in [*result["rules"].items(), *result["trained_variants"].items()]:
+        if entry["lr"] is not None:
+            assert entry["denoised_regret"] == pytest.approx(100 * (_accuracy(entry["lr"]) - best_trained)), name
+
+
+def test_unimodal_fit():
+    assert bench.unimodal_fit([1, 3, 2, 4, 1], [1] * 5).tolist() == [1, 2.5, 2.5, 4, 1]
+    assert bench.unimodal_fit([1, 3, 2, 4, 1], [1, 1, 3, 1, 1]).tolist() == [1, 2.25, 2.25, 4, 1]
+    assert bench.unimodal_fit([5, 1, 4, 2], [1] * 4).tolist() == [5, 2.5, 2.5, 2]
+    assert bench.unimodal_fit([], []).tolist() == []
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.floats(0, 1), st.integers(1, 4)), min_size=1, max_size=12))
+def test_unimodal_fit_properties(points):
+    y, w = np.array([p[0] for p in points]), np.array([p[1] for p in points], dtype=float)
+    fit = bench.unimodal_fit(y, w)
+    peak = int(np.argmax(fit))
+    assert np.all(np.diff(fit[: peak + 1]) >= -1e-12) and np.all(np.diff(fit[peak:]) <= 1e-12)
+    assert np.sum(w * fit) == pytest.approx(np.sum(w * y))  # pooling keeps the weighted sum
+    assert bench.unimodal_fit(fit, w) == pytest.approx(fit)  # a unimodal sequence is its own fit
+    # no worse than the best fit with the peak at any single point, or than the constant fit
+    sse = np.sum(w * (y - fit) ** 2)
+    assert sse <= np.sum(w * (y - np.average(y, weights=w)) ** 2) + 1e-12
+
+
+def test_run_cache_trains_each_run_once_and_round_trips(tmp_path, monkeypatch):
+    calls = []
+
+    def fake_run(setup, lr, seed, weight_decay):
+        calls.append((lr, seed, weight_decay))
+        return bench.Run(lr + seed, diverged=seed == 1)
+
+    monkeypatch.setattr(bench, "one_cycle_run", fake_run)
+    case = bench.QUICK_CASE
+    cache = bench.RunCache(threads=2)
+    first = cache.run(case, None, 0.1, 0, 1e-4)
+    assert cache.run(case, None, 0.1 * (1 + 1e-9), 0, 1e-4) == first == bench.Run(0.1, False)  # same to 6 digits
+    assert cache.run(case, None, 0.1, 1, 1e-4) == bench.Run(1.1, True)
+    cache.run(case, None, 0.1, 0, 1e-3)  # another weight decay is another run
+    assert len(calls) == 3 and len(cache.new) == 3
+    path = tmp_path / "runs.json"
+    cache.save(path)
+    back = bench.RunCache.load(path, threads=2)
+    assert back.runs == cache.runs and back.new == {}
+    assert back.run(case, None, 0.1, 1, 1e-4) == bench.Run(1.1, True) and len(calls) == 3
+    assert set(back.of_case(case)) == set(cache.runs) and back.of_case(bench.CASES[0]) == {}
+    # another thread count is another run: CPU results are reproducible for a fixed thread count only
+    other = bench.RunCache.load(path, threads=1)
+    other.run(case, None, 0.1, 0, 1e-4)
+    assert len(calls) == 4
 
 
 def test_candidate_variants_are_scored_by_interpolation_on_the_grid():
