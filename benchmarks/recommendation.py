@@ -581,10 +581,9 @@ class RunCache:
         return cls(json.loads(path.read_text())["runs"] if path.exists() else {}, threads)
 
     def save(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"runs": dict(sorted(self.runs.items()))}, indent=0))
-        tmp.replace(path)
+        from onecycle.rundir import write_json
+
+        write_json(path, {"runs": dict(sorted(self.runs.items()))})
 
     def key(self, case: Case, weight_decay: float, lr: float, seed: int) -> str:
         return f"{case.name}|wd={weight_decay:g}|lr={lr_key(lr):g}|seed={seed}|threads={self.threads}"
@@ -879,6 +878,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     import torch
 
+    from onecycle.rundir import write_json
+
     cases = [QUICK_CASE] if args.quick else list(CASES)
     settings = QUICK_SETTINGS if args.quick else Settings()
     if args.cases:
@@ -912,6 +913,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     results = {name: c for name, c in done.items() if name in {case.name for case in cases}}
     todo = [case for case in cases if case.name not in results]
 
+    def publish() -> None:
+        data["cases"] = [results[c.name] for c in cases if c.name in results]
+        data["missing"] = [c.name for c in cases if c.name not in results]
+        if runs_file:
+            cache.save(runs_file)
+        write_json(results_file, data)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(render(data, notes))
+
     def finished(case: Case, result: dict[str, Any], new_runs: dict[str, list[Any]]) -> None:
         results[case.name] = result
         cache.runs.update(new_runs)
@@ -919,14 +929,7 @@ def main(argv: Sequence[str] | None = None) -> int:
               f"({100 * result['best']['accuracy']:.1f}%), ours {_lr(result['rules'][OURS]['lr'])}: "
               f"{_pts(result['rules'][OURS]['regret'])}, {len(new_runs)} new runs, {result['wall_time_s']:.0f} s",
               file=sys.stderr, flush=True)
-        data["cases"] = [results[c.name] for c in cases if c.name in results]
-        data["missing"] = [c.name for c in cases if c.name not in results]
-        if runs_file:
-            cache.save(runs_file)
-        results_file.parent.mkdir(parents=True, exist_ok=True)
-        results_file.write_text(json.dumps(data, indent=1))
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(render(data, notes))
+        publish()
 
     print(f"{len(todo)} case(s) to run, {len(cache.runs)} cached runs", file=sys.stderr, flush=True)
     if args.jobs == 1:
@@ -942,9 +945,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             for future in as_completed(futures):
                 finished(futures[future], *future.result())
     if not todo:
-        finished_cases = [results[c.name] for c in cases if c.name in results]
-        data["cases"], data["missing"] = finished_cases, [c.name for c in cases if c.name not in results]
-        out.write_text(render(data, notes))
+        publish()
     print(f"wrote {out} and {results_file}", file=sys.stderr)
     return 0
 
