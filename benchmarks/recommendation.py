@@ -206,28 +206,30 @@ def fastai_slide(lrs: Sequence[float], losses: Sequence[float], num_steps: int =
     return float(answer * adjust_value)
 
 
-def lr_finder_steepest(lrs: Sequence[float], losses: Sequence[float], skip_start: int = 10,
-                       skip_end: int = 5) -> float | None:
-    """pytorch-lr-finder's suggestion: the steepest per-step gradient of its smoothed loss after dropping the
-    first ``skip_start`` and last ``skip_end`` points."""
+def _steepest_per_step(lrs: Sequence[float], losses: Sequence[float], smooth: Callable[[np.ndarray], np.ndarray],
+                       skip_start: int, skip_end: int) -> float | None:
+    """The lr of the steepest per-step gradient of the smoothed finite prefix, after dropping ``skip_start``
+    points at the start and ``skip_end`` at the end (the shared core of pytorch-lr-finder and Lightning)."""
     lr, y = _finite_prefix(lrs, losses)
-    y = seeded_ema(y)
+    y = smooth(y)
     lr, y = lr[skip_start:len(lr) - skip_end], y[skip_start:len(y) - skip_end]
     if len(y) < 2:
         return None
     return float(lr[int(np.argmin(np.gradient(y)))])
 
 
+def lr_finder_steepest(lrs: Sequence[float], losses: Sequence[float], skip_start: int = 10,
+                       skip_end: int = 5) -> float | None:
+    """pytorch-lr-finder's suggestion: the steepest per-step gradient of its smoothed loss after dropping the
+    first ``skip_start`` and last ``skip_end`` points."""
+    return _steepest_per_step(lrs, losses, seeded_ema, skip_start, skip_end)
+
+
 def lightning_steepest(lrs: Sequence[float], losses: Sequence[float], skip_begin: int = 10,
                        skip_end: int = 1) -> float | None:
     """PyTorch Lightning's ``suggestion()``: the point of steepest negative per-step gradient of its smoothed
     loss after skipping ``skip_begin`` points at the start and ``skip_end`` at the end."""
-    lr, y = _finite_prefix(lrs, losses)
-    y = debiased_ema(y)
-    lr, y = lr[skip_begin:len(lr) - skip_end], y[skip_begin:len(y) - skip_end]
-    if len(y) < 2:
-        return None
-    return float(lr[int(np.argmin(np.gradient(y)))])
+    return _steepest_per_step(lrs, losses, debiased_ema, skip_begin, skip_end)
 
 
 PUBLISHED_RULES: dict[str, Callable[[Sequence[float], Sequence[float], int], float | None]] = {
