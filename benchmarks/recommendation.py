@@ -74,12 +74,17 @@ class Case:
     held_out: bool = False  # not looked at when choosing the library's defaults
     grid: tuple[float, ...] = SGD_GRID
     weight_decays: tuple[float, ...] = ()  # trained weight-decay grid and sweep values; empty: skipped
+    augment: str = "none"
+    nesterov: bool = False
+    label_smoothing: float = 0.0
+    finder_variants: bool = True  # also train the rule on the FINDER_VARIANTS range tests
 
     def settings(self) -> dict[str, Any]:
         """The :class:`onecycle.config.RunConfig` keys of this case."""
         return {"dataset": self.dataset, "model": self.model, "optimizer": self.optimizer,
                 "batch_size": self.batch_size, "epochs": self.epochs, "train_subset": self.train_subset,
-                "test_subset": self.test_subset, "augment": "none", "download": False, "progress": False}
+                "test_subset": self.test_subset, "augment": self.augment, "nesterov": self.nesterov,
+                "label_smoothing": self.label_smoothing, "download": False, "progress": False}
 
 
 CASES: tuple[Case, ...] = (  # in running order: cheapest first, so a cut run loses the dearest cases
@@ -98,6 +103,20 @@ CASES: tuple[Case, ...] = (  # in running order: cheapest first, so a cut run lo
     Case("fmnist5k-nobn-adamw-1ep", "fashion-mnist", "small-cnn-nobn", "adamw", 128, 1, 5000, 2000, held_out=True,
          grid=ADAMW_GRID),
     Case("fmnist5k-cnn-sgd-3ep", "fashion-mnist", "small-cnn", "sgd", 128, 3, 5000, 2000),
+    # Second round: MLPs, full Fashion-MNIST, augmentation, label smoothing, Nesterov, batches 64 and 512,
+    # budgets up to 10 epochs. No range-test variants (the first round measured them).
+    Case("digits-mlp-adamw-1ep", "digits", "mlp", "adamw", 64, 1, held_out=True, grid=ADAMW_GRID,
+         finder_variants=False),
+    Case("digits-mlp-nesterov-10ep", "digits", "mlp", "sgd", 64, 10, nesterov=True, finder_variants=False),
+    Case("fmnist5k-cnn-ls-nesterov-b64-2ep", "fashion-mnist", "small-cnn", "sgd", 64, 2, 5000, 2000,
+         augment="flip", nesterov=True, label_smoothing=0.1, finder_variants=False),
+    Case("fmnist-mlp-adamw-b512-3ep", "fashion-mnist", "mlp", "adamw", 512, 3, held_out=True, grid=ADAMW_GRID,
+         finder_variants=False),
+    Case("fmnist5k-resnet20-aug-2ep", "fashion-mnist", "resnet20", "sgd", 128, 2, 5000, 2000, held_out=True,
+         augment="crop+flip", finder_variants=False),
+    Case("fmnist10k-nobn-adamw-b512-5ep", "fashion-mnist", "small-cnn-nobn", "adamw", 512, 5, 10000, 2000,
+         held_out=True, grid=ADAMW_GRID, finder_variants=False),
+    Case("fmnist-nobn-sgd-b256-1ep", "fashion-mnist", "small-cnn-nobn", "sgd", 256, 1, finder_variants=False),
 )
 
 QUICK_CASE = Case("quick-digits-cnn-sgd-1ep", "digits", "small-cnn", "sgd", 32, 1, 512, None,
@@ -611,7 +630,7 @@ def run_case(case: Case, settings: Settings, cache: RunCache | None = None) -> d
     setup = make_setup(case)
     wd = default_weight_decay(case)
     finder = finder_curve(setup, settings, wd)
-    others = finder_variants(setup, settings, wd) if settings.finder_variants else {}
+    others = finder_variants(setup, settings, wd) if settings.finder_variants and case.finder_variants else {}
     result = evaluate_case(lambda lr, seed: cache.run(case, setup, lr, seed, wd), settings.seeds, case.grid,
                            finder, settings.extend_grid,
                            {name: f["recommendation"]["max_lr"] for name, f in others.items()})

@@ -153,8 +153,31 @@ def test_small_cnn_custom_widths() -> None:
     assert model(torch.randn(2, 1, 8, 8)).shape == (2, 10)
 
 
+def test_mlp_parameter_count_and_input_sizes() -> None:
+    assert n_params(build_model("mlp", 1, 10)) == (784 + 1) * 256 + (256 + 1) * 256 + (256 + 1) * 10 == 269_322
+    model = build_model("mlp", 3, 7, hidden=(5,), side=4)
+    assert n_params(model) == (3 * 16 + 1) * 5 + (5 + 1) * 7
+    for side in (8, 28, 32):  # digits, Fashion-MNIST, CIFAR-10
+        assert model(torch.randn(2, 3, side, side)).shape == (2, 7)
+
+
+def test_mlp_passes_28x28_images_unchanged() -> None:
+    model = build_model("mlp", 1, 10)
+    x = torch.randn(3, 1, 28, 28)
+    first = model.layers[0]
+    torch.testing.assert_close(model.pool(x), x, rtol=0, atol=0)
+    assert first.in_features == 784
+
+
+def test_mlp_rejects_bad_sizes() -> None:
+    with pytest.raises(ValueError, match="side"):
+        build_model("mlp", 1, 10, side=0)
+    with pytest.raises(ValueError, match="hidden"):
+        build_model("mlp", 1, 10, hidden=(0,))
+
+
 def test_registry_lists_expected_names() -> None:
-    assert set(RESNET_DEPTHS) | {"small-cnn", "small-cnn-nobn"} == set(MODELS)
+    assert set(RESNET_DEPTHS) | {"small-cnn", "small-cnn-nobn", "mlp"} == set(MODELS)
     assert isinstance(build_model("resnet32", 3, 10), CifarResNet)
 
 
