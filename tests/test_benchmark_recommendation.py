@@ -1,22 +1,16 @@
 """The recommendation benchmark: scoring on constructed cases with known answers, the re-implemented published
 rules on constructed curves, and a quick end-to-end run."""
 
-import importlib.util
 import json
 import math
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-_PATH = Path(__file__).resolve().parents[1] / "benchmarks" / "recommendation.py"
-_spec = importlib.util.spec_from_file_location("bench_recommendation", _PATH)
-bench = importlib.util.module_from_spec(_spec)
-sys.modules["bench_recommendation"] = bench
-_spec.loader.exec_module(bench)
+from benchmarks.recommendation import candidates, cli, published_rules, rules, run_cache, scoring
+from benchmarks.recommendation.cases import CASES, QUICK_CASE, SGD_GRID
 
 PEAK = 0.3
 
@@ -27,10 +21,10 @@ def _accuracy(lr: float) -> float:
 
 
 def _fake_train(calls: list):
-    def train(lr: float, seed: int) -> "bench.Run":
+    def train(lr: float, seed: int) -> "scoring.Run":
         calls.append((lr, seed))
         # Seeds 0 and 1 sit 1 point either side of the curve: their mean is the curve itself.
-        return bench.Run(_accuracy(lr) + (0.01 if seed else -0.01), diverged=lr > 2.0)
+        return scoring.Run(_accuracy(lr) + (0.01 if seed else -0.01), diverged=lr > 2.0)
 
     return train
 
@@ -53,12 +47,12 @@ def _finder(lrs: np.ndarray, losses: np.ndarray) -> dict:
 def test_regret_of_every_rule_equals_the_closed_form():
     calls: list = []
     lrs, losses = _curve()
-    result = bench.evaluate_case(_fake_train(calls), (0, 1), bench.SGD_GRID, _finder(lrs, losses),
-                                 extra={"other test": 0.05, "no answer": None})
-    best_lr = min(bench.SGD_GRID, key=lambda lr: abs(math.log10(lr / PEAK)))  # 10**-0.5, nearest the peak
+    result = scoring.evaluate_case(_fake_train(calls), (0, 1), SGD_GRID, _finder(lrs, losses),
+                                   extra={"other test": 0.05, "no answer": None})
+    best_lr = min(SGD_GRID, key=lambda lr: abs(math.log10(lr / PEAK)))  # 10**-0.5, nearest the peak
     assert result["best"]["lr"] == best_lr and not result["best_on_edge"]
     assert result["best"]["accuracy"] == pytest.approx(_accuracy(best_lr))
-    assert set(result["rules"]) == set(bench.RULES)
+    assert set(result["rules"]) == set(rules.RULES)
     answered = 0
     for name, entry in result["rules"].items():
         if entry["lr"] is None:
@@ -67,10 +61,10 @@ def test_regret_of_every_rule_equals_the_closed_form():
         expected = 100 * (_accuracy(entry["lr"]) - _accuracy(best_lr))
         assert entry["regret"] == pytest.approx(expected, abs=1e-9), name
         assert entry["diverged"] == (entry["lr"] > 2.0)
-    assert answered >= len(bench.RULES) - 1
+    assert answered >= len(rules.RULES) - 1
     from onecycle.suggestions import recommend
 
-    for name, margin in bench.TRAINED_MARGINS.items():
+    for name, margin in candidates.TRAINED_MARGINS.items():
         entry = result["trained_variants"][name]
         assert entry["lr"] == pytest.approx(recommend(lrs, losses, margin=margin).max_lr)
         assert entry["regret"] == pytest.approx(100 * (_accuracy(entry["lr"]) - _accuracy(best_lr))), name
@@ -81,7 +75,7 @@ def test_regret_of_every_rule_equals_the_closed_form():
     # Every (lr, seed) pair is trained once, however many rules share it.
     assert len(calls) == len(set(calls)) == result["runs"]
     # The library's rule is recommend()'s max_lr.
-    assert result["rules"][bench.OURS]["lr"] == pytest.approx(recommend(lrs, losses).max_lr)
+    assert result["rules"][rules.OURS]["lr"] == pytest.approx(recommend(lrs, losses).max_lr)
     # The seeds' means lie on a unimodal curve, so the denoised fit is the curve itself: its best is the best
     # trained lr, and every denoised regret is the closed form against it.
     trained = sorted({lr for lr, _ in calls})
@@ -93,21 +87,21 @@ def test_regret_of_every_rule_equals_the_closed_form():
 
 
 def test_unimodal_fit():
-    assert bench.unimodal_fit([1, 3, 2, 4, 1], [1] * 5).tolist() == [1, 2.5, 2.5, 4, 1]
-    assert bench.unimodal_fit([1, 3, 2, 4, 1], [1, 1, 3, 1, 1]).tolist() == [1, 2.25, 2.25, 4, 1]
-    assert bench.unimodal_fit([5, 1, 4, 2], [1] * 4).tolist() == [5, 2.5, 2.5, 2]
-    assert bench.unimodal_fit([], []).tolist() == []
+    assert scoring.unimodal_fit([1, 3, 2, 4, 1], [1] * 5).tolist() == [1, 2.5, 2.5, 4, 1]
+    assert scoring.unimodal_fit([1, 3, 2, 4, 1], [1, 1, 3, 1, 1]).tolist() == [1, 2.25, 2.25, 4, 1]
+    assert scoring.unimodal_fit([5, 1, 4, 2], [1] * 4).tolist() == [5, 2.5, 2.5, 2]
+    assert scoring.unimodal_fit([], []).tolist() == []
 
 
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.tuples(st.floats(0, 1), st.integers(1, 4)), min_size=1, max_size=12))
 def test_unimodal_fit_properties(points):
     y, w = np.array([p[0] for p in points]), np.array([p[1] for p in points], dtype=float)
-    fit = bench.unimodal_fit(y, w)
+    fit = scoring.unimodal_fit(y, w)
     peak = int(np.argmax(fit))
     assert np.all(np.diff(fit[: peak + 1]) >= -1e-12) and np.all(np.diff(fit[peak:]) <= 1e-12)
     assert np.sum(w * fit) == pytest.approx(np.sum(w * y))  # pooling keeps the weighted sum
-    assert bench.unimodal_fit(fit, w) == pytest.approx(fit)  # a unimodal sequence is its own fit
+    assert scoring.unimodal_fit(fit, w) == pytest.approx(fit)  # a unimodal sequence is its own fit
     # no worse than the best fit with the peak at any single point, or than the constant fit
     sse = np.sum(w * (y - fit) ** 2)
     assert sse <= np.sum(w * (y - np.average(y, weights=w)) ** 2) + 1e-12
@@ -118,47 +112,47 @@ def test_run_cache_trains_each_run_once_and_round_trips(tmp_path, monkeypatch):
 
     def fake_run(setup, lr, seed, weight_decay):
         calls.append((lr, seed, weight_decay))
-        return bench.Run(lr + seed, diverged=seed == 1)
+        return scoring.Run(lr + seed, diverged=seed == 1)
 
-    monkeypatch.setattr(bench, "one_cycle_run", fake_run)
-    case = bench.QUICK_CASE
-    cache = bench.RunCache(threads=2)
+    monkeypatch.setattr(run_cache, "one_cycle_run", fake_run)
+    case = QUICK_CASE
+    cache = run_cache.RunCache(threads=2)
     first = cache.run(case, None, 0.1, 0, 1e-4)
-    assert cache.run(case, None, 0.1 * (1 + 1e-9), 0, 1e-4) == first == bench.Run(0.1, False)  # same to 6 digits
-    assert cache.run(case, None, 0.1, 1, 1e-4) == bench.Run(1.1, True)
+    assert cache.run(case, None, 0.1 * (1 + 1e-9), 0, 1e-4) == first == scoring.Run(0.1, False)  # same to 6 digits
+    assert cache.run(case, None, 0.1, 1, 1e-4) == scoring.Run(1.1, True)
     cache.run(case, None, 0.1, 0, 1e-3)  # another weight decay is another run
     assert len(calls) == 3 and len(cache.new) == 3
     path = tmp_path / "runs.json"
     cache.save(path)
-    back = bench.RunCache.load(path, threads=2)
+    back = run_cache.RunCache.load(path, threads=2)
     assert back.runs == cache.runs and back.new == {}
-    assert back.run(case, None, 0.1, 1, 1e-4) == bench.Run(1.1, True) and len(calls) == 3
-    assert set(back.of_case(case)) == set(cache.runs) and back.of_case(bench.CASES[0]) == {}
+    assert back.run(case, None, 0.1, 1, 1e-4) == scoring.Run(1.1, True) and len(calls) == 3
+    assert set(back.of_case(case)) == set(cache.runs) and back.of_case(CASES[0]) == {}
     # another thread count is another run: CPU results are reproducible for a fixed thread count only
-    other = bench.RunCache.load(path, threads=1)
+    other = run_cache.RunCache.load(path, threads=1)
     other.run(case, None, 0.1, 0, 1e-4)
     assert len(calls) == 4
 
 
 def test_candidate_variants_are_scored_by_interpolation_on_the_grid():
     lrs, losses = _curve()
-    result = bench.evaluate_case(_fake_train([]), (0, 1), bench.SGD_GRID, _finder(lrs, losses))
+    result = scoring.evaluate_case(_fake_train([]), (0, 1), SGD_GRID, _finder(lrs, losses))
     points = result["grid"]
     for name, entry in result["variants"].items():
         x = np.log10([p["lr"] for p in points])
         y = [p["accuracy"] for p in points]
         expected = 100 * (np.interp(math.log10(entry["lr"]), x, y) - result["best"]["accuracy"])
         assert entry["regret"] == pytest.approx(expected), name
-    assert bench.interpolated_accuracy(points, 100.0) is None
-    assert bench.interpolated_accuracy(points, points[2]["lr"]) == pytest.approx(points[2]["accuracy"])
+    assert scoring.interpolated_accuracy(points, 100.0) is None
+    assert scoring.interpolated_accuracy(points, points[2]["lr"]) == pytest.approx(points[2]["accuracy"])
 
 
 def test_grid_extends_past_an_edge_holding_the_best():
-    trials = bench.Trials(lambda lr, seed: bench.Run(math.log10(lr)), seeds=(0,))  # best is always the top
-    points = bench.grid_search(trials, (0.01, 0.1, 1.0), extend=2)
+    trials = scoring.Trials(lambda lr, seed: scoring.Run(math.log10(lr)), seeds=(0,))  # best is always the top
+    points = scoring.grid_search(trials, (0.01, 0.1, 1.0), extend=2)
     assert [p["lr"] for p in points] == pytest.approx([0.01, 0.1, 1.0, 10.0, 100.0])
-    trials = bench.Trials(lambda lr, seed: bench.Run(-abs(math.log10(lr))), seeds=(0,))
-    assert len(bench.grid_search(trials, (0.01, 0.1, 1.0, 10.0), extend=2)) == 4
+    trials = scoring.Trials(lambda lr, seed: scoring.Run(-abs(math.log10(lr))), seeds=(0,))
+    assert len(scoring.grid_search(trials, (0.01, 0.1, 1.0, 10.0), extend=2)) == 4
 
 
 def test_summary_separates_tuning_and_held_out_cases():
@@ -168,7 +162,7 @@ def test_summary_separates_tuning_and_held_out_cases():
 
     cases = [case(False, {"a": -1.0, "b": None}), case(False, {"a": -3.0, "b": -60.0}),
              case(True, {"a": 0.5, "b": -2.0})]
-    s = bench.summarize(cases)
+    s = scoring.summarize(cases)
     assert s["a"]["tuning"] == {"mean": -2.0, "worst": -3.0, "n": 2, "no_answer": 0, "diverged": 0}
     assert s["b"]["tuning"] == {"mean": -60.0, "worst": -60.0, "n": 1, "no_answer": 1, "diverged": 1}
     assert s["a"]["held_out"]["mean"] == 0.5 and s["b"]["held_out"]["worst"] == -2.0
@@ -178,9 +172,9 @@ def test_weight_decay_regret():
     grid = [{"weight_decay": 1e-3, "accuracy": 0.80, "diverged": False},
             {"weight_decay": 1e-4, "accuracy": 0.85, "diverged": False},
             {"weight_decay": 1e-5, "accuracy": 0.84, "diverged": False}]
-    assert bench.score_weight_decay(grid, 1e-3, 0.1)["regret"] == pytest.approx(-5.0)
-    assert bench.score_weight_decay(grid, 1e-4, 0.1)["regret"] == 0.0
-    assert bench.score_weight_decay(grid, None, 0.1)["regret"] is None
+    assert scoring.score_weight_decay(grid, 1e-3, 0.1)["regret"] == pytest.approx(-5.0)
+    assert scoring.score_weight_decay(grid, 1e-4, 0.1)["regret"] == 0.0
+    assert scoring.score_weight_decay(grid, None, 0.1)["regret"] is None
 
 
 def test_published_rules_on_constructed_curves():
@@ -188,18 +182,19 @@ def test_published_rules_on_constructed_curves():
     # A loss that is lowest at point 70 and falls fastest (per step and per log lr) at point 40.
     x = np.arange(100.0)
     losses = 1.0 - 0.5 * np.tanh((x - 40) / 8) + 0.002 * np.clip(x - 70, 0, None) ** 2
-    smoothed = bench.debiased_ema(losses)
+    smoothed = published_rules.debiased_ema(losses)
     kept = slice(10, 95)  # fastai: the first tenth of the 100 planned steps and the last 5 dropped
-    assert bench.fastai_minimum(lrs, losses) == pytest.approx(lrs[kept][np.argmin(smoothed[kept])] / 10)
+    assert published_rules.fastai_minimum(lrs, losses) == pytest.approx(lrs[kept][np.argmin(smoothed[kept])] / 10)
     steep = lrs[kept][np.argmin(np.diff(smoothed[kept]))]
-    assert bench.fastai_steep(lrs, losses) == pytest.approx(steep)
-    assert bench.lightning_steepest(lrs, losses) == pytest.approx(lrs[10:99][np.argmin(np.gradient(smoothed[10:99]))])
+    assert published_rules.fastai_steep(lrs, losses) == pytest.approx(steep)
+    assert published_rules.lightning_steepest(lrs, losses) == pytest.approx(
+        lrs[10:99][np.argmin(np.gradient(smoothed[10:99]))])
     # The EMAs trail the raw curve: the steepest point of the smoothed curve comes later than point 40.
-    assert lrs[40] < bench.lr_finder_steepest(lrs, losses) < lrs[70]
+    assert lrs[40] < published_rules.lr_finder_steepest(lrs, losses) < lrs[70]
     # A non-finite loss ends the curve for every rule.
     cut = losses.copy()
     cut[80:] = np.inf
-    assert bench.lightning_steepest(lrs, cut) == bench.lightning_steepest(lrs[:80], losses[:80])
+    assert published_rules.lightning_steepest(lrs, cut) == published_rules.lightning_steepest(lrs[:80], losses[:80])
 
 
 def test_fastai_valley_and_slide():
@@ -207,19 +202,19 @@ def test_fastai_valley_and_slide():
     lrs = np.geomspace(1e-4, 1.0, 100)
     losses = np.concatenate([np.linspace(2.0, 1.0, 60), np.linspace(1.0, 3.0, 41)[1:]])
     # With no smoothing to speak of (beta ~ 0 is not offered), check the index rule on the smoothed curve.
-    smoothed = bench.debiased_ema(losses)[10:95]
+    smoothed = published_rules.debiased_ema(losses)[10:95]
     run = int(np.argmin(smoothed))  # smoothed curve: strictly decreasing up to its minimum
     third = run / 3
-    assert bench.fastai_valley(lrs, losses) == pytest.approx(lrs[10:95][int(third) + int(third / 2)])
+    assert published_rules.fastai_valley(lrs, losses) == pytest.approx(lrs[10:95][int(third) + int(third / 2)])
     # slide: on a straight line every gradient agrees, so the starting window's left end is the answer.
     line = np.linspace(2.0, 1.0, 100)
-    assert bench.fastai_slide(lrs, line, num_steps=100) == pytest.approx(lrs[10:95][-16])
-    assert bench.fastai_slide(lrs[:20], line[:20], num_steps=100) is None
+    assert published_rules.fastai_slide(lrs, line, num_steps=100) == pytest.approx(lrs[10:95][-16])
+    assert published_rules.fastai_slide(lrs[:20], line[:20], num_steps=100) is None
 
 
 def test_quick_run_writes_the_report(tmp_path):
     out, results = tmp_path / "BENCH.md", tmp_path / "results.json"
-    assert bench.main(["--quick", "--out", str(out), "--results", str(results)]) == 0
+    assert cli.main(["--quick", "--out", str(out), "--results", str(results)]) == 0
     data = json.loads(results.read_text())
     (case,) = data["cases"]
     best = case["best"]["accuracy"]
@@ -228,4 +223,4 @@ def test_quick_run_writes_the_report(tmp_path):
         if entry["lr"] is not None:
             assert entry["regret"] == pytest.approx(100 * (entry["accuracy"] - best))
     text = out.read_text()
-    assert "## Summary: regret per rule" in text and bench.OURS in text and "## Weight decay" in text
+    assert "## Summary: regret per rule" in text and rules.OURS in text and "## Weight decay" in text

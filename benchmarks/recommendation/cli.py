@@ -1,0 +1,112 @@
+"""The benchmark's command line: run the cases, write the results, the run cache and the report after each."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import platform
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from benchmarks import recommendation
+from benchmarks.recommendation.cases import CASES, QUICK_CASE, QUICK_SETTINGS, Case, Settings
+from benchmarks.recommendation.paths import NOTES, RESULTS_DIR, ROOT, RUNS_FILE
+from benchmarks.recommendation.report import COMMAND, fmt_lr, fmt_pts, render
+from benchmarks.recommendation.rules import OURS
+from benchmarks.recommendation.run_cache import RunCache
+from benchmarks.recommendation.runner import run_cases
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=COMMAND, description=recommendation.__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="a smoke run of a few seconds on a tiny digits case")
+    parser.add_argument("--cases", help="comma-separated case names (default: all)")
+    parser.add_argument("--out", type=Path, help="Markdown report (default docs/BENCHMARKS.md; quick: results dir)")
+    parser.add_argument("--results", type=Path, help="raw JSON results (default under benchmarks/results/)")
+    parser.add_argument("--runs", type=Path,
+                        help="cache of finished runs, reused by later invocations (default under benchmarks/results/; "
+                             "quick: none)")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads per case (default 1)")
+    parser.add_argument("--jobs", type=int, default=1, help="cases run side by side in worker processes (default 1)")
+    parser.add_argument("--resume", action="store_true", help="keep the cases already in the results file")
+    parser.add_argument("--render", action="store_true", help="only rewrite the report from the results file")
+    return parser
+
+
+def chosen_cases(args: argparse.Namespace, parser: argparse.ArgumentParser) -> list[Case]:
+    """The cases named by ``--cases`` (any of :data:`CASES` and the quick case), else all (or the quick one)."""
+    if not args.cases:
+        return [QUICK_CASE] if args.quick else list(CASES)
+    wanted = args.cases.split(",")
+    known = {c.name: c for c in (*CASES, QUICK_CASE)}
+    unknown = [n for n in wanted if n not in known]
+    if unknown:
+        parser.error(f"unknown case(s): {', '.join(unknown)}; known: {', '.join(known)}")
+    return [known[n] for n in wanted]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the benchmark; write the JSON results, the run cache and the Markdown report after every case."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.threads < 1 or args.jobs < 1:
+        parser.error("--threads and --jobs must be at least 1")
+
+    import torch
+
+    from onecycle.rundir import write_json
+
+    cases = chosen_cases(args, parser)
+    settings = QUICK_SETTINGS if args.quick else Settings()
+    stem = "recommendation-quick" if args.quick else "recommendation"
+    results_file = args.results or RESULTS_DIR / f"{stem}.json"
+    runs_file = args.runs or (None if args.quick else RUNS_FILE)
+    out = args.out or (RESULTS_DIR / f"{stem}.md" if args.quick else ROOT / "docs" / "BENCHMARKS.md")
+    notes = None if args.quick or not NOTES.exists() else NOTES.read_text()
+
+    if args.render:
+        out.write_text(render(json.loads(results_file.read_text()), notes))
+        print(f"wrote {out}", file=sys.stderr)
+        return 0
+    done: dict[str, dict[str, Any]] = {}
+    if args.resume and results_file.exists():
+        done = {c["case"]["name"]: c for c in json.loads(results_file.read_text())["cases"]}
+    cache = RunCache.load(runs_file, args.threads) if runs_file else RunCache(threads=args.threads)
+    try:
+        shown = str(results_file.resolve().relative_to(ROOT))
+    except ValueError:
+        shown = str(results_file)
+    data: dict[str, Any] = {"settings": dataclasses.asdict(settings), "quick": args.quick, "threads": args.threads,
+                            "jobs": args.jobs, "machine": f"{platform.machine()}, torch {torch.__version__}",
+                            "results_file": shown, "cases": []}
+    results = {name: c for name, c in done.items() if name in {case.name for case in cases}}
+    todo = [case for case in cases if case.name not in results]
+
+    def publish() -> None:
+        data["cases"] = [results[c.name] for c in cases if c.name in results]
+        data["missing"] = [c.name for c in cases if c.name not in results]
+        if runs_file:
+            cache.save(runs_file)
+        write_json(results_file, data)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(render(data, notes))
+
+    def finished(case: Case, result: dict[str, Any], new_runs: dict[str, list[Any]]) -> None:
+        results[case.name] = result
+        cache.runs.update(new_runs)
+        ours = result["rules"][OURS]
+        print(f"[{len(results)}/{len(cases)}] {case.name}: best lr {result['best']['lr']:.3g} "
+              f"({100 * result['best']['accuracy']:.1f}%), ours {fmt_lr(ours['lr'])}: "
+              f"{fmt_pts(ours['regret'])}, {len(new_runs)} new runs, {result['wall_time_s']:.0f} s",
+              file=sys.stderr, flush=True)
+        publish()
+
+    print(f"{len(todo)} case(s) to run, {len(cache.runs)} cached runs", file=sys.stderr, flush=True)
+    run_cases(todo, settings, cache, args.threads, args.jobs, finished)
+    if not todo:
+        publish()
+    print(f"wrote {out} and {results_file}", file=sys.stderr)
+    return 0

@@ -1,0 +1,48 @@
+"""The cache of finished 1cycle runs, shared by every invocation of the benchmark."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from benchmarks.recommendation.cases import Case
+from benchmarks.recommendation.scoring import Run, lr_key
+from benchmarks.recommendation.training import one_cycle_run
+
+
+class RunCache:
+    """Finished 1cycle runs by case, weight decay, lr, seed and CPU threads, so that a rerun (another rule,
+    another seed) trains only what it has not seen. Runs on CPU with a fixed thread count are deterministic,
+    so a cached run is the run."""
+
+    def __init__(self, runs: dict[str, list[Any]] | None = None, threads: int = 1) -> None:
+        self.runs: dict[str, list[Any]] = dict(runs or {})
+        self.new: dict[str, list[Any]] = {}
+        self.threads = threads
+
+    @classmethod
+    def load(cls, path: Path, threads: int) -> RunCache:
+        return cls(json.loads(path.read_text())["runs"] if path.exists() else {}, threads)
+
+    def save(self, path: Path) -> None:
+        from onecycle.rundir import write_json
+
+        write_json(path, {"runs": dict(sorted(self.runs.items()))})
+
+    def key(self, case: Case, weight_decay: float, lr: float, seed: int) -> str:
+        return f"{case.name}|wd={weight_decay:g}|lr={lr_key(lr):g}|seed={seed}|threads={self.threads}"
+
+    def of_case(self, case: Case) -> dict[str, list[Any]]:
+        return {k: v for k, v in self.runs.items() if k.startswith(f"{case.name}|")}
+
+    def run(self, case: Case, setup: Any, lr: float, seed: int, weight_decay: float) -> Run:
+        """The cached run, or a new one (recorded)."""
+        key = self.key(case, weight_decay, lr, seed)
+        if key not in self.runs:
+            start = time.perf_counter()
+            run = one_cycle_run(setup, lr, seed, weight_decay)
+            self.runs[key] = self.new[key] = [run.accuracy, run.diverged, round(time.perf_counter() - start, 2)]
+        accuracy, diverged = self.runs[key][:2]
+        return Run(accuracy, diverged)

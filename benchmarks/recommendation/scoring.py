@@ -1,0 +1,225 @@
+"""Scoring a case: ground truth from an lr grid, each rule's and candidate's regret against it, summaries."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from benchmarks.recommendation.candidates import margin_answers, variant_answers
+from benchmarks.recommendation.rules import rule_answers
+
+
+@dataclass
+class Run:
+    """A 1cycle run's outcome: test accuracy (0..1) and whether training hit a non-finite loss."""
+
+    accuracy: float
+    diverged: bool = False
+
+
+TrainFn = Callable[[float, int], Run]
+"""``train(max_lr, seed) -> Run`` for one case."""
+
+
+def regret_points(accuracy: float, best: float) -> float:
+    """Regret in accuracy points: ``100 * (accuracy - best)`` (0 best-possible, negative = accuracy lost)."""
+    return 100.0 * (accuracy - best)
+
+
+def lr_key(lr: float) -> float:
+    """Learning rates equal to 6 significant digits share their runs."""
+    return float(f"{lr:.6g}")
+
+
+@dataclass
+class Trials:
+    """Memoised runs of one case, keyed by (lr, seed)."""
+
+    train: TrainFn
+    seeds: Sequence[int]
+    runs: dict[tuple[float, int], Run] = field(default_factory=dict)
+
+    def at(self, lr: float) -> dict[str, Any]:
+        """Run (or reuse) every seed at ``lr``; the mean accuracy and whether any seed diverged."""
+        runs = []
+        for seed in self.seeds:
+            key = (lr_key(lr), seed)
+            if key not in self.runs:
+                self.runs[key] = self.train(lr, seed)
+            runs.append(self.runs[key])
+        accs = [r.accuracy for r in runs]
+        return {"lr": lr, "accuracies": accs, "accuracy": float(np.mean(accs)),
+                "diverged": any(r.diverged for r in runs)}
+
+
+def grid_search(trials: Trials, grid: Sequence[float], extend: int = 0) -> list[dict[str, Any]]:
+    """Train every grid lr; while the best lies on an edge, add up to ``extend`` points past it (same ratio)."""
+    lrs = sorted(grid)
+    points = [trials.at(lr) for lr in lrs]
+    ratio = lrs[1] / lrs[0] if len(lrs) > 1 else 10 ** 0.5
+    for _ in range(extend):
+        best = max(range(len(points)), key=lambda i: points[i]["accuracy"])
+        if best == len(points) - 1:
+            points.append(trials.at(points[-1]["lr"] * ratio))
+        elif best == 0:
+            points.insert(0, trials.at(points[0]["lr"] / ratio))
+        else:
+            break
+    return points
+
+
+def best_point(points: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The grid point of highest mean accuracy (the lower lr on ties)."""
+    return max(points, key=lambda p: (p["accuracy"], -p["lr"]))
+
+
+def interpolated_accuracy(points: Sequence[dict[str, Any]], lr: float) -> float | None:
+    """Mean grid accuracy interpolated linearly in log lr; ``None`` outside the grid."""
+    x = np.log10([p["lr"] for p in points])
+    if not x[0] - 1e-9 <= math.log10(lr) <= x[-1] + 1e-9:
+        return None
+    return float(np.interp(math.log10(lr), x, [p["accuracy"] for p in points]))
+
+
+def score_rules(trials: Trials, answers: dict[str, float | None], best: float) -> dict[str, dict[str, Any]]:
+    """Train each rule's answer and score it; a rule without an answer scores ``None``."""
+    out: dict[str, dict[str, Any]] = {}
+    for name, lr in answers.items():
+        if lr is None:
+            out[name] = {"lr": None, "accuracy": None, "regret": None, "diverged": False}
+            continue
+        point = trials.at(lr)
+        out[name] = {**point, "regret": regret_points(point["accuracy"], best)}
+    return out
+
+
+def score_variants(points: Sequence[dict[str, Any]], answers: dict[str, float | None],
+                   best: float) -> dict[str, dict[str, Any]]:
+    """Regret estimated from the grid (interpolated in log lr) for lrs that were not trained."""
+    out = {}
+    for name, lr in answers.items():
+        acc = None if lr is None else interpolated_accuracy(points, lr)
+        out[name] = {"lr": lr, "regret": None if acc is None else regret_points(acc, best)}
+    return out
+
+
+def summarize(cases: Sequence[dict[str, Any]], key: str = "rules",
+              regret: str = "regret") -> dict[str, dict[str, dict[str, Any]]]:
+    """Per rule, over tuning and held-out cases separately: mean and worst (lowest) regret (the ``regret``
+    field of each entry), cases scored, cases without an answer, cases where the rule's lr diverged."""
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for group, held in (("tuning", False), ("held_out", True)):
+        chosen = [c for c in cases if c["case"]["held_out"] == held]
+        names = list(dict.fromkeys(n for c in chosen for n in c.get(key, {})))
+        for name in names:
+            entries = [c[key][name] for c in chosen if name in c.get(key, {})]
+            regrets = [e[regret] for e in entries if e.get(regret) is not None]
+            out.setdefault(name, {})[group] = {
+                "mean": float(np.mean(regrets)) if regrets else None,
+                "worst": float(min(regrets)) if regrets else None,
+                "n": len(regrets),
+                "no_answer": sum(e.get(regret) is None for e in entries),
+                "diverged": sum(bool(e.get("diverged")) for e in entries),
+            }
+    return out
+
+
+def increasing_fit(y: Sequence[float], w: Sequence[float]) -> np.ndarray:
+    """Weighted least-squares fit of ``y`` by a non-decreasing sequence (pool adjacent violators)."""
+    blocks: list[list[float]] = []  # [mean, weight, length]
+    for value, weight in zip(y, w):
+        blocks.append([float(value), float(weight), 1])
+        while len(blocks) > 1 and blocks[-2][0] > blocks[-1][0]:
+            m2, w2, n2 = blocks.pop()
+            m1, w1, n1 = blocks.pop()
+            blocks.append([(m1 * w1 + m2 * w2) / (w1 + w2), w1 + w2, n1 + n2])
+    return np.concatenate([np.full(int(n), m) for m, _, n in blocks]) if blocks else np.empty(0)
+
+
+def unimodal_fit(y: Sequence[float], w: Sequence[float]) -> np.ndarray:
+    """Weighted least-squares fit of ``y`` (ordered by lr) by a sequence that rises to one peak, then falls:
+    the best split into a non-decreasing left part and a non-increasing right part."""
+    y, w = np.asarray(y, dtype=float), np.asarray(w, dtype=float)
+    best: tuple[float, np.ndarray] | None = None
+    for split in range(len(y) + 1):
+        fit = np.concatenate([increasing_fit(y[:split], w[:split]),
+                              increasing_fit(y[split:][::-1], w[split:][::-1])[::-1]])
+        sse = float(np.sum(w * (y - fit) ** 2))
+        if best is None or sse < best[0] - 1e-15:
+            best = (sse, fit)
+    return best[1] if best is not None else np.empty(0)
+
+
+def add_denoised(result: dict[str, Any], trials: Trials) -> None:
+    """Regrets read off a unimodal fit of mean accuracy against lr over every lr trained in the case (grid and
+    rules): accuracy is assumed to rise to one best lr and fall after it, so neighbouring lrs share their
+    seeds' noise. The best of the fit does not suffer the grid maximum's upward bias (the largest of several
+    noisy means); the rules' and candidates' regrets are ``fit(lr) - max(fit)``."""
+    by_lr: dict[float, list[float]] = {}
+    for (lr, _seed), run in trials.runs.items():
+        by_lr.setdefault(lr, []).append(run.accuracy)
+    lrs = sorted(by_lr)
+    fit = unimodal_fit([float(np.mean(by_lr[lr])) for lr in lrs], [len(by_lr[lr]) for lr in lrs])
+    at = dict(zip(lrs, fit.tolist()))
+    peak = int(np.argmax(fit))
+    result["denoised_best"] = {"lr": lrs[peak], "accuracy": float(fit[peak])}
+    for entries in (result["rules"], result.get("trained_variants", {})):
+        for entry in entries.values():
+            lr = entry.get("lr")
+            entry["denoised_regret"] = None if lr is None else regret_points(at[lr_key(lr)], float(fit[peak]))
+
+
+def evaluate_case(train: TrainFn, seeds: Sequence[int], grid: Sequence[float], finder: dict[str, Any],
+                  extend: int = 0, extra: dict[str, float | None] | None = None) -> dict[str, Any]:
+    """Ground truth, every rule and every variant for one case, given its trainer and range-test curve
+    (``finder``: ``lrs``, ``losses``, ``recommendation`` dict, ``num_steps``)."""
+    trials = Trials(train, seeds)
+    points = grid_search(trials, grid, extend)
+    best = best_point(points)
+    answers = rule_answers(finder["lrs"], finder["losses"], finder["recommendation"], finder["num_steps"])
+    rules = score_rules(trials, answers, best["accuracy"])
+    for entry in rules.values():
+        if entry["lr"] is not None:
+            acc = interpolated_accuracy(points, entry["lr"])
+            entry["interpolated_regret"] = None if acc is None else regret_points(acc, best["accuracy"])
+    variants = score_variants(points, variant_answers(finder["recommendation"]), best["accuracy"])
+    result = {"grid": points, "best": best, "rules": rules, "variants": variants}
+    add_trained_variants(result, trials, finder, extra)
+    add_denoised(result, trials)
+    result["best_on_edge"] = best["lr"] in (points[0]["lr"], points[-1]["lr"])
+    result["runs"] = len(trials.runs)
+    return result
+
+
+def add_trained_variants(result: dict[str, Any], trials: Trials, finder: dict[str, Any],
+                         extra: dict[str, float | None] | None = None) -> None:
+    """Train the :data:`TRAINED_MARGINS` candidates of a case and the ``extra`` answers, and score them like
+    the rules, next to minimum/10 (the ``minimum_div10`` runs)."""
+    trained = score_rules(trials, {**margin_answers(finder), **(extra or {})}, result["best"]["accuracy"])
+    trained["min/10"] = result["rules"]["minimum_div10"]
+    result["trained_variants"] = trained
+
+
+def score_weight_decay(grid: Sequence[dict[str, Any]], pick: float | None, lr: float,
+                       max_lrs: Sequence[float | None] = ()) -> dict[str, Any]:
+    """The pick's regret against the best trained weight decay (``None`` when the sweep picks nothing)."""
+    best = max(grid, key=lambda g: g["accuracy"])
+    picked = next((g for g in grid if pick is not None and math.isclose(g["weight_decay"], pick)), None)
+    return {"lr": lr, "grid": list(grid), "pick": pick, "sweep_max_lrs": list(max_lrs),
+            "best_weight_decay": best["weight_decay"], "best_accuracy": best["accuracy"],
+            "regret": None if picked is None else regret_points(picked["accuracy"], best["accuracy"])}
+
+
+def seed_noise(points: Sequence[dict[str, Any]], within: float = 0.05) -> float | None:
+    """One standard error of a regret, in points: the seed-to-seed standard deviation pooled over grid points
+    within ``within`` of the best accuracy, times ``sqrt(2 / seeds)`` (a difference of two means)."""
+    best = max(p["accuracy"] for p in points)
+    near = [p["accuracies"] for p in points if p["accuracy"] >= best - within and len(p["accuracies"]) > 1]
+    if not near:
+        return None
+    variance = float(np.mean([np.var(a, ddof=1) for a in near]))
+    return 100.0 * math.sqrt(variance * 2 / len(near[0]))
