@@ -321,7 +321,7 @@ PLATEAU_FACTOR = 3.0
 of its fall to the minimum. The cap binds on curves that reach a long flat floor well before their minimum
 (full-batch least squares: the divergent lr 2/L lies inside the floor, and the smoothed minimum 2.5-3x past
 it); on curves with a V-shaped bottom (typical of networks) it rarely binds, and then moves ``max_lr`` little
-(3 of the 11 curves of ``benchmarks/recommendation.py``, by less than 0.2 decades)."""
+(3 of the 11 curves of ``benchmarks/recommendation/``, by less than 0.2 decades)."""
 
 PLATEAU_LIMIT = 10.0
 """The plateau cap never lowers ``max_lr`` below the smoothed minimum divided by this (the classic rule)."""
@@ -423,7 +423,7 @@ def recommend(
     fall is done (never below the minimum / :data:`PLATEAU_LIMIT`), with a note: there the minimum lies past
     the lr that diverges (full-batch least squares: 2.5-3x past 2/L). 1cycle tolerates learning rates close to
     the minimum (its warm-up and its regularising high-lr phase); the choice was measured by
-    ``benchmarks/recommendation.py`` (docs/BENCHMARKS.md), where the classic "minimum / 10" and the rules
+    ``benchmarks/recommendation/`` (docs/BENCHMARKS.md), where the classic "minimum / 10" and the rules
     that read the falling part of the curve (:func:`valley`, :func:`steepest`) land far lower and cost
     accuracy. Every rule in :data:`RULE_NAMES` is still run and reported in ``suggestions``; their spread
     gives the confidence.
