@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -30,7 +30,7 @@ def fmt_acc(v: float | None) -> str:
     return "—" if v is None else f"{100 * v:.1f}"
 
 
-def summary_table(cases: Sequence[dict[str, Any]], key: str, names: Sequence[str],
+def summary_table(cases: Sequence[dict[str, Any]], key: str, names: Iterable[str],
                   ratio_to_best: bool = False) -> list[str]:
     """Markdown rows: per rule, mean and worst regret over tuning and held-out cases, raw and denoised."""
     raw, den = summarize(cases, key), summarize(cases, key, "denoised_regret")

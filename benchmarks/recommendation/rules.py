@@ -1,21 +1,46 @@
-"""The rules the benchmark scores, and each one's answer for one range test."""
+"""The rules the benchmark scores, in one registry: name -> the lr the rule reads off one range test."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from benchmarks.recommendation.published_rules import PUBLISHED_RULES
 
-LIBRARY_RULES = ("valley", "steepest", "minimum_div10", "drop_fraction")
+Finder = dict[str, Any]
+"""One range test as the benchmark records it: ``lrs``, ``losses``, ``num_steps`` and the library's
+``recommendation`` (``Recommendation.to_dict()``)."""
+
+Rule = Callable[[Finder], float | None]
+"""A rule: the lr it recommends for one range test, or ``None`` when it gives no answer."""
+
 OURS = "ours"
-RULES: tuple[str, ...] = (OURS, *LIBRARY_RULES, *PUBLISHED_RULES)
+LIBRARY_RULES = ("valley", "steepest", "minimum_div10", "drop_fraction")
 
 
-def rule_answers(lrs: Sequence[float], losses: Sequence[float], recommendation: dict[str, Any],
-                 num_steps: int) -> dict[str, float | None]:
-    """Every rule's lr for one range-test curve; the library's come from its recommendation."""
-    answers: dict[str, float | None] = {OURS: recommendation["max_lr"]}
-    answers.update({name: recommendation["suggestions"].get(name) for name in LIBRARY_RULES})
-    answers.update({name: rule(lrs, losses, num_steps) for name, rule in PUBLISHED_RULES.items()})
-    return answers
+def recommended(finder: Finder) -> float | None:
+    """The library's recommendation, ``recommend(...).max_lr``."""
+    return finder["recommendation"]["max_lr"]
+
+
+def library_rule(name: str) -> Rule:
+    """One of the library's suggestion rules, as its recommendation recorded it."""
+    return lambda finder: finder["recommendation"]["suggestions"].get(name)
+
+
+def curve_rule(rule: Callable[[Sequence[float], Sequence[float], int], float | None]) -> Rule:
+    """A rule of the curve ``(lrs, losses, num_steps)``, such as the published ones."""
+    return lambda finder: rule(finder["lrs"], finder["losses"], finder["num_steps"])
+
+
+RULES: dict[str, Rule] = {
+    OURS: recommended,
+    **{name: library_rule(name) for name in LIBRARY_RULES},
+    **{name: curve_rule(rule) for name, rule in PUBLISHED_RULES.items()},
+}
+"""Every rule the benchmark trains and scores, in the report's order: a new rule is one more entry."""
+
+
+def rule_answers(finder: Finder) -> dict[str, float | None]:
+    """Every rule's lr for one range test."""
+    return {name: rule(finder) for name, rule in RULES.items()}

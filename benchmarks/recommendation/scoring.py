@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.recommendation.candidates import margin_answers, variant_answers
-from benchmarks.recommendation.rules import rule_answers
+from benchmarks.recommendation.rules import Finder, rule_answers
 
 
 @dataclass
@@ -173,15 +173,14 @@ def add_denoised(result: dict[str, Any], trials: Trials) -> None:
             entry["denoised_regret"] = None if lr is None else regret_points(at[lr_key(lr)], float(fit[peak]))
 
 
-def evaluate_case(train: TrainFn, seeds: Sequence[int], grid: Sequence[float], finder: dict[str, Any],
+def evaluate_case(train: TrainFn, seeds: Sequence[int], grid: Sequence[float], finder: Finder,
                   extend: int = 0, extra: dict[str, float | None] | None = None) -> dict[str, Any]:
     """Ground truth, every rule and every variant for one case, given its trainer and range-test curve
-    (``finder``: ``lrs``, ``losses``, ``recommendation`` dict, ``num_steps``)."""
+    (``finder``)."""
     trials = Trials(train, seeds)
     points = grid_search(trials, grid, extend)
     best = best_point(points)
-    answers = rule_answers(finder["lrs"], finder["losses"], finder["recommendation"], finder["num_steps"])
-    rules = score_rules(trials, answers, best["accuracy"])
+    rules = score_rules(trials, rule_answers(finder), best["accuracy"])
     for entry in rules.values():
         if entry["lr"] is not None:
             acc = interpolated_accuracy(points, entry["lr"])
