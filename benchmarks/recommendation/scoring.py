@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from sklearn.isotonic import isotonic_regression
 
 from benchmarks.recommendation.candidates import margin_answers, variant_answers
 from benchmarks.recommendation.rules import Finder, rule_answers
@@ -128,16 +129,9 @@ def summarize(cases: Sequence[dict[str, Any]], key: str = "rules",
     return out
 
 
-def increasing_fit(y: Sequence[float], w: Sequence[float]) -> np.ndarray:
-    """Weighted least-squares fit of ``y`` by a non-decreasing sequence (pool adjacent violators)."""
-    blocks: list[list[float]] = []  # [mean, weight, length]
-    for value, weight in zip(y, w):
-        blocks.append([float(value), float(weight), 1])
-        while len(blocks) > 1 and blocks[-2][0] > blocks[-1][0]:
-            m2, w2, n2 = blocks.pop()
-            m1, w1, n1 = blocks.pop()
-            blocks.append([(m1 * w1 + m2 * w2) / (w1 + w2), w1 + w2, n1 + n2])
-    return np.concatenate([np.full(int(n), m) for m, _, n in blocks]) if blocks else np.empty(0)
+def monotone_fit(y: np.ndarray, w: np.ndarray, increasing: bool) -> np.ndarray:
+    """Weighted least-squares fit of ``y`` by a non-decreasing (or non-increasing) sequence."""
+    return isotonic_regression(y, sample_weight=w, increasing=increasing) if len(y) else np.empty(0)
 
 
 def unimodal_fit(y: Sequence[float], w: Sequence[float]) -> np.ndarray:
@@ -146,8 +140,8 @@ def unimodal_fit(y: Sequence[float], w: Sequence[float]) -> np.ndarray:
     y, w = np.asarray(y, dtype=float), np.asarray(w, dtype=float)
     best: tuple[float, np.ndarray] | None = None
     for split in range(len(y) + 1):
-        fit = np.concatenate([increasing_fit(y[:split], w[:split]),
-                              increasing_fit(y[split:][::-1], w[split:][::-1])[::-1]])
+        fit = np.concatenate([monotone_fit(y[:split], w[:split], increasing=True),
+                              monotone_fit(y[split:], w[split:], increasing=False)])
         sse = float(np.sum(w * (y - fit) ** 2))
         if best is None or sse < best[0] - 1e-15:
             best = (sse, fit)
