@@ -6,14 +6,14 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.recommendation.rules import LIBRARY_RULES
+from benchmarks.recommendation.rules import LIBRARY_RULES, Finder
 
 TRAINED_MARGINS: dict[str, float] = {"min/1.5": 1.5, "min/2": 2.0, "min/3": 3.0}
 """Candidates for the library's rule, trained like the rules: ``recommend(..., margin=m).max_lr`` (the smoothed
 minimum / m, with the library's plateau cap). The other candidates are estimated from the grid."""
 
 
-def margin_answers(finder: dict[str, Any]) -> dict[str, float | None]:
+def margin_answers(finder: Finder) -> dict[str, float | None]:
     """The :data:`TRAINED_MARGINS` candidates for one range-test curve."""
     from onecycle.suggestions import recommend
 
