@@ -89,15 +89,17 @@ def _assert_same_state(a, b):
 
 
 @pytest.mark.parametrize(
-    "opt_kind,accumulation,amp",
+    "opt_kind,accumulation,amp,repeats",
     [
-        ("sgd", 1, None),
-        ("sgd", 3, None),
-        ("adamw", 1, torch.bfloat16),
-        ("sgd", 2, torch.float16),
+        ("sgd", 1, None, 1),
+        ("sgd", 3, None, 1),
+        ("adamw", 1, torch.bfloat16, 1),
+        ("sgd", 2, torch.float16, 1),
+        ("sgd", 1, None, 2),  # a repeat starts from the snapshot, and must not change it
+        ("adamw", 1, None, 3),
     ],
 )
-def test_model_optimizer_and_rngs_restored_bitwise(opt_kind, accumulation, amp):
+def test_model_optimizer_and_rngs_restored_bitwise(opt_kind, accumulation, amp, repeats):
     model = _bn_model()
     if opt_kind == "sgd":
         opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4, nesterov=True)
@@ -113,7 +115,7 @@ def test_model_optimizer_and_rngs_restored_bitwise(opt_kind, accumulation, amp):
     model.eval()  # the test must put train/eval modes back too
     before = _state(model, opt)
     res = range_test(model, opt, data, nn.functional.cross_entropy, num_steps=30, end_lr=1.0,
-                     accumulation_steps=accumulation, amp_dtype=amp, extend=False)
+                     accumulation_steps=accumulation, amp_dtype=amp, extend=False, repeats=repeats)
     assert len(res.lrs) >= 2
     _assert_same_state(before, _state(model, opt))
     assert all(p.grad is None for p in model.parameters())

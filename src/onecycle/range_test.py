@@ -162,7 +162,9 @@ def _restore(snap: _Snapshot, model: nn.Module, optimizer: torch.optim.Optimizer
     """Put back the model and optimizer; with ``everything``, also the modes, RNGs and other objects."""
     with torch.no_grad():
         model.load_state_dict(snap.model)
-    optimizer.load_state_dict(snap.optimizer)
+    # load_state_dict keeps the given tensors (same dtype and device): hand it a copy, or the next training
+    # steps would change the snapshot in place through the optimizer's buffers.
+    optimizer.load_state_dict(copy.deepcopy(snap.optimizer))
     optimizer.zero_grad(set_to_none=True)
     if not everything:
         return
