@@ -134,6 +134,25 @@ def test_run_cache_trains_each_run_once_and_round_trips(tmp_path, monkeypatch):
     assert len(calls) == 4
 
 
+def test_run_journal_keeps_runs_of_a_killed_benchmark(tmp_path, monkeypatch):
+    monkeypatch.setattr(run_cache, "one_cycle_run", lambda setup, lr, seed, wd: scoring.Run(lr + seed))
+    path = tmp_path / "runs.json"
+    journal = run_cache.RunCache.journal_of(path)
+    cache = run_cache.RunCache.load(path, threads=1)  # nothing yet: the journal goes with the file
+    assert cache.journal == journal and not journal.exists()
+    cache.run(QUICK_CASE, None, 0.1, 0, 1e-4)
+    cache.run(QUICK_CASE, None, 0.2, 0, 1e-4)
+    # Killed before save: the journal holds both runs; a torn last line (a kill mid-write) is dropped.
+    with open(journal, "a") as f:
+        f.write('{"key": "torn')
+    back = run_cache.RunCache.load(path, threads=1)
+    assert back.runs == cache.runs and len(back.runs) == 2
+    monkeypatch.setattr(run_cache, "one_cycle_run", lambda *a: pytest.fail("a journaled run was trained again"))
+    assert back.run(QUICK_CASE, None, 0.2, 0, 1e-4) == scoring.Run(0.2)
+    back.save(path)  # folded into the file, journal gone
+    assert not journal.exists() and run_cache.RunCache.load(path, threads=1).runs == cache.runs
+
+
 def test_candidate_variants_are_scored_by_interpolation_on_the_grid():
     lrs, losses = _curve()
     result = scoring.evaluate_case(_fake_train([]), (0, 1), SGD_GRID, _finder(lrs, losses))

@@ -7,6 +7,7 @@ import multiprocessing
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -45,13 +46,13 @@ def run_case(case: Case, settings: Settings, cache: RunCache | None = None) -> d
             "wall_time_s": time.perf_counter() - start}
 
 
-def case_worker(case: Case, settings: Settings, runs: dict[str, list[Any]], threads: int
-                ) -> tuple[dict[str, Any], dict[str, list[Any]]]:
-    """One case in a worker process: its result and the runs it trained."""
+def case_worker(case: Case, settings: Settings, runs: dict[str, list[Any]], threads: int,
+                journal: Path | None = None) -> tuple[dict[str, Any], dict[str, list[Any]]]:
+    """One case in a worker process: its result and the runs it trained (each also appended to ``journal``)."""
     import torch
 
     torch.set_num_threads(threads)
-    cache = RunCache(runs, threads)
+    cache = RunCache(runs, threads, journal)
     result = run_case(case, settings, cache)
     timed = [entry[2] for entry in cache.of_case(case).values() if len(entry) > 2]
     result["new_runs"] = len(cache.new)
@@ -69,10 +70,10 @@ def run_cases(cases: Sequence[Case], settings: Settings, cache: RunCache, thread
     starting from the cached runs of its case."""
     if jobs == 1:
         for case in cases:
-            finished(case, *case_worker(case, settings, cache.of_case(case), threads))
+            finished(case, *case_worker(case, settings, cache.of_case(case), threads, cache.journal))
         return
     with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = {pool.submit(case_worker, case, settings, cache.of_case(case), threads): case
+        futures = {pool.submit(case_worker, case, settings, cache.of_case(case), threads, cache.journal): case
                    for case in reversed(cases)}  # dearest first: the workers finish closer together
         for future in as_completed(futures):
             finished(futures[future], *future.result())
