@@ -1,0 +1,180 @@
+"""The stability probe: short 1cycle runs at a few candidate ``max_lr`` values, from the same weights, to check
+that the range test's recommendation survives a whole cycle.
+
+A range test spends a few steps at each learning rate, so an instability that builds up over many steps at a
+high rate (networks without normalisation are prone to it) does not show on its curve: its minimum can sit past
+the rate at which a real cycle collapses. The probe trains the real schedule, compressed to ``steps`` steps, at
+each candidate (the recommendation and lower values) and keeps the highest candidate whose final loss is within
+:data:`TOLERANCE` of the best candidate's. Its cost is ``len(candidates) * steps`` training steps; afterwards the
+model, optimizer, RNGs and data position are exactly what they were (as after a range test).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from onecycle.range_test import _cycle, _snapshot, _standard_step, _restore
+from onecycle.scheduler import OneCycleScheduler
+
+TOLERANCE = 0.1
+"""A candidate qualifies when its final loss is at most this fraction above the lowest final loss."""
+
+STEP_DOWN = 1.5
+"""Candidates below the recommendation are ``max_lr / STEP_DOWN ** k``."""
+
+CANDIDATES = 3
+"""How many candidates :func:`candidates_below` gives (the recommendation included)."""
+
+BUDGET_FRACTION = 0.15
+"""The probe's default share of the planned training steps, all candidates together."""
+
+MIN_STEPS = 10
+"""Fewest steps per candidate; a budget too small for this is reported in the result's notes."""
+
+TAIL = 0.25
+"""The final loss is the mean training loss over this last fraction of a candidate's steps."""
+
+
+def candidates_below(max_lr: float, n: int = CANDIDATES, step_down: float = STEP_DOWN) -> list[float]:
+    """``[max_lr, max_lr / step_down, max_lr / step_down**2, ...]``: ``n`` candidates, highest first."""
+    if not (isinstance(max_lr, (int, float)) and math.isfinite(max_lr) and max_lr > 0):
+        raise ValueError(f"max_lr must be a finite number > 0, got {max_lr!r}")
+    if not (isinstance(n, int) and n >= 1):
+        raise ValueError(f"n must be an integer >= 1, got {n!r}")
+    if not (isinstance(step_down, (int, float)) and math.isfinite(step_down) and step_down > 1):
+        raise ValueError(f"step_down must be a finite number > 1, got {step_down!r}")
+    return [float(max_lr) / step_down**k for k in range(n)]
+
+
+def steps_per_candidate(total_steps: int, n_candidates: int, fraction: float = BUDGET_FRACTION) -> int:
+    """Steps per candidate for a probe costing ``fraction`` of ``total_steps`` (at least :data:`MIN_STEPS`)."""
+    if not (isinstance(total_steps, int) and total_steps >= 1):
+        raise ValueError(f"total_steps must be an integer >= 1, got {total_steps!r}")
+    if not (isinstance(fraction, (int, float)) and 0 < fraction <= 1):
+        raise ValueError(f"fraction must be in (0, 1], got {fraction!r}")
+    return max(MIN_STEPS, int(fraction * total_steps) // max(1, n_candidates))
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """What the probe measured: per candidate (highest first) its training losses and final loss (``None``
+    when a loss was not finite), and the pick (``None`` when no candidate trained)."""
+
+    candidates: list[float]
+    losses: list[list[float]]
+    final: list[float | None]
+    pick: float | None
+    steps: int
+    notes: list[str] = field(default_factory=list)
+    tolerance: float = TOLERANCE
+
+    @property
+    def cost_steps(self) -> int:
+        """Training steps the probe took, all candidates together."""
+        return sum(len(losses) for losses in self.losses)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ProbeResult:
+        return cls(**dict(data))
+
+    def __str__(self) -> str:
+        rows = [f"stability probe: {len(self.candidates)} candidates x {self.steps} steps ({self.cost_steps} steps)"]
+        for lr, final in zip(self.candidates, self.final):
+            mark = "  <- pick" if lr == self.pick else ""
+            rows.append(f"  max_lr {lr:.3g}: final loss {'diverged' if final is None else f'{final:.4f}'}{mark}")
+        rows += [f"  note: {note}" for note in self.notes]
+        return "\n".join(rows)
+
+
+def final_loss(losses: Sequence[float], tail: float = TAIL) -> float | None:
+    """Mean of the last ``tail`` fraction of ``losses`` (at least one); ``None`` if any loss is not finite."""
+    if not losses or not all(math.isfinite(v) for v in losses):
+        return None
+    k = max(1, math.ceil(tail * len(losses)))
+    return float(sum(losses[-k:]) / k)
+
+
+def pick(candidates: Sequence[float], finals: Sequence[float | None], tolerance: float = TOLERANCE) -> float | None:
+    """The highest candidate whose final loss is at most ``(1 + tolerance)`` times the lowest final loss;
+    ``None`` when every candidate diverged. Pure: the probe's rule, applied to what it measured."""
+    if len(candidates) != len(finals):
+        raise ValueError(f"{len(candidates)} candidates but {len(finals)} final losses")
+    scored = [(lr, f) for lr, f in zip(candidates, finals) if f is not None]
+    if not scored:
+        return None
+    best = min(f for _, f in scored)
+    limit = best + tolerance * abs(best)
+    return max(lr for lr, f in scored if f <= limit)
+
+
+def probe(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    data: Iterable[Any],
+    loss_fn: Callable[..., torch.Tensor],
+    candidates: Sequence[float],
+    steps: int,
+    *,
+    schedule: Mapping[str, Any] | None = None,
+    tolerance: float = TOLERANCE,
+    amp_dtype: torch.dtype | None = None,
+    seed: int | None = None,
+    progress: bool = False,
+) -> ProbeResult:
+    """Train a ``steps``-step 1cycle (``OneCycleScheduler`` with ``schedule``'s arguments, e.g. ``div_factor``)
+    at each candidate ``max_lr`` from the current weights and batch position, and pick the highest candidate
+    whose final loss (mean over the last :data:`TAIL` of its steps) is within ``tolerance`` of the lowest.
+
+    Every candidate starts from the same state (weights, optimizer state, RNGs seeded with ``seed`` when given,
+    and ``data``'s position when it has ``state_dict``), which is put back exactly afterwards. A non-finite loss
+    ends that candidate at once (final loss ``None``).
+    """
+    cands = [float(c) for c in candidates]
+    if not cands or not all(math.isfinite(c) and c > 0 for c in cands):
+        raise ValueError(f"candidates must be finite numbers > 0, got {list(candidates)!r}")
+    if not (isinstance(steps, int) and steps >= 2):
+        raise ValueError(f"steps must be an integer >= 2, got {steps!r}")
+    if not (isinstance(tolerance, (int, float)) and 0 <= tolerance < math.inf):
+        raise ValueError(f"tolerance must be a number >= 0, got {tolerance!r}")
+    from tqdm.auto import tqdm
+
+    device = next((p.device for p in model.parameters()), torch.device("cpu"))
+    scaler = torch.amp.GradScaler(device.type) if amp_dtype == torch.float16 else None
+    snap = _snapshot(model, optimizer, [data])
+    all_losses: list[list[float]] = []
+    bar = tqdm(total=len(cands) * steps, desc="stability probe", disable=not progress, leave=False)
+    try:
+        for i, lr in enumerate(cands):
+            if i:
+                _restore(snap, model, optimizer)
+            if seed is not None:
+                torch.manual_seed(seed)
+            model.train()
+            scheduler = OneCycleScheduler(optimizer, max_lr=lr, total_steps=steps, **dict(schedule or {}))
+            batches = _cycle(data)
+            losses: list[float] = []
+            for _ in range(steps):
+                loss = _standard_step(model, optimizer, loss_fn, batches, 1, device, amp_dtype, scaler)
+                losses.append(loss)
+                scheduler.step()
+                bar.update(1)
+                if not math.isfinite(loss):
+                    break
+            all_losses.append(losses)
+    finally:
+        bar.close()
+        _restore(snap, model, optimizer)
+    finals = [final_loss(losses) for losses in all_losses]
+    notes = []
+    if all(f is None for f in finals):
+        notes.append("every candidate diverged: no pick")
+    return ProbeResult(cands, all_losses, finals, pick(cands, finals, tolerance), steps, notes, float(tolerance))

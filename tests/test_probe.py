@@ -1,0 +1,186 @@
+"""The stability probe: a quadratic whose divergent lr is known, the pure pick rule, bitwise restore, cost."""
+
+import copy
+import math
+import random
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+from torch import nn
+
+from onecycle.probe import (
+    MIN_STEPS,
+    ProbeResult,
+    candidates_below,
+    final_loss,
+    pick,
+    probe,
+    steps_per_candidate,
+)
+
+
+def _least_squares(seed=0, n=64, d=8):
+    """Full-batch least squares; returns (model, data, L) with L the largest eigenvalue of the Hessian."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, d, generator=g, dtype=torch.float64) * torch.linspace(0.5, 2.0, d, dtype=torch.float64)
+    y = x @ torch.randn(d, 1, generator=g, dtype=torch.float64) + 0.1 * torch.randn(n, 1, generator=g,
+                                                                                    dtype=torch.float64)
+    model = nn.Linear(d, 1, bias=False).double()
+    nn.init.zeros_(model.weight)
+    return model, [(x, y)], float(torch.linalg.eigvalsh(x.T @ x / n).max())
+
+
+def _half_mse(out, y):
+    return 0.5 * torch.mean((out - y) ** 2)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_quadratic_rejects_the_candidate_past_2_over_L(seed):
+    # Gradient descent on a quadratic diverges above 2/L: the cycle from 2/L up to 3/L (div_factor 1.5, so the
+    # top direction has no time to converge first) blows up, the ones peaking below 2/L converge, and the faster
+    # of those (the higher lr) is the pick.
+    model, data, L = _least_squares(seed)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    cands = [3.0 / L, 1.5 / L, 0.75 / L]
+    res = probe(model, opt, data, _half_mse, cands, steps=60, schedule={"cycle_momentum": False, "div_factor": 1.5})
+    assert res.pick == pytest.approx(1.5 / L)
+    assert res.final[0] is None or res.final[0] > 100 * res.final[1]
+    assert res.final[1] < res.final[2]
+    assert res.cost_steps == sum(len(losses) for losses in res.losses) <= 3 * 60
+
+
+def test_quadratic_all_below_2_over_L_picks_the_highest():
+    model, data, L = _least_squares(1)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    res = probe(model, opt, data, _half_mse, candidates_below(1.8 / L), steps=40, schedule={"cycle_momentum": False})
+    assert res.pick == pytest.approx(1.8 / L)
+    assert all(f is not None for f in res.final)
+
+
+def test_every_candidate_diverging_gives_no_pick():
+    model, data, L = _least_squares(2)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    res = probe(model, opt, data, _half_mse, [400.0 / L, 200.0 / L], steps=200, schedule={"cycle_momentum": False})
+    assert res.pick is None and res.final == [None, None]
+    assert any("diverged" in note for note in res.notes)
+    assert all(len(losses) < 200 for losses in res.losses)  # a non-finite loss ends a candidate at once
+
+
+def _bn_model():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.Dropout(0.2),
+                         nn.Flatten(), nn.Linear(4 * 6 * 6, 3))
+
+
+def _batches(n=6, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return [(torch.randn(8, 1, 6, 6, generator=g), torch.randint(0, 3, (8,), generator=g)) for _ in range(n)]
+
+
+@pytest.mark.parametrize("opt_kind", ["sgd", "adamw"])
+def test_state_restored_bitwise_and_candidates_see_the_same_batches(opt_kind):
+    model = _bn_model()
+    if opt_kind == "sgd":
+        opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4, nesterov=True)
+    else:
+        opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=1e-2)
+    data = _batches()
+    for x, y in data[:2]:  # some optimizer history
+        opt.zero_grad()
+        nn.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+    np.random.seed(3)
+    random.seed(3)
+    model.eval()
+    before = ({k: v.clone() for k, v in model.state_dict().items()}, copy.deepcopy(opt.state_dict()),
+              torch.get_rng_state(), random.getstate(), np.random.get_state()[1].copy())
+    res = probe(model, opt, data, nn.functional.cross_entropy, [0.1, 0.1], steps=9, seed=5)
+    # The same lr twice from the same state, seed and batches gives the same losses exactly.
+    assert res.losses[0] == res.losses[1] and len(res.losses[0]) == 9
+    after = model.state_dict()
+    assert all(torch.equal(before[0][k], after[k]) for k in after)
+    assert opt.state_dict()["param_groups"] == before[1]["param_groups"]
+    for k, state in opt.state_dict()["state"].items():
+        for name, v in state.items():
+            w = before[1]["state"][k][name]
+            assert torch.equal(v, w) if isinstance(v, torch.Tensor) else v == w
+    assert torch.equal(torch.get_rng_state(), before[2]) and random.getstate() == before[3]
+    assert np.array_equal(np.random.get_state()[1], before[4])
+    assert not model.training
+
+
+def test_pick_rule_exact_cases():
+    assert pick([3.0, 2.0, 1.0], [1.0, 0.95, 0.9], tolerance=0.1) == 3.0  # 1.0 <= 0.9 * 1.1
+    assert pick([3.0, 2.0, 1.0], [1.2, 0.95, 0.9], tolerance=0.1) == 2.0
+    assert pick([3.0, 2.0, 1.0], [None, 2.0, 0.9], tolerance=0.1) == 1.0
+    assert pick([3.0, 2.0, 1.0], [None, None, None]) is None
+    assert pick([3.0, 1.0], [0.5, 0.5], tolerance=0.0) == 3.0
+    assert pick([3.0, 1.0], [-1.0, -1.05], tolerance=0.1) == 3.0  # negative losses: tolerance on |best|
+    with pytest.raises(ValueError, match="2 candidates but 1"):
+        pick([1.0, 2.0], [0.5])
+
+
+@given(st.lists(st.tuples(st.floats(1e-6, 10.0), st.one_of(st.none(), st.floats(0.0, 100.0))), min_size=1,
+                max_size=6), st.floats(0.0, 1.0))
+def test_pick_is_within_tolerance_and_the_highest_such(pairs, tolerance):
+    cands, finals = [p[0] for p in pairs], [p[1] for p in pairs]
+    chosen = pick(cands, finals, tolerance)
+    scored = [(lr, f) for lr, f in pairs if f is not None]
+    if not scored:
+        assert chosen is None
+        return
+    best = min(f for _, f in scored)
+    ok = [lr for lr, f in scored if f <= best + tolerance * abs(best)]
+    assert chosen == max(ok)
+
+
+def test_final_loss_is_the_tail_mean_and_none_when_not_finite():
+    assert final_loss([4.0, 3.0, 2.0, 1.0]) == 1.0
+    assert final_loss([8.0, 6.0, 4.0, 2.0, 2.0, 4.0, 6.0, 2.0]) == 4.0  # last 2 of 8
+    assert final_loss([1.0, math.nan]) is None and final_loss([1.0, math.inf]) is None and final_loss([]) is None
+
+
+def test_candidates_and_steps():
+    assert candidates_below(0.9) == pytest.approx([0.9, 0.6, 0.4])
+    assert candidates_below(1.0, n=2, step_down=2.0) == [1.0, 0.5]
+    assert steps_per_candidate(1000, 3) == 50  # 15% of 1000, in three
+    assert steps_per_candidate(1000, 3, fraction=0.3) == 100
+    assert steps_per_candidate(40, 3) == MIN_STEPS
+    for bad in (0.0, -1.0, math.inf, math.nan, "1"):
+        with pytest.raises(ValueError, match="max_lr"):
+            candidates_below(bad)
+    with pytest.raises(ValueError, match="step_down"):
+        candidates_below(1.0, step_down=1.0)
+    with pytest.raises(ValueError, match="n must"):
+        candidates_below(1.0, n=0)
+    with pytest.raises(ValueError, match="total_steps"):
+        steps_per_candidate(0, 3)
+    with pytest.raises(ValueError, match="fraction"):
+        steps_per_candidate(100, 3, fraction=0.0)
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    ({"candidates": []}, "candidates"),
+    ({"candidates": [0.1, -1.0]}, "candidates"),
+    ({"candidates": [math.nan]}, "candidates"),
+    ({"steps": 1}, "steps"),
+    ({"steps": 2.5}, "steps"),
+    ({"tolerance": -0.1}, "tolerance"),
+])
+def test_bad_arguments(kwargs, match):
+    model, data, _ = _least_squares()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    args = {"candidates": [0.1], "steps": 10, **kwargs}
+    with pytest.raises(ValueError, match=match):
+        probe(model, opt, data, _half_mse, args.pop("candidates"), **args)
+
+
+def test_result_round_trip_and_summary():
+    res = ProbeResult([0.3, 0.2], [[2.0, 1.0], [2.0, 1.5]], [1.0, 1.5], 0.3, 2, ["a note"])
+    again = ProbeResult.from_dict(res.to_dict())
+    assert again == res and again.cost_steps == 4
+    text = str(res)
+    assert "0.3: final loss 1.0000  <- pick" in text and "note: a note" in text and "(4 steps)" in text
