@@ -302,3 +302,14 @@ def test_plot_png_and_svg_mark_suggestions(tmp_path):
     assert (tmp_path / "finder.png").read_bytes()[:4] == b"\x89PNG"
     res.plot(tmp_path / "finder.svg")
     assert "<svg" in (tmp_path / "finder.svg").read_text()[:500]
+
+
+def test_result_prints_how_it_ended_and_the_recommendation():
+    model, data, _ = _least_squares()
+    res = range_test(model, torch.optim.SGD(model.parameters(), lr=0.1), data, _half_mse, end_lr=100.0)
+    lines = str(res).splitlines()
+    assert lines[0] == f"range test of {len(res.lrs)} steps, stopped: {res.stop_reason}"
+    assert "\n".join(lines[1:]) == str(res.recommendation)
+    res = range_test(model, torch.optim.SGD(model.parameters(), lr=0.1), data, _half_mse, end_lr=100.0,
+                     repeats=2)
+    assert str(res).startswith("repeat 1: range test of ") and "\nrepeat 2: " in str(res)

@@ -87,6 +87,12 @@ class RangeTestResult:
         """The recommended ``max_lr`` for 1cycle (``None`` when the curves give no answer)."""
         return self.recommendation.max_lr
 
+    def __str__(self) -> str:
+        """How the test ended (one line per repeat), then the recommendation (see ``Recommendation.__str__``)."""
+        lines = [f"{f'repeat {i + 1}: ' if len(self.curves) > 1 else ''}range test of {len(c.lrs)} steps, "
+                 f"stopped: {c.stop_reason}" for i, c in enumerate(self.curves)]
+        return "\n".join([*lines, str(self.recommendation)])
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "curves": [asdict(c) for c in self.curves],
