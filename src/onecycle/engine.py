@@ -145,9 +145,9 @@ def train(
 ) -> TrainState:
     """Train from ``state.epoch`` to ``state.epochs``; returns the state with its history.
 
-    Each epoch's metrics (train loss/accuracy, validation loss/accuracy, lr, time, images/s) are appended to
-    ``state.history`` and passed to the hooks. A non-finite loss stops training at once: ``state.stopped``
-    names the step and the learning rate, and the optimizer step is not taken.
+    Each epoch's metrics (train loss/accuracy, test loss/accuracy on ``val_data`` as ``val_loss``/``val_accuracy``,
+    lr, time, images/s) are appended to ``state.history`` and passed to the hooks. A non-finite loss stops
+    training at once: ``state.stopped`` names the step and the learning rate, and the optimizer step is not taken.
     """
     from tqdm.auto import tqdm
 

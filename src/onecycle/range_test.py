@@ -36,7 +36,7 @@ StepFn = Callable[[Any], "torch.Tensor | float"]
 class Curve:
     """One range test: learning rates, raw losses, their online EMA (``smoothed``, used to stop) and their
     zero-phase smoothing over the finite part (``filtered``, unshifted, used for suggestions), why it stopped,
-    validation losses."""
+    test losses on held-out batches (``val_data``)."""
 
     lrs: list[float]
     losses: list[float]
@@ -339,9 +339,10 @@ def range_test(
     planned (with ``repeats``, a repeat left without batches is a ``ValueError``). Data without a single batch
     is a ``ValueError``.
 
-    ``val_data``: the first ``val_batches`` batches are held fixed and their mean loss is recorded every
-    ``val_every`` steps. ``repeats``: run the test several times (seeds ``seed, seed+1, ...`` and the following
-    batches of ``data``) and combine the recommendations, with their spread as the confidence figure.
+    ``val_data`` (held-out test data): the first ``val_batches`` batches are held fixed and their mean loss is
+    recorded every ``val_every`` steps. ``repeats``: run the test several times (seeds ``seed, seed+1, ...`` and
+    the following batches of ``data``) and combine the recommendations, with their spread as the confidence
+    figure.
 
     Afterwards the model's parameters and buffers, the optimizer's state and hyper-parameters, the train/eval
     modes, the torch/numpy/python RNG states, ``scaler`` and ``data`` (when it has ``state_dict``) are exactly
@@ -465,4 +466,4 @@ def _run_curve(model: nn.Module, optimizer: torch.optim.Optimizer, one_step: Cal
 
 
 def _no_loss(*_: Any) -> torch.Tensor:
-    raise ValueError("validation needs loss_fn; with a custom step, pass loss_fn too or leave val_data out")
+    raise ValueError("test losses (val_data) need loss_fn; with a custom step, pass loss_fn too or leave val_data out")
