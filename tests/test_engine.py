@@ -2,6 +2,7 @@
 
 import csv
 import json
+import time
 
 import pytest
 import torch
@@ -9,7 +10,7 @@ from torch import nn
 
 from onecycle import OneCycleScheduler, rundir
 from onecycle.datasets import digits
-from onecycle.engine import TrainState, are_class_scores, evaluate, train
+from onecycle.engine import TrainState, are_class_scores, evaluate, train, train_time
 from onecycle.loader import Batches
 
 
@@ -154,3 +155,15 @@ def test_class_scores_are_integer_labels_for_two_dimensional_outputs():
     assert not are_class_scores(torch.zeros(4, 1), torch.zeros(4, 1))
     assert not are_class_scores(torch.zeros(4), labels)
     assert not are_class_scores(torch.zeros(4, 3, 5, 5), torch.zeros(4, 5, 5, dtype=torch.long))
+
+
+def test_epoch_time_counts_the_test_evaluation_and_train_time_sums_the_epochs():
+    class SlowTest:
+        def __iter__(self):
+            time.sleep(0.3)
+            yield from Batches(_data()[1], 256, shuffle=False)
+
+    state = train(_state(epochs=2), val_data=SlowTest(), progress=False)
+    steps_time = [len(state.data) * 64 / h["images_per_s"] for h in state.history]  # images/s is of the steps
+    assert all(h["time_s"] >= t + 0.3 for h, t in zip(state.history, steps_time))
+    assert train_time(state.history) == pytest.approx(sum(h["time_s"] for h in state.history))

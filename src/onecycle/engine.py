@@ -116,6 +116,12 @@ def evaluate(
     return {"loss": loss_sum / tally.seen, **tally.result("accuracy")}
 
 
+def train_time(history: Sequence[dict[str, Any]]) -> float:
+    """Training wall time in seconds: the sum of the epochs' ``time_s`` (their steps and test evaluation), so
+    not the range test, the sweep, loading data or writing checkpoints; a resumed run counts every epoch once."""
+    return float(sum(h["time_s"] for h in history))
+
+
 def _backward_and_step(state: TrainState, loss: torch.Tensor, clip_grad_norm: float | None) -> None:
     """Backward pass and optimizer update (through the GradScaler when there is one, clipping if asked)."""
     optimizer, scaler = state.optimizer, state.scaler
@@ -146,7 +152,8 @@ def train(
     """Train from ``state.epoch`` to ``state.epochs``; returns the state with its history.
 
     Each epoch's metrics (train loss/accuracy, test loss/accuracy on ``val_data`` as ``val_loss``/``val_accuracy``,
-    lr, time, images/s) are appended to ``state.history`` and passed to the hooks. A non-finite loss stops
+    lr, ``time_s``: the epoch's wall time, its steps and test evaluation, images/s of the steps) are appended to
+    ``state.history`` and passed to the hooks. A non-finite loss stops
     training at once: ``state.stopped`` names the step and the learning rate, and the optimizer step is not taken.
     """
     from tqdm.auto import tqdm
@@ -187,7 +194,7 @@ def train(
         bar.close()
         if state.stopped is not None:
             break
-        elapsed = time.perf_counter() - start
+        elapsed = time.perf_counter() - start  # the training steps
         metrics: dict[str, Any] = {
             "epoch": state.epoch + 1, "step": state.step, "lr": float(optimizer.param_groups[0]["lr"]),
             "train_loss": loss_sum / max(tally.seen, 1), **tally.result("train_accuracy"),
@@ -196,6 +203,7 @@ def train(
         if val_data is not None:
             val = evaluate(model, val_data, loss_fn, amp_dtype)
             metrics.update({f"val_{key}": value for key, value in val.items()})
+            metrics["time_s"] = time.perf_counter() - start  # the steps and the test evaluation
         state.epoch += 1
         state.history.append(metrics)
         stop = [hook.on_epoch_end(state, metrics) for hook in hooks if hasattr(hook, "on_epoch_end")]

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from onecycle import rundir
+from onecycle.engine import train_time
 from onecycle.plots import plot_history
 
 
@@ -62,6 +63,11 @@ def _fmt(value: Any, spec: str = ".4g") -> str:
     return "-" if value is None else format(value, spec)
 
 
+def train_time_text(history: list[dict[str, Any]]) -> str:
+    """The training wall time (:func:`~onecycle.engine.train_time`) as every output shows it: ``"787 s"``."""
+    return f"{train_time(history):.0f} s"
+
+
 def results_table(runs: list[RunSummary]) -> tuple[list[str], list[list[str]]]:
     """Header and rows: one row per run."""
     header = ["run", "dataset", "model", "epochs", "max_lr", "weight decay", "train loss", "train acc",
@@ -78,7 +84,7 @@ def results_table(runs: list[RunSummary]) -> tuple[list[str], list[list[str]]]:
             _fmt(resolved.get("max_lr", rec.get("max_lr"))), _fmt(resolved.get("weight_decay")),
             _fmt(last.get("train_loss")), _fmt(last.get("train_accuracy") and 100 * last["train_accuracy"], ".2f"),
             _fmt(last.get("val_loss")), _fmt(acc and 100 * acc, ".2f"),
-            _fmt(sum(h["time_s"] for h in run.history), ".0f") + " s" if run.history else "-",
+            train_time_text(run.history) if run.history else "-",
         ])
     return header, rows
 
