@@ -2,6 +2,7 @@
 
 import csv
 import json
+import time
 
 import pytest
 import torch
@@ -9,7 +10,7 @@ from torch import nn
 
 from onecycle import OneCycleScheduler, rundir
 from onecycle.datasets import digits
-from onecycle.engine import TrainState, evaluate, train
+from onecycle.engine import TrainState, are_class_scores, evaluate, train, train_time
 from onecycle.loader import Batches
 
 
@@ -128,3 +129,41 @@ def test_corrupt_or_missing_checkpoint_is_a_clear_error(tmp_path):
         rundir.load_checkpoint(tmp_path / "cut.pt", _state())
     with pytest.raises(FileNotFoundError, match="no checkpoint to resume from"):
         rundir.load_checkpoint(tmp_path / "none.pt", _state())
+
+
+@pytest.mark.parametrize("width", [1, None], ids=["column", "flat"])
+def test_regression_trains_without_an_accuracy(width):
+    torch.manual_seed(0)
+    x = torch.randn(64, 3)
+    y = x.sum(1, keepdim=width is not None)
+    data = [(x[i : i + 16], y[i : i + 16]) for i in range(0, 64, 16)]
+    layers = [nn.Linear(3, 1)] if width else [nn.Linear(3, 1), nn.Flatten(0)]
+    model = nn.Sequential(*layers)
+    opt = torch.optim.SGD(model.parameters(), lr=0.05)
+    state = train(TrainState(model, opt, None, data, 2), loss_fn=nn.functional.mse_loss, val_data=data,
+                  progress=False)
+    assert [h["epoch"] for h in state.history] == [1, 2]
+    assert {"train_loss", "val_loss"} <= set(state.history[-1])
+    assert not {"train_accuracy", "val_accuracy"} & set(state.history[-1])
+    assert set(evaluate(model, data, nn.functional.mse_loss)) == {"loss"}
+
+
+def test_class_scores_are_integer_labels_for_two_dimensional_outputs():
+    scores, labels = torch.zeros(4, 3), torch.tensor([0, 1, 2, 0])
+    assert are_class_scores(scores, labels)
+    assert not are_class_scores(scores, labels.float())
+    assert not are_class_scores(torch.zeros(4, 1), torch.zeros(4, 1))
+    assert not are_class_scores(torch.zeros(4), labels)
+    assert not are_class_scores(torch.zeros(4, 3, 5, 5), torch.zeros(4, 5, 5, dtype=torch.long))
+
+
+def test_epoch_time_counts_the_test_evaluation_and_train_time_sums_the_epochs():
+    class SlowTest:
+        def __iter__(self):
+            time.sleep(0.3)
+            yield from Batches(_data()[1], 256, shuffle=False)
+
+    state = train(_state(epochs=2), val_data=SlowTest(), progress=False)
+    steps_time = [len(state.data) * 64 / h["images_per_s"] for h in state.history]  # images/s is of the steps
+    assert all(h["time_s"] >= t + 0.3 for h, t in zip(state.history, steps_time))
+    assert train_time(state.history) == pytest.approx(sum(h["time_s"] for h in state.history))

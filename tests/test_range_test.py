@@ -298,9 +298,43 @@ def test_plot_png_and_svg_mark_suggestions(tmp_path):
     fig = res.plot(tmp_path / "finder.png")
     labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
     assert any(label.startswith("stop:") for label in labels)
-    assert any(label.startswith("validation") for label in labels)
+    assert "test loss" in labels
     if res.max_lr is not None:
         assert any(label.startswith("1cycle range") for label in labels)
     assert (tmp_path / "finder.png").read_bytes()[:4] == b"\x89PNG"
     res.plot(tmp_path / "finder.svg")
     assert "<svg" in (tmp_path / "finder.svg").read_text()[:500]
+
+
+def test_data_shorter_than_the_test_is_cycled_when_it_can_be():
+    model = _bn_model()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    res = range_test(model, opt, _batches(16), nn.functional.cross_entropy, num_steps=50, end_lr=1e-3,
+                     extend=False)
+    assert len(res.lrs) == 50 and res.stop_reason == "reached end_lr without diverging"
+    assert not any("ran out" in note for note in res.recommendation.notes)
+
+
+def test_one_shot_iterator_that_runs_out_stops_the_curve_and_says_so():
+    model = _bn_model()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    batches = (b for b in _batches(16))
+    res = range_test(model, opt, batches, nn.functional.cross_entropy, num_steps=50)
+    assert len(res.lrs) == 16 and not res.diverged
+    message = "the data ran out after 16 batches (a one-shot iterator, which cannot be cycled"
+    assert res.stop_reason.startswith(message) and res.stop_reason.endswith("16 steps taken, 50 planned")
+    assert res.stop_reason in res.recommendation.notes
+    assert message in str(res)
+    with pytest.raises(ValueError, match=r"ran out after 10 batches .*: none left for repeat 2"):
+        range_test(model, opt, iter(_batches(10)), step=lambda batch: 1.0, num_steps=10, extend=False, repeats=2)
+
+
+def test_result_prints_how_it_ended_and_the_recommendation():
+    model, data, _ = _least_squares()
+    res = range_test(model, torch.optim.SGD(model.parameters(), lr=0.1), data, _half_mse, end_lr=100.0)
+    lines = str(res).splitlines()
+    assert lines[0] == f"range test of {len(res.lrs)} steps, stopped: {res.stop_reason}"
+    assert "\n".join(lines[1:]) == str(res.recommendation)
+    res = range_test(model, torch.optim.SGD(model.parameters(), lr=0.1), data, _half_mse, end_lr=100.0,
+                     repeats=2)
+    assert str(res).startswith("repeat 1: range test of ") and "\nrepeat 2: " in str(res)

@@ -531,6 +531,24 @@ def test_recommendation_from_dict_rejects_bad_dicts():
         Recommendation.from_dict({**d, "confidence": "certain"})
 
 
+def test_recommendation_prints_as_lines_a_person_reads():
+    rec = Recommendation(0.149, 0.0149, {"valley": 0.028, "steepest": None}, "high", 0.62,
+                         notes=["the loss flattens"], lr_at_minimum=0.27)
+    assert str(rec).splitlines() == [
+        "recommended max_lr 0.149 (1cycle from min_lr 0.0149), high confidence",
+        "rules: valley 0.028, steepest -",
+        "spread: 0.62 decades of lr between the rules' answers",
+        "smoothed minimum at lr 0.27",
+        "note: the loss flattens",
+    ]
+    combined = combine([rec_with(1e-3), rec_with(2e-3)])
+    assert "from 2 range tests" in str(combined).splitlines()[0]
+    assert "decades of lr between max_lr across 2 range tests" in str(combined)
+    none = Recommendation(None, None, {"valley": None}, "low", None, notes=["too few points"])
+    assert str(none).splitlines() == ["no recommendation: the curve gives no answer", "rules: valley -",
+                                      "note: too few points"]
+
+
 # --------------------------------------------------------------------------------------------------- combine
 
 

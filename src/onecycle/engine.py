@@ -68,6 +68,29 @@ def momentum_of(optimizer: torch.optim.Optimizer) -> float | None:
     return float(group["betas"][0] if key == "betas" else group[key])
 
 
+def are_class_scores(out: torch.Tensor, y: torch.Tensor) -> bool:
+    """Whether ``out`` holds class scores for the integer labels ``y`` (``(B, C)`` and ``(B,)``), so that
+    ``out.argmax(1) == y`` is a correct prediction; accuracy is measured only then."""
+    return out.ndim == 2 and y.ndim == 1 and len(out) == len(y) and not y.is_floating_point()
+
+
+class _Accuracy:
+    """Correct predictions over the samples seen, while every batch holds class scores."""
+
+    def __init__(self) -> None:
+        self.seen = self.scored = self.correct = 0
+
+    def add(self, out: torch.Tensor, y: torch.Tensor) -> None:
+        self.seen += len(y)
+        if are_class_scores(out, y):
+            self.scored += len(y)
+            self.correct += int((out.argmax(1) == y).sum())
+
+    def result(self, key: str) -> dict[str, float]:
+        """``{key: accuracy}``, or nothing when some batch was not class scores (or none was seen)."""
+        return {key: self.correct / self.seen} if self.seen and self.scored == self.seen else {}
+
+
 @torch.no_grad()
 def evaluate(
     model: nn.Module,
@@ -76,24 +99,27 @@ def evaluate(
     amp_dtype: torch.dtype | None = None,
 ) -> dict[str, float]:
     """Mean loss over ``data`` (batches ``(x, y)``, ``loss_fn`` averaging over a batch) in eval mode, and the
-    accuracy when the outputs are class scores for integer labels."""
+    ``accuracy`` only when every batch's outputs are class scores for integer labels (:func:`are_class_scores`)."""
     was_training = model.training
     model.eval()
     loss_sum = 0.0
-    correct = 0
-    count = 0
+    tally = _Accuracy()
     for x, y in data:
         with torch.autocast(x.device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
             out = model(x)
             loss = loss_fn(out, y)
         loss_sum += float(loss) * len(y)
-        if out.ndim == 2 and not y.is_floating_point():
-            correct += int((out.argmax(1) == y).sum())
-        count += len(y)
+        tally.add(out, y)
     model.train(was_training)
-    if count == 0:
+    if tally.seen == 0:
         raise ValueError("evaluation data yielded no batches")
-    return {"loss": loss_sum / count, "accuracy": correct / count}
+    return {"loss": loss_sum / tally.seen, **tally.result("accuracy")}
+
+
+def train_time(history: Sequence[dict[str, Any]]) -> float:
+    """Training wall time in seconds: the sum of the epochs' ``time_s`` (their steps and test evaluation), so
+    not the range test, the sweep, loading data or writing checkpoints; a resumed run counts every epoch once."""
+    return float(sum(h["time_s"] for h in history))
 
 
 def _backward_and_step(state: TrainState, loss: torch.Tensor, clip_grad_norm: float | None) -> None:
@@ -125,9 +151,10 @@ def train(
 ) -> TrainState:
     """Train from ``state.epoch`` to ``state.epochs``; returns the state with its history.
 
-    Each epoch's metrics (train loss/accuracy, validation loss/accuracy, lr, time, images/s) are appended to
-    ``state.history`` and passed to the hooks. A non-finite loss stops training at once: ``state.stopped``
-    names the step and the learning rate, and the optimizer step is not taken.
+    Each epoch's metrics (train loss/accuracy, test loss/accuracy on ``val_data`` as ``val_loss``/``val_accuracy``,
+    lr, ``time_s``: the epoch's wall time, its steps and test evaluation, images/s of the steps) are appended to
+    ``state.history`` and passed to the hooks. A non-finite loss stops
+    training at once: ``state.stopped`` names the step and the learning rate, and the optimizer step is not taken.
     """
     from tqdm.auto import tqdm
 
@@ -137,7 +164,7 @@ def train(
     avg = 0.0 if math.isnan(state.smoothed_loss) else state.smoothed_loss * (1 - beta ** max(state.step, 1))
     while state.epoch < state.epochs and state.stopped is None:
         model.train()
-        start, seen, correct, loss_sum = time.perf_counter(), 0, 0, 0.0
+        start, loss_sum, tally = time.perf_counter(), 0.0, _Accuracy()
         bar = tqdm(state.data, desc=f"epoch {state.epoch + 1}/{state.epochs}", disable=not progress, leave=False)
         for x, y in bar:
             lr, momentum = float(optimizer.param_groups[0]["lr"]), momentum_of(optimizer)  # used by this step
@@ -155,28 +182,28 @@ def train(
             state.step += 1
             avg = beta * avg + (1 - beta) * value
             state.smoothed_loss = avg / (1 - beta**state.step)
-            seen += len(y)
             loss_sum += value * len(y)
-            correct += int((out.argmax(1) == y).sum())
+            tally.add(out.detach(), y)
             step_metrics = {"step": state.step, "loss": value, "smoothed_loss": state.smoothed_loss, "lr": lr,
                             "momentum": momentum}
             bar.set_postfix(loss=f"{state.smoothed_loss:.4f}", lr=f"{lr:.3g}",
-                            img_s=f"{seen / (time.perf_counter() - start):.0f}")
+                            img_s=f"{tally.seen / (time.perf_counter() - start):.0f}")
             for hook in hooks:
                 if hasattr(hook, "on_step"):
                     hook.on_step(state, step_metrics)
         bar.close()
         if state.stopped is not None:
             break
-        elapsed = time.perf_counter() - start
+        elapsed = time.perf_counter() - start  # the training steps
         metrics: dict[str, Any] = {
             "epoch": state.epoch + 1, "step": state.step, "lr": float(optimizer.param_groups[0]["lr"]),
-            "train_loss": loss_sum / max(seen, 1), "train_accuracy": correct / max(seen, 1),
-            "time_s": elapsed, "images_per_s": seen / elapsed if elapsed > 0 else math.nan,
+            "train_loss": loss_sum / max(tally.seen, 1), **tally.result("train_accuracy"),
+            "time_s": elapsed, "images_per_s": tally.seen / elapsed if elapsed > 0 else math.nan,
         }
         if val_data is not None:
             val = evaluate(model, val_data, loss_fn, amp_dtype)
-            metrics.update(val_loss=val["loss"], val_accuracy=val["accuracy"])
+            metrics.update({f"val_{key}": value for key, value in val.items()})
+            metrics["time_s"] = time.perf_counter() - start  # the steps and the test evaluation
         state.epoch += 1
         state.history.append(metrics)
         stop = [hook.on_epoch_end(state, metrics) for hook in hooks if hasattr(hook, "on_epoch_end")]

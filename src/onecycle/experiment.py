@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +18,7 @@ from onecycle import rundir
 from onecycle.augment import channel_stats
 from onecycle.config import RunConfig
 from onecycle.datasets import ImageData, load_dataset
-from onecycle.engine import TrainState, autocast_dtype, pick_device, train
+from onecycle.engine import TrainState, autocast_dtype, pick_device, train, train_time
 from onecycle.loader import Batches
 from onecycle.models import build_model
 from onecycle.plots import plot_schedule
@@ -195,10 +194,9 @@ def train_run(setup: Setup, run_dir: Path, max_lr: float, weight_decay: float, r
     hooks: list[Any] = [rundir.MetricsHook(run_dir), rundir.CheckpointHook(run_dir), *extra_hooks]
     with contextlib.suppress(ImportError):
         hooks.append(rundir.TensorBoardHook(run_dir))
-    start = time.perf_counter()
     train(state, loss_fn=setup.loss_fn(), val_data=setup.batches(train=False), hooks=hooks,
           amp_dtype=setup.amp_dtype, clip_grad_norm=cfg.clip_grad_norm, progress=cfg.progress)
     summary = {"epochs_completed": state.epoch, "steps": state.step, "stopped": state.stopped,
-               "wall_time_s": time.perf_counter() - start, "final": state.history[-1] if state.history else None}
+               "train_time_s": train_time(state.history), "final": state.history[-1] if state.history else None}
     rundir.write_json(run_dir / "summary.json", summary)
     return state

@@ -11,6 +11,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from onecycle.schedules import OneCycle, one_cycle
 
@@ -70,7 +71,7 @@ def _loss_ylim(curves: list) -> tuple[float, float]:
 def plot_range_test(result: RangeTestResult, out: str | Path | None = None) -> Figure:
     """Loss against learning rate (log x): raw points, the online EMA, the unshifted (zero-phase) smoothing,
     each rule's suggestion, the recommended ``[max_lr/div, max_lr]`` band, the stop point and, when recorded,
-    validation losses."""
+    test losses (``val_data``)."""
     fig, ax = plt.subplots(figsize=(10, 4.5))
     low, high = _loss_ylim(result.curves)
     for i, c in enumerate(result.curves):
@@ -83,7 +84,7 @@ def plot_range_test(result: RangeTestResult, out: str | Path | None = None) -> F
                 label="zero-phase smoothed" if first else None)
         if c.val_steps:
             ax.plot([c.lrs[s] for s in c.val_steps], c.val_losses, "o-", color="tab:orange", ms=3,
-                    alpha=1.0 if first else 0.35, label="validation loss" if first else None)
+                    alpha=1.0 if first else 0.35, label="test loss" if first else None)
         ax.plot([c.stop_lr], [high if not math.isfinite(c.smoothed[-1]) else min(c.smoothed[-1], high)], "x",
                 color="tab:red", ms=9, clip_on=False, label=f"stop: {c.stop_reason}" if first else None)
     rec = result.recommendation
@@ -92,8 +93,8 @@ def plot_range_test(result: RangeTestResult, out: str | Path | None = None) -> F
             ax.axvline(lr, color=_RULE_STYLE.get(name, "0.4"), ls="--", lw=1, label=f"{name}: {lr:.2g}")
     if rec.max_lr is not None:
         ax.axvspan(rec.min_lr, rec.max_lr, color="tab:green", alpha=0.12,
-                   label=f"1cycle range {rec.min_lr:.2g} – {rec.max_lr:.2g} ({rec.confidence} confidence)")
-        ax.axvline(rec.max_lr, color="tab:green", lw=2)
+                   label=f"1cycle range {rec.min_lr:.3g} – {rec.max_lr:.3g} ({rec.confidence} confidence)")
+        ax.axvline(rec.max_lr, color="tab:green", lw=2, label=f"max_lr {rec.max_lr:.3g} (recommended)")
     ax.set_xscale("log")
     ax.set_ylim(low, high)
     ax.set(xlabel="learning rate", ylabel="loss", title="Learning-rate range test")
@@ -104,18 +105,21 @@ def plot_range_test(result: RangeTestResult, out: str | Path | None = None) -> F
 
 
 def plot_sweep(result: SweepResult, out: str | Path | None = None) -> Figure:
-    """The range-test curves of a sweep overlaid (zero-phase smoothed), each value's recommended max_lr marked
-    and the picked value in bold, like the article's "LR Finder for various weight decay values"."""
+    """The range-test curves of a sweep overlaid (zero-phase smoothed), each value's recommended max_lr marked,
+    like the article's "LR Finder for various weight decay values". The picked value's curve is drawn thick, on
+    top of the others (which are thinner and dashed, so it shows even where the curves coincide) and marked
+    "(pick)" in the legend."""
     fig, ax = plt.subplots(figsize=(9, 4.5))
-    colors = plt.cm.viridis([i / max(len(result.values) - 1, 1) for i in range(len(result.values))])
+    colors = plt.cm.viridis([0.85 * i / max(len(result.values) - 1, 1) for i in range(len(result.values))])
     for value, res, color, ok in zip(result.values, result.results, colors, result.eligible):
         c = res.curves[0]
         picked = value == result.pick
         label = f"{result.param}={value:g}" if isinstance(value, (int, float)) else f"{result.param}={value}"
         label += " (pick)" if picked else ("" if ok else " (not eligible)")
-        ax.plot(c.lrs[: len(c.filtered)], c.filtered, color=color, lw=2.5 if picked else 1.2, label=label)
+        style = dict(lw=3.0, zorder=4) if picked else dict(lw=1.2, ls="--", alpha=0.8, zorder=3)
+        ax.plot(c.lrs[: len(c.filtered)], c.filtered, color=color, label=label, **style)
         if res.max_lr is not None:
-            ax.axvline(res.max_lr, color=color, ls="--", lw=1)
+            ax.axvline(res.max_lr, color=color, ls=":", lw=2 if picked else 1)
     ax.set_xscale("log")
     ax.set_ylim(*_loss_ylim([r.curves[0] for r in result.results]))
     ax.set(xlabel="learning rate", ylabel="loss (smoothed)", title=f"Range test for various {result.param}")
@@ -125,23 +129,28 @@ def plot_sweep(result: SweepResult, out: str | Path | None = None) -> Figure:
     return save(fig, out)
 
 
+_SPLITS = (("train", "train", "-o"), ("test", "val", "--s"))
+"""Each split's name on the plots, the prefix of its keys in the metrics (``val_*`` holds the test split), style."""
+
+
 def plot_history(histories: dict[str, list[dict[str, Any]]], out: str | Path | None = None) -> Figure:
-    """Per-epoch train and validation loss (left) and accuracy (right), one colour per run."""
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.8))
+    """Per-epoch train and test loss (left) and accuracy (right, when recorded), one colour per run; the epoch
+    axes have integer ticks."""
+    with_accuracy = any("train_accuracy" in h for history in histories.values() for h in history)
+    metrics = ["loss", "accuracy"] if with_accuracy else ["loss"]
+    fig, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 3.8), squeeze=False)
+    panels = dict(zip(metrics, axes[0]))
     for (name, history), color in zip(histories.items(), plt.cm.tab10.colors):
-        epochs = [h["epoch"] for h in history]
-        label = f"{name} " if len(histories) > 1 else ""
-        ax_loss.plot(epochs, [h["train_loss"] for h in history], "-o", ms=3, color=color, label=f"{label}train")
-        ax_acc.plot(epochs, [100 * h["train_accuracy"] for h in history], "-o", ms=3, color=color,
-                    label=f"{label}train")
-        if "val_loss" in history[0]:
-            ax_loss.plot(epochs, [h["val_loss"] for h in history], "--s", ms=3, color=color,
-                         label=f"{label}validation")
-            ax_acc.plot(epochs, [100 * h["val_accuracy"] for h in history], "--s", ms=3, color=color,
-                        label=f"{label}validation")
-    ax_loss.set(xlabel="epoch", ylabel="loss", title="Loss")
-    ax_acc.set(xlabel="epoch", ylabel="accuracy (%)", title="Accuracy")
-    for ax in (ax_loss, ax_acc):
+        run = f"{name} " if len(histories) > 1 else ""
+        for split, prefix, style in _SPLITS:
+            for metric, ax in panels.items():
+                key, scale = f"{prefix}_{metric}", 100 if metric == "accuracy" else 1
+                points = [(h["epoch"], scale * h[key]) for h in history if key in h]
+                if points:
+                    ax.plot(*zip(*points), style, ms=3, color=color, label=f"{run}{split}")
+    for metric, ax in panels.items():
+        ax.set(xlabel="epoch", ylabel="accuracy (%)" if metric == "accuracy" else "loss", title=metric.capitalize())
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.tight_layout()

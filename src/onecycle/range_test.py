@@ -14,7 +14,7 @@ import json
 import math
 import random
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -36,7 +36,7 @@ StepFn = Callable[[Any], "torch.Tensor | float"]
 class Curve:
     """One range test: learning rates, raw losses, their online EMA (``smoothed``, used to stop) and their
     zero-phase smoothing over the finite part (``filtered``, unshifted, used for suggestions), why it stopped,
-    validation losses."""
+    test losses on held-out batches (``val_data``)."""
 
     lrs: list[float]
     losses: list[float]
@@ -86,6 +86,12 @@ class RangeTestResult:
     def max_lr(self) -> float | None:
         """The recommended ``max_lr`` for 1cycle (``None`` when the curves give no answer)."""
         return self.recommendation.max_lr
+
+    def __str__(self) -> str:
+        """How the test ended (one line per repeat), then the recommendation (see ``Recommendation.__str__``)."""
+        lines = [f"{f'repeat {i + 1}: ' if len(self.curves) > 1 else ''}range test of {len(c.lrs)} steps, "
+                 f"stopped: {c.stop_reason}" for i, c in enumerate(self.curves)]
+        return "\n".join([*lines, str(self.recommendation)])
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -192,15 +198,43 @@ def preserved(model: nn.Module, optimizer: torch.optim.Optimizer, *others: Any) 
 # ---------------------------------------------------------------------------------------------- the loop
 
 
-def _cycle(data: Iterable[Any]) -> Iterator[Any]:
-    """Batches of ``data`` forever, starting a new pass when one runs out."""
-    while True:
-        empty = True
-        for batch in data:
-            empty = False
-            yield batch
-        if empty:
-            raise ValueError("the data yielded no batches (an empty loader, or an iterator already used up)")
+class _DataRanOut(Exception):
+    """A one-shot iterator ran out during a range test; the test's loop stops the curve there."""
+
+
+_END = object()
+
+
+class _Cycle:
+    """Batches of ``data`` for as long as the test needs them. A re-iterable (a list, a DataLoader,
+    :class:`~onecycle.loader.Batches`) starts a new pass whenever one runs out; a one-shot iterator (a generator,
+    ``iter(loader)``) cannot, and raises :class:`_DataRanOut` once used up. ``count``: batches taken so far."""
+
+    def __init__(self, data: Iterable[Any]) -> None:
+        self.data = data
+        self.one_shot = isinstance(data, Iterator)  # a generator or an iterator, not a container or a loader
+        self.count = 0
+        self.ran_out = False
+        self._it: Iterator[Any] = iter(data)
+
+    def __iter__(self) -> _Cycle:
+        return self
+
+    def __next__(self) -> Any:
+        batch = next(self._it, _END)
+        if batch is _END and not self.one_shot:
+            self._it = iter(self.data)  # a new pass
+            batch = next(self._it, _END)
+        if batch is _END:
+            if self.count == 0:
+                raise ValueError("the data yielded no batches (an empty loader, or an iterator already used up)")
+            if not self.one_shot:
+                raise ValueError(f"the data yielded no batches on a new pass, after {self.count} batches")
+            self.ran_out = True
+            raise _DataRanOut(f"the data ran out after {self.count} batches (a one-shot iterator, which cannot "
+                              "be cycled like a list or a DataLoader)")
+        self.count += 1
+        return batch
 
 
 def _to_device(batch: Any, device: torch.device) -> Any:
@@ -295,14 +329,22 @@ def range_test(
     ``end_lr * max_extend_factor``; a curve that never diverges is flagged in the result and in the
     recommendation's notes.
 
-    Training follows the user's setup: ``loss_fn(model(x), y)`` on batches ``(x, y)`` from ``data`` (any
-    iterable, cycled when it runs out), ``accumulation_steps`` micro-batches per update, ``torch.autocast``
-    with ``amp_dtype`` (a ``GradScaler`` is used for float16: ``scaler`` or a new one). For any other training
-    step pass ``step(batch) -> loss``, which must do the forward, backward and ``optimizer.step()`` itself.
+    Training follows the user's setup: ``loss_fn(model(x), y)`` on batches ``(x, y)`` from ``data``,
+    ``accumulation_steps`` micro-batches per update, ``torch.autocast`` with ``amp_dtype`` (a ``GradScaler`` is
+    used for float16: ``scaler`` or a new one). For any other training step pass ``step(batch) -> loss``, which
+    must do the forward, backward and ``optimizer.step()`` itself.
 
-    ``val_data``: the first ``val_batches`` batches are held fixed and their mean loss is recorded every
-    ``val_every`` steps. ``repeats``: run the test several times (seeds ``seed, seed+1, ...`` and the following
-    batches of ``data``) and combine the recommendations, with their spread as the confidence figure.
+    ``data`` with fewer batches than the test needs is cycled when it can be iterated again (a list, a
+    DataLoader, :class:`~onecycle.loader.Batches`): a new pass starts where one ends. A one-shot iterator (a
+    generator, ``iter(loader)``) cannot be: when it runs out the curve stops there, not diverged, and its
+    ``stop_reason`` and a note of the recommendation say how many batches it gave and how many steps were
+    planned (with ``repeats``, a repeat left without batches is a ``ValueError``). Data without a single batch
+    is a ``ValueError``.
+
+    ``val_data`` (held-out test data): the first ``val_batches`` batches are held fixed and their mean loss is
+    recorded every ``val_every`` steps. ``repeats``: run the test several times (seeds ``seed, seed+1, ...`` and
+    the following batches of ``data``) and combine the recommendations, with their spread as the confidence
+    figure.
 
     Afterwards the model's parameters and buffers, the optimizer's state and hyper-parameters, the train/eval
     modes, the torch/numpy/python RNG states, ``scaler`` and ``data`` (when it has ``state_dict``) are exactly
@@ -342,7 +384,7 @@ def range_test(
             val_set = [_to_device(b, device) for _, b in zip(range(val_batches), val_data)]
             if not val_set:
                 raise ValueError("val_data yielded no batches")
-        batches = _cycle(data)
+        batches = _Cycle(data)
         for r in range(repeats):
             if r:
                 _restore(snap, model, optimizer, everything=False)
@@ -350,7 +392,7 @@ def range_test(
                 torch.manual_seed(seed + r)
             run_scaler = torch.amp.GradScaler(device.type) if own_scaler else scaler
 
-            def one_step(_batches: Iterator[Any] = batches, _scaler: Any = run_scaler) -> float:
+            def one_step(_batches: _Cycle = batches, _scaler: Any = run_scaler) -> float:
                 if step is not None:
                     return float(step(next(_batches)))
                 return _standard_step(model, optimizer, loss_fn, _batches, accumulation_steps, device,
@@ -361,6 +403,8 @@ def range_test(
     finally:
         _restore(snap, model, optimizer)
     recs = [recommend(c.lrs, c.losses, div_factor=div_factor, diverged=c.diverged) for c in curves]
+    if batches.ran_out:  # only the last curve can have run out: a later repeat would have had no data
+        recs[-1] = replace(recs[-1], notes=[*recs[-1].notes, curves[-1].stop_reason])
     return RangeTestResult(curves, recs[0] if repeats == 1 else combine(recs), settings)
 
 
@@ -390,7 +434,13 @@ def _run_curve(model: nn.Module, optimizer: torch.optim.Optimizer, one_step: Cal
                 f"reached the extension cap lr={cap:.3g} without diverging")
             break
         _set_lr(optimizer, lr, ratios)
-        loss = one_step()
+        try:
+            loss = one_step()
+        except _DataRanOut as err:
+            if not lrs:
+                raise ValueError(f"{err}: none left for repeat {repeat + 1}") from None
+            reason = f"{err}: {i} steps taken, {s['num_steps']} planned"
+            break
         lrs.append(lr)
         losses.append(loss)
         if not math.isfinite(loss):
@@ -418,4 +468,4 @@ def _run_curve(model: nn.Module, optimizer: torch.optim.Optimizer, one_step: Cal
 
 
 def _no_loss(*_: Any) -> torch.Tensor:
-    raise ValueError("validation needs loss_fn; with a custom step, pass loss_fn too or leave val_data out")
+    raise ValueError("test losses (val_data) need loss_fn; with a custom step, pass loss_fn too or leave val_data out")

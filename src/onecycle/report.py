@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import html
 import json
-import os
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from onecycle import rundir
+from onecycle.engine import train_time
 from onecycle.plots import plot_history
+from onecycle.range_test import RangeTestResult
 
 
 @dataclass
@@ -62,6 +64,11 @@ def _fmt(value: Any, spec: str = ".4g") -> str:
     return "-" if value is None else format(value, spec)
 
 
+def train_time_text(history: list[dict[str, Any]]) -> str:
+    """The training wall time (:func:`~onecycle.engine.train_time`) as every output shows it: ``"787 s"``."""
+    return f"{train_time(history):.0f} s"
+
+
 def results_table(runs: list[RunSummary]) -> tuple[list[str], list[list[str]]]:
     """Header and rows: one row per run."""
     header = ["run", "dataset", "model", "epochs", "max_lr", "weight decay", "train loss", "train acc",
@@ -78,7 +85,7 @@ def results_table(runs: list[RunSummary]) -> tuple[list[str], list[list[str]]]:
             _fmt(resolved.get("max_lr", rec.get("max_lr"))), _fmt(resolved.get("weight_decay")),
             _fmt(last.get("train_loss")), _fmt(last.get("train_accuracy") and 100 * last["train_accuracy"], ".2f"),
             _fmt(last.get("val_loss")), _fmt(acc and 100 * acc, ".2f"),
-            _fmt(sum(h["time_s"] for h in run.history), ".0f") + " s" if run.history else "-",
+            train_time_text(run.history) if run.history else "-",
         ])
     return header, rows
 
@@ -86,33 +93,38 @@ def results_table(runs: list[RunSummary]) -> tuple[list[str], list[list[str]]]:
 def _finder_lines(run: RunSummary) -> list[str]:
     lines = []
     if run.finder:
-        rec = run.finder["recommendation"]
-        curve = run.finder["curves"][0]
-        lines.append(f"Range test: stopped ({curve['stop_reason']}) after {len(curve['lrs'])} steps; recommended "
-                     f"max_lr {_fmt(rec.get('max_lr'), '.3g')}, {rec.get('confidence')} confidence.")
-        lines += [f"Note: {n}" for n in rec.get("notes", [])]
+        lines += str(RangeTestResult.from_dict(run.finder)).splitlines()
     if run.sweep:
-        lines.append(f"Sweep over {run.sweep['param']}: values {run.sweep['values']}, pick {run.sweep['pick']}.")
+        lines.append(f"sweep over {run.sweep['param']}: values {run.sweep['values']}, pick {run.sweep['pick']}.")
     if run.summary and run.summary.get("stopped"):
-        lines.append(f"Training stopped early: {run.summary['stopped']}.")
+        lines.append(f"training stopped early: {run.summary['stopped']}.")
     return lines
 
 
+def _place(image: Path, out_dir: Path, name: str) -> Path:
+    """``image`` inside ``out_dir``: itself when it lies there already, else a copy named ``name``."""
+    target = out_dir / name
+    if image.resolve() != target.resolve():
+        shutil.copyfile(image, target)
+    return target
+
+
 def write_report(run_dirs: list[str | Path], out_dir: str | Path) -> tuple[Path, Path]:
-    """Write ``report.html`` and ``report.md`` to ``out_dir``; images are referenced where they lie."""
+    """Write ``report.html`` and ``report.md`` to ``out_dir``, with every figure beside them (the run's own when
+    ``out_dir`` is its run directory, else a copy named after the run), so the report can be moved whole."""
     runs = [read_run(p) for p in run_dirs]
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    if len(runs) > 1 and any(r.history for r in runs):
+    comparison = len(runs) > 1 and any(r.history for r in runs)
+    if comparison:
         plot_history({r.name: r.history for r in runs if r.history}, out_dir / "comparison.png")
     for i, run in enumerate(runs):
+        prefix = "" if run.path.resolve() == out_dir.resolve() else f"{i + 1}-{run.name}-"
+        run.images = {name: _place(image, out_dir, prefix + name) for name, image in run.images.items()}
         if run.history:
-            run.images["curves.png"] = plot_path = out_dir / f"curves-{i + 1}-{run.name}.png"
-            plot_history({run.name: run.history}, plot_path)
+            run.images["curves.png"] = out_dir / f"{prefix}curves.png"
+            plot_history({run.name: run.history}, run.images["curves.png"])
     header, rows = results_table(runs)
-
-    def rel(p: Path) -> str:
-        return Path(os.path.relpath(p.resolve(), out_dir.resolve())).as_posix()
 
     md = ["# onecycle report", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     md += ["| " + " | ".join(row) + " |" for row in rows]
@@ -122,7 +134,7 @@ def write_report(run_dirs: list[str | Path], out_dir: str | Path) -> tuple[Path,
             "<h1>onecycle report</h1><table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr>"]
     page += ["<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows]
     page.append("</table>")
-    if (out_dir / "comparison.png").exists():
+    if comparison:
         md += ["", "![comparison](comparison.png)"]
         page.append("<h2>Comparison</h2><img src='comparison.png' alt='comparison'>")
     for run in runs:
@@ -130,8 +142,8 @@ def write_report(run_dirs: list[str | Path], out_dir: str | Path) -> tuple[Path,
         page.append(f"<h2>{html.escape(run.name)}</h2>")
         page += [f"<p>{html.escape(line)}</p>" for line in _finder_lines(run)]
         for name, image in run.images.items():
-            md += ["", f"### {IMAGES[name]}", "", f"![{IMAGES[name]}]({rel(image)})"]
-            page.append(f"<h3>{IMAGES[name]}</h3><img src='{html.escape(rel(image))}' alt='{IMAGES[name]}'>")
+            md += ["", f"### {IMAGES[name]}", "", f"![{IMAGES[name]}]({image.name})"]
+            page.append(f"<h3>{IMAGES[name]}</h3><img src='{html.escape(image.name)}' alt='{IMAGES[name]}'>")
     page.append("</body></html>")
     html_path, md_path = out_dir / "report.html", out_dir / "report.md"
     html_path.write_text("\n".join(page))

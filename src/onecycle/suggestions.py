@@ -364,6 +364,23 @@ class Recommendation:
         if self.confidence not in _RANK:
             raise ValueError(f"confidence must be one of {sorted(_RANK)}, got {self.confidence!r}")
 
+    def __str__(self) -> str:
+        """A few lines a person reads: max_lr and min_lr, confidence, each rule's answer, the spread, notes."""
+        source = f" from {self.repeats} range tests" if self.repeats > 1 else ""
+        if self.max_lr is None:
+            lines = [f"no recommendation{source}: the curve gives no answer"]
+        else:
+            lines = [f"recommended max_lr {self.max_lr:.3g} (1cycle from min_lr {self.min_lr:.3g}), "
+                     f"{self.confidence} confidence{source}"]
+        lines.append("rules: " + ", ".join(f"{name} {_lr_text(lr)}" for name, lr in self.suggestions.items()))
+        if self.spread is not None:
+            across = f"max_lr across {self.repeats} range tests" if self.repeats > 1 else "the rules' answers"
+            lines.append(f"spread: {self.spread:.2f} decades of lr between {across}")
+        if self.lr_at_minimum is not None:
+            lines.append(f"smoothed minimum at lr {self.lr_at_minimum:.3g}")
+        lines += [f"note: {note}" for note in self.notes]
+        return "\n".join(lines)
+
     def to_dict(self) -> dict[str, Any]:
         """A plain dict of floats, strings, lists and ``None`` (JSON-ready)."""
         return asdict(self)
@@ -388,6 +405,10 @@ class Recommendation:
         }
         kwargs["notes"] = [str(note) for note in data.get("notes", [])]
         return cls(**kwargs)
+
+
+def _lr_text(lr: float | None) -> str:
+    return "-" if lr is None else f"{lr:.3g}"
 
 
 def _geometric_median(values: Sequence[float]) -> float:

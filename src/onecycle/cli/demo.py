@@ -69,5 +69,5 @@ def run(args: argparse.Namespace) -> int:
     header, rows = results_table([read_run(run_dir)])
     for name, value in zip(header, rows[0]):
         print(f"  {name:<13} {value}")
-    print(f"total wall time {time.perf_counter() - start:.0f} s")
+    print(f"whole command {time.perf_counter() - start:.0f} s (data, sweep, range test, training, report)")
     return 0

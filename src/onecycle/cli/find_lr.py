@@ -19,17 +19,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def describe(result: RangeTestResult) -> str:
-    """A few lines a person reads: the recommendation, each rule's answer, confidence and notes."""
-    rec = result.recommendation
-    lines = [f"stopped: {result.stop_reason} after {len(result.lrs)} steps"]
-    if rec.max_lr is None:
-        lines.append("no recommendation: the curve gives no answer")
-    else:
-        lines.append(f"recommended max_lr {rec.max_lr:.3g} (1cycle from {rec.min_lr:.3g}), "
-                     f"{rec.confidence} confidence")
-    lines.append("rules: " + ", ".join(f"{k} {'-' if v is None else f'{v:.3g}'}" for k, v in rec.suggestions.items()))
-    lines += [f"note: {n}" for n in rec.notes]
-    return "\n".join(lines)
+    """A few lines a person reads: how the test ended, the recommendation, each rule's answer, confidence, notes."""
+    return str(result)
 
 
 def run(args: argparse.Namespace) -> int:

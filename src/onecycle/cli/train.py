@@ -12,6 +12,7 @@ from onecycle.cli.find_lr import describe as describe_finder
 from onecycle.cli.sweep import describe as describe_sweep
 from onecycle.engine import TrainState
 from onecycle.experiment import Setup, find_lr, max_lr_for, prepare, run_sweep, train_run, weight_decay_for
+from onecycle.report import train_time_text
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -79,5 +80,6 @@ def run(args: argparse.Namespace) -> int:
     state = train_run(setup, args.run_dir, max_lr, wd, resume=args.resume, extra_hooks=[PrintEpochs()])
     if state.stopped:
         raise CommandError(f"{state.stopped}; the last good checkpoint is {args.run_dir / 'checkpoint.pt'}")
+    print(f"train time {train_time_text(state.history)} (the epochs' steps and test evaluation)")
     print(f"wrote {args.run_dir}/: config.json, metrics.jsonl, metrics.csv, checkpoint.pt, schedule.png")
     return 0
