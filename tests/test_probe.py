@@ -113,7 +113,7 @@ def test_state_restored_bitwise_and_candidates_see_the_same_batches(opt_kind):
 
 
 def test_pick_rule_exact_cases():
-    assert pick([3.0, 2.0, 1.0], [1.0, 0.95, 0.9], tolerance=0.1) == 3.0  # 1.0 <= 0.9 * 1.1
+    assert pick([3.0, 2.0, 1.0], [0.98, 0.95, 0.9], tolerance=0.1) == 3.0  # 0.98 <= 0.9 * 1.1
     assert pick([3.0, 2.0, 1.0], [1.2, 0.95, 0.9], tolerance=0.1) == 2.0
     assert pick([3.0, 2.0, 1.0], [None, 2.0, 0.9], tolerance=0.1) == 1.0
     assert pick([3.0, 2.0, 1.0], [None, None, None]) is None
@@ -176,6 +176,13 @@ def test_bad_arguments(kwargs, match):
     args = {"candidates": [0.1], "steps": 10, **kwargs}
     with pytest.raises(ValueError, match=match):
         probe(model, opt, data, _half_mse, args.pop("candidates"), **args)
+
+
+def test_one_shot_iterator_is_refused():
+    model, data, _ = _least_squares()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    with pytest.raises(ValueError, match="iterate again"):
+        probe(model, opt, iter(data), _half_mse, [0.1], steps=5)
 
 
 def test_result_round_trip_and_summary():

@@ -12,14 +12,14 @@ model, optimizer, RNGs and data position are exactly what they were (as after a 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import torch
 from torch import nn
 
-from onecycle.range_test import _cycle, _snapshot, _standard_step, _restore
+from onecycle.range_test import _Cycle, _restore, _snapshot, _standard_step
 from onecycle.scheduler import OneCycleScheduler
 
 TOLERANCE = 0.1
@@ -145,6 +145,9 @@ def probe(
         raise ValueError(f"steps must be an integer >= 2, got {steps!r}")
     if not (isinstance(tolerance, (int, float)) and 0 <= tolerance < math.inf):
         raise ValueError(f"tolerance must be a number >= 0, got {tolerance!r}")
+    if isinstance(data, Iterator):
+        raise ValueError("the probe needs data it can iterate again (a list, a DataLoader, Batches), not a one-shot "
+                         "iterator: every candidate starts from the same batches")
     from tqdm.auto import tqdm
 
     device = next((p.device for p in model.parameters()), torch.device("cpu"))
@@ -160,7 +163,7 @@ def probe(
                 torch.manual_seed(seed)
             model.train()
             scheduler = OneCycleScheduler(optimizer, max_lr=lr, total_steps=steps, **dict(schedule or {}))
-            batches = _cycle(data)
+            batches = _Cycle(data)
             losses: list[float] = []
             for _ in range(steps):
                 loss = _standard_step(model, optimizer, loss_fn, batches, 1, device, amp_dtype, scaler)
