@@ -13,7 +13,15 @@ import numpy as np
 from benchmarks.recommendation.candidates import TRAINED_MARGINS
 from benchmarks.recommendation.paths import ROOT, RUNS_FILE
 from benchmarks.recommendation.rules import RULES
-from benchmarks.recommendation.scoring import seed_noise, summarize
+from benchmarks.recommendation.scoring import (
+    PROBE_CANDIDATE,
+    PROBE_TOLERANCES,
+    probe_tolerance_regrets,
+    rule_cost,
+    seed_noise,
+    summarize,
+)
+from onecycle.probe import TOLERANCE
 
 COMMAND = "python -m benchmarks.recommendation"
 TEMPLATE = Path(__file__).with_name("report_template.md")
@@ -51,21 +59,25 @@ def fmt_acc(v: float | None) -> str:
 
 def summary_table(cases: Sequence[dict[str, Any]], key: str, names: Iterable[str],
                   ratio_to_best: bool = False) -> list[str]:
-    """Markdown rows: per rule, mean and worst regret over tuning and held-out cases, raw and denoised."""
+    """Markdown rows: per rule, mean and worst regret over tuning and held-out cases, raw and denoised, and the
+    rule's cost in training steps relative to the planned training (median over the cases)."""
     raw, den = summarize(cases, key), summarize(cases, key, "denoised_regret")
-    lines = ["| rule | tuning mean | tuning worst | held-out mean | held-out worst | denoised: tuning worst | "
-             "held-out worst | no answer | diverged | lr / best lr |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| rule | tuning mean | tuning worst | held-out mean | held-out worst | denoised: tuning mean | "
+             "tuning worst | held-out mean | held-out worst | no answer | diverged | lr / best lr | cost |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for name in names:
         t, h = raw.get(name, {}).get("tuning", {}), raw.get(name, {}).get("held_out", {})
         dt, dh = den.get(name, {}).get("tuning", {}), den.get(name, {}).get("held_out", {})
         ratios = [c[key][name]["lr"] / c["best"]["lr"] for c in cases
                   if name in c.get(key, {}) and c[key][name]["lr"] is not None]
         ratio = f"x{10 ** float(np.median(np.log10(ratios))):.2g}" if ratios and ratio_to_best else "—"
+        costs = [v for c in cases if (v := rule_cost(c, name)) is not None]
+        cost = f"{100 * float(np.median(costs)):.0f}%" if costs else "—"
         lines.append(f"| {name} | {fmt_pts(t.get('mean'))} | {fmt_pts(t.get('worst'))} | {fmt_pts(h.get('mean'))} | "
-                     f"{fmt_pts(h.get('worst'))} | {fmt_pts(dt.get('worst'))} | {fmt_pts(dh.get('worst'))} | "
+                     f"{fmt_pts(h.get('worst'))} | {fmt_pts(dt.get('mean'))} | {fmt_pts(dt.get('worst'))} | "
+                     f"{fmt_pts(dh.get('mean'))} | {fmt_pts(dh.get('worst'))} | "
                      f"{t.get('no_answer', 0) + h.get('no_answer', 0)} | "
-                     f"{t.get('diverged', 0) + h.get('diverged', 0)} | {ratio} |")
+                     f"{t.get('diverged', 0) + h.get('diverged', 0)} | {ratio} | {cost} |")
     return lines
 
 
@@ -158,6 +170,42 @@ def candidates(cases: Sequence[dict[str, Any]]) -> list[str]:
             "\n".join(summary_table(cases, "trained_variants", variants, ratio_to_best=True)), "\n".join(rows)]
 
 
+def stability_probe(cases: Sequence[dict[str, Any]]) -> list[str]:
+    """The stability probe: its pick rule at several tolerances (read off the trained candidates), then per
+    case what it cost and measured."""
+    probed = [c for c in cases if (c["finder"].get("probe") or {}).get("candidates")]
+    if not probed:
+        return []
+    rows = ["| tolerance | tuning mean | tuning worst | held-out mean | held-out worst | denoised: tuning mean | "
+            "tuning worst | held-out mean | held-out worst | not scored |", "|---|---|---|---|---|---|---|---|---|---|"]
+    raw = [(c["case"]["held_out"], probe_tolerance_regrets(c)) for c in probed]
+    den = [(c["case"]["held_out"], probe_tolerance_regrets(c, "denoised_regret")) for c in probed]
+
+    def stats(table: list[tuple[bool, dict[float, float | None]]], tol: float, held: bool) -> tuple[str, str]:
+        values = [r[tol] for h, r in table if h == held and r[tol] is not None]
+        return (fmt_pts(float(np.mean(values))), fmt_pts(min(values))) if values else ("—", "—")
+
+    for tol in PROBE_TOLERANCES:
+        cells = [*stats(raw, tol, False), *stats(raw, tol, True), *stats(den, tol, False), *stats(den, tol, True)]
+        missing = sum(r[tol] is None for _, r in raw)
+        rows.append(f"| {tol:g}{' (library)' if tol == TOLERANCE else ''} | " + " | ".join(cells) + f" | {missing} |")
+    per_case = ["| case | planned steps | range test | probe | candidates: final loss (trained regret) | pick |",
+                "|---|---|---|---|---|---|"]
+    for c in probed:
+        f, p = c["finder"], c["finder"]["probe"]
+        trained = c.get("trained_variants", {})
+        cells = []
+        for k, (lr, final) in enumerate(zip(p["candidates"], p["final"])):
+            entry = trained.get(PROBE_CANDIDATE.format(k=k + 1)) or {}
+            cells.append(f"{fmt_lr(lr)}: {'diverged' if final is None else f'{final:.3f}'} "
+                         f"({fmt_pts(entry.get('regret'))})")
+        cost = sum(len(losses) for losses in p["losses"])
+        per_case.append(f"| {c['case']['name']} | {f['total_steps']} | {len(f['lrs'])} "
+                        f"({100 * len(f['lrs']) / f['total_steps']:.0f}%) | {len(p['candidates'])} x {p['steps']} "
+                        f"({100 * cost / f['total_steps']:.0f}%) | {', '.join(cells)} | {fmt_lr(p['pick'])} |")
+    return [block("probe"), "\n".join(rows), "\n".join(per_case)]
+
+
 def weight_decay(cases: Sequence[dict[str, Any]]) -> list[str]:
     """The sweep's weight-decay pick against the trained weight-decay grid, where a case has one."""
     wd_cases = [c for c in cases if c.get("weight_decay")]
@@ -203,8 +251,8 @@ def wall_time(data: dict[str, Any]) -> list[str]:
 def render(data: dict[str, Any], notes: str | None = None) -> str:
     """The Markdown report of a results dict (as written to the JSON file), with ``notes`` as its findings."""
     cases = data["cases"]
-    parts = [*introduction(data), *rule_summary(cases), *per_case(cases), *candidates(cases), *weight_decay(cases),
-             *wall_time(data)]
+    parts = [*introduction(data), *rule_summary(cases), *per_case(cases), *candidates(cases),
+             *stability_probe(cases), *weight_decay(cases), *wall_time(data)]
     if notes:
         parts.append(block("findings", notes=notes.strip()))
     return "\n\n".join(parts) + "\n"

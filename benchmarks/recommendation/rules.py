@@ -15,12 +15,18 @@ Rule = Callable[[Finder], float | None]
 """A rule: the lr it recommends for one range test, or ``None`` when it gives no answer."""
 
 OURS = "ours"
+OURS_PROBED = "ours + probe"
 LIBRARY_RULES = ("valley", "steepest", "minimum_div10", "drop_fraction")
 
 
 def recommended(finder: Finder) -> float | None:
     """The library's recommendation, ``recommend(...).max_lr``."""
     return finder["recommendation"]["max_lr"]
+
+
+def probed(finder: Finder) -> float | None:
+    """The library's recommendation checked by its stability probe (``onecycle.probe``): the probe's pick."""
+    return (finder.get("probe") or {}).get("pick")
 
 
 def library_rule(name: str) -> Rule:
@@ -35,6 +41,7 @@ def curve_rule(rule: Callable[[Sequence[float], Sequence[float], int], float | N
 
 RULES: dict[str, Rule] = {
     OURS: recommended,
+    OURS_PROBED: probed,
     **{name: library_rule(name) for name in LIBRARY_RULES},
     **{name: curve_rule(rule) for name, rule in PUBLISHED_RULES.items()},
 }

@@ -14,12 +14,13 @@ import numpy as np
 
 from benchmarks.recommendation.cases import Case, Settings
 from benchmarks.recommendation.run_cache import RunCache
-from benchmarks.recommendation.scoring import evaluate_case
+from benchmarks.recommendation.scoring import evaluate_case, probe_candidates
 from benchmarks.recommendation.training import (
     default_weight_decay,
     finder_curve,
     finder_variants,
     make_setup,
+    stability_probe,
     weight_decay_check,
 )
 
@@ -31,10 +32,12 @@ def run_case(case: Case, settings: Settings, cache: RunCache | None = None) -> d
     setup = make_setup(case)
     wd = default_weight_decay(case)
     finder = finder_curve(setup, settings, wd)
+    finder["probe"] = stability_probe(setup, settings, wd, finder)
     others = finder_variants(setup, settings, wd) if settings.finder_variants and case.finder_variants else {}
+    extra = {name: f["recommendation"]["max_lr"] for name, f in others.items()}
+    extra.update(probe_candidates(finder["probe"]))
     result = evaluate_case(lambda lr, seed: cache.run(case, setup, lr, seed, wd), settings.seeds, case.grid,
-                           finder, settings.extend_grid,
-                           {name: f["recommendation"]["max_lr"] for name, f in others.items()})
+                           finder, settings.extend_grid, extra)
     result["finder_variants"] = others
     if case.weight_decays:
         result["weight_decay"] = weight_decay_check(

@@ -216,3 +216,48 @@ def seed_noise(points: Sequence[dict[str, Any]], within: float = 0.05) -> float 
         return None
     variance = float(np.mean([np.var(a, ddof=1) for a in near]))
     return 100.0 * math.sqrt(variance * 2 / len(near[0]))
+
+
+def rule_cost(case: dict[str, Any], name: str) -> float | None:
+    """The training steps a rule needs before training, relative to the case's planned training steps: its
+    range test (or tests) and, for the probed rule, the stability probe. ``None`` when the case does not record
+    its planned steps."""
+    from benchmarks.recommendation.rules import OURS_PROBED
+
+    finder = case["finder"]
+    total = finder.get("total_steps")
+    if not total:
+        return None
+    variant = case.get("finder_variants", {}).get(name)
+    steps = variant["points"] * variant["repeats"] if variant else len(finder["lrs"])
+    if name == OURS_PROBED:
+        probe = finder.get("probe") or {}
+        steps += sum(len(losses) for losses in probe.get("losses", []))
+    return steps / total
+
+
+PROBE_CANDIDATE = "probe candidate {k}"
+"""The trained variants that hold the stability probe's candidates (1 is the recommendation itself)."""
+
+PROBE_TOLERANCES = (0.0, 0.02, 0.05, 0.1, 0.2)
+"""Tolerances of the probe's pick rule scored from the trained candidates."""
+
+
+def probe_candidates(probe: dict[str, Any]) -> dict[str, float]:
+    """Every candidate of a case's stability probe, to be trained like a rule (so any pick rule can be scored)."""
+    return {PROBE_CANDIDATE.format(k=k + 1): lr for k, lr in enumerate(probe.get("candidates", []))}
+
+
+def probe_tolerance_regrets(case: dict[str, Any], regret: str = "regret") -> dict[float, float | None]:
+    """The regret of the probe's pick at each of :data:`PROBE_TOLERANCES`, read off the trained candidates."""
+    from onecycle.probe import pick
+
+    probe = case["finder"].get("probe") or {}
+    trained = case.get("trained_variants", {})
+    out: dict[float, float | None] = {}
+    for tol in PROBE_TOLERANCES:
+        chosen = pick(probe["candidates"], probe["final"], tol) if probe else None
+        k = None if chosen is None else probe["candidates"].index(chosen) + 1
+        entry = trained.get(PROBE_CANDIDATE.format(k=k)) if k else None
+        out[tol] = None if entry is None else entry.get(regret)
+    return out

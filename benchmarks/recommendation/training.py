@@ -55,7 +55,24 @@ def finder_curve(setup: Any, settings: Settings, weight_decay: float, num_steps:
                         seed=settings.finder_seed, repeats=repeats)
     return {"lrs": result.lrs, "losses": result.losses, "recommendation": result.recommendation.to_dict(),
             "num_steps": num_steps, "repeats": repeats, "diverged": result.diverged,
-            "stop_reason": result.stop_reason}
+            "stop_reason": result.stop_reason, "total_steps": s.cfg.epochs * len(s.batches())}
+
+
+def stability_probe(setup: Any, settings: Settings, weight_decay: float, finder: dict[str, Any]) -> dict[str, Any]:
+    """The library's stability probe after the range test ``finder``, from the same initial weights and seed, at
+    its default candidates and budget share of the case's planned training steps; ``{}`` without a
+    recommendation."""
+    from onecycle.probe import CANDIDATES, candidates_below, probe, steps_per_candidate
+
+    max_lr = finder["recommendation"]["max_lr"]
+    if max_lr is None:
+        return {}
+    s = dataclasses.replace(setup, cfg=setup.cfg.replace(seed=settings.finder_seed))
+    model = s.model()
+    result = probe(model, s.optimizer(model, max_lr, weight_decay), s.batches(), s.loss_fn(),
+                   candidates_below(max_lr), steps_per_candidate(finder["total_steps"], CANDIDATES),
+                   seed=settings.finder_seed)
+    return result.to_dict()
 
 
 FINDER_VARIANTS: dict[str, dict[str, int]] = {"ours, 300-step test": {"num_steps": 300},
