@@ -75,6 +75,7 @@ def test_help_shows_the_defaults_the_command_uses(capsys):
         (["train", "--maxlr", "0.1"], "did you mean --max-lr?"),
         (["train", "--no_amp"], "did you mean --no-amp?"),
         (["find-lr", "--max-lr", "0.1"], "find-lr does not use max_lr"),
+        (["sweep", "--maxlr", "0.1"], "sweep does not use max_lr"),
         (["sweep", "--batch-sise", "64"], "did you mean --batch-size?"),
     ],
 )

@@ -45,8 +45,11 @@ class Parser(argparse.ArgumentParser):
                 hints.append(f"{command} does not use {name}")
             else:
                 close = difflib.get_close_matches(dashed, shown, n=1, cutoff=0.7)
+                setting = difflib.get_close_matches(name, FIELDS, n=1, cutoff=0.8)
                 if close:
                     hints.append(f"did you mean {close[0]}?")
+                elif setting:
+                    hints.append(f"{command} does not use {setting[0]}")
         text = f"unrecognized arguments: {' '.join(extras)}"
         return text + (f" ({'; '.join(hints)})" if hints else "")
 
