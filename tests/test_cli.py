@@ -11,8 +11,9 @@ from onecycle.cli import main
 from onecycle.config import from_dict
 from onecycle.datasets import DatasetNotFound
 
-TINY = ["--dataset", "digits", "--train-subset", "384", "--batch-size", "32", "--num-steps", "40",
-        "--sweep-steps", "25", "--model", "small-cnn", "--quiet"]
+TINY = ["--dataset", "digits", "--train-subset", "384", "--batch-size", "32", "--num-steps", "40", "--model",
+        "small-cnn", "--quiet"]
+SWEEP_STEPS = ["--sweep-steps", "25"]  # for the commands that sweep
 
 
 def test_find_lr_writes_plot_json_and_csv(tmp_path, capsys):
@@ -27,7 +28,7 @@ def test_find_lr_writes_plot_json_and_csv(tmp_path, capsys):
 
 def test_sweep_then_train_uses_their_results(tmp_path, capsys):
     run = ["--run-dir", str(tmp_path), *TINY]
-    assert main(["sweep", "--param", "weight_decay", "--values", "1e-3,1e-5", *run]) == 0
+    assert main(["sweep", "--sweep-param", "weight_decay", "--sweep-values", "1e-3,1e-5", *SWEEP_STEPS, *run]) == 0
     assert "pick: weight_decay=" in capsys.readouterr().out
     sweep = json.loads((tmp_path / "sweep.json").read_text())
     assert main(["find-lr", *run]) == 0
@@ -40,6 +41,23 @@ def test_sweep_then_train_uses_their_results(tmp_path, capsys):
     assert config["resolved"]["max_lr"] == finder["recommendation"]["max_lr"]
     assert config["resolved"]["weight_decay"] == sweep["pick"]
     assert len((tmp_path / "metrics.csv").read_text().splitlines()) == 3
+
+
+def test_momentum_sweep_with_adamw_sweeps_beta1(tmp_path, capsys):
+    assert main(["sweep", "--sweep-param", "momentum", "--sweep-values", "0.8,0.95", "--optimizer", "adamw",
+                 "--sweep-steps", "10", "--run-dir", str(tmp_path), *TINY]) == 0
+    assert "momentum" in capsys.readouterr().out
+    sweep = json.loads((tmp_path / "sweep.json").read_text())
+    assert sweep["param"] == "momentum" and sweep["values"] == [0.8, 0.95]
+    first, second = (r["curves"][0]["losses"] for r in sweep["results"])
+    assert first[0] == second[0] and first[1:] != second[1:]  # same start, different beta1
+
+
+def test_subset_larger_than_the_dataset_is_noted(caplog):
+    with caplog.at_level("WARNING", logger="onecycle"):
+        setup = experiment.prepare(_cfg(train_subset=99999, test_subset=100))
+    assert len(setup.train_data) == 1437 and len(setup.test_data) == 100
+    assert "train_subset 99999 > 1437 images in digits: using all" in caplog.text
 
 
 def test_train_without_max_lr_says_what_to_do(tmp_path, capsys):
@@ -128,7 +146,7 @@ def test_resume_cli_flag_and_nan_message(tmp_path, capsys):
 
 def test_report_html_references_existing_images(tmp_path, capsys):
     a, b = tmp_path / "a", tmp_path / "b"
-    assert main(["train", "--auto", "--epochs", "2", "--run-dir", str(a), *TINY]) == 0
+    assert main(["train", "--auto", "--epochs", "2", "--run-dir", str(a), *TINY, *SWEEP_STEPS]) == 0
     assert main(["train", "--max-lr", "0.05", "--epochs", "2", "--run-dir", str(b), *TINY]) == 0
     out = tmp_path / "report"
     assert main(["report", str(a), str(b), "--out", str(out)]) == 0

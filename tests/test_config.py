@@ -1,8 +1,17 @@
 """Settings: defaults, TOML file, flags on top; unknown keys and bad values reported before any work."""
 
-import pytest
+import dataclasses
+import inspect
 
-from onecycle.config import RunConfig, build_config, from_dict
+import pytest
+import torch
+
+from onecycle import datasets, models
+from onecycle.config import CHOICES, FIELDS, SCHEDULE_KEYS, Group, RunConfig, build_config, field_type, from_dict
+from onecycle.range_test import RANGE_TEST, range_test
+from onecycle.scheduler import OneCycleScheduler
+from onecycle.schedules import ONE_CYCLE, one_cycle
+from onecycle.sweep import SWEEPABLE
 
 
 def test_precedence_defaults_file_flags(tmp_path):
@@ -52,3 +61,79 @@ def test_missing_file():
 def test_replace_validates():
     with pytest.raises(ValueError, match="batch_size"):
         RunConfig().replace(batch_size=-1)
+
+
+@pytest.mark.parametrize(
+    "values,message",
+    [
+        ({"pct_start": 1.5}, r"pct_start must be in \(0.0, 1.0\)"),
+        ({"pct_start": 0.6}, "pct_start must be <= 0.5 with three phases"),
+        ({"annihilation_pct": 0.0}, r"annihilation_pct must be in \(0.0, 1.0\)"),
+        ({"annihilation_pct": 0.1, "pct_start": 0.3}, "give pct_start or annihilation_pct, not both"),
+        ({"annihilation_pct": 0.1, "three_phase": False}, "annihilation_pct needs three_phase"),
+        ({"div_factor": 0.5}, r"div_factor must be in \(1.0, inf\)"),
+        ({"final_div_factor": 0.0}, r"final_div_factor must be in \[1.0, inf\)"),
+        ({"base_momentum": 0.95, "max_momentum": 0.85}, r"base_momentum \(0.95\) must be <= max_momentum"),
+        ({"sweep_param": "lr"}, "sweep_param must be one of weight_decay, momentum"),
+        ({"model": "resnet"}, "model must be one of resnet20, "),
+        ({"num_steps": 1}, "num_steps must be >= 2"),
+        ({"sweep_steps": 1}, "sweep_steps must be >= 2"),
+        ({"sweep_param": "momentum", "sweep_values": [0.9, 1.2]}, r"sweep_values must be in \[0, 1\) for momentum"),
+        ({"sweep_values": [1e-4, 1e-4]}, "sweep_values must be distinct"),
+        ({"sweep_values": [1e-4, True]}, "sweep_values must be a list of numbers"),
+        ({"nesterov": True, "optimizer": "adamw"}, "nesterov applies to optimizer sgd only"),
+        ({"nesterov": True, "momentum": 0.0}, "nesterov needs momentum > 0"),
+        ({"device": "gpu"}, "device must be auto, cpu, cuda, cuda:N or mps, got 'gpu'"),
+    ],
+)
+def test_settings_that_would_fail_late_are_rejected_at_once(values, message):
+    with pytest.raises(ValueError, match=message):
+        from_dict(values)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_a_missing_device_is_reported_at_once():
+    with pytest.raises(ValueError, match="no CUDA device"):
+        from_dict({"device": "cuda"})
+
+
+def test_types_come_from_the_type_hints_not_their_spelling():
+    assert field_type("weight_decay") == (float, True)
+    assert field_type("epochs") == (int, False)
+    assert field_type("sweep_values") == (list, False)
+    assert field_type("three_phase") == (bool, False)
+    assert {field_type(name)[0] for name in FIELDS} == {bool, int, float, str, list}
+    assert from_dict({"max_lr": 1, "sweep_values": [1, 2]}).max_lr == 1.0
+
+
+def test_unknown_key_gets_a_hint(tmp_path):
+    path = tmp_path / "run.toml"
+    path.write_text("max-lr = 0.1\nepoch = 3\n")
+    with pytest.raises(ValueError, match=r"epoch \(did you mean epochs\?\), max-lr \(did you mean max_lr\?\)"):
+        build_config(path)
+
+
+def test_every_setting_has_a_group_and_a_help_text_without_its_default():
+    for name, f in FIELDS.items():
+        assert isinstance(f.metadata["group"], Group) and f.metadata["help"], name
+        assert "default" not in f.metadata["help"], name
+        if getattr(RunConfig(), name) is None:
+            assert f.metadata["none"], f"{name}: say what None means"
+
+
+def test_one_definition_of_the_defaults():
+    for name in SCHEDULE_KEYS:
+        want = getattr(ONE_CYCLE, name)
+        assert inspect.signature(one_cycle).parameters[name].default == want, name
+        assert inspect.signature(OneCycleScheduler).parameters[name].default == want, name
+        assert getattr(RunConfig(), name) == want, name
+    assert set(SCHEDULE_KEYS) == {f.name for f in dataclasses.fields(ONE_CYCLE)}
+    for f in dataclasses.fields(RANGE_TEST):
+        assert inspect.signature(range_test).parameters[f.name].default == getattr(RunConfig(), f.name), f.name
+    assert inspect.signature(range_test).parameters["div_factor"].default == ONE_CYCLE.div_factor
+
+
+def test_one_definition_of_the_names():
+    assert CHOICES["dataset"] is datasets.DATASETS
+    assert CHOICES["model"] == tuple(models.MODELS)
+    assert CHOICES["sweep_param"] is SWEEPABLE

@@ -11,7 +11,7 @@ import pytest
 import torch
 from torch import nn
 
-from onecycle.range_test import RangeTestResult, lr_at, range_test
+from onecycle.range_test import RANGE_TEST, RangeTestResult, lr_at, range_test
 from onecycle.suggestions import ema
 
 
@@ -177,7 +177,7 @@ def test_schedule_and_online_ema():
                      beta=0.9)
     assert np.allclose(res.smoothed, ema(res.losses, 0.9), rtol=1e-12, equal_nan=True)
     assert len(res.lrs) == len(res.losses) == len(res.smoothed)
-    assert res.lrs == [lr_at(i, 1e-7, 100.0, 100, "exp") for i in range(len(res.lrs))]
+    assert res.lrs == [lr_at(i, RANGE_TEST.start_lr, 100.0, RANGE_TEST.num_steps, "exp") for i in range(len(res.lrs))]
 
 
 def test_never_diverging_curve_is_extended_then_flagged():
@@ -188,7 +188,8 @@ def test_never_diverging_curve_is_extended_then_flagged():
     def flat_loss(out, y):  # gradient-free in effect: the loss never changes
         return (out * 0).sum() + 1.0
 
-    res = range_test(model, opt, data, flat_loss, num_steps=50, end_lr=1.0, max_extend_factor=100.0)
+    res = range_test(model, opt, data, flat_loss, start_lr=1e-7, num_steps=50, end_lr=1.0,
+                     max_extend_factor=100.0)
     curve = res.curves[0]
     assert not res.diverged and curve.extended
     assert curve.stop_lr == pytest.approx(100.0)

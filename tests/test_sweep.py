@@ -88,3 +88,29 @@ def test_sweep_bad_input():
         sweep("weight_decay", [0.1, 0.1], model, opt, data, _half_mse)
     with pytest.raises(ValueError, match="build"):
         sweep("weight_decay", [0.1], model, opt)
+
+
+def test_momentum_sweep_sets_beta1_of_adam():
+    model, data, _ = _least_squares(2)
+    opt = torch.optim.AdamW(model.parameters(), lr=0.1, betas=(0.9, 0.99))
+    seen = set()
+
+    def step(batch):
+        x, y = batch
+        opt.zero_grad()
+        loss = _half_mse(model(x), y)
+        loss.backward()
+        opt.step()
+        seen.add(opt.param_groups[0]["betas"])
+        return loss.item()
+
+    res = sweep("momentum", [0.5, 0.8], model, opt, data, _half_mse, step=step, end_lr=1e-3, num_steps=5,
+                extend=False)
+    assert seen == {(0.5, 0.99), (0.8, 0.99)}
+    assert opt.param_groups[0]["betas"] == (0.9, 0.99) and len(res.results) == 2
+
+
+def test_sweeping_the_learning_rate_is_refused():
+    model, data, _ = _least_squares(0)
+    with pytest.raises(ValueError, match="sets the learning rate itself"):
+        sweep("lr", [0.1, 0.2], model, torch.optim.SGD(model.parameters(), lr=0.1), data, _half_mse)

@@ -1,76 +1,124 @@
 """Run settings: one dataclass, filled from defaults, then a TOML file, then command-line flags, validated
-before any work starts."""
+before any work starts.
+
+Each setting belongs to one group (data, model and optimizer, range test, sweep, 1cycle training, machine); a
+command shows the flags of the groups it uses, while a ``--config`` file may hold every setting.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import enum
 import math
 import sys
+import types
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import torch
+
+from onecycle.datasets import DATASETS
+from onecycle.models import MODELS
+from onecycle.range_test import RANGE_TEST
+from onecycle.schedules import ANNEAL_STRATEGIES, ONE_CYCLE, PCT_START, OneCycleDefaults, check_one_cycle
+from onecycle.sweep import SWEEPABLE
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
 
-SCHEDULE_KEYS = ("pct_start", "annihilation_pct", "anneal_strategy", "div_factor", "final_div_factor",
-                 "base_momentum", "max_momentum", "cycle_momentum", "three_phase")
+SCHEDULE_KEYS = tuple(f.name for f in dataclasses.fields(OneCycleDefaults))
 """The settings that are :func:`onecycle.schedules.one_cycle` arguments (same names)."""
 
-DATASETS = ("fashion-mnist", "cifar10", "digits")
 OPTIMIZERS = ("sgd", "adamw")
 AUGMENTS = ("none", "flip", "crop", "crop+flip")
+
+
+
+class Group(str, enum.Enum):
+    """The groups of settings; a command uses whole groups (plus a few single settings)."""
+
+    DATA = "data"
+    MODEL = "model and optimizer"
+    RANGE_TEST = "range test"
+    SWEEP = "sweep"
+    TRAINING = "1cycle training"
+    MACHINE = "machine"
+
+
+def meta(group: Group, help: str, none: str | None = None) -> dict[str, Any]:
+    """A setting's group, its help text (without the default) and what its default means when it is ``None``."""
+    return {"group": group, "help": help, "none": none}
+
+
+def setting(default: Any, group: Group, help: str, none: str | None = None) -> Any:
+    """A :class:`RunConfig` field with an immutable default and its :func:`meta`."""
+    return field(default=default, metadata=meta(group, help, none))
+
+
+def _schedule(name: str, help: str, none: str | None = None) -> Any:
+    """A 1cycle setting, with its default from :data:`onecycle.schedules.ONE_CYCLE`."""
+    return setting(getattr(ONE_CYCLE, name), Group.TRAINING, help, none)
 
 
 @dataclass
 class RunConfig:
     """Everything a run needs; saved as ``config.json`` in the run directory so it can be rerun."""
 
-    # data
-    dataset: str = "fashion-mnist"  # fashion-mnist | cifar10 | digits
-    data_dir: str | None = None  # where to look first (then $ONECYCLE_DATA, the cache, system dirs)
-    download: bool = True  # fetch (checksum-verified) when the files are not found
-    train_subset: int | None = None  # train on this many images (a fixed random subset), None = all
-    test_subset: int | None = None  # evaluate on this many images, None = all
-    augment: str = "flip"  # none | flip | crop | crop+flip (crop: reflect-pad 4 pixels, random crop)
-    # model and optimizer
-    model: str = "small-cnn"
-    optimizer: str = "sgd"  # sgd | adamw
-    batch_size: int = 256
-    momentum: float = 0.9  # SGD momentum / Adam beta1 for the range test (1cycle cycles it in training)
-    nesterov: bool = False
-    weight_decay: float | None = None  # None: the sweep's pick if there is one, else 5e-4 (sgd) / 1e-2 (adamw)
-    label_smoothing: float = 0.0
-    # 1cycle training
-    epochs: int = 4
-    max_lr: float | None = None  # None: the range test's recommendation
-    pct_start: float | None = None
-    annihilation_pct: float | None = None
-    anneal_strategy: str = "linear"
-    div_factor: float = 10.0
-    final_div_factor: float = 100.0
-    base_momentum: float = 0.85
-    max_momentum: float = 0.95
-    cycle_momentum: bool = True
-    three_phase: bool = True
-    clip_grad_norm: float | None = None
-    # range test and sweep
-    start_lr: float = 1e-5
-    end_lr: float = 10.0
-    num_steps: int = 100
-    repeats: int = 1
-    sweep_param: str = "weight_decay"
-    sweep_values: list[float] = field(default_factory=lambda: [1e-3, 1e-4, 1e-5])
-    sweep_steps: int | None = None  # range-test steps per sweep value, None = num_steps
-    # machine
-    device: str = "auto"  # auto | cpu | cuda | mps | cuda:1 ...
-    amp: bool = False  # mixed precision (bf16 where supported)
-    channels_last: bool = False
-    threads: int | None = None  # torch CPU threads, None = torch's default
-    seed: int = 0
-    progress: bool = True
+    dataset: str = setting("fashion-mnist", Group.DATA,
+                           "the images: {choices} (digits: scikit-learn's 8x8 digits, always available)")
+    data_dir: str | None = setting(None, Group.DATA, "directory searched first for the dataset files",
+                                   none="$ONECYCLE_DATA, the cache, system dirs")
+    download: bool = setting(True, Group.DATA, "download the dataset (checksum-verified) when it is not found")
+    train_subset: int | None = setting(None, Group.DATA, "train on a fixed random subset of this many images",
+                                       none="all")
+    test_subset: int | None = setting(None, Group.DATA, "evaluate on a fixed random subset of this many images",
+                                      none="all")
+    augment: str = setting("flip", Group.DATA, "augmentation: {choices} (crop: reflect-pad 4 pixels, random crop)")
+    model: str = setting("small-cnn", Group.MODEL, "the network")
+    optimizer: str = setting("sgd", Group.MODEL, "the optimizer")
+    batch_size: int = setting(256, Group.MODEL, "images per optimizer step")
+    momentum: float = setting(0.9, Group.MODEL, "SGD momentum / AdamW beta1 in the range test; 1cycle cycles it")
+    nesterov: bool = setting(False, Group.MODEL, "Nesterov momentum (SGD)")
+    weight_decay: float | None = setting(None, Group.MODEL, "weight decay",
+                                         none="the sweep's pick in the run directory, else 5e-4 sgd / 1e-2 adamw")
+    label_smoothing: float = setting(0.0, Group.MODEL, "label smoothing of the cross-entropy loss")
+    epochs: int = setting(4, Group.TRAINING, "training epochs")
+    max_lr: float | None = setting(None, Group.TRAINING, "peak learning rate",
+                                   none="the range test's recommendation in the run directory")
+    pct_start: float | None = _schedule(
+        "pct_start", "fraction of training spent rising to max_lr",
+        none=f"{PCT_START[True]} with three phases, {PCT_START[False]} with two")
+    annihilation_pct: float | None = _schedule(
+        "annihilation_pct", "alternative to pct_start: the fraction of training spent in annihilation", "not set")
+    anneal_strategy: str = _schedule("anneal_strategy", "shape of each phase")
+    div_factor: float = _schedule("div_factor", "initial lr = max_lr / div_factor")
+    final_div_factor: float = _schedule("final_div_factor", "final lr = initial lr / final_div_factor")
+    base_momentum: float = _schedule("base_momentum", "lowest momentum (at the lr peak)")
+    max_momentum: float = _schedule("max_momentum", "highest momentum (at the start and the end)")
+    cycle_momentum: bool = _schedule("cycle_momentum", "cycle momentum (SGD) or beta1 (AdamW) opposite to the lr")
+    three_phase: bool = _schedule("three_phase", "rise, fall, then annihilation (off: torch's two-phase OneCycleLR)")
+    clip_grad_norm: float | None = setting(None, Group.TRAINING, "clip the gradient norm to this value",
+                                           none="no clipping")
+    start_lr: float = setting(RANGE_TEST.start_lr, Group.RANGE_TEST, "first learning rate")
+    end_lr: float = setting(RANGE_TEST.end_lr, Group.RANGE_TEST,
+                            "last learning rate (extended if the loss has not diverged by then)")
+    num_steps: int = setting(RANGE_TEST.num_steps, Group.RANGE_TEST, "steps from start_lr to end_lr")
+    repeats: int = setting(RANGE_TEST.repeats, Group.RANGE_TEST, "repeat over this many seeds, report the spread")
+    sweep_param: str = setting("weight_decay", Group.SWEEP, "the hyper-parameter to sweep")
+    sweep_values: list[float] = field(default_factory=lambda: [1e-3, 1e-4, 1e-5],
+                                      metadata=meta(Group.SWEEP, "comma-separated values"))
+    sweep_steps: int | None = setting(None, Group.SWEEP, "range-test steps per value", none="num_steps")
+    device: str = setting("auto", Group.MACHINE, "auto (cuda, else mps, else cpu), cpu, cuda, cuda:N or mps")
+    amp: bool = setting(False, Group.MACHINE, "mixed precision (bf16 autocast where supported)")
+    channels_last: bool = setting(False, Group.MACHINE, "channels_last memory format")
+    threads: int | None = setting(None, Group.MACHINE, "torch CPU threads", none="as torch sets it")
+    seed: int = setting(0, Group.MACHINE, "random seed (weights, batch order, augmentation)")
+    progress: bool = setting(True, Group.MACHINE, "progress bars")
 
     def schedule_kwargs(self) -> dict[str, Any]:
         """The :func:`onecycle.schedules.one_cycle` arguments held here."""
@@ -83,109 +131,137 @@ class RunConfig:
         return from_dict({**self.to_dict(), **changes})
 
 
-HELP = {
-    "dataset": "fashion-mnist, cifar10 or digits (scikit-learn's 8x8 digits, always available)",
-    "data_dir": "directory holding the dataset files (searched before $ONECYCLE_DATA, the cache, system dirs)",
-    "download": "download the dataset (checksum-verified) when it is not found",
-    "train_subset": "train on a fixed random subset of this many images",
-    "test_subset": "evaluate on a fixed random subset of this many images",
-    "augment": "none, flip, crop or crop+flip (crop: reflect-pad 4 pixels, then a random crop)",
-    "model": "network: small-cnn, resnet20/32/44/56/110, ...",
-    "optimizer": "sgd or adamw",
-    "batch_size": "images per optimizer step",
-    "momentum": "SGD momentum / AdamW beta1 during the range test (1cycle cycles it while training)",
-    "nesterov": "Nesterov momentum for SGD",
-    "weight_decay": "weight decay (default: the sweep's pick in the run directory, else 5e-4 sgd / 1e-2 adamw)",
-    "label_smoothing": "label smoothing of the cross-entropy loss",
-    "epochs": "training epochs",
-    "max_lr": "peak learning rate (default: the range test's recommendation in the run directory)",
-    "pct_start": "fraction of training spent rising to max_lr (default 0.45 with three phases)",
-    "annihilation_pct": "alternative to pct_start: the fraction of training spent in annihilation",
-    "anneal_strategy": "linear or cos",
-    "div_factor": "initial lr = max_lr / div_factor",
-    "final_div_factor": "final lr = initial lr / final_div_factor",
-    "base_momentum": "lowest momentum (at the lr peak)",
-    "max_momentum": "highest momentum (at the start and end)",
-    "cycle_momentum": "cycle momentum (SGD) or beta1 (AdamW) opposite to the lr",
-    "three_phase": "rise, fall, then annihilation (off: torch's two-phase OneCycleLR)",
-    "clip_grad_norm": "clip the gradient norm to this value",
-    "start_lr": "range test: first learning rate",
-    "end_lr": "range test: last learning rate (extended if the loss has not diverged by then)",
-    "num_steps": "range test: steps from start_lr to end_lr",
-    "repeats": "range test: repeat over this many seeds and report the spread",
-    "sweep_param": "sweep: the hyper-parameter to sweep (weight_decay, momentum)",
-    "sweep_values": "sweep: comma-separated values",
-    "sweep_steps": "sweep: range-test steps per value (default: num_steps)",
-    "device": "auto, cpu, cuda, cuda:N or mps",
-    "amp": "mixed precision (bf16 autocast where supported)",
-    "channels_last": "channels_last memory format",
-    "threads": "torch CPU threads",
-    "seed": "random seed (weights, batch order, augmentation)",
-    "progress": "progress bars",
+FIELDS = {f.name: f for f in dataclasses.fields(RunConfig)}
+_HINTS = typing.get_type_hints(RunConfig)
+CHOICES: dict[str, tuple[str, ...]] = {
+    "dataset": DATASETS, "model": tuple(MODELS), "optimizer": OPTIMIZERS, "augment": AUGMENTS,
+    "anneal_strategy": ANNEAL_STRATEGIES, "sweep_param": SWEEPABLE,
 }
-
-_CHOICES = {"dataset": DATASETS, "optimizer": OPTIMIZERS, "augment": AUGMENTS,
-            "anneal_strategy": ("linear", "cos")}
-_POSITIVE = {"batch_size", "epochs", "num_steps", "repeats", "sweep_steps", "max_lr", "start_lr", "end_lr",
-             "train_subset", "test_subset", "threads", "clip_grad_norm"}
+_POSITIVE = {"batch_size", "epochs", "repeats", "max_lr", "start_lr", "end_lr", "train_subset", "test_subset",
+             "threads", "clip_grad_norm"}
+_AT_LEAST_2 = {"num_steps", "sweep_steps"}  # a range test needs two points
 _UNIT = {"momentum", "base_momentum", "max_momentum", "label_smoothing"}
 
 
-def _check_type(key: str, value: Any, hint: str) -> Any:
-    optional = "None" in hint
+def settings_in(*groups: Group) -> tuple[str, ...]:
+    """The names of the settings in ``groups``, in :class:`RunConfig` order."""
+    return tuple(name for name, f in FIELDS.items() if f.metadata["group"] in groups)
+
+
+def field_type(name: str) -> tuple[type, bool]:
+    """The type of setting ``name`` (``list`` for lists of numbers) and whether it may be ``None``."""
+    hint = _HINTS[name]
+    optional = False
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        optional, hint = True, args[0]
+    return typing.get_origin(hint) or hint, optional
+
+
+def _check_type(key: str, value: Any) -> Any:
+    kind, optional = field_type(key)
     if value is None:
         if optional:
             return None
         raise ValueError(f"{key} must not be empty")
-    base = hint.replace(" | None", "")
-    if base == "bool":
+    if kind is bool:
         if not isinstance(value, bool):
             raise ValueError(f"{key} must be true or false, got {value!r}")
         return value
-    if base == "int":
+    if kind is int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise ValueError(f"{key} must be an integer, got {value!r}")
         return value
-    if base == "float":
+    if kind is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
             raise ValueError(f"{key} must be a number, got {value!r}")
         return float(value)
-    if base == "str":
+    if kind is str:
         if not isinstance(value, str):
             raise ValueError(f"{key} must be a string, got {value!r}")
         return value
-    if base == "list[float]":
+    if kind is list:
         if not isinstance(value, (list, tuple)) or not value:
             raise ValueError(f"{key} must be a non-empty list of numbers, got {value!r}")
-        return [_check_type(key, v, "float") for v in value]
-    raise AssertionError(hint)  # pragma: no cover
+        if any(isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) for v in value):
+            raise ValueError(f"{key} must be a list of numbers, got {value!r}")
+        return [float(v) for v in value]
+    raise AssertionError(f"{key}: no check for {kind}")  # pragma: no cover
+
+
+def _unknown_key_message(unknown: list[str], source: str) -> str:
+    hints = []
+    for key in unknown:
+        close = difflib.get_close_matches(key.replace("-", "_"), FIELDS, n=1)
+        if close:
+            hints.append(f"{key} (did you mean {close[0]}?)")
+        else:
+            hints.append(key)
+    return f"unknown key(s) in {source}: {', '.join(hints)} (valid keys: {', '.join(FIELDS)})"
+
+
+def check_device(name: str) -> None:
+    """Raise ``ValueError`` unless ``name`` is ``auto`` or a device torch knows and this machine has."""
+    if name == "auto":
+        return
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ValueError(f"device must be auto, cpu, cuda, cuda:N or mps, got {name!r}") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {name!r}: this machine has no CUDA device (use auto or cpu)")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise ValueError(f"device {name!r}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+    mps = getattr(torch.backends, "mps", None)
+    if device.type == "mps" and not (mps is not None and mps.is_available()):
+        raise ValueError(f"device {name!r}: MPS is not available on this machine (use auto or cpu)")
+
+
+def _check_values(cfg: RunConfig) -> None:
+    """Ranges and combinations, first problem first; everything that would otherwise fail after work started."""
+    for key, choices in CHOICES.items():
+        if getattr(cfg, key) not in choices:
+            raise ValueError(f"{key} must be one of {', '.join(choices)}; got {getattr(cfg, key)!r}")
+    for key in FIELDS:
+        v = getattr(cfg, key)
+        if v is None:
+            continue
+        if key in _POSITIVE and v <= 0:
+            raise ValueError(f"{key} must be > 0, got {v!r}")
+        if key in _AT_LEAST_2 and v < 2:
+            raise ValueError(f"{key} must be >= 2, got {v!r}")
+        if key in _UNIT and not 0 <= v < 1:
+            raise ValueError(f"{key} must be in [0, 1), got {v!r}")
+    if cfg.weight_decay is not None and cfg.weight_decay < 0:
+        raise ValueError(f"weight_decay must be >= 0, got {cfg.weight_decay!r}")
+    if cfg.start_lr >= cfg.end_lr:
+        raise ValueError(f"start_lr ({cfg.start_lr}) must be below end_lr ({cfg.end_lr})")
+    if cfg.nesterov and cfg.optimizer != "sgd":
+        raise ValueError(f"nesterov applies to optimizer sgd only, got optimizer {cfg.optimizer!r}")
+    if cfg.nesterov and cfg.momentum == 0:
+        raise ValueError("nesterov needs momentum > 0")
+    check_one_cycle(**cfg.schedule_kwargs())
+    if cfg.three_phase and cfg.pct_start is not None and cfg.pct_start > 0.5:
+        raise ValueError(f"pct_start must be <= 0.5 with three phases (rise and fall take pct_start each), "
+                         f"got {cfg.pct_start!r}")
+    if cfg.cycle_momentum and cfg.base_momentum > cfg.max_momentum:
+        raise ValueError(f"base_momentum ({cfg.base_momentum}) must be <= max_momentum ({cfg.max_momentum})")
+    if len(set(cfg.sweep_values)) != len(cfg.sweep_values):
+        raise ValueError(f"sweep_values must be distinct, got {cfg.sweep_values}")
+    if cfg.sweep_param == "weight_decay" and any(v < 0 for v in cfg.sweep_values):
+        raise ValueError(f"sweep_values must be >= 0 for weight_decay, got {cfg.sweep_values}")
+    if cfg.sweep_param == "momentum" and not all(0 <= v < 1 for v in cfg.sweep_values):
+        raise ValueError(f"sweep_values must be in [0, 1) for momentum, got {cfg.sweep_values}")
+    check_device(cfg.device)
 
 
 def from_dict(values: dict[str, Any], source: str = "settings") -> RunConfig:
     """A validated :class:`RunConfig`; unknown keys and bad values raise one ``ValueError`` naming them."""
-    hints = {f.name: str(f.type) for f in dataclasses.fields(RunConfig)}  # e.g. "float | None"
-    unknown = sorted(set(values) - set(hints))
+    unknown = sorted(set(values) - set(FIELDS))
     if unknown:
-        raise ValueError(f"unknown key(s) in {source}: {', '.join(unknown)} (valid keys: {', '.join(hints)})")
-    clean = {k: _check_type(k, v, hints[k]) for k, v in values.items()}
-    cfg = RunConfig(**clean)
-    for key, choices in _CHOICES.items():
-        if getattr(cfg, key) not in choices:
-            raise ValueError(f"{key} must be one of {', '.join(choices)}; got {getattr(cfg, key)!r}")
-    for key in _POSITIVE:
-        v = getattr(cfg, key)
-        if v is not None and v <= 0:
-            raise ValueError(f"{key} must be > 0, got {v!r}")
-    for key in _UNIT:
-        v = getattr(cfg, key)
-        if not 0 <= v < 1:
-            raise ValueError(f"{key} must be in [0, 1), got {v!r}")
-    if cfg.weight_decay is not None and cfg.weight_decay < 0:
-        raise ValueError(f"weight_decay must be >= 0, got {cfg.weight_decay!r}")
-    if any(v < 0 for v in cfg.sweep_values):
-        raise ValueError(f"sweep_values must be >= 0, got {cfg.sweep_values}")
-    if cfg.start_lr >= cfg.end_lr:
-        raise ValueError(f"start_lr ({cfg.start_lr}) must be below end_lr ({cfg.end_lr})")
+        raise ValueError(_unknown_key_message(unknown, source))
+    cfg = RunConfig(**{k: _check_type(k, v) for k, v in values.items()})
+    _check_values(cfg)
     return cfg
 
 
@@ -201,12 +277,14 @@ def load_toml(path: str | Path) -> dict[str, Any]:
     return dict(data.get("onecycle", data))
 
 
-def build_config(toml_path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> RunConfig:
-    """Defaults, then the TOML file, then ``overrides`` (command-line flags), validated together."""
-    values: dict[str, Any] = {}
+def build_config(toml_path: str | Path | None = None, overrides: dict[str, Any] | None = None,
+                 defaults: dict[str, Any] | None = None) -> RunConfig:
+    """``defaults`` (over RunConfig's own), then the TOML file, then ``overrides`` (command-line flags),
+    validated together."""
+    values: dict[str, Any] = dict(defaults or {})
     if toml_path is not None:
         file_values = load_toml(toml_path)
-        from_dict(file_values, source=str(toml_path))  # report the file's own problems first
+        from_dict({**values, **file_values}, source=str(toml_path))  # report the file's own problems first
         values.update(file_values)
     values.update(overrides or {})
     return from_dict(values)

@@ -101,12 +101,20 @@ def prepare(cfg: RunConfig) -> Setup:
         torch.set_num_threads(cfg.threads)
     device = pick_device(cfg.device)
     train_data, test_data = load_dataset(cfg.dataset, cfg.data_dir, cfg.download)
-    if cfg.train_subset is not None and cfg.train_subset < len(train_data):
-        train_data = train_data.subset(cfg.train_subset, seed=cfg.seed)
-    if cfg.test_subset is not None and cfg.test_subset < len(test_data):
-        test_data = test_data.subset(cfg.test_subset, seed=cfg.seed)
+    train_data = _subset(train_data, cfg.train_subset, "train_subset", cfg.seed)
+    test_data = _subset(test_data, cfg.test_subset, "test_subset", cfg.seed)
     mean, std = channel_stats(train_data.images)
     return Setup(cfg, device, train_data.to(device), test_data.to(device), mean.to(device), std.to(device))
+
+
+def _subset(data: ImageData, size: int | None, name: str, seed: int) -> ImageData:
+    """A fixed random subset of ``size`` images; all of them (with a warning when more were asked for) when the
+    dataset has no more than ``size``."""
+    if size is None or size >= len(data):
+        if size is not None and size > len(data):
+            log.warning("%s %d > %d images in %s: using all", name, size, len(data), data.name or "the dataset")
+        return data
+    return data.subset(size, seed=seed)
 
 
 def weight_decay_for(cfg: RunConfig, run_dir: Path) -> tuple[float, str]:

@@ -24,12 +24,27 @@ from torch import nn
 
 from onecycle.engine import evaluate
 from onecycle.scheduler import set_group_value
+from onecycle.schedules import ONE_CYCLE
 from onecycle.suggestions import Recommendation, combine, recommend, zero_phase_smooth
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 StepFn = Callable[[Any], "torch.Tensor | float"]
+
+
+@dataclass(frozen=True)
+class RangeTestDefaults:
+    """The defaults of :func:`range_test`, also those of the run settings: the recommendation rule was chosen
+    on curves from 1e-5 to 10 in 100 steps (``benchmarks/recommendation.py``)."""
+
+    start_lr: float = 1e-5
+    end_lr: float = 10.0
+    num_steps: int = 100
+    repeats: int = 1
+
+
+RANGE_TEST = RangeTestDefaults()
 
 
 @dataclass
@@ -300,9 +315,9 @@ def range_test(
     loss_fn: Callable[..., torch.Tensor] | None = None,
     *,
     step: StepFn | None = None,
-    start_lr: float = 1e-7,
-    end_lr: float = 10.0,
-    num_steps: int = 100,
+    start_lr: float = RANGE_TEST.start_lr,
+    end_lr: float = RANGE_TEST.end_lr,
+    num_steps: int = RANGE_TEST.num_steps,
     growth: Literal["exp", "linear"] = "exp",
     beta: float = 0.98,
     diverge_factor: float = 4.0,
@@ -314,9 +329,9 @@ def range_test(
     val_data: Iterable[Any] | None = None,
     val_every: int = 10,
     val_batches: int = 4,
-    repeats: int = 1,
+    repeats: int = RANGE_TEST.repeats,
     seed: int | None = None,
-    div_factor: float = 10.0,
+    div_factor: float = ONE_CYCLE.div_factor,
     progress: bool = False,
 ) -> RangeTestResult:
     """Run the learning-rate range test and return the curves and a recommended ``max_lr``.

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from typing import Any
 
 import torch
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
 
-from onecycle.schedules import OneCycle, Schedule, one_cycle
+from onecycle.schedules import ONE_CYCLE, AnnealStrategy, OneCycle, Schedule, one_cycle
 
 # The settings that define the schedules; they travel in state_dict() so a resumed run rebuilds the same ones.
 _SETTINGS = (
@@ -84,15 +84,15 @@ class OneCycleScheduler(LRScheduler):
         total_steps: int | None = None,
         epochs: int | None = None,
         steps_per_epoch: int | None = None,
-        pct_start: float | None = None,
-        anneal_strategy: Literal["linear", "cos"] = "linear",
-        cycle_momentum: bool = True,
-        base_momentum: float | Sequence[float] = 0.85,
-        max_momentum: float | Sequence[float] = 0.95,
-        div_factor: float = 10.0,
-        final_div_factor: float = 100.0,
-        three_phase: bool = True,
-        annihilation_pct: float | None = None,
+        pct_start: float | None = ONE_CYCLE.pct_start,
+        anneal_strategy: AnnealStrategy = ONE_CYCLE.anneal_strategy,
+        cycle_momentum: bool = ONE_CYCLE.cycle_momentum,
+        base_momentum: float | Sequence[float] = ONE_CYCLE.base_momentum,
+        max_momentum: float | Sequence[float] = ONE_CYCLE.max_momentum,
+        div_factor: float = ONE_CYCLE.div_factor,
+        final_div_factor: float = ONE_CYCLE.final_div_factor,
+        three_phase: bool = ONE_CYCLE.three_phase,
+        annihilation_pct: float | None = ONE_CYCLE.annihilation_pct,
         schedules: Mapping[str, Schedule | Sequence[Schedule]] | None = None,
         last_epoch: int = -1,
     ) -> None:

@@ -18,6 +18,30 @@ from dataclasses import dataclass
 from typing import Literal, Protocol
 
 Shape = Literal["linear", "cos", "exp"]
+AnnealStrategy = Literal["linear", "cos"]
+ANNEAL_STRATEGIES: tuple[AnnealStrategy, ...] = ("linear", "cos")
+PCT_START = {True: 0.45, False: 0.3}
+"""The default ``pct_start`` of :func:`one_cycle` by ``three_phase``: 10% annihilation with three phases, torch's
+0.3 with two."""
+
+
+@dataclass(frozen=True)
+class OneCycleDefaults:
+    """The defaults of the 1cycle policy (the reference article's, where torch's OneCycleLR differs), used by
+    :func:`one_cycle`, :class:`~onecycle.scheduler.OneCycleScheduler` and the run settings alike."""
+
+    pct_start: float | None = None  # None: PCT_START[three_phase], or from annihilation_pct
+    annihilation_pct: float | None = None
+    anneal_strategy: AnnealStrategy = "linear"
+    div_factor: float = 10.0
+    final_div_factor: float = 100.0
+    base_momentum: float = 0.85
+    max_momentum: float = 0.95
+    cycle_momentum: bool = True
+    three_phase: bool = True
+
+
+ONE_CYCLE = OneCycleDefaults()
 
 
 class Schedule(Protocol):
@@ -194,20 +218,53 @@ def resolve_total_steps(
     return resolve_total_steps(epochs * steps_per_epoch, None, None)
 
 
+def check_one_cycle(
+    pct_start: float | None = ONE_CYCLE.pct_start,
+    anneal_strategy: AnnealStrategy = ONE_CYCLE.anneal_strategy,
+    cycle_momentum: bool = ONE_CYCLE.cycle_momentum,
+    base_momentum: float = ONE_CYCLE.base_momentum,
+    max_momentum: float = ONE_CYCLE.max_momentum,
+    div_factor: float = ONE_CYCLE.div_factor,
+    final_div_factor: float = ONE_CYCLE.final_div_factor,
+    three_phase: bool = ONE_CYCLE.three_phase,
+    annihilation_pct: float | None = ONE_CYCLE.annihilation_pct,
+) -> float:
+    """Check the :func:`one_cycle` arguments that do not depend on the length of training (raising one
+    ``ValueError`` naming the first bad one) and return the resolved ``pct_start``."""
+    _check_range("div_factor", div_factor, 1.0, math.inf, True, True)
+    _check_range("final_div_factor", final_div_factor, 1.0, math.inf, False, True)
+    if anneal_strategy not in ANNEAL_STRATEGIES:
+        raise ValueError(f"anneal_strategy must be 'linear' or 'cos', got {anneal_strategy!r}")
+    if pct_start is not None and annihilation_pct is not None:
+        raise ValueError("give pct_start or annihilation_pct, not both")
+    if annihilation_pct is not None:
+        if not three_phase:
+            raise ValueError("annihilation_pct needs three_phase=True (two phases have no annihilation)")
+        _check_range("annihilation_pct", annihilation_pct, 0.0, 1.0, True, True)
+        pct_start = (1.0 - annihilation_pct) / 2.0
+    if pct_start is None:
+        pct_start = PCT_START[three_phase]
+    _check_range("pct_start", pct_start, 0.0, 1.0, True, True)
+    if cycle_momentum:
+        _check_range("base_momentum", base_momentum, 0.0, 1.0, False, True)
+        _check_range("max_momentum", max_momentum, 0.0, 1.0, False, True)
+    return pct_start
+
+
 def one_cycle(
     max_lr: float,
     total_steps: int | None = None,
     epochs: int | None = None,
     steps_per_epoch: int | None = None,
-    pct_start: float | None = None,
-    anneal_strategy: Literal["linear", "cos"] = "linear",
-    cycle_momentum: bool = True,
-    base_momentum: float = 0.85,
-    max_momentum: float = 0.95,
-    div_factor: float = 10.0,
-    final_div_factor: float = 100.0,
-    three_phase: bool = True,
-    annihilation_pct: float | None = None,
+    pct_start: float | None = ONE_CYCLE.pct_start,
+    anneal_strategy: AnnealStrategy = ONE_CYCLE.anneal_strategy,
+    cycle_momentum: bool = ONE_CYCLE.cycle_momentum,
+    base_momentum: float = ONE_CYCLE.base_momentum,
+    max_momentum: float = ONE_CYCLE.max_momentum,
+    div_factor: float = ONE_CYCLE.div_factor,
+    final_div_factor: float = ONE_CYCLE.final_div_factor,
+    three_phase: bool = ONE_CYCLE.three_phase,
+    annihilation_pct: float | None = ONE_CYCLE.annihilation_pct,
 ) -> OneCycle:
     """The 1cycle policy's learning-rate and momentum schedules.
 
@@ -225,23 +282,8 @@ def one_cycle(
     """
     total = resolve_total_steps(total_steps, epochs, steps_per_epoch)
     _check_range("max_lr", max_lr, 0.0, math.inf, True, True)
-    _check_range("div_factor", div_factor, 1.0, math.inf, True, True)
-    _check_range("final_div_factor", final_div_factor, 1.0, math.inf, False, True)
-    if anneal_strategy not in ("linear", "cos"):
-        raise ValueError(f"anneal_strategy must be 'linear' or 'cos', got {anneal_strategy!r}")
-    if pct_start is not None and annihilation_pct is not None:
-        raise ValueError("give pct_start or annihilation_pct, not both")
-    if annihilation_pct is not None:
-        if not three_phase:
-            raise ValueError("annihilation_pct needs three_phase=True (two phases have no annihilation)")
-        _check_range("annihilation_pct", annihilation_pct, 0.0, 1.0, True, True)
-        pct_start = (1.0 - annihilation_pct) / 2.0
-    if pct_start is None:
-        pct_start = 0.45 if three_phase else 0.3
-    _check_range("pct_start", pct_start, 0.0, 1.0, True, True)
-    if cycle_momentum:
-        _check_range("base_momentum", base_momentum, 0.0, 1.0, False, True)
-        _check_range("max_momentum", max_momentum, 0.0, 1.0, False, True)
+    pct_start = check_one_cycle(pct_start, anneal_strategy, cycle_momentum, base_momentum, max_momentum, div_factor,
+                                final_div_factor, three_phase, annihilation_pct)
 
     # Phase ends exactly as torch computes them (float boundaries, steps counted from 0).
     if three_phase:

@@ -28,6 +28,8 @@ from typing import Any, Literal
 
 import numpy as np
 
+from onecycle.schedules import ONE_CYCLE
+
 __all__ = [
     "RULE_NAMES",
     "Recommendation",
@@ -356,7 +358,7 @@ class Recommendation:
     confidence: Confidence
     spread: float | None
     notes: list[str] = field(default_factory=list)
-    div_factor: float = 10.0
+    div_factor: float = ONE_CYCLE.div_factor
     lr_at_minimum: float | None = None
     repeats: int = 1
 
@@ -429,7 +431,7 @@ def _at_most(confidence: Confidence, cap: Confidence) -> Confidence:
 def recommend(
     lrs: ArrayLike,
     losses: ArrayLike,
-    div_factor: float = 10.0,
+    div_factor: float = ONE_CYCLE.div_factor,
     diverged: bool = True,
     *,
     frac: float = 0.15,

@@ -27,11 +27,16 @@ import torch
 from torch import nn
 
 from onecycle.range_test import RangeTestResult, preserved, range_test
+from onecycle.scheduler import momentum_key, set_group_value
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 Build = Callable[[Any], tuple[nn.Module, torch.optim.Optimizer, Iterable[Any]]]
+
+SWEEPABLE = ("weight_decay", "momentum")
+"""The hyper-parameters :func:`sweep` sets on every torch optimizer without ``build`` (``momentum`` is ``betas[0]``
+in the Adam family); other param-group keys work where the optimizer has them."""
 
 
 def reached_loss(result: RangeTestResult) -> float:
@@ -118,15 +123,16 @@ def pick(
 
 
 def _set_groups(optimizer: torch.optim.Optimizer, param: str, value: Any) -> None:
+    if param in ("lr", "initial_lr"):
+        raise ValueError("the range test sets the learning rate itself; sweep another hyper-parameter")
     for group in optimizer.param_groups:
-        if param not in group:
+        key = momentum_key(group) if param == "momentum" else param
+        if key is None or key not in group:
             raise ValueError(f"the optimizer's param groups have no {param!r}; pass build=... to sweep it")
         if param == "betas":
             group["betas"] = tuple(value)
-        elif param in ("momentum",) and "betas" in group:
-            group["betas"] = (value, *group["betas"][1:])
         else:
-            group[param] = value
+            set_group_value(group, key, value)
 
 
 def sweep(
@@ -145,8 +151,8 @@ def sweep(
 ) -> SweepResult:
     """Run :func:`~onecycle.range_test.range_test` once per value and pick one by the module's rule.
 
-    Optimizer hyper-parameters (``"weight_decay"``, ``"momentum"``...) are set on every param group of
-    ``optimizer`` for each run and put back afterwards; each run starts from the same weights and optimizer
+    Optimizer hyper-parameters (``"weight_decay"``, ``"momentum"``: beta1 for Adam...) are set on every param group
+    of ``optimizer`` for each run and put back afterwards; each run starts from the same weights and optimizer
     state, the same RNG seed (``seed``) and the same batch order. For anything that needs a rebuild (dropout,
     batch size, architecture) pass ``build(value) -> (model, optimizer, data)``: it is called after
     ``torch.manual_seed(seed)``, so a model built inside it starts from the same initial weights each time.

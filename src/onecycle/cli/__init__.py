@@ -9,14 +9,14 @@ from collections.abc import Sequence
 
 from onecycle import __version__
 from onecycle.cli import demo, find_lr, report, schedule, sweep, train
-from onecycle.cli.common import CommandError
+from onecycle.cli.common import CommandError, Parser
 from onecycle.datasets import DatasetError, DatasetNotFound
 
 COMMANDS = [find_lr, sweep, train, report, demo, schedule]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="onecycle",
         description="Learning-rate range test and 1cycle policy for PyTorch.",
     )

@@ -1,56 +1,140 @@
-"""Arguments every run command shares: ``--config``, ``--run-dir`` and one flag per setting of RunConfig."""
+"""What the commands share: the parser class, ``--config``/``--run-dir``/``--quiet``, and one flag per setting a
+command uses, with the defaults that command applies in its help."""
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
+import difflib
 import logging
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from onecycle.config import HELP, RunConfig, build_config
+from onecycle.config import CHOICES, FIELDS, RunConfig, build_config, field_type
 
 
 class CommandError(Exception):
     """A problem with the user's input or a run, reported as one line without a traceback."""
 
 
-def _floats(text: str) -> list[float]:
+class Parser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose commands reject unknown arguments themselves, with a hint: the flag meant
+    (``--max_lr``, ``--maxlr``: did you mean ``--max-lr``?) or that the command does not use that setting."""
+
+    def parse_known_args(self, args: Sequence[str] | None = None,  # type: ignore[override]
+                         namespace: argparse.Namespace | None = None) -> tuple[argparse.Namespace, list[str]]:
+        namespace, extras = super().parse_known_args(args, namespace)
+        if extras and self._subparsers is None:
+            self.error(self.unrecognized(extras))
+        return namespace, extras
+
+    def unrecognized(self, extras: Sequence[str]) -> str:
+        """The error message for arguments this parser does not know."""
+        shown = [s for a in self._actions if a.help != argparse.SUPPRESS for s in a.option_strings]
+        command = self.prog.split()[-1]
+        hints = []
+        for arg in extras:
+            if not arg.startswith("--"):
+                continue
+            flag = arg.split("=", 1)[0]
+            dashed = "--" + flag[2:].replace("_", "-")
+            name = flag[2:].replace("-", "_").removeprefix("no_")
+            if dashed in shown and dashed != flag:
+                hints.append(f"did you mean {dashed}?")
+            elif name in FIELDS:
+                hints.append(f"{command} does not use {name}")
+            else:
+                close = difflib.get_close_matches(dashed, shown, n=1, cutoff=0.7)
+                setting = difflib.get_close_matches(name, FIELDS, n=1, cutoff=0.8)
+                if close:
+                    hints.append(f"did you mean {close[0]}?")
+                elif setting:
+                    hints.append(f"{command} does not use {setting[0]}")
+        text = f"unrecognized arguments: {' '.join(extras)}"
+        return text + (f" ({'; '.join(hints)})" if hints else "")
+
+
+def floats(text: str) -> list[float]:
     try:
         return [float(v) for v in text.split(",") if v.strip()]
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
 
 
-_TYPES = {"int": int, "float": float, "str": str, "list[float]": _floats}
+_PARSE = {int: int, float: float, str: str, list: floats}
+_METAVAR = {int: "N", float: "X", list: "X,X,..."}
 
 
-def add_run_arguments(parser: argparse.ArgumentParser, run_dir_default: str = "runs/latest") -> None:
-    """``--config FILE``, ``--run-dir DIR`` and a flag per setting; a flag given overrides the file."""
-    parser.add_argument("--config", metavar="FILE", help="TOML file of settings (flags override it)")
-    parser.add_argument("--run-dir", default=run_dir_default, type=Path,
-                        help=f"directory for results (default {run_dir_default})")
-    parser.add_argument("--quiet", action="store_true", help="no progress bars or info messages")
-    group = parser.add_argument_group("settings (also accepted as keys of the --config file)")
-    for f in dataclasses.fields(RunConfig):
-        flag = "--" + f.name.replace("_", "-")
-        kind = str(f.type).replace(" | None", "")
-        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
-        help_text = f"{HELP[f.name]} (default: {default})"
-        if kind == "bool":
-            group.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction,
-                               default=argparse.SUPPRESS, help=help_text)
+def show(value: Any) -> str:
+    """A default as it is written on the command line."""
+    if isinstance(value, list):
+        return ",".join(show(v) for v in value)
+    if isinstance(value, float):
+        mantissa, _, exponent = f"{value:.12e}".partition("e")
+        scientific = f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
+        return min(f"{value:g}", scientific, key=len)  # 0.85, 10, 1e-5
+    return str(value)
+
+
+def help_text(name: str, default: Any) -> str:
+    """The help of setting ``name``: its text, its choices and ``default`` (or what ``None`` means)."""
+    meta = FIELDS[name].metadata
+    text = meta["help"]
+    if name in CHOICES:
+        choices = ", ".join(CHOICES[name])
+        text = text.replace("{choices}", choices) if "{choices}" in text else f"{text}: {choices}"
+    shown = meta["none"] if default is None else show(default)
+    return f"{text} (default: {shown})".replace("%", "%%")
+
+
+def add_settings(parser: argparse.ArgumentParser, names: Sequence[str],
+                 defaults: Mapping[str, Any] | None = None) -> None:
+    """A flag per setting in ``names`` (``--batch-size`` for ``batch_size``, ``--flag/--no-flag`` for booleans),
+    grouped as in :class:`~onecycle.config.RunConfig`; ``defaults`` are the command's own, shown in the help.
+    A flag left out leaves the setting to the ``--config`` file or the default."""
+    defaults = {**RunConfig().to_dict(), **(defaults or {})}
+    groups: dict[str, argparse._ArgumentGroup] = {}
+    for name in sorted(names, key=list(FIELDS).index):
+        title = FIELDS[name].metadata["group"]
+        if title not in groups:
+            groups[title] = parser.add_argument_group(f"{title.value} settings")
+        group = groups[title]
+        flag = "--" + name.replace("_", "-")
+        kind, _ = field_type(name)
+        text = help_text(name, defaults[name])
+        if kind is bool:
+            group.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS,
+                               help=text)
         else:
-            group.add_argument(flag, dest=f.name, type=_TYPES[kind], default=argparse.SUPPRESS,
-                               metavar=f.name.upper(), help=help_text)
+            group.add_argument(flag, dest=name, type=_PARSE[kind], default=argparse.SUPPRESS,
+                               metavar=_METAVAR.get(kind, name.upper()), help=text)
 
 
-def config_from_args(args: argparse.Namespace, **fixed: Any) -> RunConfig:
-    """Defaults, then ``--config``, then ``fixed`` values, then the flags given, validated together."""
-    names = {f.name for f in dataclasses.fields(RunConfig)}
-    overrides = {**fixed, **{k: v for k, v in vars(args).items() if k in names}}
-    if getattr(args, "quiet", False):
+def add_config_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", metavar="FILE",
+                        help="TOML file of settings, any of them, also those this command does not use "
+                        "(flags override it)")
+
+
+def add_run_arguments(parser: argparse.ArgumentParser, names: Sequence[str], run_dir_default: str = "runs/latest",
+                      defaults: Mapping[str, Any] | None = None) -> None:
+    """``--config FILE``, ``--run-dir DIR``, ``--quiet`` and a flag per setting in ``names``."""
+    parser.usage = "%(prog)s [-h] [--config FILE] [--run-dir RUN_DIR] [--quiet] [setting flags]"
+    add_config_argument(parser)
+    parser.add_argument("--run-dir", default=run_dir_default, type=Path,
+                        help=f"directory for results (default: {run_dir_default})")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars or info messages")
+    add_settings(parser, names, defaults)
+
+
+def config_from_args(args: argparse.Namespace, defaults: Mapping[str, Any] | None = None,
+                     **fixed: Any) -> RunConfig:
+    """``defaults`` (the command's own), then ``--config``, then ``fixed`` values, then the flags given, validated
+    together."""
+    quiet = getattr(args, "quiet", False)
+    overrides = {**fixed, **{k: v for k, v in vars(args).items() if k in FIELDS}}
+    if quiet:
         overrides["progress"] = False
-    cfg = build_config(args.config, overrides)
-    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s")
+    cfg = build_config(args.config, overrides, dict(defaults or {}))
+    logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, format="%(message)s")
     return cfg

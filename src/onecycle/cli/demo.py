@@ -6,15 +6,16 @@ from __future__ import annotations
 import argparse
 import time
 
-from onecycle.cli.common import add_run_arguments, config_from_args
+from onecycle.cli.common import add_run_arguments, config_from_args, show
 from onecycle.cli.find_lr import describe as describe_finder
 from onecycle.cli.sweep import describe as describe_sweep
-from onecycle.cli.train import PrintEpochs
+from onecycle.cli.train import SETTINGS, PrintEpochs
 from onecycle.datasets import DatasetNotFound
 from onecycle.experiment import find_lr, prepare, run_sweep, train_run, weight_decay_for
 from onecycle.report import read_run, results_table, write_report
 
-# Sized for 2 CPU cores: the sweep and the range test cost about one epoch together.
+# The demo's defaults (--config and flags override them), sized for 2 CPU cores: the sweep and the range test
+# cost about one epoch together.
 DEMO = {
     "dataset": "fashion-mnist",
     "model": "small-cnn",
@@ -29,39 +30,51 @@ DEMO = {
 }
 
 
-# The fallback when Fashion-MNIST is not installed and cannot be downloaded: 1,437 training images of 8x8.
+# Over DEMO when Fashion-MNIST is not installed and cannot be downloaded: 1,437 training images of 8x8.
 DIGITS_DEMO = {"dataset": "digits", "batch_size": 64, "epochs": 20, "sweep_steps": 40, "num_steps": 80}
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
+    fallback = ", ".join(f"{k} {show(v)}" for k, v in DIGITS_DEMO.items() if k != "dataset")
     p = sub.add_parser("demo", help="sweep, range test, 1cycle training and report on Fashion-MNIST",
-                       description="Run the whole method on Fashion-MNIST (or, when it cannot be found or downloaded, "
-                       "scikit-learn's digits): a weight-decay sweep, the range test at the picked weight decay, "
-                       "1cycle training at the recommended max_lr, and a report. Any setting can be changed.")
-    add_run_arguments(p, run_dir_default="runs/demo")
+                       description="Run the whole method on Fashion-MNIST: a weight-decay sweep, the range test at "
+                       "the picked weight decay, 1cycle training at the recommended max_lr, and a report. "
+                       "--weight-decay skips the sweep, --max-lr the range test. When Fashion-MNIST cannot be "
+                       f"found or downloaded it runs on scikit-learn's 8x8 digits instead ({fallback}, unless "
+                       "set). Any setting can be changed.")
+    add_run_arguments(p, SETTINGS, run_dir_default="runs/demo", defaults=DEMO)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     start = time.perf_counter()
-    cfg = config_from_args(args, **DEMO)
+    cfg = config_from_args(args, defaults=DEMO, sweep_param="weight_decay")
     try:
         setup = prepare(cfg)
     except DatasetNotFound as err:
         print(f"notice: {err}\nnotice: running the demo on scikit-learn's 8x8 digits instead")
-        cfg = config_from_args(args, **{**DEMO, **DIGITS_DEMO})
+        cfg = config_from_args(args, defaults={**DEMO, **DIGITS_DEMO}, sweep_param="weight_decay",
+                               dataset=DIGITS_DEMO["dataset"])
         setup = prepare(cfg)
     run_dir = args.run_dir
-    print(f"[1/4] weight-decay sweep on {cfg.dataset} ({len(setup.train_data)} training images, {cfg.model})")
-    print(describe_sweep(run_sweep(setup, run_dir)))
+    if cfg.weight_decay is None:
+        print(f"[1/4] weight-decay sweep on {cfg.dataset} ({len(setup.train_data)} training images, {cfg.model})")
+        print(describe_sweep(run_sweep(setup, run_dir)))
+    else:
+        print(f"[1/4] weight decay {cfg.weight_decay:g} given: no sweep")
     wd, _ = weight_decay_for(cfg, run_dir)
-    print(f"[2/4] range test at weight decay {wd:g}")
-    result = find_lr(setup, run_dir, wd)
-    print(describe_finder(result))
-    if result.max_lr is None:
-        raise ValueError("the range test gave no recommendation; see finder.png and pass --max-lr")
-    print(f"[3/4] 1cycle training: {cfg.epochs} epochs, max_lr {result.max_lr:.3g}, weight decay {wd:g}")
-    state = train_run(setup, run_dir, result.max_lr, wd, extra_hooks=[] if args.quiet else [PrintEpochs()])
+    max_lr = cfg.max_lr
+    if max_lr is None:
+        print(f"[2/4] range test at weight decay {wd:g}")
+        result = find_lr(setup, run_dir, wd)
+        print(describe_finder(result))
+        if result.max_lr is None:
+            raise ValueError("the range test gave no recommendation; see finder.png and pass --max-lr")
+        max_lr = result.max_lr
+    else:
+        print(f"[2/4] max_lr {max_lr:g} given: no range test")
+    print(f"[3/4] 1cycle training: {cfg.epochs} epochs, max_lr {max_lr:.3g}, weight decay {wd:g}")
+    state = train_run(setup, run_dir, max_lr, wd, extra_hooks=[] if args.quiet else [PrintEpochs()])
     if state.stopped:
         raise ValueError(state.stopped)
     html_path, _ = write_report([run_dir], run_dir)

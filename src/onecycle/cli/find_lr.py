@@ -5,8 +5,12 @@ from __future__ import annotations
 import argparse
 
 from onecycle.cli.common import add_run_arguments, config_from_args
+from onecycle.config import Group, settings_in
 from onecycle.experiment import find_lr, prepare
 from onecycle.range_test import RangeTestResult
+
+# The recommendation is for a planned 1cycle run: its min_lr is max_lr / div_factor.
+SETTINGS = (*settings_in(Group.DATA, Group.MODEL, Group.RANGE_TEST, Group.MACHINE), "epochs", "div_factor")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -14,7 +18,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        description="Train while the learning rate grows from --start-lr to --end-lr, stop when the "
                        "loss explodes, and recommend a max_lr for 1cycle. Writes finder.json, finder.csv and "
                        "finder.png to the run directory.")
-    add_run_arguments(p)
+    add_run_arguments(p, SETTINGS)
     p.set_defaults(func=run)
 
 

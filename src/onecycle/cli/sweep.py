@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import argparse
 
-from onecycle.cli.common import _floats, add_run_arguments, config_from_args
+from onecycle.cli.common import add_run_arguments, config_from_args, floats
+from onecycle.config import Group, settings_in
 from onecycle.experiment import prepare, run_sweep
 from onecycle.sweep import SweepResult
+
+# One range test per value (not repeated), each recommending a max_lr for the planned 1cycle run.
+SETTINGS = (*(name for name in settings_in(Group.DATA, Group.MODEL, Group.RANGE_TEST, Group.SWEEP, Group.MACHINE)
+              if name != "repeats"), "epochs", "div_factor")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -14,11 +19,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        description="Run the range test once per value under identical conditions and pick the "
                        "largest value whose recommended max_lr and reached loss are within tolerance of the best "
                        "(lr within 2x, loss within 10%). Writes sweep.json and sweep.png.")
-    p.add_argument("--param", dest="sweep_param", default=argparse.SUPPRESS,
-                   help="hyper-parameter to sweep (weight_decay or momentum; default weight_decay)")
-    p.add_argument("--values", dest="sweep_values", type=_floats, default=argparse.SUPPRESS,
-                   help="comma-separated values (default 1e-3,1e-4,1e-5)")
-    add_run_arguments(p)
+    add_run_arguments(p, SETTINGS)
+    # Earlier spellings of --sweep-param and --sweep-values, still accepted.
+    p.add_argument("--param", dest="sweep_param", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    p.add_argument("--values", dest="sweep_values", type=floats, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     p.set_defaults(func=run)
 
 

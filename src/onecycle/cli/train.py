@@ -10,9 +10,13 @@ from onecycle import rundir
 from onecycle.cli.common import CommandError, add_run_arguments, config_from_args
 from onecycle.cli.find_lr import describe as describe_finder
 from onecycle.cli.sweep import describe as describe_sweep
+from onecycle.config import Group, settings_in
 from onecycle.engine import TrainState
 from onecycle.experiment import Setup, find_lr, max_lr_for, prepare, run_sweep, train_run, weight_decay_for
 from onecycle.report import train_time_text
+
+# --auto runs a weight-decay sweep, so every setting but the swept parameter.
+SETTINGS = tuple(name for name in settings_in(*Group) if name != "sweep_param")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -23,7 +27,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--auto", action="store_true", help="run the sweep and the range test first if needed")
     p.add_argument("--resume", action="store_true",
                    help="continue from the run directory's checkpoint.pt with its saved settings (flags override)")
-    add_run_arguments(p)
+    add_run_arguments(p, SETTINGS)
     p.set_defaults(func=run)
 
 

@@ -1,0 +1,130 @@
+"""Flags and help: each command shows the settings it uses, with the defaults it applies, in one spelling; a
+mistyped flag gets a hint."""
+
+import argparse
+import json
+
+import pytest
+
+from onecycle import experiment
+from onecycle.cli import build_parser, main
+from onecycle.cli.common import config_from_args
+from onecycle.cli.demo import DEMO
+from onecycle.datasets import DatasetNotFound
+from onecycle.schedules import ONE_CYCLE
+
+
+def _commands() -> dict[str, argparse.ArgumentParser]:
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    return dict(sub.choices)
+
+
+def _help(command: str) -> str:
+    """The help text with its line wrapping undone."""
+    return " ".join(_commands()[command].format_help().split())
+
+
+def _flags(command: str) -> set[str]:
+    return {s for a in _commands()[command]._actions if a.help != argparse.SUPPRESS for s in a.option_strings}
+
+
+def test_each_command_shows_only_the_settings_it_uses():
+    find_lr, sweep, train, schedule = _flags("find-lr"), _flags("sweep"), _flags("train"), _flags("schedule")
+    assert {"--start-lr", "--num-steps", "--repeats", "--epochs", "--div-factor", "--batch-size"} <= find_lr
+    assert not {"--max-lr", "--pct-start", "--three-phase", "--clip-grad-norm", "--sweep-values"} & find_lr
+    assert {"--sweep-param", "--sweep-values", "--sweep-steps", "--start-lr", "--epochs", "--div-factor"} <= sweep
+    assert not {"--repeats", "--max-lr", "--pct-start"} & sweep
+    assert {"--max-lr", "--pct-start", "--sweep-values", "--repeats", "--clip-grad-norm"} <= train
+    assert "--sweep-param" not in train  # train --auto sweeps weight decay only
+    assert {"--pct-start", "--div-factor", "--three-phase", "--no-three-phase", "--max-lr"} <= schedule
+    assert not {"--batch-size", "--dataset", "--epochs"} & schedule
+    assert len(_commands()["find-lr"].format_help().splitlines()) < 80
+
+
+def test_one_spelling_per_option():
+    for command in ("sweep", "train", "demo", "schedule"):
+        assert not {"--param", "--values", "--two-phase"} & _flags(command)
+    parser = build_parser()
+    old = parser.parse_args(["sweep", "--param", "momentum", "--values", "0.8,0.9"])
+    new = parser.parse_args(["sweep", "--sweep-param", "momentum", "--sweep-values", "0.8,0.9"])
+    assert (old.sweep_param, old.sweep_values) == (new.sweep_param, new.sweep_values) == ("momentum", [0.8, 0.9])
+    a = parser.parse_args(["schedule", "--total-steps", "9", "--max-lr", "1", "--two-phase"])
+    b = parser.parse_args(["schedule", "--total-steps", "9", "--max-lr", "1", "--no-three-phase"])
+    assert a.three_phase is b.three_phase is False
+
+
+def test_no_help_text_gives_a_default_twice():
+    for name, parser in _commands().items():
+        for action in parser._actions:
+            assert (action.help or "").count("default") <= 1, (name, action.help)
+
+
+def test_help_shows_the_defaults_the_command_uses(capsys):
+    demo, train = _help("demo"), _help("train")
+    assert f"(default: {DEMO['sweep_steps']})" in demo and "(default: 0.1)" in demo  # label smoothing
+    assert "(default: runs/demo)" in demo and "(default: runs/latest)" in train
+    assert "--label-smoothing X label smoothing of the cross-entropy loss (default: 0)" in train
+    assert "(default: 1e-5)" in _help("find-lr")  # start_lr
+    assert f"(default: {ONE_CYCLE.final_div_factor:g})" in _help("schedule")
+
+
+@pytest.mark.parametrize(
+    "argv,hint",
+    [
+        (["train", "--max_lr", "0.1"], "did you mean --max-lr?"),
+        (["train", "--maxlr", "0.1"], "did you mean --max-lr?"),
+        (["train", "--no_amp"], "did you mean --no-amp?"),
+        (["find-lr", "--max-lr", "0.1"], "find-lr does not use max_lr"),
+        (["sweep", "--maxlr", "0.1"], "sweep does not use max_lr"),
+        (["sweep", "--batch-sise", "64"], "did you mean --batch-size?"),
+    ],
+)
+def test_mistyped_flag_gets_a_hint(capsys, argv, hint):
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert f"onecycle {argv[0]}: error: unrecognized arguments: {' '.join(argv[1:])}" in err and hint in err
+
+
+def test_config_file_may_hold_settings_the_command_does_not_show(tmp_path):
+    path = tmp_path / "run.toml"
+    path.write_text("max_lr = 0.4\npct_start = 0.3\nepochs = 7\n")
+    args = build_parser().parse_args(["find-lr", "--config", str(path), "--epochs", "2"])
+    cfg = config_from_args(args)
+    assert (cfg.max_lr, cfg.pct_start, cfg.epochs) == (0.4, 0.3, 2)
+
+
+def test_schedule_reads_the_schedule_settings_of_a_config_file(tmp_path, capsys):
+    path = tmp_path / "run.toml"
+    path.write_text('three_phase = false\ndataset = "digits"\n')
+    out = tmp_path / "s.png"
+    assert main(["schedule", "--config", str(path), "--total-steps", "100", "--max-lr", "1", "--out", str(out)]) == 0
+    assert "annihilation" not in capsys.readouterr().out
+
+
+def test_demo_honours_max_lr_and_weight_decay(tmp_path, capsys, monkeypatch):
+    real = experiment.load_dataset
+
+    def offline(name, *args, **kwargs):
+        if name == "fashion-mnist":
+            raise DatasetNotFound("Fashion-MNIST not found")
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(experiment, "load_dataset", offline)
+    code = main(["demo", "--run-dir", str(tmp_path), "--train-subset", "256", "--epochs", "1", "--max-lr", "0.05",
+                 "--weight-decay", "1e-4", "--quiet"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "max_lr 0.05 given: no range test" in out and "weight decay 0.0001 given: no sweep" in out
+    resolved = json.loads((tmp_path / "config.json").read_text())["resolved"]
+    assert resolved["max_lr"] == 0.05 and resolved["weight_decay"] == 1e-4
+    assert not (tmp_path / "finder.json").exists() and not (tmp_path / "sweep.json").exists()
+
+
+def test_demo_settings_come_under_the_config_file(tmp_path):
+    path = tmp_path / "run.toml"
+    path.write_text("batch_size = 64\n")
+    args = build_parser().parse_args(["demo", "--config", str(path)])
+    cfg = config_from_args(args, defaults=DEMO)
+    assert cfg.batch_size == 64 and cfg.label_smoothing == DEMO["label_smoothing"]
