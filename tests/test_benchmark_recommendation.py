@@ -243,3 +243,31 @@ def test_quick_run_writes_the_report(tmp_path):
             assert entry["regret"] == pytest.approx(100 * (entry["accuracy"] - best))
     text = out.read_text()
     assert "## Summary: regret per rule" in text and rules.OURS in text and "## Weight decay" in text
+
+
+def test_loss_at_lr_pick_compares_losses_at_the_lowest_recommendation():
+    lrs = [1e-3, 1e-2, 1e-1, 1.0]
+    curves = [(lrs, [2.0, 1.0, 0.50, 3.0]),  # value 1e-3: lowest loss at 0.1
+              (lrs, [2.0, 1.0, 0.60, 3.0]),  # 1e-4
+              (lrs, [2.0, 1.0, 0.504, 3.0])]  # 1e-5: within 1% of the lowest
+    values = [1e-3, 1e-4, 1e-5]
+    assert scoring.loss_at_lr_pick(values, curves, [0.1, 0.2, 0.3]) == 1e-3
+    assert scoring.loss_at_lr_pick(values, curves, [0.1, 0.2, 0.3], tolerance=0.0) == 1e-3
+    swapped = [curves[1], curves[0], curves[2]]  # the largest value no longer reaches the lowest loss
+    assert scoring.loss_at_lr_pick(values, swapped, [0.1, None, 0.3]) == 1e-4
+    # read at the lowest recommendation, interpolated in log lr: at 10**-1.5 value 1e-5 wins
+    at = [(lrs, [2.0, 1.0, 0.2, 3.0]), (lrs, [2.0, 0.5, 0.5, 3.0])]
+    assert scoring.loss_at_lr_pick([1.0, 2.0], at, [10**-1.5, 1.0]) == 2.0
+    assert scoring.loss_at_lr_pick(values, curves, [None, None, None]) is None
+
+
+def test_probe_pick_at_each_tolerance_is_read_off_the_trained_candidates():
+    case = {"finder": {"lrs": list(range(20)), "total_steps": 100,
+                       "probe": {"candidates": [0.3, 0.2, 0.1], "final": [1.04, None, 1.0],
+                                 "losses": [[1.0] * 10, [1.0] * 4, [1.0] * 10]}},
+            "trained_variants": {"probe candidate 1": {"regret": -5.0}, "probe candidate 2": {"regret": -1.0},
+                                 "probe candidate 3": {"regret": -2.0}}}
+    regrets = scoring.probe_tolerance_regrets(case)
+    assert regrets[0.0] == regrets[0.02] == -2.0 and regrets[0.05] == regrets[0.1] == -5.0
+    assert scoring.rule_cost(case, "ours") == 0.2 and scoring.rule_cost(case, "ours + probe") == (20 + 24) / 100
+    assert scoring.rule_cost({"finder": {"lrs": [1]}}, "ours") is None

@@ -211,21 +211,27 @@ def weight_decay(cases: Sequence[dict[str, Any]]) -> list[str]:
     wd_cases = [c for c in cases if c.get("weight_decay")]
     if not wd_cases:
         return []
-    rows = ["| case | lr | accuracy % per weight decay | sweep's max_lr per value | sweep pick | best | regret |",
-            "|---|---|---|---|---|---|---|"]
+    rows = ["| case | lr | accuracy % per weight decay | sweep's max_lr per value | sweep pick | regret | "
+            "loss-at-lr pick | regret | best |", "|---|---|---|---|---|---|---|---|---|"]
+
+    def shown(pick: float | None) -> str:
+        return "none" if pick is None else f"{pick:g}"
+
     for c in wd_cases:
         w = c["weight_decay"]
+        alt = w.get("loss_at_lr") or {}
         accs = ", ".join(f"{g['weight_decay']:g}: {fmt_acc(g['accuracy'])}{'†' if g['diverged'] else ''}"
                          for g in w["grid"])
         mlrs = ", ".join(fmt_lr(v) for v in w["sweep_max_lrs"])
-        pick = "none" if w["pick"] is None else f"{w['pick']:g}"
-        rows.append(f"| {c['case']['name']} | {fmt_lr(w['lr'])} | {accs} | {mlrs} | {pick} | "
-                    f"{w['best_weight_decay']:g} | {fmt_pts(w['regret'])} |")
+        rows.append(f"| {c['case']['name']} | {fmt_lr(w['lr'])} | {accs} | {mlrs} | {shown(w['pick'])} | "
+                    f"{fmt_pts(w['regret'])} | {shown(alt.get('pick'))} | {fmt_pts(alt.get('regret'))} | "
+                    f"{w['best_weight_decay']:g} |")
     parts = [block("weight_decay"), "\n".join(rows)]
-    regrets = [c["weight_decay"]["regret"] for c in wd_cases if c["weight_decay"]["regret"] is not None]
-    if regrets:
-        parts.append(block("weight_decay_summary", mean=fmt_pts(float(np.mean(regrets))), worst=fmt_pts(min(regrets)),
-                           cases=len(regrets), best=sum(r >= 0 for r in regrets)))
+    for name, read in (("Sweep pick", lambda w: w), ("Loss-at-lr pick", lambda w: w.get("loss_at_lr") or {})):
+        regrets = [r for c in wd_cases if (r := read(c["weight_decay"]).get("regret")) is not None]
+        if regrets:
+            parts.append(block("weight_decay_summary", reading=name, mean=fmt_pts(float(np.mean(regrets))),
+                               worst=fmt_pts(min(regrets)), cases=len(regrets), best=sum(r >= 0 for r in regrets)))
     return parts
 
 

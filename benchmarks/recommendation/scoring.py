@@ -207,6 +207,24 @@ def score_weight_decay(grid: Sequence[dict[str, Any]], pick: float | None, lr: f
             "regret": None if picked is None else regret_points(picked["accuracy"], best["accuracy"])}
 
 
+def loss_at_lr_pick(values: Sequence[float], curves: Sequence[tuple[Sequence[float], Sequence[float]]],
+                    max_lrs: Sequence[float | None], tolerance: float = 0.01) -> float | None:
+    """An alternative reading of a weight-decay sweep: compare the values by the smoothed loss each curve reached
+    at one learning rate, the lowest recommended ``max_lr`` of the sweep (where every curve still trains), and
+    take the largest value whose loss there is within ``tolerance`` (relative) of the lowest. ``curves`` holds
+    each value's ``(lrs, smoothed losses)``; ``None`` when no value has a recommendation."""
+    answered = [lr for lr in max_lrs if lr is not None]
+    if not answered:
+        return None
+    x = math.log10(min(answered))
+    losses = []
+    for lrs, smoothed in curves:
+        finite = [(math.log10(lr), v) for lr, v in zip(lrs, smoothed) if math.isfinite(v)]
+        losses.append(float(np.interp(x, [a for a, _ in finite], [b for _, b in finite])) if finite else math.inf)
+    best = min(losses)
+    return max(v for v, loss in zip(values, losses) if loss <= best + tolerance * abs(best))
+
+
 def seed_noise(points: Sequence[dict[str, Any]], within: float = 0.05) -> float | None:
     """One standard error of a regret, in points: the seed-to-seed standard deviation pooled over grid points
     within ``within`` of the best accuracy, times ``sqrt(2 / seeds)`` (a difference of two means)."""

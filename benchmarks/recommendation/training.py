@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.recommendation.cases import Case, Settings
-from benchmarks.recommendation.scoring import Run, score_weight_decay
+from benchmarks.recommendation.scoring import Run, loss_at_lr_pick, score_weight_decay
 
 
 def make_setup(case: Case) -> Any:
@@ -105,4 +105,8 @@ def weight_decay_check(case: Case, settings: Settings, lr: float, setup: Any,
         runs = [train(lr, seed, wd) for seed in settings.seeds]
         grid.append({"weight_decay": wd, "accuracy": float(np.mean([r.accuracy for r in runs])),
                      "diverged": any(r.diverged for r in runs)})
-    return score_weight_decay(grid, result.pick, lr, result.max_lrs)
+    scored = score_weight_decay(grid, result.pick, lr, result.max_lrs)
+    alternative = loss_at_lr_pick(result.values, [(r.lrs, r.curves[0].filtered) for r in result.results],
+                                  result.max_lrs)
+    scored["loss_at_lr"] = score_weight_decay(grid, alternative, lr)
+    return scored
