@@ -264,10 +264,14 @@ def test_loss_at_lr_pick_compares_losses_at_the_lowest_recommendation():
 def test_probe_pick_at_each_tolerance_is_read_off_the_trained_candidates():
     case = {"finder": {"lrs": list(range(20)), "total_steps": 100,
                        "probe": {"candidates": [0.3, 0.2, 0.1], "final": [1.04, None, 1.0],
-                                 "losses": [[1.0] * 10, [1.0] * 4, [1.0] * 10]}},
+                                 "losses": [[2.0] * 5 + [1.04] * 5, [1.0, 1.0, 1.0, math.nan],
+                                            [2.0] * 5 + [1.0] * 5]}},
             "trained_variants": {"probe candidate 1": {"regret": -5.0}, "probe candidate 2": {"regret": -1.0},
                                  "probe candidate 3": {"regret": -2.0}}}
     regrets = scoring.probe_tolerance_regrets(case)
     assert regrets[0.0] == regrets[0.02] == -2.0 and regrets[0.05] == regrets[0.1] == -5.0
     assert scoring.rule_cost(case, "ours") == 0.2 and scoring.rule_cost(case, "ours + probe") == (20 + 24) / 100
     assert scoring.rule_cost({"finder": {"lrs": [1]}}, "ours") is None
+    stuck = {**case, "finder": {**case["finder"], "probe": {**case["finder"]["probe"],
+                                                            "losses": [[2.0] * 10, [2.0] * 4, [1.99] * 10]}}}
+    assert set(scoring.probe_tolerance_regrets(stuck).values()) == {-5.0}  # learned nothing: the first is kept

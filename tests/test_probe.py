@@ -16,6 +16,7 @@ from onecycle.probe import (
     ProbeResult,
     candidates_below,
     final_loss,
+    learned,
     pick,
     probe,
     steps_per_candidate,
@@ -135,6 +136,18 @@ def test_pick_is_within_tolerance_and_the_highest_such(pairs, tolerance):
     best = min(f for _, f in scored)
     ok = [lr for lr, f in scored if f <= best + tolerance * abs(best)]
     assert chosen == max(ok)
+
+
+def test_too_short_to_learn_keeps_the_first_candidate_with_a_note():
+    # A constant model cannot lower its loss: the probe cannot tell the candidates apart and says so.
+    x, y = torch.randn(16, 3), torch.randint(0, 3, (16,))
+    model = nn.Linear(3, 3)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    res = probe(model, opt, [(x, y)], lambda out, t: nn.functional.cross_entropy(out * 0.0, t) + 0.0 * out.sum(),
+                [0.3, 0.2, 0.1], steps=10)
+    assert res.pick == 0.3 and any("too short to tell" in note for note in res.notes)
+    assert learned([[2.0, 2.0, 1.0, 1.0]], [1.0]) and not learned([[2.0, 2.0, 2.0, 1.95]], [1.95])
+    assert not learned([[2.0, math.nan]], [None])
 
 
 def test_final_loss_is_the_tail_mean_and_none_when_not_finite():

@@ -268,13 +268,13 @@ def probe_candidates(probe: dict[str, Any]) -> dict[str, float]:
 
 def probe_tolerance_regrets(case: dict[str, Any], regret: str = "regret") -> dict[float, float | None]:
     """The regret of the probe's pick at each of :data:`PROBE_TOLERANCES`, read off the trained candidates."""
-    from onecycle.probe import pick
+    from onecycle.probe import decide
 
     probe = case["finder"].get("probe") or {}
     trained = case.get("trained_variants", {})
     out: dict[float, float | None] = {}
     for tol in PROBE_TOLERANCES:
-        chosen = pick(probe["candidates"], probe["final"], tol) if probe else None
+        chosen = decide(probe["candidates"], probe["losses"], tol)[0] if probe else None
         k = None if chosen is None else probe["candidates"].index(chosen) + 1
         entry = trained.get(PROBE_CANDIDATE.format(k=k)) if k else None
         out[tol] = None if entry is None else entry.get(regret)

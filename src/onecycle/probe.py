@@ -38,7 +38,12 @@ MIN_STEPS = 10
 """Fewest steps per candidate; a budget too small for this is reported in the result's notes."""
 
 TAIL = 0.25
-"""The final loss is the mean training loss over this last fraction of a candidate's steps."""
+"""The final loss is the mean training loss over this last fraction of a candidate's steps (the start loss, over
+this first fraction)."""
+
+LEARNED = 0.95
+"""A probe is conclusive when some candidate's final loss is below this fraction of its start loss; otherwise
+the runs were too short to learn anything and the probe keeps the first (highest) candidate, with a note."""
 
 
 def candidates_below(max_lr: float, n: int = CANDIDATES, step_down: float = STEP_DOWN) -> list[float]:
@@ -177,7 +182,31 @@ def probe(
         bar.close()
         _restore(snap, model, optimizer)
     finals = [final_loss(losses) for losses in all_losses]
-    notes = []
-    if all(f is None for f in finals):
-        notes.append("every candidate diverged: no pick")
-    return ProbeResult(cands, all_losses, finals, pick(cands, finals, tolerance), steps, notes, float(tolerance))
+    chosen, notes = decide(cands, all_losses, tolerance)
+    return ProbeResult(cands, all_losses, finals, chosen, steps, notes, float(tolerance))
+
+
+def decide(candidates: Sequence[float], losses: Sequence[Sequence[float]],
+           tolerance: float = TOLERANCE) -> tuple[float | None, list[str]]:
+    """The probe's answer from its candidates' training losses, and notes: :func:`pick` on their final losses,
+    or the first candidate when none of them learned anything (:func:`learned`). Pure."""
+    finals = [final_loss(run) for run in losses]
+    chosen = pick(candidates, finals, tolerance)
+    if chosen is None:
+        return None, ["every candidate diverged: no pick"]
+    if not learned(losses, finals):
+        steps = max(len(run) for run in losses)
+        return candidates[0], [f"no candidate lowered its loss by {1 - LEARNED:.0%} in {steps} steps: too short to "
+                               "tell them apart, so the first candidate is kept"]
+    return chosen, []
+
+
+def learned(losses: Sequence[Sequence[float]], finals: Sequence[float | None]) -> bool:
+    """Whether any candidate's final loss fell below :data:`LEARNED` times its start loss (the mean of its first
+    :data:`TAIL` of steps)."""
+    for run, final in zip(losses, finals):
+        k = max(1, math.ceil(TAIL * len(run)))
+        start = sum(run[:k]) / k
+        if final is not None and math.isfinite(start) and final < LEARNED * start:
+            return True
+    return False
