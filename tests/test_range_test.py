@@ -339,3 +339,46 @@ def test_result_prints_how_it_ended_and_the_recommendation():
     res = range_test(model, torch.optim.SGD(model.parameters(), lr=0.1), data, _half_mse, end_lr=100.0,
                      repeats=2)
     assert str(res).startswith("repeat 1: range test of ") and "\nrepeat 2: " in str(res)
+
+
+class _CountingNet(nn.Module):
+    """A model with a non-persistent buffer that training changes (left out of ``state_dict``)."""
+
+    def __init__(self):
+        super().__init__()
+        self.body = _bn_model()
+        self.register_buffer("seen", torch.zeros(()), persistent=False)
+
+    def forward(self, x):
+        if self.training:
+            self.seen += len(x)
+        return self.body(x)
+
+
+def test_non_persistent_buffers_restored():
+    model = _CountingNet()
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    seen = model.seen
+    range_test(model, opt, _batches(), nn.functional.cross_entropy, num_steps=20, end_lr=1.0, extend=False)
+    assert model.seen is seen and float(model.seen) == 0.0
+
+
+def test_mps_generator_restored_where_present(monkeypatch):
+    generator = {"state": torch.tensor([1, 2, 3], dtype=torch.uint8)}
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
+    monkeypatch.setattr(torch.mps, "get_rng_state", lambda: generator["state"].clone())
+    monkeypatch.setattr(torch.mps, "set_rng_state", lambda state: generator.update(state=state.clone()))
+    model = _bn_model()
+    opt = torch.optim.SGD(model.parameters(), lr=0.05)
+
+    def step(batch):
+        generator["state"] = torch.tensor([9, 9, 9], dtype=torch.uint8)  # as if dropout drew on the device
+        x, y = batch
+        opt.zero_grad()
+        loss = nn.functional.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        return float(loss.detach())
+
+    range_test(model, opt, _batches(), step=step, num_steps=10, end_lr=1.0, extend=False)
+    assert generator["state"].tolist() == [1, 2, 3]

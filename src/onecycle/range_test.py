@@ -12,16 +12,15 @@ import copy
 import csv
 import json
 import math
-import random
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-import numpy as np
 import torch
 from torch import nn
 
+from onecycle import rng
 from onecycle.engine import evaluate
 from onecycle.scheduler import set_group_value
 from onecycle.schedules import ONE_CYCLE
@@ -157,32 +156,42 @@ class _Snapshot:
     """Everything a range test changes, copied in memory so it can be put back bitwise."""
 
     model: dict[str, torch.Tensor]
+    buffers: dict[str, torch.Tensor]  # the non-persistent ones, which ``state_dict`` leaves out
     optimizer: dict[str, Any]
     training: dict[str, bool]
-    torch_rng: torch.Tensor
-    cuda_rng: list[torch.Tensor]
-    numpy_rng: Any
-    python_rng: Any
+    rng: dict[str, Any]
     others: list[tuple[Any, Any]]
 
 
 def _snapshot(model: nn.Module, optimizer: torch.optim.Optimizer, others: Sequence[Any]) -> _Snapshot:
+    state = model.state_dict()
     return _Snapshot(
-        model={k: v.detach().clone() for k, v in model.state_dict().items()},
+        model={k: v.detach().clone() for k, v in state.items()},
+        buffers={k: v.detach().clone() for k, v in model.named_buffers() if k not in state},
         optimizer=copy.deepcopy(optimizer.state_dict()),
         training={name: m.training for name, m in model.named_modules()},
-        torch_rng=torch.get_rng_state(),
-        cuda_rng=torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else [],
-        numpy_rng=np.random.get_state(),
-        python_rng=random.getstate(),
+        rng=rng.get_state(),
         others=[(o, copy.deepcopy(o.state_dict())) for o in others if hasattr(o, "state_dict")],
     )
+
+
+def _restore_buffers(model: nn.Module, buffers: dict[str, torch.Tensor]) -> None:
+    for name, saved in buffers.items():
+        owner, _, attr = name.rpartition(".")
+        module = model.get_submodule(owner)
+        current = module._buffers.get(attr)
+        if current is not None and (current.shape, current.dtype, current.device) == (
+            saved.shape, saved.dtype, saved.device):
+            current.copy_(saved)
+        else:  # replaced by a tensor of another shape (or removed): put the original back
+            module._buffers[attr] = saved.clone()
 
 
 def _restore(snap: _Snapshot, model: nn.Module, optimizer: torch.optim.Optimizer, everything: bool = True) -> None:
     """Put back the model and optimizer; with ``everything``, also the modes, RNGs and other objects."""
     with torch.no_grad():
         model.load_state_dict(snap.model)
+        _restore_buffers(model, snap.buffers)
     # load_state_dict keeps the given tensors (same dtype and device): hand it a copy, or the next training
     # steps would change the snapshot in place through the optimizer's buffers.
     optimizer.load_state_dict(copy.deepcopy(snap.optimizer))
@@ -191,11 +200,7 @@ def _restore(snap: _Snapshot, model: nn.Module, optimizer: torch.optim.Optimizer
         return
     for name, m in model.named_modules():
         m.training = snap.training.get(name, m.training)
-    torch.set_rng_state(snap.torch_rng)
-    if snap.cuda_rng:
-        torch.cuda.set_rng_state_all(snap.cuda_rng)
-    np.random.set_state(snap.numpy_rng)
-    random.setstate(snap.python_rng)
+    rng.set_state(snap.rng)
     for obj, state in snap.others:
         obj.load_state_dict(state)
 

@@ -6,14 +6,13 @@ from __future__ import annotations
 import csv
 import json
 import os
-import random
 import tempfile
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
+from onecycle import rng
 from onecycle.engine import TrainState
 
 CONFIG = "config.json"
@@ -53,26 +52,6 @@ def read_json(path: Path) -> Any:
         raise ValueError(f"{path} is not valid JSON ({err})") from None
 
 
-def _rng_state() -> dict[str, Any]:
-    kind, keys, pos, has_gauss, cached = np.random.get_state()
-    return {
-        "torch": torch.get_rng_state(),
-        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else [],
-        "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, cached],
-        "python": random.getstate(),
-    }
-
-
-def _set_rng_state(state: dict[str, Any]) -> None:
-    torch.set_rng_state(state["torch"])
-    if state["cuda"]:
-        torch.cuda.set_rng_state_all(state["cuda"])
-    kind, keys, pos, has_gauss, cached = state["numpy"]
-    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
-    version, internal, gauss = state["python"]
-    random.setstate((version, tuple(internal), gauss))
-
-
 def save_checkpoint(path: Path, state: TrainState) -> None:
     """Everything needed to continue ``state`` exactly, written atomically (temp file + rename)."""
     payload = {
@@ -85,7 +64,7 @@ def save_checkpoint(path: Path, state: TrainState) -> None:
         "step": state.step,
         "smoothed_loss": state.smoothed_loss,
         "history": state.history,
-        "rng": _rng_state(),
+        "rng": rng.get_state(),
     }
     atomic_write(path, lambda f: torch.save(payload, f))
 
@@ -110,7 +89,7 @@ def load_checkpoint(path: Path, state: TrainState) -> TrainState:
     state.epoch, state.step = ckpt["epoch"], ckpt["step"]
     state.smoothed_loss = ckpt["smoothed_loss"]
     state.history = list(ckpt["history"])
-    _set_rng_state(ckpt["rng"])
+    rng.set_state(ckpt["rng"])
     return state
 
 
