@@ -167,3 +167,47 @@ def test_epoch_time_counts_the_test_evaluation_and_train_time_sums_the_epochs():
     steps_time = [len(state.data) * 64 / h["images_per_s"] for h in state.history]  # images/s is of the steps
     assert all(h["time_s"] >= t + 0.3 for h, t in zip(state.history, steps_time))
     assert train_time(state.history) == pytest.approx(sum(h["time_s"] for h in state.history))
+
+
+def test_resume_from_any_epoch_gives_the_same_steps_csv(tmp_path):
+    """The smoothed loss (a running average) continues exactly: resumed from the checkpoint of any epoch, a run
+    writes the rows of the uninterrupted run, byte for byte."""
+    train_data, _ = _data()
+    epochs = 12
+
+    def tiny():  # one step per epoch, so that every step is a possible resume point
+        data = Batches(train_data.subset(64, seed=0), 64, drop_last=True, flip=True, seed=1)
+        torch.manual_seed(1)
+        model = nn.Sequential(nn.Flatten(), nn.Linear(64, 10))
+        opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+        return TrainState(model, opt, OneCycleScheduler(opt, max_lr=0.1, total_steps=epochs), data, epochs)
+
+    class KeepEvery:
+        def on_epoch_end(self, state, metrics):
+            rundir.save_checkpoint(tmp_path / f"epoch{state.epoch}.pt", state)
+            return False
+
+    (tmp_path / "full").mkdir()
+    train(tiny(), hooks=[rundir.MetricsHook(tmp_path / "full"), KeepEvery()], progress=False)
+    header, *rows = (tmp_path / "full" / rundir.STEPS_CSV).read_text().splitlines()
+    for k in range(1, epochs):
+        (tmp_path / f"from{k}").mkdir()
+        state = rundir.load_checkpoint(tmp_path / f"epoch{k}.pt", tiny())
+        train(state, hooks=[rundir.MetricsHook(tmp_path / f"from{k}")], progress=False)
+        assert (tmp_path / f"from{k}" / rundir.STEPS_CSV).read_text().splitlines() == [header, *rows[k:]], k
+
+
+def test_checkpoint_of_an_older_version_still_resumes(tmp_path):
+    """Checkpoints once held only the bias-corrected smoothed loss; they resume with it (to within rounding)."""
+    state = _state(epochs=2)
+    state.epochs = 1
+    train(state, hooks=[rundir.CheckpointHook(tmp_path)], progress=False)
+    ckpt = torch.load(tmp_path / rundir.CHECKPOINT, weights_only=True)
+    ckpt["smoothed_loss"] = state.smoothed_loss
+    del ckpt["loss_ema"]
+    ckpt["rng"].pop("mps")
+    torch.save(ckpt, tmp_path / "old.pt")
+    resumed = rundir.load_checkpoint(tmp_path / "old.pt", _state(epochs=2))
+    assert resumed.smoothed_loss == pytest.approx(state.smoothed_loss, rel=1e-12)
+    train(resumed, progress=False)
+    assert resumed.epoch == 2

@@ -7,6 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from onecycle.suggestions import (
+    EMA,
     MARGIN,
     PLATEAU_FACTOR,
     PLATEAU_FRACTION,
@@ -109,6 +110,17 @@ def test_ema_validates():
             ema([1.0, 2.0], beta)
     with pytest.raises(ValueError, match="one-dimensional"):
         ema([[1.0, 2.0]])
+
+
+def test_ema_state_continues_bitwise():
+    y = np.random.default_rng(1).uniform(0.0, 5.0, 40).tolist()
+    first = EMA(0.9)
+    for value in y[:17]:
+        first.update(value)
+    second = EMA()
+    second.load_state_dict(first.state_dict())
+    assert [second.update(v) for v in y[17:]] == ema(y, 0.9).tolist()[17:]
+    assert math.isnan(EMA().value)
 
 
 @given(st.lists(st.floats(-1e6, 1e6), min_size=1, max_size=50), st.floats(0.0, 0.999))

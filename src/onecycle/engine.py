@@ -18,6 +18,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from onecycle.scheduler import momentum_key
+from onecycle.suggestions import EMA
 
 
 @dataclass
@@ -31,10 +32,15 @@ class TrainState:
     epochs: int
     epoch: int = 0  # epochs completed
     step: int = 0  # optimizer steps taken
-    smoothed_loss: float = math.nan
+    loss_ema: EMA = field(default_factory=EMA)  # the smoothed training loss, one update per step
     history: list[dict[str, Any]] = field(default_factory=list)  # one dict per completed epoch
     stopped: str | None = None  # why training ended early, if it did
     scaler: torch.amp.GradScaler | None = None
+
+    @property
+    def smoothed_loss(self) -> float:
+        """The bias-corrected running average of the training loss (NaN before the first step)."""
+        return self.loss_ema.value
 
 
 def pick_device(name: str = "auto") -> torch.device:
@@ -146,7 +152,6 @@ def train(
     hooks: Sequence[Any] = (),
     amp_dtype: torch.dtype | None = None,
     clip_grad_norm: float | None = None,
-    beta: float = 0.98,
     progress: bool = True,
 ) -> TrainState:
     """Train from ``state.epoch`` to ``state.epochs``; returns the state with its history.
@@ -161,7 +166,6 @@ def train(
     model, optimizer = state.model, state.optimizer
     if amp_dtype == torch.float16 and state.scaler is None:
         state.scaler = torch.amp.GradScaler()
-    avg = 0.0 if math.isnan(state.smoothed_loss) else state.smoothed_loss * (1 - beta ** max(state.step, 1))
     while state.epoch < state.epochs and state.stopped is None:
         model.train()
         start, loss_sum, tally = time.perf_counter(), 0.0, _Accuracy()
@@ -180,8 +184,7 @@ def train(
             if state.scheduler is not None:
                 state.scheduler.step()
             state.step += 1
-            avg = beta * avg + (1 - beta) * value
-            state.smoothed_loss = avg / (1 - beta**state.step)
+            state.loss_ema.update(value)
             loss_sum += value * len(y)
             tally.add(out.detach(), y)
             step_metrics = {"step": state.step, "loss": value, "smoothed_loss": state.smoothed_loss, "lr": lr,

@@ -24,7 +24,7 @@ from onecycle import rng
 from onecycle.engine import evaluate
 from onecycle.scheduler import set_group_value
 from onecycle.schedules import ONE_CYCLE
-from onecycle.suggestions import Recommendation, combine, recommend, zero_phase_smooth
+from onecycle.suggestions import EMA, Recommendation, combine, recommend, zero_phase_smooth
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -442,7 +442,7 @@ def _run_curve(model: nn.Module, optimizer: torch.optim.Optimizer, one_step: Cal
     smoothed: list[float] = []
     val_steps: list[int] = []
     val_losses: list[float] = []
-    avg, best = 0.0, math.inf
+    average, best = EMA(s["beta"]), math.inf
     reason, diverged = "", False
     bar = tqdm(total=s["num_steps"], desc=f"range test{f' {repeat + 1}' if repeat else ''}",
                disable=not progress, leave=False)
@@ -467,8 +467,7 @@ def _run_curve(model: nn.Module, optimizer: torch.optim.Optimizer, one_step: Cal
             smoothed.append(math.nan)
             reason, diverged = f"non-finite loss at lr={lr:.3g}", True
             break
-        avg = s["beta"] * avg + (1 - s["beta"]) * loss
-        sm = avg / (1 - s["beta"] ** (i + 1))
+        sm = average.update(loss)
         smoothed.append(sm)
         best = min(best, sm)
         if val_set is not None and i % val_every == 0:

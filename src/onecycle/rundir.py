@@ -62,7 +62,7 @@ def save_checkpoint(path: Path, state: TrainState) -> None:
         "scaler": state.scaler.state_dict() if state.scaler is not None else None,
         "epoch": state.epoch,
         "step": state.step,
-        "smoothed_loss": state.smoothed_loss,
+        "loss_ema": state.loss_ema.state_dict(),
         "history": state.history,
         "rng": rng.get_state(),
     }
@@ -87,7 +87,8 @@ def load_checkpoint(path: Path, state: TrainState) -> TrainState:
         state.scaler = torch.amp.GradScaler()
         state.scaler.load_state_dict(ckpt["scaler"])
     state.epoch, state.step = ckpt["epoch"], ckpt["step"]
-    state.smoothed_loss = ckpt["smoothed_loss"]
+    # older checkpoints hold the bias-corrected value only
+    state.loss_ema.load_state_dict(ckpt.get("loss_ema") or {"value": ckpt["smoothed_loss"], "count": ckpt["step"]})
     state.history = list(ckpt["history"])
     rng.set_state(ckpt["rng"])
     return state

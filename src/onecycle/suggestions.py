@@ -31,6 +31,7 @@ import numpy as np
 from onecycle.schedules import ONE_CYCLE
 
 __all__ = [
+    "EMA",
     "RULE_NAMES",
     "Recommendation",
     "combine",
@@ -65,24 +66,59 @@ NOISE_Z = 5.0
 # --------------------------------------------------------------------------------------------- smoothing
 
 
+class EMA:
+    """Exponential moving average with bias correction, updated one value at a time: after values
+    ``x_1..x_n``, ``avg = beta * avg + (1 - beta) * x_n`` (from ``avg = 0``) and :attr:`value` is
+    ``avg / (1 - beta**n)``.
+
+    The one definition of the smoothing that :func:`ema`, the range test's stop rule and the training loop's
+    smoothed loss use. :meth:`state_dict` holds the raw ``avg``, so a restored average continues bitwise.
+    """
+
+    def __init__(self, beta: float = 0.98) -> None:
+        if not (isinstance(beta, (int, float)) and 0.0 <= beta < 1.0):
+            raise ValueError(f"beta must be in [0, 1), got {beta!r}")
+        self.beta = float(beta)
+        self.avg = 0.0
+        self.count = 0
+
+    def update(self, value: float) -> float:
+        """Add one value; returns the new bias-corrected average (non-finite from a non-finite value on)."""
+        self.avg = self.beta * self.avg + (1.0 - self.beta) * value
+        self.count += 1
+        return self.value
+
+    @property
+    def value(self) -> float:
+        """The bias-corrected average, NaN before the first value."""
+        return self.avg / (1.0 - self.beta**self.count) if self.count else math.nan
+
+    def state_dict(self) -> dict[str, float | int]:
+        return {"beta": self.beta, "avg": self.avg, "count": self.count}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict`; a state of ``value`` and ``count`` only (the corrected average) is
+        restored to within rounding."""
+        self.beta = float(state.get("beta", self.beta))
+        self.count = int(state["count"])
+        if "avg" in state:
+            self.avg = float(state["avg"])
+        else:
+            value = float(state["value"])
+            self.avg = value * (1.0 - self.beta**self.count) if self.count and math.isfinite(value) else 0.0
+
+
 def ema(losses: ArrayLike, beta: float = 0.98) -> np.ndarray:
-    """Exponential moving average with bias correction: ``avg_i / (1 - beta**(i+1))`` where
-    ``avg_i = beta * avg_{i-1} + (1 - beta) * losses[i]`` and ``avg_{-1} = 0``.
+    """:class:`EMA` over a whole curve: value ``i`` is the bias-corrected average of ``losses[0..i]``.
 
     This is the online smoothing a range test can use for its stop rule; value ``i`` depends on losses
     ``0..i`` only, so it trails the raw curve (by about ``1 / (1 - beta)`` steps once warmed up). A non-finite
     loss makes every value from that point on non-finite (NaN or inf), so callers can cut the curve there.
     ``beta = 0`` returns the losses unchanged.
     """
-    if not (isinstance(beta, (int, float)) and 0.0 <= beta < 1.0):
-        raise ValueError(f"beta must be in [0, 1), got {beta!r}")
+    average = EMA(beta)
     y = _as_1d("losses", losses)
-    out = np.empty_like(y)
-    avg = 0.0
-    for i, value in enumerate(y):
-        avg = beta * avg + (1.0 - beta) * value  # inf and NaN stay non-finite from here on
-        out[i] = avg / (1.0 - beta ** (i + 1))
-    return out
+    return np.array([average.update(value) for value in y], dtype=float)
 
 
 def zero_phase_smooth(
