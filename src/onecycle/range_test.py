@@ -366,9 +366,9 @@ def range_test(
     the following batches of ``data``) and combine the recommendations, with their spread as the confidence
     figure.
 
-    Afterwards the model's parameters and buffers, the optimizer's state and hyper-parameters, the train/eval
-    modes, the torch/numpy/python RNG states, ``scaler`` and ``data`` (when it has ``state_dict``) are exactly
-    what they were before. Nothing is written to disk.
+    Afterwards the model's parameters and buffers (non-persistent ones too), the optimizer's state and
+    hyper-parameters, the train/eval modes, the torch (CPU, CUDA, MPS), numpy and Python RNG states, ``scaler``
+    and ``data`` (when it has ``state_dict``) are exactly what they were before. Nothing is written to disk.
     """
     if loss_fn is None and step is None:
         raise ValueError("give loss_fn (standard training step) or step (your own training step)")
