@@ -2,6 +2,8 @@
 
 import csv
 import json
+import os
+import stat
 import time
 
 import pytest
@@ -118,6 +120,31 @@ def test_checkpoint_write_is_atomic(tmp_path):
         rundir.atomic_write(path, fail)
     assert path.read_bytes() == b"good"
     assert [p.name for p in tmp_path.iterdir()] == ["checkpoint.pt"]
+
+
+def test_atomic_write_syncs_the_file_then_the_directory(tmp_path, monkeypatch):
+    synced = []
+    real = os.fsync
+
+    def fsync(fd):
+        synced.append("directory" if stat.S_ISDIR(os.fstat(fd).st_mode) else "file")
+        real(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    rundir.write_json(tmp_path / "a.json", {"x": 1})
+    assert synced == ["file", "directory"]
+    assert rundir.read_json(tmp_path / "a.json") == {"x": 1}
+
+
+def test_truncate_metrics_drops_a_line_cut_short(tmp_path):
+    state = _state(epochs=2)
+    train(state, hooks=[rundir.MetricsHook(tmp_path)], progress=False)
+    with open(tmp_path / rundir.METRICS_JSONL, "a") as f:
+        f.write('{"kind": "step", "step": 9')  # killed in the middle of a write
+    rundir.truncate_metrics(tmp_path, 1)
+    rows = [json.loads(line) for line in (tmp_path / rundir.METRICS_JSONL).read_text().splitlines()]
+    assert max(r["step"] for r in rows) == len(state.data)
+    assert len((tmp_path / rundir.STEPS_CSV).read_text().splitlines()) == len(state.data) + 1
 
 
 def test_corrupt_or_missing_checkpoint_is_a_clear_error(tmp_path):

@@ -13,6 +13,7 @@ import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from onecycle import rundir
 from onecycle.schedules import OneCycle, one_cycle
 
 if TYPE_CHECKING:
@@ -21,11 +22,11 @@ if TYPE_CHECKING:
 
 
 def save(fig: Figure, out: str | Path | None) -> Figure:
-    """Write ``fig`` to ``out`` (format from the suffix: .png, .svg, .pdf) if given, then close it."""
+    """Write ``fig`` to ``out`` (format from the suffix: .png, .svg, .pdf) atomically if given, then close it."""
     if out is not None:
         out = Path(out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(out, dpi=120, bbox_inches="tight")
+        fmt = out.suffix[1:].lower() or None
+        rundir.atomic_write(out, lambda f: fig.savefig(f, format=fmt, dpi=120, bbox_inches="tight"))
     plt.close(fig)
     return fig
 

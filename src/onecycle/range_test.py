@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import csv
-import json
 import math
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -20,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import torch
 from torch import nn
 
-from onecycle import rng
+from onecycle import rng, rundir
 from onecycle.engine import evaluate
 from onecycle.scheduler import set_group_value
 from onecycle.schedules import ONE_CYCLE
@@ -123,23 +121,20 @@ class RangeTestResult:
         )
 
     def save_json(self, path: str | Path) -> None:
-        Path(path).write_text(json.dumps(self.to_dict(), indent=1, allow_nan=True))
+        rundir.write_json(Path(path), self.to_dict())
 
     @classmethod
     def load_json(cls, path: str | Path) -> RangeTestResult:
         try:
-            return cls.from_dict(json.loads(Path(path).read_text()))
-        except (json.JSONDecodeError, KeyError, TypeError) as err:
+            return cls.from_dict(rundir.read_json(Path(path)))
+        except (KeyError, TypeError) as err:
             raise ValueError(f"{path} is not a range-test result file ({err})") from None
 
     def to_csv(self, path: str | Path) -> None:
         """One row per step: repeat, step, lr, loss, smoothed loss."""
-        with open(path, "w", newline="") as f:
-            w = csv.writer(f)
-            w.writerow(["repeat", "step", "lr", "loss", "smoothed_loss"])
-            for r, c in enumerate(self.curves):
-                for i, (lr, loss, sm) in enumerate(zip(c.lrs, c.losses, c.smoothed)):
-                    w.writerow([r, i, repr(lr), repr(loss), repr(sm)])
+        rows = ([r, i, repr(lr), repr(loss), repr(sm)] for r, c in enumerate(self.curves)
+                for i, (lr, loss, sm) in enumerate(zip(c.lrs, c.losses, c.smoothed)))
+        rundir.write_text(Path(path), rundir.csv_text(["repeat", "step", "lr", "loss", "smoothed_loss"], rows))
 
     def plot(self, out: str | Path | None = None) -> Figure:
         """Loss against learning rate with the suggestions marked; see :func:`onecycle.plots.plot_range_test`."""

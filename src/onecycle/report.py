@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import html
 import json
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -105,7 +104,7 @@ def _place(image: Path, out_dir: Path, name: str) -> Path:
     """``image`` inside ``out_dir``: itself when it lies there already, else a copy named ``name``."""
     target = out_dir / name
     if image.resolve() != target.resolve():
-        shutil.copyfile(image, target)
+        rundir.atomic_write(target, lambda f: f.write(image.read_bytes()))
     return target
 
 
@@ -146,6 +145,6 @@ def write_report(run_dirs: list[str | Path], out_dir: str | Path) -> tuple[Path,
             page.append(f"<h3>{IMAGES[name]}</h3><img src='{html.escape(image.name)}' alt='{IMAGES[name]}'>")
     page.append("</body></html>")
     html_path, md_path = out_dir / "report.html", out_dir / "report.md"
-    html_path.write_text("\n".join(page))
-    md_path.write_text("\n".join(md) + "\n")
+    rundir.write_text(html_path, "\n".join(page))
+    rundir.write_text(md_path, "\n".join(md) + "\n")
     return html_path, md_path

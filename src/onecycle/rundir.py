@@ -4,9 +4,11 @@ written ``checkpoint.pt`` from which a killed run resumes exactly."""
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 import tempfile
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +27,9 @@ SWEEP_JSON = "sweep.json"
 
 
 def atomic_write(path: Path, write: Any) -> None:
-    """Call ``write(file_object)`` on a temporary file beside ``path``, then rename it over ``path``."""
+    """Call ``write(file_object)`` on a temporary file beside ``path``, then rename it over ``path``; the file
+    and then the directory are synced, so ``path`` holds the old or the new contents even after a crash."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -37,18 +41,48 @@ def atomic_write(path: Path, write: Any) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    _sync_directory(path.parent)
+
+
+def _sync_directory(directory: Path) -> None:
+    """Make a rename in ``directory`` durable (where directories can be opened: not on Windows)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_text(path: Path, text: str) -> None:
+    """Write ``text`` (UTF-8) atomically."""
+    atomic_write(path, lambda f: f.write(text.encode()))
 
 
 def write_json(path: Path, data: Any) -> None:
-    atomic_write(path, lambda f: f.write(json.dumps(data, indent=1).encode()))
+    """Write ``data`` as JSON atomically."""
+    write_text(path, json.dumps(data, indent=1))
+
+
+def csv_text(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+    """A CSV file's contents: the header, then one line per row."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(header)
+    writer.writerows(rows)
+    return out.getvalue()
 
 
 def read_json(path: Path) -> Any:
+    """The contents of a JSON file; a missing or malformed file is one clear error naming it."""
+    path = Path(path)
     try:
         return json.loads(path.read_text())
     except FileNotFoundError:
         raise FileNotFoundError(f"{path} does not exist") from None
-    except json.JSONDecodeError as err:
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise ValueError(f"{path} is not valid JSON ({err})") from None
 
 
@@ -87,7 +121,7 @@ def load_checkpoint(path: Path, state: TrainState) -> TrainState:
         state.scaler = torch.amp.GradScaler()
         state.scaler.load_state_dict(ckpt["scaler"])
     state.epoch, state.step = ckpt["epoch"], ckpt["step"]
-    # older checkpoints hold the bias-corrected value only
+    # older checkpoints hold the bias-corrected smoothed loss only
     state.loss_ema.load_state_dict(ckpt.get("loss_ema") or {"value": ckpt["smoothed_loss"], "count": ckpt["step"]})
     state.history = list(ckpt["history"])
     rng.set_state(ckpt["rng"])
@@ -160,21 +194,26 @@ class TensorBoardHook:
 
 
 def truncate_metrics(run_dir: Path, epoch: int) -> None:
-    """On resume, drop metric rows written after the checkpoint's epoch (a run killed mid-epoch)."""
+    """On resume, drop metric rows written after the checkpoint's epoch (a run killed mid-epoch, perhaps in the
+    middle of a line)."""
     run_dir = Path(run_dir)
     jsonl = run_dir / METRICS_JSONL
-    if jsonl.exists():
-        rows = [json.loads(line) for line in jsonl.read_text().splitlines() if line.strip()]
-        last_step = max((r["step"] for r in rows if r["kind"] == "epoch" and r["epoch"] <= epoch), default=0)
-        keep = [r for r in rows if (r["kind"] == "epoch" and r["epoch"] <= epoch) or
-                (r["kind"] == "step" and r["step"] <= last_step)]
-        jsonl.write_text("".join(json.dumps(r) + "\n" for r in keep))
-        for name, kind in ((METRICS_CSV, "epoch"), (STEPS_CSV, "step")):
-            path = run_dir / name
+    if not jsonl.exists():
+        return
+    rows = []
+    for line in filter(str.strip, jsonl.read_text().splitlines()):
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:  # the last line, cut short when the run was killed
+            break
+    last_step = max((r["step"] for r in rows if r["kind"] == "epoch" and r["epoch"] <= epoch), default=0)
+    keep = [r for r in rows if (r["kind"] == "epoch" and r["epoch"] <= epoch) or
+            (r["kind"] == "step" and r["step"] <= last_step)]
+    write_text(jsonl, "".join(json.dumps(r) + "\n" for r in keep))
+    for name, kind in ((METRICS_CSV, "epoch"), (STEPS_CSV, "step")):
+        path = run_dir / name
+        rows_k = [{k: v for k, v in r.items() if k != "kind"} for r in keep if r["kind"] == kind]
+        if rows_k:
+            write_text(path, csv_text(list(rows_k[0]), ([r[k] for k in rows_k[0]] for r in rows_k)))
+        else:
             path.unlink(missing_ok=True)
-            rows_k = [{k: v for k, v in r.items() if k != "kind"} for r in keep if r["kind"] == kind]
-            if rows_k:
-                with open(path, "w", newline="") as f:
-                    w = csv.DictWriter(f, fieldnames=list(rows_k[0]))
-                    w.writeheader()
-                    w.writerows(rows_k)

@@ -16,7 +16,6 @@ a factor of 2 in learning rate and 10% in reached loss.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
+from onecycle import rundir
 from onecycle.range_test import RangeTestResult, preserved, range_test
 from onecycle.scheduler import momentum_key, set_group_value
 
@@ -79,13 +79,13 @@ class SweepResult:
                    d["pick"], list(d["eligible"]), dict(d.get("rule", {})))
 
     def save_json(self, path: str | Path) -> None:
-        Path(path).write_text(json.dumps(self.to_dict(), indent=1))
+        rundir.write_json(Path(path), self.to_dict())
 
     @classmethod
     def load_json(cls, path: str | Path) -> SweepResult:
         try:
-            return cls.from_dict(json.loads(Path(path).read_text()))
-        except (json.JSONDecodeError, KeyError, TypeError) as err:
+            return cls.from_dict(rundir.read_json(Path(path)))
+        except (KeyError, TypeError) as err:
             raise ValueError(f"{path} is not a sweep result file ({err})") from None
 
     def plot(self, out: str | Path | None = None) -> Figure:
