@@ -180,5 +180,5 @@ def test_demo_end_to_end_with_fallback_to_digits(tmp_path, capsys, monkeypatch):
     out = capsys.readouterr().out
     assert code == 0, out
     assert "notice: running the demo on scikit-learn's 8x8 digits instead" in out
-    assert "[4/4] report" in out and "test acc" in out
+    assert "[3/3] report" in out and "test acc" in out
     assert (tmp_path / "report.html").exists() and (tmp_path / "sweep.png").exists()

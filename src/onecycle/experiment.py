@@ -1,11 +1,13 @@
 """From a :class:`~onecycle.config.RunConfig` to data, model and optimizer, and the three jobs of a run
-directory: the range test, the sweep and 1cycle training. The CLI commands are thin wrappers over these."""
+directory: the range test, the sweep and 1cycle training. :func:`resolve` chains them (sweep, then range test, then
+training), reusing a result only when it was measured under the same settings. The CLI commands are thin
+wrappers over these."""
 
 from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -117,20 +119,93 @@ def _subset(data: ImageData, size: int | None, name: str, seed: int) -> ImageDat
     return data.subset(size, seed=seed)
 
 
-def weight_decay_for(cfg: RunConfig, run_dir: Path) -> tuple[float, str]:
-    """The weight decay to use and where it came from: the config, a sweep in ``run_dir``, or the default."""
-    if cfg.weight_decay is not None:
-        return cfg.weight_decay, "config"
-    sweep_file = run_dir / rundir.SWEEP_JSON
-    if sweep_file.exists():
-        result = SweepResult.load_json(sweep_file)
-        if result.param == "weight_decay" and result.pick is not None:
-            return float(result.pick), "sweep"
+CONDITIONS = ("dataset", "train_subset", "augment", "model", "optimizer", "batch_size", "momentum", "nesterov",
+              "label_smoothing", "amp", "channels_last", "seed")
+"""The settings that make a range test see what training will see (with the weight decay): finder.json and
+sweep.json record them and are reused only under the same values. How a test measures (start_lr, end_lr,
+num_steps, repeats, the swept values) is recorded too but does not make its result stale."""
+
+
+def range_test_conditions(cfg: RunConfig, weight_decay: float, swept: str | None = None) -> dict[str, Any]:
+    """The :data:`CONDITIONS` of ``cfg`` and the weight decay, leaving out the setting a sweep varies
+    (``swept``)."""
+    conditions = {k: getattr(cfg, k) for k in CONDITIONS if k != swept}
+    if swept != "weight_decay":
+        conditions["weight_decay"] = weight_decay
+    return conditions
+
+
+class StaleResult(ValueError):
+    """A result in the run directory was measured under other settings than the ones asked for now."""
+
+    def __init__(self, path: Path, differences: list[str], advice: str) -> None:
+        self.path, self.differences, self.advice = path, differences, advice
+        super().__init__(f"{self.reason}; {advice}")
+
+    @property
+    def reason(self) -> str:
+        if not self.differences:
+            return f"{self.path} does not record the settings it was measured under (an older version wrote it)"
+        return f"{self.path} was measured under other settings: {', '.join(self.differences)}"
+
+
+def _check_conditions(path: Path, recorded: dict[str, Any], wanted: dict[str, Any], advice: str) -> None:
+    """Raise :class:`StaleResult` unless ``recorded`` holds every key of ``wanted`` with the same value."""
+    if any(k not in recorded for k in wanted):
+        raise StaleResult(path, [], advice)
+    differences = [f"{k} {recorded[k]} (now {v})" for k, v in wanted.items() if recorded[k] != v]
+    if differences:
+        raise StaleResult(path, differences, advice)
+
+
+def fresh_sweep(cfg: RunConfig, run_dir: Path) -> SweepResult | None:
+    """The weight-decay sweep in ``run_dir`` if there is one; :class:`StaleResult` if it was measured under
+    other settings."""
+    path = run_dir / rundir.SWEEP_JSON
+    if not path.exists():
+        return None
+    result = SweepResult.load_json(path)
+    if result.param != "weight_decay":
+        return None
+    _check_conditions(path, result.settings, range_test_conditions(cfg, 0.0, swept=result.param),
+                      f"run `onecycle sweep --run-dir {run_dir}` with these settings or pass --weight-decay")
+    return result
+
+
+def fresh_finder(cfg: RunConfig, run_dir: Path, weight_decay: float) -> RangeTestResult | None:
+    """The range test in ``run_dir`` if there is one; :class:`StaleResult` if it was measured under other
+    settings (the weight decay among them)."""
+    path = run_dir / rundir.FINDER_JSON
+    if not path.exists():
+        return None
+    result = RangeTestResult.load_json(path)
+    _check_conditions(path, result.settings, range_test_conditions(cfg, weight_decay),
+                      f"run `onecycle find-lr --run-dir {run_dir}` with these settings or pass --max-lr")
+    return result
+
+
+def _weight_decay_from(cfg: RunConfig, sweep_result: SweepResult | None) -> tuple[float, str]:
+    if sweep_result is not None and sweep_result.pick is not None:
+        return float(sweep_result.pick), "sweep"
     return DEFAULT_WEIGHT_DECAY[cfg.optimizer], "default"
 
 
+def weight_decay_for(cfg: RunConfig, run_dir: Path) -> tuple[float, str]:
+    """The weight decay to use and where it came from: the config, a sweep in ``run_dir`` measured under these
+    settings (:class:`StaleResult` if it was not), or the default."""
+    if cfg.weight_decay is not None:
+        return cfg.weight_decay, "config"
+    return _weight_decay_from(cfg, fresh_sweep(cfg, run_dir))
+
+
+def sweep_weight_decay(cfg: RunConfig, run_dir: Path) -> float:
+    """The weight decay a sweep runs at: none while it sweeps the weight decay, else :func:`weight_decay_for`."""
+    return 0.0 if cfg.sweep_param == "weight_decay" else weight_decay_for(cfg, run_dir)[0]
+
+
 def find_lr(setup: Setup, run_dir: Path, weight_decay: float | None = None) -> RangeTestResult:
-    """Run the range test under the training conditions; write finder.json/.csv and finder.png."""
+    """Run the range test under the training conditions; write finder.json (with the settings it ran under),
+    finder.csv and finder.png."""
     cfg = setup.cfg
     wd = weight_decay if weight_decay is not None else weight_decay_for(cfg, run_dir)[0]
     model = setup.model()
@@ -139,41 +214,81 @@ def find_lr(setup: Setup, run_dir: Path, weight_decay: float | None = None) -> R
         start_lr=cfg.start_lr, end_lr=cfg.end_lr, num_steps=cfg.num_steps, repeats=cfg.repeats, seed=cfg.seed,
         amp_dtype=setup.amp_dtype, div_factor=cfg.div_factor, progress=cfg.progress,
     )
-    result.settings["weight_decay"] = wd
-    run_dir.mkdir(parents=True, exist_ok=True)
+    result.settings.update(range_test_conditions(cfg, wd))
     result.save_json(run_dir / rundir.FINDER_JSON)
     result.to_csv(run_dir / "finder.csv")
     result.plot(run_dir / "finder.png")
     return result
 
 
-def run_sweep(setup: Setup, run_dir: Path) -> SweepResult:
-    """A range test per value of ``cfg.sweep_param``; write sweep.json and sweep.png."""
+def run_sweep(setup: Setup, run_dir: Path, weight_decay: float | None = None) -> SweepResult:
+    """A range test per value of ``cfg.sweep_param``; write sweep.json (with the settings it ran under) and
+    sweep.png. ``weight_decay``: the one to run at when another setting is swept (default: see
+    :func:`sweep_weight_decay`)."""
     cfg = setup.cfg
+    wd = weight_decay if weight_decay is not None else sweep_weight_decay(cfg, run_dir)
     model = setup.model()
-    wd = weight_decay_for(cfg, run_dir)[0] if cfg.sweep_param != "weight_decay" else 0.0
     result = sweep(
         cfg.sweep_param, cfg.sweep_values, model, setup.optimizer(model, cfg.start_lr, wd), setup.batches(),
         setup.loss_fn(), seed=cfg.seed, start_lr=cfg.start_lr, end_lr=cfg.end_lr,
         num_steps=cfg.sweep_steps or cfg.num_steps, amp_dtype=setup.amp_dtype, div_factor=cfg.div_factor,
         progress=cfg.progress,
     )
-    run_dir.mkdir(parents=True, exist_ok=True)
+    result.settings = {**range_test_conditions(cfg, wd, swept=cfg.sweep_param), "start_lr": cfg.start_lr,
+                       "end_lr": cfg.end_lr, "num_steps": cfg.sweep_steps or cfg.num_steps}
     result.save_json(run_dir / rundir.SWEEP_JSON)
     result.plot(run_dir / "sweep.png")
     return result
 
 
-def max_lr_for(cfg: RunConfig, run_dir: Path) -> tuple[float | None, str]:
-    """The max_lr to use and where it came from: the config or a range test in ``run_dir``."""
+def _reusable(find: Callable[[], Any], auto: bool, say: Callable[[str], None]) -> Any:
+    """``find()``'s result; a stale one is an error, or with ``auto`` announced and treated as missing."""
+    try:
+        return find()
+    except StaleResult as err:
+        if not auto:
+            raise StaleResult(err.path, err.differences, f"{err.advice}, or use --auto to run it again") from None
+        say(f"{err.reason}: running it again")
+        return None
+
+
+def resolve(cfg: RunConfig, run_dir: Path, auto: bool, setup: Callable[[], Setup],
+            say: Callable[[str], None] = print) -> tuple[float, float]:
+    """max_lr and weight decay for training: from the settings, else from sweep.json and finder.json in
+    ``run_dir`` when they were measured under these settings. With ``auto`` the weight-decay sweep and the range
+    test run first where their result is missing or stale (``setup()`` gives the loaded data); without, a
+    stale result is a :class:`StaleResult` naming each difference, and a missing max_lr a ``ValueError``.
+    ``say`` receives what is done and why."""
+    if cfg.weight_decay is not None:
+        wd, wd_source = cfg.weight_decay, "config"
+        if auto:
+            say(f"weight decay {wd:g} given: no sweep")
+    else:
+        swept = _reusable(lambda: fresh_sweep(cfg, run_dir), auto, say)
+        if swept is None and auto and cfg.sweep_param == "weight_decay":
+            say(f"weight-decay sweep over {', '.join(f'{v:g}' for v in cfg.sweep_values)}")
+            swept = run_sweep(setup(), run_dir, 0.0)
+            say(str(swept))
+        wd, wd_source = _weight_decay_from(cfg, swept)
     if cfg.max_lr is not None:
-        return cfg.max_lr, "config"
-    finder = run_dir / rundir.FINDER_JSON
-    if finder.exists():
-        lr = RangeTestResult.load_json(finder).max_lr
-        if lr is not None:
-            return lr, "range test"
-    return None, "none"
+        max_lr, lr_source = cfg.max_lr, "config"
+        if auto:
+            say(f"max_lr {max_lr:g} given: no range test")
+    else:
+        finder = _reusable(lambda: fresh_finder(cfg, run_dir, wd), auto, say)
+        if finder is None:
+            if not auto:
+                raise ValueError(f"no max_lr: pass --max-lr, run `onecycle find-lr --run-dir {run_dir}` first, or "
+                                 "use --auto")
+            say(f"range test at weight decay {wd:g}")
+            finder = find_lr(setup(), run_dir, wd)
+            say(str(finder))
+        if finder.max_lr is None:
+            raise ValueError(f"the range test in {run_dir / rundir.FINDER_JSON} gave no recommendation; see "
+                             "finder.png and pass --max-lr")
+        max_lr, lr_source = finder.max_lr, "range test"
+    say(f"max_lr {max_lr:.4g} ({lr_source}), weight decay {wd:g} ({wd_source})")
+    return max_lr, wd
 
 
 def train_run(setup: Setup, run_dir: Path, max_lr: float, weight_decay: float, resume: bool = False,

@@ -55,6 +55,7 @@ class SweepResult:
     pick: Any
     eligible: list[bool]
     rule: dict[str, float] = field(default_factory=dict)
+    settings: dict[str, Any] = field(default_factory=dict)  # what the sweep ran under, for reuse checks
 
     @property
     def max_lrs(self) -> list[float | None]:
@@ -69,14 +70,24 @@ class SweepResult:
         """The range-test result of the picked value."""
         return None if self.pick is None else self.results[self.values.index(self.pick)]
 
+    def __str__(self) -> str:
+        """A table a person reads: each value's recommended max_lr, reached loss and eligibility, and the pick."""
+        lines = [f"{self.param:>14} {'max_lr':>9} {'reached loss':>13}  eligible"]
+        for value, lr, loss, ok in zip(self.values, self.max_lrs, self.reached_losses, self.eligible):
+            mark = "  <- pick" if value == self.pick else ""
+            lr_text = "-" if lr is None else f"{lr:.3g}"
+            lines.append(f"{value:>14g} {lr_text:>9} {loss:>13.4f}  {'yes' if ok else 'no'}{mark}")
+        lines.append(f"pick: {self.param}={self.pick}" if self.pick is not None else "pick: none eligible")
+        return "\n".join(lines)
+
     def to_dict(self) -> dict[str, Any]:
         return {"param": self.param, "values": self.values, "results": [r.to_dict() for r in self.results],
-                "pick": self.pick, "eligible": self.eligible, "rule": self.rule}
+                "pick": self.pick, "eligible": self.eligible, "rule": self.rule, "settings": self.settings}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> SweepResult:
         return cls(d["param"], list(d["values"]), [RangeTestResult.from_dict(r) for r in d["results"]],
-                   d["pick"], list(d["eligible"]), dict(d.get("rule", {})))
+                   d["pick"], list(d["eligible"]), dict(d.get("rule", {})), dict(d.get("settings", {})))
 
     def save_json(self, path: str | Path) -> None:
         rundir.write_json(Path(path), self.to_dict())

@@ -1,16 +1,23 @@
 """What the commands share: the parser class, ``--config``/``--run-dir``/``--quiet``, and one flag per setting a
-command uses, with the defaults that command applies in its help."""
+command uses, with the defaults that command applies in its help; the run of a measurement (find-lr, sweep) and
+the per-epoch printout of training."""
 
 from __future__ import annotations
 
 import argparse
 import difflib
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from onecycle.config import CHOICES, FIELDS, RunConfig, build_config, field_type
+from onecycle.config import CHOICES, FIELDS, Group, RunConfig, build_config, field_type, settings_in
+from onecycle.engine import TrainState
+from onecycle.experiment import Setup, prepare
+
+# --auto (train) and demo run a weight-decay sweep, so every setting but the swept parameter.
+RUN_SETTINGS = tuple(name for name in settings_in(*Group) if name != "sweep_param")
+"""The settings of ``train`` and ``demo``."""
 
 
 class CommandError(Exception):
@@ -138,3 +145,30 @@ def config_from_args(args: argparse.Namespace, defaults: Mapping[str, Any] | Non
     cfg = build_config(args.config, overrides, dict(defaults or {}))
     logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, format="%(message)s")
     return cfg
+
+
+def epoch_line(m: dict[str, Any], epochs: int) -> str:
+    text = (f"epoch {m['epoch']:>2}/{epochs}  train loss {m['train_loss']:.4f} acc {100 * m['train_accuracy']:.2f}%")
+    if "val_loss" in m:
+        text += f"  test loss {m['val_loss']:.4f} acc {100 * m['val_accuracy']:.2f}%"
+    return text + f"  lr {m['lr']:.3g}  {m['time_s']:.1f}s  {m['images_per_s']:.0f} img/s"
+
+
+class PrintEpochs:
+    """Prints one line per epoch."""
+
+    def on_epoch_end(self, state: TrainState, metrics: dict[str, Any]) -> bool:
+        print(epoch_line(metrics, state.epochs), flush=True)
+        return False
+
+
+def measure(args: argparse.Namespace, weight_decay: Callable[[RunConfig, Path], float],
+            job: Callable[[Setup, Path, float], Any], written: Sequence[str]) -> int:
+    """Run ``find-lr`` or ``sweep``: the settings, the weight decay to run at (checked against the run directory
+    before any data is loaded), the job, then what it found and the files it wrote."""
+    cfg = config_from_args(args)
+    wd = weight_decay(cfg, args.run_dir)
+    result = job(prepare(cfg), args.run_dir, wd)
+    print(result)
+    print(f"wrote {args.run_dir / written[0]}, {', '.join(written[1:])}")
+    return 0

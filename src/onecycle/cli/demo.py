@@ -6,12 +6,9 @@ from __future__ import annotations
 import argparse
 import time
 
-from onecycle.cli.common import add_run_arguments, config_from_args, show
-from onecycle.cli.find_lr import describe as describe_finder
-from onecycle.cli.sweep import describe as describe_sweep
-from onecycle.cli.train import SETTINGS, PrintEpochs
+from onecycle.cli.common import RUN_SETTINGS, PrintEpochs, add_run_arguments, config_from_args, show
 from onecycle.datasets import DatasetNotFound
-from onecycle.experiment import find_lr, prepare, run_sweep, train_run, weight_decay_for
+from onecycle.experiment import prepare, resolve, train_run
 from onecycle.report import read_run, results_table, write_report
 
 # The demo's defaults (--config and flags override them), sized for 2 CPU cores: the sweep and the range test
@@ -39,10 +36,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="sweep, range test, 1cycle training and report on Fashion-MNIST",
                        description="Run the whole method on Fashion-MNIST: a weight-decay sweep, the range test at "
                        "the picked weight decay, 1cycle training at the recommended max_lr, and a report. "
-                       "--weight-decay skips the sweep, --max-lr the range test. When Fashion-MNIST cannot be "
+                       "--weight-decay skips the sweep, --max-lr the range test; a sweep or range test already in "
+                       "the run directory, measured under the same settings, is reused. When Fashion-MNIST cannot be "
                        f"found or downloaded it runs on scikit-learn's 8x8 digits instead ({fallback}, unless "
                        "set). Any setting can be changed.")
-    add_run_arguments(p, SETTINGS, run_dir_default="runs/demo", defaults=DEMO)
+    add_run_arguments(p, RUN_SETTINGS, run_dir_default="runs/demo", defaults=DEMO)
     p.set_defaults(func=run)
 
 
@@ -57,28 +55,15 @@ def run(args: argparse.Namespace) -> int:
                                dataset=DIGITS_DEMO["dataset"])
         setup = prepare(cfg)
     run_dir = args.run_dir
-    if cfg.weight_decay is None:
-        print(f"[1/4] weight-decay sweep on {cfg.dataset} ({len(setup.train_data)} training images, {cfg.model})")
-        print(describe_sweep(run_sweep(setup, run_dir)))
-    else:
-        print(f"[1/4] weight decay {cfg.weight_decay:g} given: no sweep")
-    wd, _ = weight_decay_for(cfg, run_dir)
-    max_lr = cfg.max_lr
-    if max_lr is None:
-        print(f"[2/4] range test at weight decay {wd:g}")
-        result = find_lr(setup, run_dir, wd)
-        print(describe_finder(result))
-        if result.max_lr is None:
-            raise ValueError("the range test gave no recommendation; see finder.png and pass --max-lr")
-        max_lr = result.max_lr
-    else:
-        print(f"[2/4] max_lr {max_lr:g} given: no range test")
-    print(f"[3/4] 1cycle training: {cfg.epochs} epochs, max_lr {max_lr:.3g}, weight decay {wd:g}")
+    print(f"[1/3] weight decay and max_lr on {cfg.dataset} ({len(setup.train_data)} training images, {cfg.model}): "
+          "sweep and range test, reused where run before under these settings")
+    max_lr, wd = resolve(cfg, run_dir, auto=True, setup=lambda: setup)
+    print(f"[2/3] 1cycle training: {cfg.epochs} epochs, max_lr {max_lr:.3g}, weight decay {wd:g}")
     state = train_run(setup, run_dir, max_lr, wd, extra_hooks=[] if args.quiet else [PrintEpochs()])
     if state.stopped:
         raise ValueError(state.stopped)
     html_path, _ = write_report([run_dir], run_dir)
-    print(f"[4/4] report: {html_path}")
+    print(f"[3/3] report: {html_path}")
     header, rows = results_table([read_run(run_dir)])
     for name, value in zip(header, rows[0]):
         print(f"  {name:<13} {value}")

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from onecycle.cli.common import add_run_arguments, config_from_args
+from onecycle.cli.common import add_run_arguments, measure
 from onecycle.config import Group, settings_in
-from onecycle.experiment import find_lr, prepare
-from onecycle.range_test import RangeTestResult
+from onecycle.experiment import find_lr, weight_decay_for
 
 # The recommendation is for a planned 1cycle run: its min_lr is max_lr / div_factor.
 SETTINGS = (*settings_in(Group.DATA, Group.MODEL, Group.RANGE_TEST, Group.MACHINE), "epochs", "div_factor")
@@ -22,14 +21,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def describe(result: RangeTestResult) -> str:
-    """A few lines a person reads: how the test ended, the recommendation, each rule's answer, confidence, notes."""
-    return str(result)
-
-
 def run(args: argparse.Namespace) -> int:
-    cfg = config_from_args(args)
-    result = find_lr(prepare(cfg), args.run_dir)
-    print(describe(result))
-    print(f"wrote {args.run_dir / 'finder.png'}, finder.json, finder.csv")
-    return 0
+    return measure(args, lambda cfg, run_dir: weight_decay_for(cfg, run_dir)[0], find_lr,
+                   ["finder.png", "finder.json", "finder.csv"])

@@ -1,0 +1,144 @@
+"""Run directories across commands: reusing a sweep or range test only when it was measured under the same
+settings, and every file written atomically."""
+
+import dataclasses
+import json
+import shutil
+
+import pytest
+
+from onecycle import experiment, rundir
+from onecycle.cli import main
+from onecycle.config import from_dict
+from onecycle.range_test import RangeTestResult
+from onecycle.report import write_report
+from onecycle.sweep import SweepResult
+
+SETTINGS = dict(dataset="digits", train_subset=256, test_subset=128, batch_size=32, epochs=2, num_steps=30,
+                sweep_steps=20, sweep_values=[1e-3, 1e-5], progress=False)
+FLAGS = ["--dataset", "digits", "--train-subset", "256", "--test-subset", "128", "--batch-size", "32",
+         "--num-steps", "30", "--quiet"]  # the sweep's values and steps need not match: they are how it measured
+APPENDED = {rundir.METRICS_JSONL, rundir.METRICS_CSV, rundir.STEPS_CSV}  # appended a row at a time
+
+
+class Kill:
+    """Stops training after the first epoch, as if the process had been killed after its checkpoint."""
+
+    def on_epoch_end(self, state, metrics):
+        return True
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """``measured``: a sweep and a range test; ``full``: a finished 2-epoch run after them; ``cut``: the same
+    run killed after epoch 1. ``written``: every path that went through the atomic writer meanwhile."""
+    root = tmp_path_factory.mktemp("runs")
+    measured, full, cut = root / "measured", root / "full", root / "cut"
+    written = []
+    real = rundir.atomic_write
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(rundir, "atomic_write", lambda path, write: (written.append(path), real(path, write)))
+        cfg = from_dict(SETTINGS)
+        setup = experiment.prepare(cfg)
+        experiment.run_sweep(setup, measured)
+        experiment.find_lr(setup, measured)
+        shutil.copytree(measured, full)
+        shutil.copytree(measured, cut)
+        max_lr, wd = experiment.resolve(cfg, measured, auto=False, setup=lambda: setup, say=lambda _: None)
+        experiment.train_run(setup, full, max_lr, wd)
+        experiment.train_run(setup, cut, max_lr, wd, extra_hooks=[Kill()])
+        write_report([full], full)
+    return {"measured": measured, "full": full, "cut": cut, "written": written, "max_lr": max_lr, "wd": wd}
+
+
+def _copy(runs, name, tmp_path):
+    return shutil.copytree(runs[name], tmp_path / name)
+
+
+def _files(run_dir):
+    return {p.relative_to(run_dir): p.read_bytes() for p in sorted(run_dir.rglob("*")) if p.is_file()}
+
+
+def test_every_file_is_written_atomically(runs):
+    names = {p.name for p in runs["written"]}
+    for run_dir in (runs["measured"], runs["full"]):
+        made = {p.name for p in run_dir.iterdir() if p.is_file()} - APPENDED
+        assert made <= names
+    assert {"sweep.json", "sweep.png", "finder.json", "finder.csv", "finder.png", "config.json", "checkpoint.pt",
+            "schedule.png", "summary.json", "report.html", "report.md"} <= names
+
+
+def test_results_record_the_settings_they_were_measured_under(runs):
+    finder = json.loads((runs["measured"] / rundir.FINDER_JSON).read_text())["settings"]
+    sweep = json.loads((runs["measured"] / rundir.SWEEP_JSON).read_text())["settings"]
+    for key in experiment.CONDITIONS:
+        assert finder[key] == SETTINGS.get(key, finder[key]) and sweep[key] == finder[key], key
+    assert finder["dataset"] == "digits" and finder["train_subset"] == 256 and finder["batch_size"] == 32
+    assert finder["weight_decay"] == runs["wd"] and "weight_decay" not in sweep  # the sweep varies it
+    assert finder["num_steps"] == 30 and sweep["num_steps"] == 20
+
+
+# ---------------------------------------------------------------------------------------- reused results
+
+
+def test_a_result_measured_under_other_settings_is_refused(runs, tmp_path, capsys):
+    run_dir = _copy(runs, "measured", tmp_path)
+    run = ["--run-dir", str(run_dir), *FLAGS, "--epochs", "1"]
+    other_wd = "0.003"
+    assert main(["train", *run, "--weight-decay", other_wd]) == 2
+    err = capsys.readouterr().err
+    assert f"finder.json was measured under other settings: weight_decay {runs['wd']} (now {other_wd})" in err
+    assert "run `onecycle find-lr" in err and "pass --max-lr, or use --auto to run it again" in err
+    # checked before the data is loaded: Fashion-MNIST need not be there
+    assert main(["train", *run, "--dataset", "fashion-mnist", "--batch-size", "64"]) == 2
+    err = capsys.readouterr().err
+    assert "sweep.json was measured under other settings: dataset digits (now fashion-mnist), batch_size 32 " \
+           "(now 64)" in err
+    assert main(["find-lr", *run, "--augment", "none"]) == 2
+    assert "augment flip (now none)" in capsys.readouterr().err
+    assert not (run_dir / rundir.CONFIG).exists()
+
+
+def test_result_files_without_settings_are_not_reused(runs, tmp_path, capsys):
+    run_dir = _copy(runs, "measured", tmp_path)
+    finder = json.loads((run_dir / rundir.FINDER_JSON).read_text())
+    finder["settings"] = {k: v for k, v in finder["settings"].items() if k not in experiment.CONDITIONS}
+    (run_dir / rundir.FINDER_JSON).write_text(json.dumps(finder))
+    run = ["--run-dir", str(run_dir), *FLAGS, "--epochs", "1"]
+    assert main(["train", *run, "--weight-decay", str(runs["wd"])]) == 2
+    assert "finder.json does not record the settings it was measured under" in capsys.readouterr().err
+    sweep = json.loads((run_dir / rundir.SWEEP_JSON).read_text())
+    del sweep["settings"]
+    (run_dir / rundir.SWEEP_JSON).write_text(json.dumps(sweep))
+    assert main(["find-lr", *run]) == 2
+    assert "sweep.json does not record the settings it was measured under" in capsys.readouterr().err
+
+
+def test_auto_reruns_what_is_stale_and_says_so(runs, tmp_path, monkeypatch):
+    run_dir = _copy(runs, "measured", tmp_path)
+    old_sweep = SweepResult.load_json(run_dir / rundir.SWEEP_JSON)
+    cfg = from_dict({**SETTINGS, "batch_size": 64})
+    ran = []
+
+    def run_sweep(setup, run_dir, weight_decay):
+        ran.append("sweep")
+        return SweepResult("weight_decay", [1e-3, 1e-5], old_sweep.results, 1e-5, [True, True])
+
+    def find_lr(setup, run_dir, weight_decay):
+        ran.append(("range test", weight_decay))
+        result = RangeTestResult.load_json(runs["measured"] / rundir.FINDER_JSON)
+        return dataclasses.replace(result, recommendation=dataclasses.replace(result.recommendation, max_lr=0.123))
+
+    monkeypatch.setattr(experiment, "run_sweep", run_sweep)
+    monkeypatch.setattr(experiment, "find_lr", find_lr)
+    said = []
+    assert experiment.resolve(cfg, run_dir, True, setup=lambda: None, say=said.append) == (0.123, 1e-5)
+    assert ran == ["sweep", ("range test", 1e-5)]
+    assert any("sweep.json was measured under other settings: batch_size 32 (now 64): running it again" in s
+               for s in said)
+    assert any("finder.json was measured under other settings" in s for s in said)
+    assert said[-1] == "max_lr 0.123 (range test), weight decay 1e-05 (sweep)"
+    ran.clear()  # under the settings they were measured with, both are reused as they are
+    assert experiment.resolve(from_dict(SETTINGS), runs["measured"], True, lambda: None, said.append) == (
+        runs["max_lr"], runs["wd"])
+    assert ran == []
