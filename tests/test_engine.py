@@ -26,11 +26,11 @@ def _model():
                          nn.Flatten(), nn.Linear(8 * 8 * 8, 10))
 
 
-def _state(epochs=3, seed=0, max_lr=0.2):
+def _state(epochs=3, seed=0, max_lr=0.2, weight_decay=5e-4):
     train_data, _ = _data()
     data = Batches(train_data, 64, drop_last=True, flip=True, crop=True, pad=1, seed=seed)
     model = _model()
-    opt = torch.optim.SGD(model.parameters(), lr=max_lr, momentum=0.9, weight_decay=5e-4)
+    opt = torch.optim.SGD(model.parameters(), lr=max_lr, momentum=0.9, weight_decay=weight_decay)
     sched = OneCycleScheduler(opt, max_lr=max_lr, epochs=epochs, steps_per_epoch=len(data))
     return TrainState(model, opt, sched, data, epochs)
 
@@ -134,6 +134,18 @@ def test_atomic_write_syncs_the_file_then_the_directory(tmp_path, monkeypatch):
     rundir.write_json(tmp_path / "a.json", {"x": 1})
     assert synced == ["file", "directory"]
     assert rundir.read_json(tmp_path / "a.json") == {"x": 1}
+
+
+def test_checkpoint_of_a_run_with_other_settings_is_refused(tmp_path):
+    first = _state(epochs=2)
+    first.epochs = 1
+    train(first, hooks=[rundir.CheckpointHook(tmp_path)], progress=False)
+    path = tmp_path / rundir.CHECKPOINT
+    with pytest.raises(ValueError, match=r"other settings: weight_decay 0.0005 \(checkpoint\) vs 0.001 \(now\)"):
+        rundir.load_checkpoint(path, _state(epochs=2, weight_decay=1e-3))
+    with pytest.raises(ValueError, match=r"max_lrs \[0.2\] \(checkpoint\) vs \[0.4\] \(now\)"):
+        rundir.load_checkpoint(path, _state(epochs=2, max_lr=0.4))
+    assert rundir.load_checkpoint(path, _state(epochs=2)).epoch == 1
 
 
 def test_truncate_metrics_drops_a_line_cut_short(tmp_path):

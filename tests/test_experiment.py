@@ -1,11 +1,12 @@
-"""Run directories across commands: reusing a sweep or range test only when it was measured under the same
-settings, and every file written atomically."""
+"""Run directories across commands: resuming exactly the saved run, reusing a sweep or range test only when it was
+measured under the same settings, and every file written atomically."""
 
 import dataclasses
 import json
 import shutil
 
 import pytest
+import torch
 
 from onecycle import experiment, rundir
 from onecycle.cli import main
@@ -76,6 +77,60 @@ def test_results_record_the_settings_they_were_measured_under(runs):
     assert finder["dataset"] == "digits" and finder["train_subset"] == 256 and finder["batch_size"] == 32
     assert finder["weight_decay"] == runs["wd"] and "weight_decay" not in sweep  # the sweep varies it
     assert finder["num_steps"] == 30 and sweep["num_steps"] == 20
+
+
+# ------------------------------------------------------------------------------------------------ resume
+
+
+def test_resume_refuses_settings_that_would_change_the_run(runs, tmp_path, capsys):
+    run_dir = _copy(runs, "cut", tmp_path)
+    before = _files(run_dir)
+    assert main(["train", "--resume", "--run-dir", str(run_dir), "--epochs", "4", "--max-lr", "0.5",
+                 "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("onecycle train: error: --resume continues the run")
+    assert "epochs 2 (saved) vs 4 (given)" in err
+    assert f"max_lr {runs['max_lr']} (saved) vs 0.5 (given)" in err
+    assert _files(run_dir) == before
+
+
+def test_resume_takes_machine_settings_and_continues_exactly(runs, tmp_path):
+    run_dir = _copy(runs, "cut", tmp_path)
+    flags = ["--device", "cpu", "--threads", str(torch.get_num_threads()), "--epochs", "2", "--dataset", "digits"]
+    assert main(["train", "--resume", "--run-dir", str(run_dir), "--quiet", *flags]) == 0
+    full = runs["full"]
+    assert (run_dir / rundir.STEPS_CSV).read_bytes() == (full / rundir.STEPS_CSV).read_bytes()
+    a = torch.load(full / rundir.CHECKPOINT, weights_only=True)["model"]
+    b = torch.load(run_dir / rundir.CHECKPOINT, weights_only=True)["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    config = json.loads((run_dir / rundir.CONFIG).read_text())
+    expected = json.loads((full / rundir.CONFIG).read_text())
+    assert config == {**expected, "device": "cpu", "threads": torch.get_num_threads()}
+
+
+def test_resume_without_a_checkpoint_says_so(runs, tmp_path, capsys):
+    run_dir = _copy(runs, "measured", tmp_path)
+    before = _files(run_dir)
+    for directory in (run_dir, tmp_path / "empty"):
+        assert main(["train", "--resume", "--run-dir", str(directory), "--quiet"]) == 2
+        err = capsys.readouterr().err
+        assert f"nothing to resume: {directory / rundir.CHECKPOINT} does not exist" in err
+    assert _files(run_dir) == before and not (tmp_path / "empty").exists()
+
+
+def test_resume_of_a_finished_run_does_nothing(runs, tmp_path, capsys):
+    run_dir = _copy(runs, "full", tmp_path)
+    before = _files(run_dir)
+    assert main(["train", "--resume", "--run-dir", str(run_dir), "--quiet"]) == 0
+    assert f"the run in {run_dir} is finished (2/2 epochs); nothing to do" in capsys.readouterr().out
+    assert _files(run_dir) == before
+
+
+def test_checkpoint_of_another_schedule_is_refused(runs, tmp_path):
+    run_dir = _copy(runs, "cut", tmp_path)
+    setup = experiment.prepare(from_dict({**SETTINGS, "epochs": 4}))
+    with pytest.raises(ValueError, match=r"other settings: total_steps 16 \(checkpoint\) vs 32 \(now\)"):
+        experiment.train_run(setup, run_dir, runs["max_lr"], runs["wd"], resume=True)
 
 
 # ---------------------------------------------------------------------------------------- reused results

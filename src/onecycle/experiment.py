@@ -1,7 +1,7 @@
 """From a :class:`~onecycle.config.RunConfig` to data, model and optimizer, and the three jobs of a run
 directory: the range test, the sweep and 1cycle training. :func:`resolve` chains them (sweep, then range test, then
-training), reusing a result only when it was measured under the same settings. The CLI commands are thin
-wrappers over these."""
+training), reusing a result only when it was measured under the same settings; :func:`resume_settings` gives the
+saved run that ``--resume`` continues. The CLI commands are thin wrappers over these."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from torch.nn import functional as F
 
 from onecycle import rundir
 from onecycle.augment import channel_stats
-from onecycle.config import RunConfig
+from onecycle.config import RunConfig, from_dict
 from onecycle.datasets import ImageData, load_dataset
 from onecycle.engine import TrainState, autocast_dtype, pick_device, train, train_time
 from onecycle.loader import Batches
@@ -291,6 +291,56 @@ def resolve(cfg: RunConfig, run_dir: Path, auto: bool, setup: Callable[[], Setup
     return max_lr, wd
 
 
+RESUME_MAY_CHANGE = ("data_dir", "download", "device", "threads", "progress")
+"""The settings a resumed run takes from the command line: where the data and the computation are, and what is
+shown. They leave what the run computes alone (though on another device the numbers may differ in the last
+bits); every other setting is the saved run's."""
+
+
+@dataclass
+class Resume:
+    """A saved run to continue: its settings, the max_lr and weight decay it resolved, the epochs it completed."""
+
+    cfg: RunConfig
+    max_lr: float
+    weight_decay: float
+    epoch: int
+
+    @property
+    def finished(self) -> bool:
+        return self.epoch >= self.cfg.epochs
+
+
+def resume_settings(run_dir: Path, given: dict[str, Any]) -> Resume:
+    """The run saved in ``run_dir``, to be continued exactly as it was set up (config.json, checkpoint.pt).
+
+    ``given``: the settings the command line names. Those in :data:`RESUME_MAY_CHANGE` replace the saved ones;
+    any other that differs from the saved value (max_lr and weight decay: the resolved ones) is a
+    ``ValueError`` naming each with both values. No checkpoint is a ``FileNotFoundError``.
+    """
+    checkpoint, config = run_dir / rundir.CHECKPOINT, run_dir / rundir.CONFIG
+    if not checkpoint.exists():
+        raise FileNotFoundError(f"nothing to resume: {checkpoint} does not exist (a run writes it at the end of "
+                                "each epoch); start the run without --resume")
+    if not config.exists():
+        raise FileNotFoundError(f"cannot resume: {config} does not exist, and it holds the run's settings")
+    saved = rundir.read_json(config)
+    resolved = saved.pop("resolved", None) if isinstance(saved, dict) else None
+    if not isinstance(resolved, dict) or not {"max_lr", "weight_decay"} <= set(resolved):
+        raise ValueError(f"{config} is not the settings file of a train run (no resolved max_lr and weight_decay)")
+    cfg = from_dict(saved, source=str(config))
+    used = {**cfg.to_dict(), "max_lr": resolved["max_lr"], "weight_decay": resolved["weight_decay"]}
+    differences = [f"{k} {used[k]} (saved) vs {v} (given)" for k, v in given.items()
+                   if k not in RESUME_MAY_CHANGE and v != used[k]]
+    if differences:
+        raise ValueError(f"--resume continues the run in {run_dir} with the settings it started with, and these "
+                         f"differ: {', '.join(differences)}; leave them out, or start a new run in another "
+                         "--run-dir")
+    cfg = cfg.replace(**{k: v for k, v in given.items() if k in RESUME_MAY_CHANGE})
+    epoch = int(rundir.read_checkpoint(checkpoint)["epoch"])
+    return Resume(cfg, float(resolved["max_lr"]), float(resolved["weight_decay"]), epoch)
+
+
 def train_run(setup: Setup, run_dir: Path, max_lr: float, weight_decay: float, resume: bool = False,
               extra_hooks: Sequence[Any] = ()) -> TrainState:
     """1cycle training into ``run_dir``: config.json, metrics, checkpoint.pt each epoch, schedule.png."""
@@ -303,7 +353,7 @@ def train_run(setup: Setup, run_dir: Path, max_lr: float, weight_decay: float, r
                                   **cfg.schedule_kwargs())
     state = TrainState(model, optimizer, scheduler, data, cfg.epochs)
     checkpoint = run_dir / rundir.CHECKPOINT
-    if resume and checkpoint.exists():
+    if resume:
         rundir.load_checkpoint(checkpoint, state)
         rundir.truncate_metrics(run_dir, state.epoch)
         log.info("resuming from %s at epoch %d", checkpoint, state.epoch)

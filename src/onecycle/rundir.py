@@ -16,6 +16,7 @@ import torch
 
 from onecycle import rng
 from onecycle.engine import TrainState
+from onecycle.scheduler import OneCycleScheduler
 
 CONFIG = "config.json"
 CHECKPOINT = "checkpoint.pt"
@@ -103,14 +104,42 @@ def save_checkpoint(path: Path, state: TrainState) -> None:
     atomic_write(path, lambda f: torch.save(payload, f))
 
 
-def load_checkpoint(path: Path, state: TrainState) -> TrainState:
-    """Restore ``state`` (built as for a fresh run) from a checkpoint; only plain data is unpickled."""
+def read_checkpoint(path: Path) -> dict[str, Any]:
+    """What :func:`save_checkpoint` wrote (only plain data is unpickled); a missing or unreadable file is one
+    clear error naming it."""
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        return torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise FileNotFoundError(f"no checkpoint to resume from: {path} does not exist") from None
     except Exception as err:  # a truncated or corrupt file: say which, not where torch failed
         raise ValueError(f"{path} is not a readable checkpoint ({type(err).__name__}: {err})") from None
+
+
+_SCHEDULED = {"params", "lr", "initial_lr", "momentum", "betas"}  # param-group keys the 1cycle policy writes
+
+
+def _differences(ckpt: dict[str, Any], state: TrainState) -> list[str]:
+    """The settings of ``state`` that differ from those of the run that wrote ``ckpt``: the schedule and the
+    optimizer's fixed hyper-parameters (loading the checkpoint would silently put the old ones back)."""
+    found = []
+    if isinstance(state.scheduler, OneCycleScheduler) and ckpt["scheduler"] is not None:
+        now = state.scheduler.state_dict()
+        found += [(k, ckpt["scheduler"].get(k), v) for k, v in now.items()
+                  if not k.startswith("_") and k != "last_epoch" and ckpt["scheduler"].get(k) != v]
+    scheduled = _SCHEDULED | set(getattr(state.scheduler, "extra_schedules", {}))
+    for saved, group in zip(ckpt["optimizer"]["param_groups"], state.optimizer.param_groups):
+        found += [(k, saved.get(k), v) for k, v in group.items()
+                  if k not in scheduled and not isinstance(v, torch.Tensor) and saved.get(k) != v]
+    return list(dict.fromkeys(f"{k} {old} (checkpoint) vs {new} (now)" for k, old, new in found))
+
+
+def load_checkpoint(path: Path, state: TrainState) -> TrainState:
+    """Restore ``state`` (built as for a fresh run of the same settings) from a checkpoint; a checkpoint of a
+    run with another schedule or other optimizer settings is a ``ValueError`` naming each difference."""
+    ckpt = read_checkpoint(path)
+    differences = _differences(ckpt, state)
+    if differences:
+        raise ValueError(f"{path} was written by a run with other settings: {', '.join(differences)}")
     state.model.load_state_dict(ckpt["model"])
     state.optimizer.load_state_dict(ckpt["optimizer"])
     if state.scheduler is not None and ckpt["scheduler"] is not None:

@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from onecycle.config import CHOICES, FIELDS, Group, RunConfig, build_config, field_type, settings_in
+from onecycle.config import CHOICES, FIELDS, Group, RunConfig, build_config, field_type, load_toml, settings_in
 from onecycle.engine import TrainState
 from onecycle.experiment import Setup, prepare
 
@@ -134,17 +134,29 @@ def add_run_arguments(parser: argparse.ArgumentParser, names: Sequence[str], run
     add_settings(parser, names, defaults)
 
 
+def _flag_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The settings given as flags (``--quiet`` turns progress off)."""
+    given = {k: v for k, v in vars(args).items() if k in FIELDS}
+    if getattr(args, "quiet", False):
+        given["progress"] = False
+    return given
+
+
 def config_from_args(args: argparse.Namespace, defaults: Mapping[str, Any] | None = None,
                      **fixed: Any) -> RunConfig:
     """``defaults`` (the command's own), then ``--config``, then ``fixed`` values, then the flags given, validated
     together."""
-    quiet = getattr(args, "quiet", False)
-    overrides = {**fixed, **{k: v for k, v in vars(args).items() if k in FIELDS}}
-    if quiet:
-        overrides["progress"] = False
-    cfg = build_config(args.config, overrides, dict(defaults or {}))
-    logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, format="%(message)s")
+    cfg = build_config(args.config, {**fixed, **_flag_settings(args)}, dict(defaults or {}))
+    logging.basicConfig(level=logging.WARNING if getattr(args, "quiet", False) else logging.INFO,
+                        format="%(message)s")
     return cfg
+
+
+def given_settings(args: argparse.Namespace, cfg: RunConfig) -> dict[str, Any]:
+    """The values in ``cfg`` (from :func:`config_from_args`) of the settings the command line names: the keys
+    of the ``--config`` file and the flags given."""
+    names = set(load_toml(args.config)) if args.config else set()
+    return {k: getattr(cfg, k) for k in names | set(_flag_settings(args))}
 
 
 def epoch_line(m: dict[str, Any], epochs: int) -> str:

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import argparse
 import functools
-from pathlib import Path
-from typing import Any
 
-from onecycle import rundir
-from onecycle.cli.common import RUN_SETTINGS, CommandError, PrintEpochs, add_run_arguments, config_from_args
-from onecycle.experiment import prepare, resolve, train_run
+from onecycle.cli.common import (
+    RUN_SETTINGS,
+    CommandError,
+    PrintEpochs,
+    add_run_arguments,
+    config_from_args,
+    given_settings,
+)
+from onecycle.experiment import RESUME_MAY_CHANGE, prepare, resolve, resume_settings, train_run
 from onecycle.report import train_time_text
 
 
@@ -22,30 +26,30 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        "checkpoint.pt.")
     p.add_argument("--auto", action="store_true", help="run the sweep and the range test first if missing or stale")
     p.add_argument("--resume", action="store_true",
-                   help="continue from the run directory's checkpoint.pt with its saved settings (flags override)")
+                   help="continue the run in --run-dir from its checkpoint.pt, exactly as it was set up (its "
+                   "config.json); only --quiet and " + ", ".join("--" + k.replace("_", "-") for k in RESUME_MAY_CHANGE)
+                   + " may be given anew, any other setting that differs from the saved one is refused")
     add_run_arguments(p, RUN_SETTINGS)
     p.set_defaults(func=run)
 
 
-def saved_settings(run_dir: Path) -> dict[str, Any]:
-    """The settings of the run saved in ``run_dir`` (with the max_lr and weight decay it resolved), so that
-    ``--resume`` continues it without repeating its flags."""
-    path = run_dir / rundir.CONFIG
-    if not path.exists():
-        return {}
-    saved = rundir.read_json(path)
-    resolved = saved.pop("resolved", {})
-    saved.update(max_lr=resolved.get("max_lr", saved.get("max_lr")),
-                 weight_decay=resolved.get("weight_decay", saved.get("weight_decay")))
-    return saved
-
-
 def run(args: argparse.Namespace) -> int:
-    cfg = config_from_args(args, **(saved_settings(args.run_dir) if args.resume else {}))
+    cfg = config_from_args(args)
     run_dir = args.run_dir
-    setup_once = functools.cache(lambda: prepare(cfg))
-    max_lr, wd = resolve(cfg, run_dir, args.auto, setup_once)
-    state = train_run(setup_once(), run_dir, max_lr, wd, resume=args.resume, extra_hooks=[PrintEpochs()])
+    if args.resume:
+        saved = resume_settings(run_dir, given_settings(args, cfg))
+        if saved.finished:
+            print(f"the run in {run_dir} is finished ({saved.epoch}/{saved.cfg.epochs} epochs); nothing to do")
+            return 0
+        print(f"resuming after epoch {saved.epoch}/{saved.cfg.epochs}: max_lr {saved.max_lr:.4g}, weight decay "
+              f"{saved.weight_decay:g}")
+        cfg, max_lr, wd = saved.cfg, saved.max_lr, saved.weight_decay
+        setup = prepare(cfg)
+    else:
+        setup_once = functools.cache(lambda: prepare(cfg))
+        max_lr, wd = resolve(cfg, run_dir, args.auto, setup_once)
+        setup = setup_once()
+    state = train_run(setup, run_dir, max_lr, wd, resume=args.resume, extra_hooks=[PrintEpochs()])
     if state.stopped:
         raise CommandError(f"{state.stopped}; the last good checkpoint is {run_dir / 'checkpoint.pt'}")
     print(f"train time {train_time_text(state.history)} (the epochs' steps and test evaluation)")
