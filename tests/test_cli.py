@@ -26,6 +26,26 @@ def test_find_lr_writes_plot_json_and_csv(tmp_path, capsys):
     assert data["settings"]["num_steps"] == 40 and data["recommendation"]["max_lr"] > 0
 
 
+def test_find_lr_verify_runs_the_probe_and_train_uses_its_pick(tmp_path, capsys):
+    run = ["--run-dir", str(tmp_path), *TINY, "--epochs", "2", "--weight-decay", "5e-4"]
+    assert main(["find-lr", *run, "--verify"]) == 0
+    out = capsys.readouterr().out
+    assert "stability probe: 3 candidates x 10 steps (30 steps)" in out and "<- pick" in out
+    data = json.loads((tmp_path / "finder.json").read_text())
+    probe, rec = data["probe"], data["recommendation"]
+    assert probe["candidates"][0] == rec["max_lr"] and len(probe["losses"]) == 3
+    assert data["settings"]["verify"] is True and data["settings"]["epochs"] == 2
+    # train reads the probe's pick only under the settings it was measured with: without --verify it is stale
+    assert main(["train", *run, "--epochs", "2"]) == 2
+    assert "verify True (now False)" in capsys.readouterr().err
+    assert main(["train", *run, "--verify"]) == 0
+    assert json.loads((tmp_path / "config.json").read_text())["resolved"]["max_lr"] == probe["pick"]
+    assert "(stability probe)" in capsys.readouterr().out
+    # another planned length changes the probe's budget: stale too
+    assert main(["train", *run[:-4], "--weight-decay", "5e-4", "--epochs", "3", "--verify"]) == 2
+    assert "epochs 2 (now 3)" in capsys.readouterr().err
+
+
 def test_sweep_then_train_uses_their_results(tmp_path, capsys):
     run = ["--run-dir", str(tmp_path), *TINY]
     assert main(["sweep", "--sweep-param", "weight_decay", "--sweep-values", "1e-3,1e-5", *SWEEP_STEPS, *run]) == 0

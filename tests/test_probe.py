@@ -191,6 +191,15 @@ def test_bad_arguments(kwargs, match):
         probe(model, opt, data, _half_mse, args.pop("candidates"), **args)
 
 
+def test_cost_against_the_planned_training_is_noted():
+    model, data, L = _least_squares(0)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    res = probe(model, opt, data, _half_mse, [1.0 / L, 0.5 / L], steps=10, planned_steps=200)
+    assert "the probe cost 10% of the 200 planned training steps" in res.notes
+    res = probe(model, opt, data, _half_mse, [1.0 / L, 0.5 / L], steps=10, planned_steps=40)
+    assert any(n.startswith("the probe cost 50% of the 40 planned") and "over the 15% budget" in n for n in res.notes)
+
+
 def test_one_shot_iterator_is_refused():
     model, data, _ = _least_squares()
     opt = torch.optim.SGD(model.parameters(), lr=0.1)

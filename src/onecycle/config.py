@@ -22,6 +22,7 @@ import torch
 
 from onecycle.datasets import DATASETS
 from onecycle.models import MODELS
+from onecycle.probe import BUDGET_FRACTION, CANDIDATES, MIN_STEPS, STEP_DOWN
 from onecycle.range_test import RANGE_TEST
 from onecycle.schedules import ANNEAL_STRATEGIES, ONE_CYCLE, PCT_START, OneCycleDefaults, check_one_cycle
 from onecycle.sweep import SWEEPABLE
@@ -35,6 +36,9 @@ SCHEDULE_KEYS = tuple(f.name for f in dataclasses.fields(OneCycleDefaults))
 """The settings that are :func:`onecycle.schedules.one_cycle` arguments (same names)."""
 
 OPTIMIZERS = ("sgd", "adamw")
+PROBE_HELP = (f"after the range test, train 1cycle compressed to a few steps at the recommendation and "
+              f"{CANDIDATES - 1} lower values (each /{STEP_DOWN:g}), {BUDGET_FRACTION:.0%} of the planned training "
+              f"steps in all (at least {MIN_STEPS} each), and keep the highest that trains about as well as the best")
 AUGMENTS = ("none", "flip", "crop", "crop+flip")
 
 
@@ -109,6 +113,7 @@ class RunConfig:
                             "last learning rate (extended if the loss has not diverged by then)")
     num_steps: int = setting(RANGE_TEST.num_steps, Group.RANGE_TEST, "steps from start_lr to end_lr")
     repeats: int = setting(RANGE_TEST.repeats, Group.RANGE_TEST, "repeat over this many seeds, report the spread")
+    verify: bool = setting(False, Group.RANGE_TEST, PROBE_HELP)
     sweep_param: str = setting("weight_decay", Group.SWEEP, "the hyper-parameter to sweep")
     sweep_values: list[float] = field(default_factory=lambda: [1e-3, 1e-4, 1e-5],
                                       metadata=meta(Group.SWEEP, "comma-separated values"))

@@ -24,6 +24,7 @@ from onecycle.engine import TrainState, autocast_dtype, pick_device, train, trai
 from onecycle.loader import Batches
 from onecycle.models import build_model
 from onecycle.plots import plot_schedule
+from onecycle.probe import candidates_below, probe, steps_per_candidate
 from onecycle.range_test import RangeTestResult, range_test
 from onecycle.scheduler import OneCycleScheduler
 from onecycle.sweep import SweepResult, sweep
@@ -172,6 +173,15 @@ def fresh_sweep(cfg: RunConfig, run_dir: Path) -> SweepResult | None:
     return result
 
 
+def finder_conditions(cfg: RunConfig, weight_decay: float) -> dict[str, Any]:
+    """What finder.json must have been measured under: the :func:`range_test_conditions`, whether the stability
+    probe ran (``verify``) and, when it did, what it depends on: the planned epochs and the 1cycle settings."""
+    conditions = {**range_test_conditions(cfg, weight_decay), "verify": cfg.verify}
+    if cfg.verify:
+        conditions.update({"epochs": cfg.epochs, **cfg.schedule_kwargs()})
+    return conditions
+
+
 def fresh_finder(cfg: RunConfig, run_dir: Path, weight_decay: float) -> RangeTestResult | None:
     """The range test in ``run_dir`` if there is one; :class:`StaleResult` if it was measured under other
     settings (the weight decay among them)."""
@@ -179,7 +189,7 @@ def fresh_finder(cfg: RunConfig, run_dir: Path, weight_decay: float) -> RangeTes
     if not path.exists():
         return None
     result = RangeTestResult.load_json(path)
-    _check_conditions(path, result.settings, range_test_conditions(cfg, weight_decay),
+    _check_conditions(path, result.settings, finder_conditions(cfg, weight_decay),
                       f"run `onecycle find-lr --run-dir {run_dir}` with these settings or pass --max-lr")
     return result
 
@@ -209,12 +219,19 @@ def find_lr(setup: Setup, run_dir: Path, weight_decay: float | None = None) -> R
     cfg = setup.cfg
     wd = weight_decay if weight_decay is not None else weight_decay_for(cfg, run_dir)[0]
     model = setup.model()
+    optimizer = setup.optimizer(model, cfg.start_lr, wd)
     result = range_test(
-        model, setup.optimizer(model, cfg.start_lr, wd), setup.batches(), setup.loss_fn(),
+        model, optimizer, setup.batches(), setup.loss_fn(),
         start_lr=cfg.start_lr, end_lr=cfg.end_lr, num_steps=cfg.num_steps, repeats=cfg.repeats, seed=cfg.seed,
         amp_dtype=setup.amp_dtype, div_factor=cfg.div_factor, progress=cfg.progress,
     )
-    result.settings.update(range_test_conditions(cfg, wd))
+    if cfg.verify and result.recommendation.max_lr is not None:
+        data = setup.batches()
+        candidates, planned = candidates_below(result.recommendation.max_lr), cfg.epochs * len(data)
+        result.probe = probe(model, optimizer, data, setup.loss_fn(), candidates,
+                             steps_per_candidate(planned, len(candidates)), schedule=cfg.schedule_kwargs(),
+                             amp_dtype=setup.amp_dtype, seed=cfg.seed, planned_steps=planned, progress=cfg.progress)
+    result.settings.update(finder_conditions(cfg, wd))
     result.save_json(run_dir / rundir.FINDER_JSON)
     result.to_csv(run_dir / "finder.csv")
     result.plot(run_dir / "finder.png")
@@ -286,7 +303,7 @@ def resolve(cfg: RunConfig, run_dir: Path, auto: bool, setup: Callable[[], Setup
         if finder.max_lr is None:
             raise ValueError(f"the range test in {run_dir / rundir.FINDER_JSON} gave no recommendation; see "
                              "finder.png and pass --max-lr")
-        max_lr, lr_source = finder.max_lr, "range test"
+        max_lr, lr_source = finder.max_lr, "range test" if finder.probe is None else "stability probe"
     say(f"max_lr {max_lr:.4g} ({lr_source}), weight decay {wd:g} ({wd_source})")
     return max_lr, wd
 

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 import torch
 from torch import nn
 
-from onecycle.range_test import _Cycle, _restore, _snapshot, _standard_step
+from onecycle.range_test import BatchCycle, restore, snapshot, standard_step
 from onecycle.scheduler import OneCycleScheduler
 
 TOLERANCE = 0.1
@@ -89,6 +89,11 @@ class ProbeResult:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ProbeResult:
+        """The inverse of :meth:`to_dict`; raises ``ValueError`` on missing or unknown keys."""
+        names = {f.name for f in fields(cls)}
+        if not isinstance(data, Mapping) or not {"candidates", "losses", "final", "pick", "steps"} <= set(data) \
+                or set(data) - names:
+            raise ValueError(f"not a stability-probe result: expected the keys {sorted(names)}")
         return cls(**dict(data))
 
     def __str__(self) -> str:
@@ -133,6 +138,7 @@ def probe(
     tolerance: float = TOLERANCE,
     amp_dtype: torch.dtype | None = None,
     seed: int | None = None,
+    planned_steps: int | None = None,
     progress: bool = False,
 ) -> ProbeResult:
     """Train a ``steps``-step 1cycle (``OneCycleScheduler`` with ``schedule``'s arguments, e.g. ``div_factor``)
@@ -141,7 +147,8 @@ def probe(
 
     Every candidate starts from the same state (weights, optimizer state, RNGs seeded with ``seed`` when given,
     and ``data``'s position when it has ``state_dict``), which is put back exactly afterwards. A non-finite loss
-    ends that candidate at once (final loss ``None``).
+    ends that candidate at once (final loss ``None``). With ``planned_steps`` (the training the probe prepares
+    for), a note gives its cost as a share of it, and says so when that is over :data:`BUDGET_FRACTION`.
     """
     cands = [float(c) for c in candidates]
     if not cands or not all(math.isfinite(c) and c > 0 for c in cands):
@@ -157,21 +164,21 @@ def probe(
 
     device = next((p.device for p in model.parameters()), torch.device("cpu"))
     scaler = torch.amp.GradScaler(device.type) if amp_dtype == torch.float16 else None
-    snap = _snapshot(model, optimizer, [data])
+    snap = snapshot(model, optimizer, [data])
     all_losses: list[list[float]] = []
     bar = tqdm(total=len(cands) * steps, desc="stability probe", disable=not progress, leave=False)
     try:
         for i, lr in enumerate(cands):
             if i:
-                _restore(snap, model, optimizer)
+                restore(snap, model, optimizer)
             if seed is not None:
                 torch.manual_seed(seed)
             model.train()
             scheduler = OneCycleScheduler(optimizer, max_lr=lr, total_steps=steps, **dict(schedule or {}))
-            batches = _Cycle(data)
+            batches = BatchCycle(data)
             losses: list[float] = []
             for _ in range(steps):
-                loss = _standard_step(model, optimizer, loss_fn, batches, 1, device, amp_dtype, scaler)
+                loss = standard_step(model, optimizer, loss_fn, batches, 1, device, amp_dtype, scaler)
                 losses.append(loss)
                 scheduler.step()
                 bar.update(1)
@@ -180,9 +187,14 @@ def probe(
             all_losses.append(losses)
     finally:
         bar.close()
-        _restore(snap, model, optimizer)
+        restore(snap, model, optimizer)
     finals = [final_loss(losses) for losses in all_losses]
     chosen, notes = decide(cands, all_losses, tolerance)
+    if planned_steps:
+        cost = sum(len(run) for run in all_losses) / planned_steps
+        over = f", over the {BUDGET_FRACTION:.0%} budget: the planned training is short"
+        over = over if cost > BUDGET_FRACTION else ""
+        notes.append(f"the probe cost {cost:.0%} of the {planned_steps} planned training steps{over}")
     return ProbeResult(cands, all_losses, finals, chosen, steps, notes, float(tolerance))
 
 

@@ -27,6 +27,8 @@ from onecycle.suggestions import EMA, Recommendation, combine, recommend, zero_p
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
+    from onecycle.probe import ProbeResult
+
 StepFn = Callable[[Any], "torch.Tensor | float"]
 
 
@@ -73,6 +75,7 @@ class RangeTestResult:
     curves: list[Curve]
     recommendation: Recommendation
     settings: dict[str, Any] = field(default_factory=dict)
+    probe: ProbeResult | None = None  # the stability probe run after the test, if any (see onecycle.probe)
 
     @property
     def lrs(self) -> list[float]:
@@ -96,28 +99,34 @@ class RangeTestResult:
 
     @property
     def max_lr(self) -> float | None:
-        """The recommended ``max_lr`` for 1cycle (``None`` when the curves give no answer)."""
-        return self.recommendation.max_lr
+        """The recommended ``max_lr`` for 1cycle: the stability probe's pick when a probe ran, else the curve's
+        recommendation (``None`` when they give no answer)."""
+        return self.probe.pick if self.probe is not None else self.recommendation.max_lr
 
     def __str__(self) -> str:
         """How the test ended (one line per repeat), then the recommendation (see ``Recommendation.__str__``)."""
         lines = [f"{f'repeat {i + 1}: ' if len(self.curves) > 1 else ''}range test of {len(c.lrs)} steps, "
                  f"stopped: {c.stop_reason}" for i, c in enumerate(self.curves)]
-        return "\n".join([*lines, str(self.recommendation)])
+        probe = [] if self.probe is None else [str(self.probe)]
+        return "\n".join([*lines, str(self.recommendation), *probe])
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "curves": [asdict(c) for c in self.curves],
             "recommendation": self.recommendation.to_dict(),
             "settings": self.settings,
+            "probe": None if self.probe is None else self.probe.to_dict(),
         }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> RangeTestResult:
+        from onecycle.probe import ProbeResult
+
         return cls(
             curves=[Curve(**c) for c in d["curves"]],
             recommendation=Recommendation.from_dict(d["recommendation"]),
             settings=dict(d.get("settings", {})),
+            probe=None if d.get("probe") is None else ProbeResult.from_dict(d["probe"]),
         )
 
     def save_json(self, path: str | Path) -> None:
@@ -147,7 +156,7 @@ class RangeTestResult:
 
 
 @dataclass
-class _Snapshot:
+class Snapshot:
     """Everything a range test changes, copied in memory so it can be put back bitwise."""
 
     model: dict[str, torch.Tensor]
@@ -158,9 +167,11 @@ class _Snapshot:
     others: list[tuple[Any, Any]]
 
 
-def _snapshot(model: nn.Module, optimizer: torch.optim.Optimizer, others: Sequence[Any]) -> _Snapshot:
+def snapshot(model: nn.Module, optimizer: torch.optim.Optimizer, others: Sequence[Any]) -> Snapshot:
+    """Copy in memory everything training changes, for :func:`restore` (``others``: objects with ``state_dict``,
+    such as a GradScaler or :class:`~onecycle.loader.Batches`)."""
     state = model.state_dict()
-    return _Snapshot(
+    return Snapshot(
         model={k: v.detach().clone() for k, v in state.items()},
         buffers={k: v.detach().clone() for k, v in model.named_buffers() if k not in state},
         optimizer=copy.deepcopy(optimizer.state_dict()),
@@ -182,7 +193,7 @@ def _restore_buffers(model: nn.Module, buffers: dict[str, torch.Tensor]) -> None
             module._buffers[attr] = saved.clone()
 
 
-def _restore(snap: _Snapshot, model: nn.Module, optimizer: torch.optim.Optimizer, everything: bool = True) -> None:
+def restore(snap: Snapshot, model: nn.Module, optimizer: torch.optim.Optimizer, everything: bool = True) -> None:
     """Put back the model and optimizer; with ``everything``, also the modes, RNGs and other objects."""
     with torch.no_grad():
         model.load_state_dict(snap.model)
@@ -203,11 +214,11 @@ def _restore(snap: _Snapshot, model: nn.Module, optimizer: torch.optim.Optimizer
 @contextlib.contextmanager
 def preserved(model: nn.Module, optimizer: torch.optim.Optimizer, *others: Any) -> Iterator[None]:
     """Run a block, then put back the model, optimizer, RNGs and any ``others`` with a ``state_dict``."""
-    snap = _snapshot(model, optimizer, others)
+    snap = snapshot(model, optimizer, others)
     try:
         yield
     finally:
-        _restore(snap, model, optimizer)
+        restore(snap, model, optimizer)
 
 
 # ---------------------------------------------------------------------------------------------- the loop
@@ -220,7 +231,7 @@ class _DataRanOut(Exception):
 _END = object()
 
 
-class _Cycle:
+class BatchCycle:
     """Batches of ``data`` for as long as the test needs them. A re-iterable (a list, a DataLoader,
     :class:`~onecycle.loader.Batches`) starts a new pass whenever one runs out; a one-shot iterator (a generator,
     ``iter(loader)``) cannot, and raises :class:`_DataRanOut` once used up. ``count``: batches taken so far."""
@@ -232,7 +243,7 @@ class _Cycle:
         self.ran_out = False
         self._it: Iterator[Any] = iter(data)
 
-    def __iter__(self) -> _Cycle:
+    def __iter__(self) -> BatchCycle:
         return self
 
     def __next__(self) -> Any:
@@ -276,7 +287,7 @@ def _set_lr(optimizer: torch.optim.Optimizer, lr: float, ratios: Sequence[float]
         set_group_value(group, "lr", lr * ratio)
 
 
-def _standard_step(
+def standard_step(
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
     loss_fn: Callable[..., torch.Tensor],
@@ -392,31 +403,31 @@ def range_test(
     ratios = [float(g["lr"]) / base if base > 0 else 1.0 for g in optimizer.param_groups]
 
     curves: list[Curve] = []
-    snap = _snapshot(model, optimizer, [o for o in (scaler, data) if o is not None])
+    snap = snapshot(model, optimizer, [o for o in (scaler, data) if o is not None])
     try:
         val_set = None
         if val_data is not None:
             val_set = [_to_device(b, device) for _, b in zip(range(val_batches), val_data)]
             if not val_set:
                 raise ValueError("val_data yielded no batches")
-        batches = _Cycle(data)
+        batches = BatchCycle(data)
         for r in range(repeats):
             if r:
-                _restore(snap, model, optimizer, everything=False)
+                restore(snap, model, optimizer, everything=False)
             if seed is not None:
                 torch.manual_seed(seed + r)
             run_scaler = torch.amp.GradScaler(device.type) if own_scaler else scaler
 
-            def one_step(_batches: _Cycle = batches, _scaler: Any = run_scaler) -> float:
+            def one_step(_batches: BatchCycle = batches, _scaler: Any = run_scaler) -> float:
                 if step is not None:
                     return float(step(next(_batches)))
-                return _standard_step(model, optimizer, loss_fn, _batches, accumulation_steps, device,
+                return standard_step(model, optimizer, loss_fn, _batches, accumulation_steps, device,
                                       amp_dtype, _scaler)
 
             curves.append(_run_curve(model, optimizer, one_step, ratios, settings, val_set, loss_fn,
                                      val_every, amp_dtype, progress, r))
     finally:
-        _restore(snap, model, optimizer)
+        restore(snap, model, optimizer)
     recs = [recommend(c.lrs, c.losses, div_factor=div_factor, diverged=c.diverged) for c in curves]
     if batches.ran_out:  # only the last curve can have run out: a later repeat would have had no data
         recs[-1] = replace(recs[-1], notes=[*recs[-1].notes, curves[-1].stop_reason])
