@@ -21,21 +21,7 @@ from onecycle.probe import (
     probe,
     steps_per_candidate,
 )
-
-
-def _least_squares(seed=0, n=64, d=8):
-    """Full-batch least squares; returns (model, data, L) with L the largest eigenvalue of the Hessian."""
-    g = torch.Generator().manual_seed(seed)
-    x = torch.randn(n, d, generator=g, dtype=torch.float64) * torch.linspace(0.5, 2.0, d, dtype=torch.float64)
-    y = x @ torch.randn(d, 1, generator=g, dtype=torch.float64) + 0.1 * torch.randn(n, 1, generator=g,
-                                                                                    dtype=torch.float64)
-    model = nn.Linear(d, 1, bias=False).double()
-    nn.init.zeros_(model.weight)
-    return model, [(x, y)], float(torch.linalg.eigvalsh(x.T @ x / n).max())
-
-
-def _half_mse(out, y):
-    return 0.5 * torch.mean((out - y) ** 2)
+from tests.quadratic import half_mse, least_squares
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -43,10 +29,10 @@ def test_quadratic_rejects_the_candidate_past_2_over_L(seed):
     # Gradient descent on a quadratic diverges above 2/L: the cycle from 2/L up to 3/L (div_factor 1.5, so the
     # top direction has no time to converge first) blows up, the ones peaking below 2/L converge, and the faster
     # of those (the higher lr) is the pick.
-    model, data, L = _least_squares(seed)
+    model, data, L = least_squares(seed)
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
     cands = [3.0 / L, 1.5 / L, 0.75 / L]
-    res = probe(model, opt, data, _half_mse, cands, steps=60, schedule={"cycle_momentum": False, "div_factor": 1.5})
+    res = probe(model, opt, data, half_mse, cands, steps=60, schedule={"cycle_momentum": False, "div_factor": 1.5})
     assert res.pick == pytest.approx(1.5 / L)
     assert res.final[0] is None or res.final[0] > 100 * res.final[1]
     assert res.final[1] < res.final[2]
@@ -54,17 +40,17 @@ def test_quadratic_rejects_the_candidate_past_2_over_L(seed):
 
 
 def test_quadratic_all_below_2_over_L_picks_the_highest():
-    model, data, L = _least_squares(1)
+    model, data, L = least_squares(1)
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
-    res = probe(model, opt, data, _half_mse, candidates_below(1.8 / L), steps=40, schedule={"cycle_momentum": False})
+    res = probe(model, opt, data, half_mse, candidates_below(1.8 / L), steps=40, schedule={"cycle_momentum": False})
     assert res.pick == pytest.approx(1.8 / L)
     assert all(f is not None for f in res.final)
 
 
 def test_every_candidate_diverging_gives_no_pick():
-    model, data, L = _least_squares(2)
+    model, data, L = least_squares(2)
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
-    res = probe(model, opt, data, _half_mse, [400.0 / L, 200.0 / L], steps=200, schedule={"cycle_momentum": False})
+    res = probe(model, opt, data, half_mse, [400.0 / L, 200.0 / L], steps=200, schedule={"cycle_momentum": False})
     assert res.pick is None and res.final == [None, None]
     assert any("diverged" in note for note in res.notes)
     assert all(len(losses) < 200 for losses in res.losses)  # a non-finite loss ends a candidate at once
@@ -184,27 +170,27 @@ def test_candidates_and_steps():
     ({"tolerance": -0.1}, "tolerance"),
 ])
 def test_bad_arguments(kwargs, match):
-    model, data, _ = _least_squares()
+    model, data, _ = least_squares()
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
     args = {"candidates": [0.1], "steps": 10, **kwargs}
     with pytest.raises(ValueError, match=match):
-        probe(model, opt, data, _half_mse, args.pop("candidates"), **args)
+        probe(model, opt, data, half_mse, args.pop("candidates"), **args)
 
 
 def test_cost_against_the_planned_training_is_noted():
-    model, data, L = _least_squares(0)
+    model, data, L = least_squares(0)
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
-    res = probe(model, opt, data, _half_mse, [1.0 / L, 0.5 / L], steps=10, planned_steps=200)
+    res = probe(model, opt, data, half_mse, [1.0 / L, 0.5 / L], steps=10, planned_steps=200)
     assert "the probe cost 10% of the 200 planned training steps" in res.notes
-    res = probe(model, opt, data, _half_mse, [1.0 / L, 0.5 / L], steps=10, planned_steps=40)
+    res = probe(model, opt, data, half_mse, [1.0 / L, 0.5 / L], steps=10, planned_steps=40)
     assert any(n.startswith("the probe cost 50% of the 40 planned") and "over the 15% budget" in n for n in res.notes)
 
 
 def test_one_shot_iterator_is_refused():
-    model, data, _ = _least_squares()
+    model, data, _ = least_squares()
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
     with pytest.raises(ValueError, match="iterate again"):
-        probe(model, opt, iter(data), _half_mse, [0.1], steps=5)
+        probe(model, opt, iter(data), half_mse, [0.1], steps=5)
 
 
 def test_result_round_trip_and_summary():

@@ -13,32 +13,15 @@ from torch import nn
 
 from onecycle.range_test import RANGE_TEST, RangeTestResult, lr_at, range_test
 from onecycle.suggestions import ema
-
-
-def _least_squares(seed=0, n=64, d=8):
-    """Full-batch least squares; returns (model, data, L) with L the largest eigenvalue of the Hessian."""
-    g = torch.Generator().manual_seed(seed)
-    x = torch.randn(n, d, generator=g, dtype=torch.float64) * torch.linspace(0.5, 2.0, d, dtype=torch.float64)
-    y = x @ torch.randn(d, 1, generator=g, dtype=torch.float64) + 0.1 * torch.randn(n, 1, generator=g,
-                                                                                    dtype=torch.float64)
-    model = nn.Linear(d, 1, bias=False).double()
-    nn.init.zeros_(model.weight)
-    # loss = mean((xw - y)^2) / 2  ->  Hessian = x^T x / n
-    hessian = x.T @ x / n
-    L = float(torch.linalg.eigvalsh(hessian).max())
-    return model, [(x, y)], L
-
-
-def _half_mse(out, y):
-    return 0.5 * torch.mean((out - y) ** 2)
+from tests.quadratic import half_mse, least_squares
 
 
 @pytest.mark.parametrize("seed", range(6))
 @pytest.mark.parametrize("num_steps", [100, 300])
 def test_quadratic_never_stops_below_2_over_L_and_recommends_below_it(seed, num_steps):
-    model, data, L = _least_squares(seed)
+    model, data, L = least_squares(seed)
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
-    res = range_test(model, opt, data, _half_mse, start_lr=1e-5, end_lr=100.0, num_steps=num_steps)
+    res = range_test(model, opt, data, half_mse, start_lr=1e-5, end_lr=100.0, num_steps=num_steps)
     assert res.diverged
     assert res.curves[0].stop_lr >= 2 / L
     # Plain gradient descent lowers the loss at every step below 2/L: the recorded curve agrees.
@@ -172,8 +155,8 @@ def test_schedule_and_online_ema():
     assert lr_at(99, 1e-7, 10.0, 100, "exp") == pytest.approx(10.0)
     assert lr_at(198, 1e-7, 10.0, 100, "exp") == pytest.approx(1e9)
     assert lr_at(50, 0.0 + 1e-3, 1.0, 101, "linear") == pytest.approx(0.5005)
-    model, data, _ = _least_squares()
-    res = range_test(model, torch.optim.SGD(model.parameters(), lr=0.1), data, _half_mse, end_lr=100.0,
+    model, data, _ = least_squares()
+    res = range_test(model, torch.optim.SGD(model.parameters(), lr=0.1), data, half_mse, end_lr=100.0,
                      beta=0.9)
     assert np.allclose(res.smoothed, ema(res.losses, 0.9), rtol=1e-12, equal_nan=True)
     assert len(res.lrs) == len(res.losses) == len(res.smoothed)
@@ -247,9 +230,9 @@ def test_validation_losses_on_fixed_batches():
 
 
 def test_repeats_combine_and_result_round_trips(tmp_path):
-    model, data, L = _least_squares()
+    model, data, L = least_squares()
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
-    res = range_test(model, opt, data, _half_mse, start_lr=1e-5, end_lr=100.0, repeats=3, seed=0)
+    res = range_test(model, opt, data, half_mse, start_lr=1e-5, end_lr=100.0, repeats=3, seed=0)
     assert len(res.curves) == 3
     assert res.recommendation.max_lr is not None and res.recommendation.max_lr <= 2 / L
     path = tmp_path / "finder.json"
@@ -282,13 +265,13 @@ def test_repeats_combine_and_result_round_trips(tmp_path):
 def test_bad_arguments(kwargs, match):
     model = nn.Linear(2, 1)
     with pytest.raises(ValueError, match=match):
-        range_test(model, torch.optim.SGD(model.parameters(), lr=0.1), [None], _half_mse, **kwargs)
+        range_test(model, torch.optim.SGD(model.parameters(), lr=0.1), [None], half_mse, **kwargs)
 
 
 def test_empty_data_is_a_clear_error():
     model = nn.Linear(2, 1)
     with pytest.raises(ValueError, match="yielded no batches"):
-        range_test(model, torch.optim.SGD(model.parameters(), lr=0.1), [], _half_mse)
+        range_test(model, torch.optim.SGD(model.parameters(), lr=0.1), [], half_mse)
 
 
 def test_plot_png_and_svg_mark_suggestions(tmp_path):
@@ -331,12 +314,12 @@ def test_one_shot_iterator_that_runs_out_stops_the_curve_and_says_so():
 
 
 def test_result_prints_how_it_ended_and_the_recommendation():
-    model, data, _ = _least_squares()
-    res = range_test(model, torch.optim.SGD(model.parameters(), lr=0.1), data, _half_mse, end_lr=100.0)
+    model, data, _ = least_squares()
+    res = range_test(model, torch.optim.SGD(model.parameters(), lr=0.1), data, half_mse, end_lr=100.0)
     lines = str(res).splitlines()
     assert lines[0] == f"range test of {len(res.lrs)} steps, stopped: {res.stop_reason}"
     assert "\n".join(lines[1:]) == str(res.recommendation)
-    res = range_test(model, torch.optim.SGD(model.parameters(), lr=0.1), data, _half_mse, end_lr=100.0,
+    res = range_test(model, torch.optim.SGD(model.parameters(), lr=0.1), data, half_mse, end_lr=100.0,
                      repeats=2)
     assert str(res).startswith("repeat 1: range test of ") and "\nrepeat 2: " in str(res)
 
