@@ -2,6 +2,7 @@
 
 import dataclasses
 import inspect
+import re
 
 import pytest
 import torch
@@ -50,6 +51,21 @@ def test_bad_files_are_reported_clearly(tmp_path, text, message):
     path = tmp_path / "run.toml"
     path.write_text(text)
     with pytest.raises(ValueError, match=message):
+        build_config(path)
+
+
+@pytest.mark.parametrize(
+    "make,message",
+    [
+        (lambda p: p.mkdir(), "is a directory"),
+        (lambda p: p.write_bytes(b"\xff\xfe epochs = 3\n"), "is not UTF-8 text"),
+        (lambda p: p.write_text("onecycle = 5\n"), "onecycle must be a table of settings"),
+    ],
+)
+def test_unreadable_files_are_one_clear_error_naming_them(tmp_path, make, message):
+    path = tmp_path / "run.toml"
+    make(path)
+    with pytest.raises(ValueError, match=f"config file {re.escape(str(path))}.*{message}"):
         build_config(path)
 
 

@@ -274,12 +274,21 @@ def load_toml(path: str | Path) -> dict[str, Any]:
     """The settings in a TOML file (top-level keys, or under a ``[onecycle]`` table)."""
     path = Path(path)
     try:
-        data = tomllib.loads(path.read_text())
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ValueError(f"config file {path} does not exist") from None
+    except IsADirectoryError:
+        raise ValueError(f"config file {path} is a directory") from None
+    except OSError as err:
+        raise ValueError(f"config file {path} cannot be read: {err.strerror}") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"config file {path} is not UTF-8 text (TOML files are)") from None
     except tomllib.TOMLDecodeError as err:
         raise ValueError(f"config file {path} is not valid TOML: {err}") from None
-    return dict(data.get("onecycle", data))
+    settings = data.get("onecycle", data)
+    if not isinstance(settings, dict):
+        raise ValueError(f"config file {path}: onecycle must be a table of settings ([onecycle]), got {settings!r}")
+    return dict(settings)
 
 
 def build_config(toml_path: str | Path | None = None, overrides: dict[str, Any] | None = None,
