@@ -186,6 +186,29 @@ def test_report_of_an_empty_directory_is_an_error(tmp_path, capsys):
     assert "holds no onecycle results" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["train", "--max-lr", "0.1", "--run-dir", "{file}"],
+        ["find-lr", "--run-dir", "{file}"],
+        ["train", "--max-lr", "0.1", "--run-dir", ""],
+        ["report", "{file}"],
+        ["report", "{dir}", "--out", "{file}"],
+    ],
+)
+def test_a_directory_argument_that_is_a_file_or_empty_is_refused_at_once(tmp_path, capsys, argv):
+    file = tmp_path / "notes.txt"
+    file.write_text("mine\n")
+    argv = [a.format(file=file, dir=tmp_path) for a in argv]
+    with pytest.raises(SystemExit) as exit_:
+        main([*argv, *TINY] if argv[0] != "report" else argv)
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2
+    assert re.search(r"error: argument (--run-dir|--out|RUN_DIR): (.*notes.txt is a file, not a directory|expected a "
+                     r"directory, got an empty string)", err)
+    assert file.read_text() == "mine\n"
+
+
 def test_demo_end_to_end_with_fallback_to_digits(tmp_path, capsys, monkeypatch):
     real = experiment.load_dataset
 

@@ -33,6 +33,14 @@ def test_bad_value_is_one_clear_line(tmp_path, capsys):
     assert err.strip() == "onecycle schedule: error: max_lr must be in (0.0, inf), got -1.0"
 
 
+def test_an_output_that_is_a_directory_is_one_error_before_the_table(tmp_path, capsys):
+    code = main(["schedule", "--total-steps", "100", "--max-lr", "1", "--out", str(tmp_path)])
+    out, err = capsys.readouterr()
+    assert code == 2 and out == ""
+    assert err.strip() == f"onecycle schedule: error: {tmp_path}: is a directory, not a file"
+    assert list(tmp_path.iterdir()) == []  # no temporary file left
+
+
 def test_plot_schedule_from_python(tmp_path):
     fig = plot_schedule(total_steps=50, max_lr=0.1, out=tmp_path / "p.png")
     assert len(fig.axes) == 2 and (tmp_path / "p.png").exists()

@@ -37,6 +37,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"onecycle {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except OSError as err:  # a path that cannot be written or read: a file where a directory should be...
+        if os.environ.get("ONECYCLE_DEBUG"):
+            raise
+        where = f"{err.filename}: " if err.filename else ""
+        print(f"onecycle {args.command}: error: {where}{err.strerror or err}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print(f"onecycle {args.command}: interrupted", file=sys.stderr)
         return 130

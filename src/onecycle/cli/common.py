@@ -68,6 +68,16 @@ def floats(text: str) -> list[float]:
         raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
 
 
+def directory(text: str) -> Path:
+    """A directory argument: not empty, and not an existing file (it need not exist yet)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("expected a directory, got an empty string (. is the current directory)")
+    path = Path(text)
+    if path.exists() and not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text} is a file, not a directory")
+    return path
+
+
 _PARSE = {int: int, float: float, str: str, list: floats}
 _METAVAR = {int: "N", float: "X", list: "X,X,..."}
 
@@ -128,7 +138,7 @@ def add_run_arguments(parser: argparse.ArgumentParser, names: Sequence[str], run
     """``--config FILE``, ``--run-dir DIR``, ``--quiet`` and a flag per setting in ``names``."""
     parser.usage = "%(prog)s [-h] [--config FILE] [--run-dir RUN_DIR] [--quiet] [setting flags]"
     add_config_argument(parser)
-    parser.add_argument("--run-dir", default=run_dir_default, type=Path,
+    parser.add_argument("--run-dir", default=run_dir_default, type=directory,
                         help=f"directory for results (default: {run_dir_default})")
     parser.add_argument("--quiet", action="store_true", help="no progress bars or info messages")
     add_settings(parser, names, defaults)

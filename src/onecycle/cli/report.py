@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
+from onecycle.cli.common import directory
 from onecycle.report import write_report
 
 
@@ -13,8 +13,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        description="Write report.html and report.md with the plots (range test, sweep, schedule, "
                        "loss and accuracy per epoch, copied next to the report so it can be moved) and a results "
                        "table; several runs are shown side by side.")
-    p.add_argument("run_dirs", nargs="+", type=Path, metavar="RUN_DIR")
-    p.add_argument("--out", type=Path, default=None, help="output directory (default: the first RUN_DIR)")
+    p.add_argument("run_dirs", nargs="+", type=directory, metavar="RUN_DIR")
+    p.add_argument("--out", type=directory, default=None, help="output directory (default: the first RUN_DIR)")
     p.set_defaults(func=run)
 
 

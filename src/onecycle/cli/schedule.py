@@ -29,9 +29,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     cfg = config_from_args(args)
     cycle = one_cycle(args.peak_lr, total_steps=args.total_steps, **cfg.schedule_kwargs())
+    plot_schedule(cycle, out=args.out)  # first: a bad --out is reported before the table
     print(f"{'phase':<13}{'steps':>15}{'lr start':>12}{'lr end':>12}")
     for name, first, last, lr0, lr1 in cycle.table():
         print(f"{name:<13}{f'{first}-{last}':>15}{lr0:>12.4g}{lr1:>12.4g}")
-    plot_schedule(cycle, out=args.out)
     print(f"wrote {args.out}")
     return 0
