@@ -100,6 +100,12 @@ def test_replace_validates():
         ({"nesterov": True, "optimizer": "adamw"}, "nesterov applies to optimizer sgd only"),
         ({"nesterov": True, "momentum": 0.0}, "nesterov needs momentum > 0"),
         ({"device": "gpu"}, "device must be auto, cpu, cuda, cuda:N or mps, got 'gpu'"),
+        ({"seed": 10**20}, r"seed must be below 2\*\*31 in magnitude"),
+        ({"threads": 10**11}, r"threads must be below 2\*\*31 in magnitude"),
+        ({"epochs": 10**20}, r"epochs must be below 2\*\*31 in magnitude"),
+        ({"max_lr": 1e308}, r"max_lr must be at most 3.403e\+38 \(float32\)"),
+        ({"weight_decay": 1e300}, r"weight_decay must be at most 3.403e\+38 \(float32\)"),
+        ({"sweep_values": [1e-4, 1e300]}, r"sweep_values must be in \[0, 3.403e\+38\] for weight_decay"),
     ],
 )
 def test_settings_that_would_fail_late_are_rejected_at_once(values, message):

@@ -197,3 +197,11 @@ def test_auto_reruns_what_is_stale_and_says_so(runs, tmp_path, monkeypatch):
     assert experiment.resolve(from_dict(SETTINGS), runs["measured"], True, lambda: None, said.append) == (
         runs["max_lr"], runs["wd"])
     assert ran == []
+
+
+def test_data_too_small_for_a_schedule_names_the_batch_size(tmp_path, capsys):
+    assert main(["train", "--max-lr", "0.1", "--run-dir", str(tmp_path), *FLAGS, "--epochs", "1",
+                 "--batch-size", "4096"]) == 2
+    err = capsys.readouterr().err
+    assert "1cycle needs at least 2 steps, and 256 training images at batch_size 4096 make 1 per epoch" in err
+    assert not any(tmp_path.iterdir())

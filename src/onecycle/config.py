@@ -146,6 +146,9 @@ _POSITIVE = {"batch_size", "epochs", "repeats", "max_lr", "start_lr", "end_lr", 
              "threads", "clip_grad_norm"}
 _AT_LEAST_2 = {"num_steps", "sweep_steps"}  # a range test needs two points
 _UNIT = {"momentum", "base_momentum", "max_momentum", "label_smoothing"}
+_FLOAT32 = {"max_lr", "start_lr", "end_lr", "weight_decay"}  # set in the optimizer: must fit its float32 tensors
+_FLOAT32_MAX = torch.finfo(torch.float32).max
+_INT_LIMIT = 2**31  # integers beyond it overflow torch (seed, threads) or make no sense (epochs, batch size)
 
 
 def settings_in(*groups: Group) -> tuple[str, ...]:
@@ -237,6 +240,10 @@ def _check_values(cfg: RunConfig) -> None:
             raise ValueError(f"{key} must be >= 2, got {v!r}")
         if key in _UNIT and not 0 <= v < 1:
             raise ValueError(f"{key} must be in [0, 1), got {v!r}")
+        if key in _FLOAT32 and v > _FLOAT32_MAX:
+            raise ValueError(f"{key} must be at most {_FLOAT32_MAX:.4g} (float32), got {v!r}")
+        if isinstance(v, int) and not isinstance(v, bool) and not -_INT_LIMIT < v < _INT_LIMIT:
+            raise ValueError(f"{key} must be below 2**31 in magnitude, got {v!r}")
     if cfg.weight_decay is not None and cfg.weight_decay < 0:
         raise ValueError(f"weight_decay must be >= 0, got {cfg.weight_decay!r}")
     if cfg.start_lr >= cfg.end_lr:
@@ -253,8 +260,8 @@ def _check_values(cfg: RunConfig) -> None:
         raise ValueError(f"base_momentum ({cfg.base_momentum}) must be <= max_momentum ({cfg.max_momentum})")
     if len(set(cfg.sweep_values)) != len(cfg.sweep_values):
         raise ValueError(f"sweep_values must be distinct, got {cfg.sweep_values}")
-    if cfg.sweep_param == "weight_decay" and any(v < 0 for v in cfg.sweep_values):
-        raise ValueError(f"sweep_values must be >= 0 for weight_decay, got {cfg.sweep_values}")
+    if cfg.sweep_param == "weight_decay" and not all(0 <= v <= _FLOAT32_MAX for v in cfg.sweep_values):
+        raise ValueError(f"sweep_values must be in [0, {_FLOAT32_MAX:.4g}] for weight_decay, got {cfg.sweep_values}")
     if cfg.sweep_param == "momentum" and not all(0 <= v < 1 for v in cfg.sweep_values):
         raise ValueError(f"sweep_values must be in [0, 1) for momentum, got {cfg.sweep_values}")
     check_device(cfg.device)

@@ -364,6 +364,10 @@ def train_run(setup: Setup, run_dir: Path, max_lr: float, weight_decay: float, r
     cfg = setup.cfg
     run_dir.mkdir(parents=True, exist_ok=True)
     data = setup.batches()
+    if cfg.epochs * len(data) < 2:
+        raise ValueError(f"1cycle needs at least 2 steps, and {len(setup.train_data)} training images at batch_size "
+                         f"{cfg.batch_size} make {len(data)} per epoch, over {cfg.epochs} epoch(s): lower batch_size "
+                         "or raise epochs or train_subset")
     model = setup.model()
     optimizer = setup.optimizer(model, max_lr, weight_decay)
     scheduler = OneCycleScheduler(optimizer, max_lr=max_lr, epochs=cfg.epochs, steps_per_epoch=len(data),
