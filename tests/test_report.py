@@ -64,3 +64,20 @@ def test_train_time_is_one_figure_in_the_console_summary_and_report(tmp_path, ca
     header, rows = results_table([read_run(run)])
     assert rows[0][header.index("train time")] == f"{expected:.0f} s"
     assert console is not None and int(console.group(1)) == round(expected)
+
+
+def test_a_metrics_line_cut_short_by_a_kill_is_left_out(tmp_path):
+    run = _run_dir(tmp_path / "run")
+    with open(run / "metrics.jsonl", "a") as f:
+        f.write('{"kind": "epo')
+    assert len(read_run(run).history) == 2
+
+
+@pytest.mark.parametrize("damage", ['{"kind": "epo\n{"kind": "epoch"}\n', "[1, 2]\n", b"\xff\xfe\n"])
+def test_damaged_metrics_are_one_error_naming_the_file(tmp_path, capsys, damage):
+    run = _run_dir(tmp_path / "run")
+    path = run / "metrics.jsonl"
+    path.write_bytes(damage if isinstance(damage, bytes) else damage.encode())
+    assert main(["report", str(run), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"onecycle report: error: {path} is ") and len(err.splitlines()) == 1

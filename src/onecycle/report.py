@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import html
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,10 +42,7 @@ def read_run(path: str | Path) -> RunSummary:
     run = RunSummary(path)
     if (path / rundir.CONFIG).exists():
         run.config = rundir.read_json(path / rundir.CONFIG)
-    metrics = path / rundir.METRICS_JSONL
-    if metrics.exists():
-        rows = [json.loads(line) for line in metrics.read_text().splitlines() if line.strip()]
-        run.history = [r for r in rows if r.get("kind") == "epoch"]
+    run.history = [r for r in rundir.read_metrics(path) if r["kind"] == "epoch"]
     if (path / rundir.FINDER_JSON).exists():
         run.finder = rundir.read_json(path / rundir.FINDER_JSON)
     if (path / rundir.SWEEP_JSON).exists():

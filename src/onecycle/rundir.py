@@ -228,6 +228,35 @@ class TensorBoardHook:
         self.writer.close()
 
 
+def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
+    """The rows of ``metrics.jsonl`` (none when it is missing), up to a last line cut short by a kill; any other
+    line that is not a JSON object is a ``ValueError`` naming the file."""
+    path = Path(run_dir) / METRICS_JSONL
+    if not path.exists():
+        return []
+    lines = [line for line in read_text(path).splitlines() if line.strip()]
+    rows = []
+    for i, line in enumerate(lines):
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            if i == len(lines) - 1:  # the last line, cut short when the run was killed
+                break
+            raise ValueError(f"{path} is damaged: line {i + 1} is not JSON") from None
+        if not isinstance(row, dict) or "kind" not in row:
+            raise ValueError(f"{path} is damaged: line {i + 1} is not a metrics row")
+        rows.append(row)
+    return rows
+
+
+def read_text(path: Path) -> str:
+    """The UTF-8 text of ``path``; bytes that are not UTF-8 are a ``ValueError`` naming it."""
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ValueError(f"{path} is not UTF-8 text") from None
+
+
 def truncate_metrics(run_dir: Path, epoch: int) -> None:
     """On resume, drop metric rows written after the checkpoint's epoch (a run killed mid-epoch, perhaps in the
     middle of a line)."""
@@ -235,12 +264,7 @@ def truncate_metrics(run_dir: Path, epoch: int) -> None:
     jsonl = run_dir / METRICS_JSONL
     if not jsonl.exists():
         return
-    rows = []
-    for line in filter(str.strip, jsonl.read_text().splitlines()):
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:  # the last line, cut short when the run was killed
-            break
+    rows = read_metrics(run_dir)
     last_step = max((r["step"] for r in rows if r["kind"] == "epoch" and r["epoch"] <= epoch), default=0)
     keep = [r for r in rows if (r["kind"] == "epoch" and r["epoch"] <= epoch) or
             (r["kind"] == "step" and r["step"] <= last_step)]
