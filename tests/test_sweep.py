@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from onecycle.sweep import SweepResult, pick, reached_loss, sweep
-from test_range_test import _half_mse, _least_squares
+from tests.quadratic import half_mse, least_squares
 
 
 def test_pick_takes_the_largest_value_within_tolerance_of_the_best():
@@ -34,11 +34,11 @@ def test_pick_degenerate_inputs():
 
 
 def test_weight_decay_sweep_on_the_quadratic():
-    model, data, L = _least_squares(0)
+    model, data, L = least_squares(0)
     opt = torch.optim.SGD(model.parameters(), lr=0.1, weight_decay=0.0)
     w0 = model.weight.detach().clone()
     values = [0.0, 0.01, 1.0, 30.0]
-    res = sweep("weight_decay", values, model, opt, data, _half_mse, start_lr=1e-5, end_lr=100.0, num_steps=100)
+    res = sweep("weight_decay", values, model, opt, data, half_mse, start_lr=1e-5, end_lr=100.0, num_steps=100)
     assert opt.param_groups[0]["weight_decay"] == 0.0 and torch.equal(model.weight, w0)
     # Identical conditions: same initial weights and first batch, so the first losses agree exactly.
     assert len({r.losses[0] for r in res.results}) == 1
@@ -67,9 +67,9 @@ def test_build_callback_sweeps_what_needs_a_rebuild():
 
 
 def test_sweep_result_round_trip_and_plot(tmp_path):
-    model, data, _ = _least_squares(1)
+    model, data, _ = least_squares(1)
     opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.5)
-    res = sweep("momentum", [0.0, 0.5, 0.9], model, opt, data, _half_mse, start_lr=1e-4, end_lr=10.0)
+    res = sweep("momentum", [0.0, 0.5, 0.9], model, opt, data, half_mse, start_lr=1e-4, end_lr=10.0)
     assert opt.param_groups[0]["momentum"] == 0.5
     res.save_json(tmp_path / "sweep.json")
     back = SweepResult.load_json(tmp_path / "sweep.json")
@@ -80,37 +80,37 @@ def test_sweep_result_round_trip_and_plot(tmp_path):
 
 
 def test_sweep_bad_input():
-    model, data, _ = _least_squares(0)
+    model, data, _ = least_squares(0)
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
     with pytest.raises(ValueError, match="no 'dropout'"):
-        sweep("dropout", [0.1], model, opt, data, _half_mse)
+        sweep("dropout", [0.1], model, opt, data, half_mse)
     with pytest.raises(ValueError, match="distinct"):
-        sweep("weight_decay", [0.1, 0.1], model, opt, data, _half_mse)
+        sweep("weight_decay", [0.1, 0.1], model, opt, data, half_mse)
     with pytest.raises(ValueError, match="build"):
         sweep("weight_decay", [0.1], model, opt)
 
 
 def test_momentum_sweep_sets_beta1_of_adam():
-    model, data, _ = _least_squares(2)
+    model, data, _ = least_squares(2)
     opt = torch.optim.AdamW(model.parameters(), lr=0.1, betas=(0.9, 0.99))
     seen = set()
 
     def step(batch):
         x, y = batch
         opt.zero_grad()
-        loss = _half_mse(model(x), y)
+        loss = half_mse(model(x), y)
         loss.backward()
         opt.step()
         seen.add(opt.param_groups[0]["betas"])
         return loss.item()
 
-    res = sweep("momentum", [0.5, 0.8], model, opt, data, _half_mse, step=step, end_lr=1e-3, num_steps=5,
+    res = sweep("momentum", [0.5, 0.8], model, opt, data, half_mse, step=step, end_lr=1e-3, num_steps=5,
                 extend=False)
     assert seen == {(0.5, 0.99), (0.8, 0.99)}
     assert opt.param_groups[0]["betas"] == (0.9, 0.99) and len(res.results) == 2
 
 
 def test_sweeping_the_learning_rate_is_refused():
-    model, data, _ = _least_squares(0)
+    model, data, _ = least_squares(0)
     with pytest.raises(ValueError, match="sets the learning rate itself"):
-        sweep("lr", [0.1, 0.2], model, torch.optim.SGD(model.parameters(), lr=0.1), data, _half_mse)
+        sweep("lr", [0.1, 0.2], model, torch.optim.SGD(model.parameters(), lr=0.1), data, half_mse)
