@@ -23,6 +23,10 @@ CHECKPOINT = "checkpoint.pt"
 METRICS_JSONL = "metrics.jsonl"
 METRICS_CSV = "metrics.csv"
 STEPS_CSV = "steps.csv"
+SCHEDULE_PNG = "schedule.png"
+SUMMARY_JSON = "summary.json"
+TRAIN_FILES = (CONFIG, METRICS_JSONL, METRICS_CSV, STEPS_CSV, SCHEDULE_PNG, SUMMARY_JSON, CHECKPOINT)
+"""What 1cycle training writes to its run directory (TensorBoard logs aside)."""
 FINDER_JSON = "finder.json"
 SWEEP_JSON = "sweep.json"
 
