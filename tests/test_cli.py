@@ -225,3 +225,15 @@ def test_demo_end_to_end_with_fallback_to_digits(tmp_path, capsys, monkeypatch):
     assert "notice: running the demo on scikit-learn's 8x8 digits instead" in out
     assert "[3/3] report" in out and "test acc" in out
     assert (tmp_path / "report.html").exists() and (tmp_path / "sweep.png").exists()
+
+
+def test_train_names_every_file_it_writes(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert main(["train", "--max-lr", "0.05", "--epochs", "1", "--run-dir", str(tmp_path), *TINY]) == 0
+    written = capsys.readouterr().out.strip().splitlines()[-1]
+    files = sorted(p.name for p in tmp_path.iterdir() if p.is_file())
+    assert written == f"wrote {tmp_path}/: {', '.join(rundir.TRAIN_FILES)}"
+    assert sorted(rundir.TRAIN_FILES) == files
+    assert all(name in help_text for name in files)

@@ -65,3 +65,22 @@ def test_debug_variable_shows_the_traceback(tmp_path, monkeypatch):
     monkeypatch.setenv("ONECYCLE_DEBUG", "1")
     with pytest.raises(ValueError, match="max_lr"):
         main(["schedule", "--total-steps", "100", "--max-lr", "-1", "--out", str(tmp_path / "x.png")])
+
+
+def test_readme_command_line_sweep_find_lr_train_chain_works(tmp_path, capsys):
+    """The README's sweep, find-lr and train lines for one run directory, run in the README's order (on tiny
+    digits settings), train from each other's results."""
+    block = (ROOT / "README.md").read_text().split("## Command line", 1)[1].split("```bash", 1)[1].split("```", 1)[0]
+    lines = [line.split("#", 1)[0].split() for line in block.splitlines() if line.startswith("onecycle ")]
+    chain = [words[1:] for words in lines if words[1] in ("sweep", "find-lr", "train") and "runs/fm" in words
+             and "--resume" not in words]
+    assert [words[0] for words in chain] == ["sweep", "find-lr", "train"]
+    config = tmp_path / "tiny.toml"
+    config.write_text('dataset = "digits"\nmodel = "mlp"\ntrain_subset = 256\ntest_subset = 64\nbatch_size = 32\n'
+                      "num_steps = 20\nsweep_steps = 15\nprogress = false\n")
+    tiny = ["--config", str(config), "--quiet"]
+    for words in chain:
+        args = [str(tmp_path) if w == "runs/fm" else w for w in words]
+        if args[0] == "train":
+            args = [w if w != "4" else "1" for w in args]
+        assert main([*args, *tiny]) == 0, capsys.readouterr().err

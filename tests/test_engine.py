@@ -136,6 +136,18 @@ def test_atomic_write_syncs_the_file_then_the_directory(tmp_path, monkeypatch):
     assert rundir.read_json(tmp_path / "a.json") == {"x": 1}
 
 
+@pytest.mark.skipif(not hasattr(os, "fchmod"), reason="no POSIX file modes")
+def test_atomic_write_gives_the_permissions_of_a_plain_open(tmp_path):
+    old = os.umask(0o022)
+    try:
+        rundir.write_text(tmp_path / "a.txt", "x")
+        (tmp_path / "b.txt").write_text("x")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "a.txt").stat().st_mode) == stat.S_IMODE((tmp_path / "b.txt").stat().st_mode)
+    assert stat.S_IMODE((tmp_path / "a.txt").stat().st_mode) == 0o644
+
+
 def test_checkpoint_of_a_run_with_other_settings_is_refused(tmp_path):
     first = _state(epochs=2)
     first.epochs = 1

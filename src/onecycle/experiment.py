@@ -360,7 +360,7 @@ def resume_settings(run_dir: Path, given: dict[str, Any]) -> Resume:
 
 def train_run(setup: Setup, run_dir: Path, max_lr: float, weight_decay: float, resume: bool = False,
               extra_hooks: Sequence[Any] = ()) -> TrainState:
-    """1cycle training into ``run_dir``: config.json, metrics, checkpoint.pt each epoch, schedule.png."""
+    """1cycle training into ``run_dir``: the files of :data:`rundir.TRAIN_FILES`, checkpoint.pt each epoch."""
     cfg = setup.cfg
     run_dir.mkdir(parents=True, exist_ok=True)
     data = setup.batches()
@@ -384,7 +384,7 @@ def train_run(setup: Setup, run_dir: Path, max_lr: float, weight_decay: float, r
     rundir.write_json(run_dir / rundir.CONFIG, {**cfg.to_dict(), "resolved": {
         "max_lr": max_lr, "weight_decay": weight_decay, "device": str(setup.device),
         "steps_per_epoch": len(data), "total_steps": cfg.epochs * len(data)}})
-    plot_schedule(scheduler.cycles[0], out=run_dir / "schedule.png")
+    plot_schedule(scheduler.cycles[0], out=run_dir / rundir.SCHEDULE_PNG)
     hooks: list[Any] = [rundir.MetricsHook(run_dir), rundir.CheckpointHook(run_dir), *extra_hooks]
     with contextlib.suppress(ImportError):
         hooks.append(rundir.TensorBoardHook(run_dir))
@@ -392,5 +392,5 @@ def train_run(setup: Setup, run_dir: Path, max_lr: float, weight_decay: float, r
           amp_dtype=setup.amp_dtype, clip_grad_norm=cfg.clip_grad_norm, progress=cfg.progress)
     summary = {"epochs_completed": state.epoch, "steps": state.step, "stopped": state.stopped,
                "train_time_s": train_time(state.history), "final": state.history[-1] if state.history else None}
-    rundir.write_json(run_dir / "summary.json", summary)
+    rundir.write_json(run_dir / rundir.SUMMARY_JSON, summary)
     return state

@@ -47,8 +47,8 @@ def read_run(path: str | Path) -> RunSummary:
         run.finder = rundir.read_json(path / rundir.FINDER_JSON)
     if (path / rundir.SWEEP_JSON).exists():
         run.sweep = rundir.read_json(path / rundir.SWEEP_JSON)
-    if (path / "summary.json").exists():
-        run.summary = rundir.read_json(path / "summary.json")
+    if (path / rundir.SUMMARY_JSON).exists():
+        run.summary = rundir.read_json(path / rundir.SUMMARY_JSON)
     run.images = {name: path / name for name in IMAGES if (path / name).exists()}
     if not (run.config or run.finder or run.sweep or run.history):
         raise ValueError(f"{path} holds no onecycle results (config.json, metrics.jsonl, finder.json, sweep.json)")

@@ -24,19 +24,25 @@ CHECKPOINT = "checkpoint.pt"
 METRICS_JSONL = "metrics.jsonl"
 METRICS_CSV = "metrics.csv"
 STEPS_CSV = "steps.csv"
+SCHEDULE_PNG = "schedule.png"
+SUMMARY_JSON = "summary.json"
+TRAIN_FILES = (CONFIG, METRICS_JSONL, METRICS_CSV, STEPS_CSV, SCHEDULE_PNG, SUMMARY_JSON, CHECKPOINT)
+"""What 1cycle training writes to its run directory (TensorBoard logs aside)."""
 FINDER_JSON = "finder.json"
 SWEEP_JSON = "sweep.json"
 
 
 def atomic_write(path: Path, write: Any) -> None:
     """Call ``write(file_object)`` on a temporary file beside ``path``, then rename it over ``path``; the file
-    and then the directory are synced, so ``path`` holds the old or the new contents even after a crash."""
+    and then the directory are synced, so ``path`` holds the old or the new contents even after a crash. The file
+    gets the permissions a plain ``open`` would give it (0666 less the umask), not the temporary file's 0600."""
     path = Path(path)
     if path.is_dir():
         raise IsADirectoryError(errno.EISDIR, "is a directory, not a file", str(path))
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        _chmod_as_open(fd)
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
@@ -49,6 +55,15 @@ def atomic_write(path: Path, write: Any) -> None:
         Path(tmp).unlink(missing_ok=True)
         raise
     _sync_directory(path.parent)
+
+
+def _chmod_as_open(fd: int) -> None:
+    """Set the mode of ``fd`` to 0666 less the process's umask (where files have POSIX modes: not on Windows)."""
+    if not hasattr(os, "fchmod"):
+        return
+    umask = os.umask(0)
+    os.umask(umask)
+    os.fchmod(fd, 0o666 & ~umask)
 
 
 def _sync_directory(directory: Path) -> None:

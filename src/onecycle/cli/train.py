@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import functools
 
+from onecycle import rundir
 from onecycle.cli.common import (
     RUN_SETTINGS,
     CommandError,
@@ -22,8 +23,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        description="Train with the 1cycle policy. max_lr and weight decay come from the flags, else "
                        "from a find-lr/sweep in the same run directory measured under the same settings (a result "
                        "measured under others is refused, naming each difference); --auto runs those first when "
-                       "missing or stale. Writes config.json, metrics.jsonl/.csv, steps.csv, schedule.png and "
-                       "checkpoint.pt.")
+                       "missing or stale. Writes " + ", ".join(rundir.TRAIN_FILES) + ".")
     p.add_argument("--auto", action="store_true", help="run the sweep and the range test first if missing or stale")
     p.add_argument("--resume", action="store_true",
                    help="continue the run in --run-dir from its checkpoint.pt, exactly as it was set up (its "
@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
         setup = setup_once()
     state = train_run(setup, run_dir, max_lr, wd, resume=args.resume, extra_hooks=[PrintEpochs()])
     if state.stopped:
-        raise CommandError(f"{state.stopped}; the last good checkpoint is {run_dir / 'checkpoint.pt'}")
+        raise CommandError(f"{state.stopped}; the last good checkpoint is {run_dir / rundir.CHECKPOINT}")
     print(f"train time {train_time_text(state.history)} (the epochs' steps and test evaluation)")
-    print(f"wrote {run_dir}/: config.json, metrics.jsonl, metrics.csv, checkpoint.pt, schedule.png")
+    print(f"wrote {run_dir}/: {', '.join(rundir.TRAIN_FILES)}")
     return 0
