@@ -30,11 +30,11 @@ def _flags(command: str) -> set[str]:
 
 def test_each_command_shows_only_the_settings_it_uses():
     find_lr, sweep, train, schedule = _flags("find-lr"), _flags("sweep"), _flags("train"), _flags("schedule")
-    assert {"--start-lr", "--num-steps", "--repeats", "--epochs", "--div-factor", "--batch-size"} <= find_lr
+    assert {"--start-lr", "--num-steps", "--repeats", "--epochs", "--div-factor", "--batch-size", "--verify"} <= find_lr
     assert not {"--max-lr", "--pct-start", "--three-phase", "--clip-grad-norm", "--sweep-values"} & find_lr
     assert {"--sweep-param", "--sweep-values", "--sweep-steps", "--start-lr", "--epochs", "--div-factor"} <= sweep
-    assert not {"--repeats", "--max-lr", "--pct-start"} & sweep
-    assert {"--max-lr", "--pct-start", "--sweep-values", "--repeats", "--clip-grad-norm"} <= train
+    assert not {"--repeats", "--max-lr", "--pct-start", "--verify"} & sweep
+    assert {"--max-lr", "--pct-start", "--sweep-values", "--repeats", "--clip-grad-norm", "--verify"} <= train
     assert "--sweep-param" not in train  # train --auto sweeps weight decay only
     assert {"--pct-start", "--div-factor", "--three-phase", "--no-three-phase", "--max-lr"} <= schedule
     assert not {"--batch-size", "--dataset", "--epochs"} & schedule

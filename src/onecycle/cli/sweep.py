@@ -10,7 +10,7 @@ from onecycle.experiment import run_sweep, sweep_weight_decay
 
 # One range test per value (not repeated), each recommending a max_lr for the planned 1cycle run.
 SETTINGS = (*(name for name in settings_in(Group.DATA, Group.MODEL, Group.RANGE_TEST, Group.SWEEP, Group.MACHINE)
-              if name != "repeats"), "epochs", "div_factor")
+              if name not in ("repeats", "verify")), "epochs", "div_factor")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
