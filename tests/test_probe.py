@@ -1,6 +1,5 @@
 """The stability probe: a quadratic whose divergent lr is known, the pure pick rule, bitwise restore, cost."""
 
-import copy
 import math
 import random
 
@@ -22,6 +21,7 @@ from onecycle.probe import (
     steps_per_candidate,
 )
 from tests.quadratic import half_mse, least_squares
+from tests.restore import assert_same_state, state_of, trained
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -56,47 +56,17 @@ def test_every_candidate_diverging_gives_no_pick():
     assert all(len(losses) < 200 for losses in res.losses)  # a non-finite loss ends a candidate at once
 
 
-def _bn_model():
-    torch.manual_seed(0)
-    return nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.Dropout(0.2),
-                         nn.Flatten(), nn.Linear(4 * 6 * 6, 3))
-
-
-def _batches(n=6, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    return [(torch.randn(8, 1, 6, 6, generator=g), torch.randint(0, 3, (8,), generator=g)) for _ in range(n)]
-
-
 @pytest.mark.parametrize("opt_kind", ["sgd", "adamw"])
 def test_state_restored_bitwise_and_candidates_see_the_same_batches(opt_kind):
-    model = _bn_model()
-    if opt_kind == "sgd":
-        opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4, nesterov=True)
-    else:
-        opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=1e-2)
-    data = _batches()
-    for x, y in data[:2]:  # some optimizer history
-        opt.zero_grad()
-        nn.functional.cross_entropy(model(x), y).backward()
-        opt.step()
+    model, opt, data = trained(opt_kind, steps=2)
     np.random.seed(3)
     random.seed(3)
     model.eval()
-    before = ({k: v.clone() for k, v in model.state_dict().items()}, copy.deepcopy(opt.state_dict()),
-              torch.get_rng_state(), random.getstate(), np.random.get_state()[1].copy())
+    before = state_of(model, opt)
     res = probe(model, opt, data, nn.functional.cross_entropy, [0.1, 0.1], steps=9, seed=5)
     # The same lr twice from the same state, seed and batches gives the same losses exactly.
     assert res.losses[0] == res.losses[1] and len(res.losses[0]) == 9
-    after = model.state_dict()
-    assert all(torch.equal(before[0][k], after[k]) for k in after)
-    assert opt.state_dict()["param_groups"] == before[1]["param_groups"]
-    for k, state in opt.state_dict()["state"].items():
-        for name, v in state.items():
-            w = before[1]["state"][k][name]
-            assert torch.equal(v, w) if isinstance(v, torch.Tensor) else v == w
-    assert torch.equal(torch.get_rng_state(), before[2]) and random.getstate() == before[3]
-    assert np.array_equal(np.random.get_state()[1], before[4])
-    assert not model.training
+    assert_same_state(before, state_of(model, opt))
 
 
 def test_pick_rule_exact_cases():

@@ -1,6 +1,5 @@
 """The range test: a quadratic with a known divergent lr, bitwise restore, stop rules, results I/O."""
 
-import copy
 import itertools
 import json
 import math
@@ -14,6 +13,7 @@ from torch import nn
 from onecycle.range_test import RANGE_TEST, RangeTestResult, lr_at, range_test
 from onecycle.suggestions import ema
 from tests.quadratic import half_mse, least_squares
+from tests.restore import assert_same_state, bn_model, small_batches, state_of, trained
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -31,46 +31,6 @@ def test_quadratic_never_stops_below_2_over_L_and_recommends_below_it(seed, num_
     assert math.isclose(res.recommendation.min_lr, res.max_lr / 10)
 
 
-def _bn_model():
-    torch.manual_seed(0)
-    return nn.Sequential(
-        nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.Dropout(0.2),
-        nn.Flatten(), nn.Linear(4 * 6 * 6, 3),
-    )
-
-
-def _batches(n=6, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    return [(torch.randn(8, 1, 6, 6, generator=g), torch.randint(0, 3, (8,), generator=g)) for _ in range(n)]
-
-
-def _state(model, opt):
-    return (
-        {k: v.clone() for k, v in model.state_dict().items()},
-        copy.deepcopy(opt.state_dict()),
-        torch.get_rng_state(),
-        np.random.get_state()[1].copy(),
-        random.getstate(),
-        model.training,
-    )
-
-
-def _assert_same_state(a, b):
-    assert a[0].keys() == b[0].keys()
-    for k in a[0]:
-        assert torch.equal(a[0][k], b[0][k]), k
-    oa, ob = a[1], b[1]
-    assert oa["param_groups"] == ob["param_groups"]
-    assert oa["state"].keys() == ob["state"].keys()
-    for k in oa["state"]:
-        for name, v in oa["state"][k].items():
-            w = ob["state"][k][name]
-            assert torch.equal(v, w) if isinstance(v, torch.Tensor) else v == w
-    assert torch.equal(a[2], b[2])
-    assert np.array_equal(a[3], b[3])
-    assert a[4] == b[4] and a[5] == b[5]
-
-
 @pytest.mark.parametrize(
     "opt_kind,accumulation,amp,repeats",
     [
@@ -83,31 +43,22 @@ def _assert_same_state(a, b):
     ],
 )
 def test_model_optimizer_and_rngs_restored_bitwise(opt_kind, accumulation, amp, repeats):
-    model = _bn_model()
-    if opt_kind == "sgd":
-        opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4, nesterov=True)
-    else:
-        opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=1e-2)
-    data = _batches()
-    for x, y in data[:3]:  # some history: momentum buffers, BN running stats, step counters
-        opt.zero_grad()
-        nn.functional.cross_entropy(model(x), y).backward()
-        opt.step()
+    model, opt, data = trained(opt_kind, steps=3)
     np.random.seed(7)
     random.seed(7)
     model.eval()  # the test must put train/eval modes back too
-    before = _state(model, opt)
+    before = state_of(model, opt)
     res = range_test(model, opt, data, nn.functional.cross_entropy, num_steps=30, end_lr=1.0,
                      accumulation_steps=accumulation, amp_dtype=amp, extend=False, repeats=repeats)
     assert len(res.lrs) >= 2
-    _assert_same_state(before, _state(model, opt))
+    assert_same_state(before, state_of(model, opt))
     assert all(p.grad is None for p in model.parameters())
 
 
 def test_restored_even_when_the_step_raises():
-    model = _bn_model()
+    model = bn_model()
     opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
-    before = _state(model, opt)
+    before = state_of(model, opt)
     calls = []
 
     def step(batch):
@@ -121,8 +72,8 @@ def test_restored_even_when_the_step_raises():
         return 1.0
 
     with pytest.raises(RuntimeError, match="boom"):
-        range_test(model, opt, _batches(), step=step)
-    _assert_same_state(before, _state(model, opt))
+        range_test(model, opt, small_batches(), step=step)
+    assert_same_state(before, state_of(model, opt))
 
 
 class _StatefulData:
@@ -143,8 +94,8 @@ class _StatefulData:
 
 
 def test_data_state_restored_and_data_cycled():
-    data = _StatefulData(_batches(2))
-    model = _bn_model()
+    data = _StatefulData(small_batches(2))
+    model = bn_model()
     res = range_test(model, torch.optim.SGD(model.parameters(), lr=0.1), data, nn.functional.cross_entropy,
                      num_steps=9, end_lr=1e-3, extend=False)
     assert len(res.lrs) == 9 and data.epoch == 0
@@ -219,10 +170,10 @@ def test_custom_step_sees_the_scheduled_lr_and_param_group_ratios():
 
 
 def test_validation_losses_on_fixed_batches():
-    model = _bn_model()
+    model = bn_model()
     opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
-    val = _batches(5, seed=3)
-    res = range_test(model, opt, _batches(), nn.functional.cross_entropy, num_steps=40, end_lr=1e-2,
+    val = small_batches(5, seed=3)
+    res = range_test(model, opt, small_batches(), nn.functional.cross_entropy, num_steps=40, end_lr=1e-2,
                      extend=False, val_data=val, val_every=10, val_batches=2)
     curve = res.curves[0]
     assert curve.val_steps == [0, 10, 20, 30]
@@ -275,10 +226,10 @@ def test_empty_data_is_a_clear_error():
 
 
 def test_plot_png_and_svg_mark_suggestions(tmp_path):
-    model = _bn_model()
+    model = bn_model()
     opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
-    res = range_test(model, opt, _batches(), nn.functional.cross_entropy, num_steps=60,
-                     val_data=_batches(2, seed=5), val_every=10)
+    res = range_test(model, opt, small_batches(), nn.functional.cross_entropy, num_steps=60,
+                     val_data=small_batches(2, seed=5), val_every=10)
     fig = res.plot(tmp_path / "finder.png")
     labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
     assert any(label.startswith("stop:") for label in labels)
@@ -291,18 +242,18 @@ def test_plot_png_and_svg_mark_suggestions(tmp_path):
 
 
 def test_data_shorter_than_the_test_is_cycled_when_it_can_be():
-    model = _bn_model()
+    model = bn_model()
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
-    res = range_test(model, opt, _batches(16), nn.functional.cross_entropy, num_steps=50, end_lr=1e-3,
+    res = range_test(model, opt, small_batches(16), nn.functional.cross_entropy, num_steps=50, end_lr=1e-3,
                      extend=False)
     assert len(res.lrs) == 50 and res.stop_reason == "reached end_lr without diverging"
     assert not any("ran out" in note for note in res.recommendation.notes)
 
 
 def test_one_shot_iterator_that_runs_out_stops_the_curve_and_says_so():
-    model = _bn_model()
+    model = bn_model()
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
-    batches = (b for b in _batches(16))
+    batches = (b for b in small_batches(16))
     res = range_test(model, opt, batches, nn.functional.cross_entropy, num_steps=50)
     assert len(res.lrs) == 16 and not res.diverged
     message = "the data ran out after 16 batches (a one-shot iterator, which cannot be cycled"
@@ -310,7 +261,7 @@ def test_one_shot_iterator_that_runs_out_stops_the_curve_and_says_so():
     assert res.stop_reason in res.recommendation.notes
     assert message in str(res)
     with pytest.raises(ValueError, match=r"ran out after 10 batches .*: none left for repeat 2"):
-        range_test(model, opt, iter(_batches(10)), step=lambda batch: 1.0, num_steps=10, extend=False, repeats=2)
+        range_test(model, opt, iter(small_batches(10)), step=lambda batch: 1.0, num_steps=10, extend=False, repeats=2)
 
 
 def test_result_prints_how_it_ended_and_the_recommendation():
@@ -329,7 +280,7 @@ class _CountingNet(nn.Module):
 
     def __init__(self):
         super().__init__()
-        self.body = _bn_model()
+        self.body = bn_model()
         self.register_buffer("seen", torch.zeros(()), persistent=False)
 
     def forward(self, x):
@@ -342,7 +293,7 @@ def test_non_persistent_buffers_restored():
     model = _CountingNet()
     opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
     seen = model.seen
-    range_test(model, opt, _batches(), nn.functional.cross_entropy, num_steps=20, end_lr=1.0, extend=False)
+    range_test(model, opt, small_batches(), nn.functional.cross_entropy, num_steps=20, end_lr=1.0, extend=False)
     assert model.seen is seen and float(model.seen) == 0.0
 
 
@@ -351,7 +302,7 @@ def test_mps_generator_restored_where_present(monkeypatch):
     monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
     monkeypatch.setattr(torch.mps, "get_rng_state", lambda: generator["state"].clone())
     monkeypatch.setattr(torch.mps, "set_rng_state", lambda state: generator.update(state=state.clone()))
-    model = _bn_model()
+    model = bn_model()
     opt = torch.optim.SGD(model.parameters(), lr=0.05)
 
     def step(batch):
@@ -363,5 +314,5 @@ def test_mps_generator_restored_where_present(monkeypatch):
         opt.step()
         return float(loss.detach())
 
-    range_test(model, opt, _batches(), step=step, num_steps=10, end_lr=1.0, extend=False)
+    range_test(model, opt, small_batches(), step=step, num_steps=10, end_lr=1.0, extend=False)
     assert generator["state"].tolist() == [1, 2, 3]
