@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from benchmarks.recommendation import candidates, cli, published_rules, rules, run_cache, scoring
+from benchmarks.recommendation import candidates, cli, published_rules, report, rules, run_cache, scoring
 from benchmarks.recommendation.cases import CASES, QUICK_CASE, SGD_GRID
 
 PEAK = 0.3
@@ -164,6 +164,35 @@ def test_candidate_variants_are_scored_by_interpolation_on_the_grid():
         assert entry["regret"] == pytest.approx(expected), name
     assert scoring.interpolated_accuracy(points, 100.0) is None
     assert scoring.interpolated_accuracy(points, points[2]["lr"]) == pytest.approx(points[2]["accuracy"])
+
+
+def test_rules_left_untrained_are_estimated_from_the_runs_around_them():
+    calls: list = []
+    lrs, losses = _curve()
+    kept = (rules.OURS, "minimum_div10")
+    result = scoring.evaluate_case(_fake_train(calls), (0, 1), SGD_GRID, _finder(lrs, losses), trained_rules=kept)
+    trained = sorted({lr for lr, _ in calls})
+    x = np.log10(trained)
+    means = [_accuracy(lr) for lr in trained]  # the two seeds' mean is the curve itself
+    estimated = 0
+    for name, entry in result["rules"].items():
+        if entry["lr"] is None:
+            continue
+        if name in kept:
+            assert not entry.get("estimated") and entry["lr"] in trained, name
+            continue
+        assert entry["estimated"], name
+        if not x[0] <= math.log10(entry["lr"]) <= x[-1]:
+            assert entry["regret"] is None and entry["denoised_regret"] is None, name
+            continue
+        estimated += 1
+        expected = 100 * (np.interp(math.log10(entry["lr"]), x, means) - result["best"]["accuracy"])
+        assert entry["regret"] == pytest.approx(expected, abs=1e-4), name  # runs are keyed by lr to 6 digits
+        assert entry["denoised_regret"] == pytest.approx(
+            100 * (np.interp(math.log10(entry["lr"]), x, means) - max(means)), abs=1e-4), name
+    assert estimated >= 3
+    assert "estimated" not in result["trained_variants"]["min/10"]
+    assert "≈" in report.rule_cell(result["rules"]["valley"]) and "≈" not in report.rule_cell(result["rules"]["ours"])
 
 
 def test_grid_extends_past_an_edge_holding_the_best():

@@ -13,6 +13,7 @@ from onecycle.suggestions import (
     PLATEAU_FRACTION,
     PLATEAU_LIMIT,
     RULE_NAMES,
+    SHALLOW_FALL,
     Recommendation,
     combine,
     drop_fraction,
@@ -431,6 +432,29 @@ def test_recommend_on_a_clean_curve():
     assert rec.spread == pytest.approx(math.log10(max(answers) / min(answers)))
 
 
+@pytest.mark.parametrize("drop", [0.04, 0.09, 0.12, 0.5, 2.0])
+def test_recommend_flags_a_shallow_curve_without_moving_max_lr(drop):
+    """The fall is the smoothed loss's drop before its minimum over its starting value: below SHALLOW_FALL the
+    network barely trained, confidence is low and a note says so; max_lr follows the same rule either way."""
+    lrs = np.logspace(-5, 1, 100)
+    x = np.log10(lrs)
+    y = 2.3 - drop / (1.0 + np.exp(-(x + 1.5) / 0.3)) + np.exp((x - 0.0) / 0.15)
+    rec = recommend(lrs, y)
+    assert rec.fall == pytest.approx((2.3 - min(y)) / 2.3, abs=0.02)  # smoothing rounds the bottom off
+    shallow = drop / 2.3 < SHALLOW_FALL
+    assert rec.shallow == shallow
+    assert any("fell only" in note for note in rec.notes) == shallow
+    if shallow:
+        assert rec.confidence == "low" and f"fell only {rec.fall:.0%}" in str(rec)
+    assert rec.max_lr == pytest.approx(expected_max_lr(lrs, y, rec.lr_at_minimum))
+
+
+def test_fall_is_none_for_losses_that_start_at_or_below_zero():
+    lrs = np.logspace(-5, 1, 100)
+    rec = recommend(lrs, sigmoid_curve(np.log10(lrs), x_div=-0.5) - 3.0)
+    assert rec.max_lr is not None and rec.fall is None and not rec.shallow
+
+
 def test_recommend_not_diverged_lowers_confidence_and_says_so():
     lrs = np.logspace(-6, 0, 100)
     y = noisy(sigmoid_curve(np.log10(lrs), x_div=-1.0), 0, 0.05)
@@ -585,6 +609,15 @@ def test_combine_takes_the_median_and_the_spread_across_repeats():
     assert c.suggestions["valley"] == pytest.approx(2e-3)  # geometric median of the answers only
     assert c.lr_at_minimum == pytest.approx(2e-2)
     assert c.repeats == 3
+
+
+def test_combine_takes_the_median_fall():
+    from dataclasses import replace
+
+    repeats = [replace(rec_with(1e-3), fall=f) for f in (0.05, 0.5, None, 0.6)]
+    assert combine(repeats).fall == pytest.approx(0.5)
+    assert combine([rec_with(1e-3)]).fall is None
+    assert Recommendation.from_dict(repeats[0].to_dict()).fall == 0.05
 
 
 def test_combine_confidence_follows_agreement():

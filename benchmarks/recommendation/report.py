@@ -110,10 +110,12 @@ def rule_summary(cases: Sequence[dict[str, Any]]) -> list[str]:
 
 
 def rule_cell(entry: dict[str, Any] | None) -> str:
-    """A trained answer's lr and regret, † when a seed diverged; "—" without an answer."""
+    """A trained answer's lr and regret, † when a seed diverged, ≈ when estimated (not trained); "—" without an
+    answer."""
     if entry is None or entry["lr"] is None:
         return "—"
-    return f"{fmt_lr(entry['lr'])}: {fmt_pts(entry['regret'])}{' †' if entry['diverged'] else ''}"
+    return (f"{fmt_lr(entry['lr'])}: {'≈' if entry.get('estimated') else ''}{fmt_pts(entry['regret'])}"
+            f"{' †' if entry['diverged'] else ''}")
 
 
 def per_case(cases: Sequence[dict[str, Any]]) -> list[str]:

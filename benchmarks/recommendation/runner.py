@@ -35,9 +35,10 @@ def run_case(case: Case, settings: Settings, cache: RunCache | None = None) -> d
     finder["probe"] = stability_probe(setup, settings, wd, finder)
     others = finder_variants(setup, settings, wd) if settings.finder_variants and case.finder_variants else {}
     extra = {name: f["recommendation"]["max_lr"] for name, f in others.items()}
-    extra.update(probe_candidates(finder["probe"]))
+    if case.trained_rules is None:  # the dearest cases train the probe's pick only
+        extra.update(probe_candidates(finder["probe"]))
     result = evaluate_case(lambda lr, seed: cache.run(case, setup, lr, seed, wd), settings.seeds, case.grid,
-                           finder, settings.extend_grid, extra)
+                           finder, settings.extend_grid, extra, case.trained_rules)
     result["finder_variants"] = others
     if case.weight_decays:
         result["weight_decay"] = weight_decay_check(

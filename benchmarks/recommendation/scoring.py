@@ -86,12 +86,17 @@ def interpolated_accuracy(points: Sequence[dict[str, Any]], lr: float) -> float 
     return float(np.interp(math.log10(lr), x, [p["accuracy"] for p in points]))
 
 
-def score_rules(trials: Trials, answers: dict[str, float | None], best: float) -> dict[str, dict[str, Any]]:
-    """Train each rule's answer and score it; a rule without an answer scores ``None``."""
+def score_rules(trials: Trials, answers: dict[str, float | None], best: float,
+                trained: Sequence[str] | None = None) -> dict[str, dict[str, Any]]:
+    """Train each rule's answer and score it; a rule without an answer scores ``None``. With ``trained``, only
+    the rules it names are trained: the others are marked ``estimated`` and scored by :func:`add_estimates`."""
     out: dict[str, dict[str, Any]] = {}
     for name, lr in answers.items():
         if lr is None:
             out[name] = {"lr": None, "accuracy": None, "regret": None, "diverged": False}
+            continue
+        if trained is not None and name not in trained:
+            out[name] = {"lr": lr, "accuracy": None, "regret": None, "diverged": False, "estimated": True}
             continue
         point = trials.at(lr)
         out[name] = {**point, "regret": regret_points(point["accuracy"], best)}
@@ -161,20 +166,42 @@ def add_denoised(result: dict[str, Any], trials: Trials) -> None:
     at = dict(zip(lrs, fit.tolist()))
     peak = int(np.argmax(fit))
     result["denoised_best"] = {"lr": lrs[peak], "accuracy": float(fit[peak])}
+    fitted = [{"lr": lr, "accuracy": a} for lr, a in zip(lrs, fit.tolist())]
     for entries in (result["rules"], result.get("trained_variants", {})):
         for entry in entries.values():
             lr = entry.get("lr")
-            entry["denoised_regret"] = None if lr is None else regret_points(at[lr_key(lr)], float(fit[peak]))
+            if lr is None:
+                entry["denoised_regret"] = None
+            elif entry.get("estimated"):
+                acc = interpolated_accuracy(fitted, lr)
+                entry["denoised_regret"] = None if acc is None else regret_points(acc, float(fit[peak]))
+            else:
+                entry["denoised_regret"] = regret_points(at[lr_key(lr)], float(fit[peak]))
+
+
+def add_estimates(result: dict[str, Any], trials: Trials) -> None:
+    """Raw regrets of the rules that were not trained (``estimated``): the mean accuracy of every lr trained in
+    the case, interpolated in log lr (``None`` outside them)."""
+    by_lr: dict[float, list[float]] = {}
+    for (lr, _seed), run in trials.runs.items():
+        by_lr.setdefault(lr, []).append(run.accuracy)
+    points = [{"lr": lr, "accuracy": float(np.mean(by_lr[lr]))} for lr in sorted(by_lr)]
+    for entry in result["rules"].values():
+        if entry.get("estimated"):
+            entry["accuracy"] = interpolated_accuracy(points, entry["lr"])
+            entry["regret"] = (None if entry["accuracy"] is None
+                               else regret_points(entry["accuracy"], result["best"]["accuracy"]))
 
 
 def evaluate_case(train: TrainFn, seeds: Sequence[int], grid: Sequence[float], finder: Finder,
-                  extend: int = 0, extra: dict[str, float | None] | None = None) -> dict[str, Any]:
+                  extend: int = 0, extra: dict[str, float | None] | None = None,
+                  trained_rules: Sequence[str] | None = None) -> dict[str, Any]:
     """Ground truth, every rule and every variant for one case, given its trainer and range-test curve
-    (``finder``)."""
+    (``finder``); only ``trained_rules`` are trained when given (the others are estimated)."""
     trials = Trials(train, seeds)
     points = grid_search(trials, grid, extend)
     best = best_point(points)
-    rules = score_rules(trials, rule_answers(finder), best["accuracy"])
+    rules = score_rules(trials, rule_answers(finder), best["accuracy"], trained_rules)
     for entry in rules.values():
         if entry["lr"] is not None:
             acc = interpolated_accuracy(points, entry["lr"])
@@ -182,6 +209,7 @@ def evaluate_case(train: TrainFn, seeds: Sequence[int], grid: Sequence[float], f
     variants = score_variants(points, variant_answers(finder["recommendation"]), best["accuracy"])
     result = {"grid": points, "best": best, "rules": rules, "variants": variants}
     add_trained_variants(result, trials, finder, extra)
+    add_estimates(result, trials)
     add_denoised(result, trials)
     result["best_on_edge"] = best["lr"] in (points[0]["lr"], points[-1]["lr"])
     result["runs"] = len(trials.runs)

@@ -35,7 +35,7 @@ StepFn = Callable[[Any], "torch.Tensor | float"]
 @dataclass(frozen=True)
 class RangeTestDefaults:
     """The defaults of :func:`range_test`, also those of the run settings: the recommendation rule was chosen
-    on curves from 1e-5 to 10 in 100 steps (``benchmarks/recommendation.py``)."""
+    on curves from 1e-5 to 10 in 100 steps (``benchmarks/recommendation/``)."""
 
     start_lr: float = 1e-5
     end_lr: float = 10.0

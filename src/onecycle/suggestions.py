@@ -376,6 +376,13 @@ REPEAT_SPREAD_HIGH = 0.3
 REPEAT_SPREAD_MEDIUM = 0.7
 """... within this many (a factor 5), medium; beyond it, low."""
 
+SHALLOW_FALL = 0.1
+"""A curve whose smoothed loss falls by less than this fraction of its starting value before its minimum is
+*shallow*: the network barely trained during the test, so where the minimum lies says little about the lr that
+trains best (confidence low, with a note; :func:`~onecycle.range_test.range_test` then runs a longer test). The
+range tests of ``benchmarks/recommendation/`` fall by 44% to 93%, except those of the SGD networks without
+BatchNorm, which fall by 4%."""
+
 
 @dataclass(frozen=True)
 class Recommendation:
@@ -385,7 +392,9 @@ class Recommendation:
     ``suggestions`` holds every rule's answer by name; ``spread`` is how far apart the answers are, in
     decades of lr (across rules for one test, across repeats for a combination; ``None`` with fewer than two
     answers); ``confidence`` is ``"high"``, ``"medium"`` or ``"low"``; ``notes`` state plainly what limits
-    the answer; ``lr_at_minimum`` is the lr of the smoothed minimum; ``repeats`` counts the range tests.
+    the answer; ``lr_at_minimum`` is the lr of the smoothed minimum; ``repeats`` counts the range tests;
+    ``fall`` is the fraction of its starting value by which the smoothed loss falls before its minimum
+    (``None`` for losses that start at or below zero; the median over repeats), see :attr:`shallow`.
     """
 
     max_lr: float | None
@@ -397,6 +406,13 @@ class Recommendation:
     div_factor: float = ONE_CYCLE.div_factor
     lr_at_minimum: float | None = None
     repeats: int = 1
+    fall: float | None = None  # fraction of its starting value the smoothed loss falls before its minimum
+
+    @property
+    def shallow(self) -> bool:
+        """Whether the loss fell by less than :data:`SHALLOW_FALL` before its minimum (the network barely
+        trained during the test)."""
+        return self.fall is not None and self.fall < SHALLOW_FALL
 
     def __post_init__(self) -> None:
         if self.confidence not in _RANK:
@@ -435,7 +451,7 @@ class Recommendation:
         if missing:
             raise ValueError(f"missing Recommendation keys: {sorted(missing)}")
         kwargs = dict(data)
-        for key in ("max_lr", "min_lr", "spread", "lr_at_minimum"):
+        for key in ("max_lr", "min_lr", "spread", "lr_at_minimum", "fall"):
             if kwargs.get(key) is not None:
                 kwargs[key] = float(kwargs[key])
         kwargs["suggestions"] = {
@@ -490,8 +506,9 @@ def recommend(
     Confidence comes from the spread of the answers (high within :data:`SPREAD_HIGH` decades, medium within
     :data:`SPREAD_MEDIUM`, else low); it is at most medium, with a note, when fewer than :data:`FEW_POINTS`
     points are finite, when the loss never diverged (``diverged=False``: the minimum may lie past the tested
-    range) or when the smoothed minimum is the last point, and low when only one rule answers or ``max_lr``
-    falls below the tested range. A rule without an answer is left out (a note names it); when no rule
+    range) or when the smoothed minimum is the last point, and low when only one rule answers, when ``max_lr``
+    falls below the tested range or when the curve is shallow (the loss falls by less than
+    :data:`SHALLOW_FALL` before its minimum). A rule without an answer is left out (a note names it); when no rule
     answers (too few points, a loss that never falls) ``max_lr`` and ``min_lr`` are ``None``, confidence is
     ``"low"`` and the notes say why.
 
@@ -558,6 +575,12 @@ def recommend(
     if c.i_min == len(c.lr) - 1:
         confidence = _at_most(confidence, "medium")
         notes.append("the smoothed loss is lowest at the last point: the suggestions are lower bounds")
+    fall = _fall(c)
+    if fall is not None and fall < SHALLOW_FALL:
+        confidence = "low"
+        notes.append(f"low confidence: the smoothed loss fell only {fall:.0%} before its minimum; the network "
+                     "barely trained during the test, so the minimum says little about the lr that trains best "
+                     "(a longer test sees more)")
     return Recommendation(
         max_lr=max_lr,
         min_lr=max_lr / div_factor,
@@ -567,7 +590,15 @@ def recommend(
         notes=notes,
         div_factor=float(div_factor),
         lr_at_minimum=lr_min,
+        fall=fall,
     )
+
+
+def _fall(c: _Curve) -> float | None:
+    """The fraction of its starting value by which the smoothed loss falls before its minimum (``None`` when
+    the loss starts at or below zero, where a fraction means nothing)."""
+    start = float(c.s[0])
+    return float((start - c.s[c.i_min]) / start) if start > 0 else None
 
 
 def combine(recommendations: Sequence[Recommendation]) -> Recommendation:
@@ -594,6 +625,8 @@ def combine(recommendations: Sequence[Recommendation]) -> Recommendation:
         suggestions[name] = _geometric_median(answers) if answers else None
     minima = [v for r in recs if (v := r.lr_at_minimum) is not None]
     lr_min = _geometric_median(minima) if minima else None
+    falls = [v for r in recs if (v := r.fall) is not None]
+    fall = float(np.median(falls)) if falls else None
 
     notes: list[str] = []
     counts: dict[str, int] = {}
@@ -604,7 +637,7 @@ def combine(recommendations: Sequence[Recommendation]) -> Recommendation:
 
     if not values:
         notes.append(f"no max_lr from any of {len(recs)} recommendations")
-        return Recommendation(None, None, suggestions, "low", None, notes, div_factor, lr_min, total)
+        return Recommendation(None, None, suggestions, "low", None, notes, div_factor, lr_min, total, fall)
     max_lr = _geometric_median(values)
     spread = _decades(values)
     confidence: Confidence
@@ -630,4 +663,5 @@ def combine(recommendations: Sequence[Recommendation]) -> Recommendation:
         div_factor=div_factor,
         lr_at_minimum=lr_min,
         repeats=total,
+        fall=fall,
     )
