@@ -164,6 +164,43 @@ def test_resume_cli_flag_and_nan_message(tmp_path, capsys):
     assert len((tmp_path / "metrics.csv").read_text().splitlines()) == 2
 
 
+def test_train_with_a_baseline_schedule_records_it_and_resume_keeps_it(tmp_path, capsys):
+    run = ["--run-dir", str(tmp_path), *TINY, "--train-subset", "128", "--test-subset", "64", "--epochs", "1",
+           "--max-lr", "0.05", "--weight-decay", "5e-4"]
+    assert main(["train", "--schedule", "step", *run]) == 0
+    config = json.loads((tmp_path / "config.json").read_text())
+    assert config["schedule"] == "step" and config["momentum"] == 0.9 and config["resolved"]["total_steps"] == 4
+    # 4 steps: steps 1-2 at max_lr, 3 (from 50%) at max_lr/10, 4 (from 75%) at max_lr/100
+    steps = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    steps = [r for r in steps if r["kind"] == "step"]
+    assert [r["lr"] for r in steps] == pytest.approx([0.05, 0.05, 0.005, 0.0005], rel=1e-6)
+    assert all(r["momentum"] == pytest.approx(0.9) for r in steps)
+    capsys.readouterr()
+    assert main(["train", "--resume", "--schedule", "cosine", *run]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "schedule step (saved) vs cosine (given)" in err
+    assert main(["report", str(tmp_path), "--out", str(tmp_path)]) == 0
+    assert "| step decay (momentum 0.9) | 1/1 |" in (tmp_path / "report.md").read_text()
+
+
+@pytest.mark.parametrize(
+    "flags,message",
+    [
+        (["--schedule", "foo"], "schedule must be one of onecycle, step, linear, cosine, constant; got 'foo'"),
+        (["--schedule", "cosin"], "schedule must be one of onecycle, step, linear, cosine, constant; got 'cosin' "
+                                  "(did you mean cosine?)"),
+        (["--cycle-epochs", "3"], "cycle_epochs must be between 1 and epochs (2), got 3"),
+        (["--schedule", "linear", "--cycle-epochs", "1"], "cycle_epochs applies to schedule onecycle only"),
+    ],
+)
+def test_a_bad_schedule_is_one_clear_line_before_any_work(tmp_path, capsys, flags, message):
+    argv = ["train", "--max-lr", "0.1", "--epochs", "2", "--run-dir", str(tmp_path / "r"), *TINY, *flags]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"onecycle train: error: {message}") and len(err.splitlines()) == 1
+    assert not (tmp_path / "r").exists()
+
+
 def test_report_html_references_existing_images(tmp_path, capsys):
     a, b = tmp_path / "a", tmp_path / "b"
     assert main(["train", "--auto", "--epochs", "2", "--run-dir", str(a), *TINY, *SWEEP_STEPS]) == 0
@@ -176,7 +213,7 @@ def test_report_html_references_existing_images(tmp_path, capsys):
     for src in sources:
         assert (out / src).is_file(), src
     md = (out / "report.md").read_text()
-    assert "| a | digits | small-cnn | 2/2 |" in md and "| b |" in md
+    assert "| a | digits | small-cnn | 1cycle | 2/2 |" in md and "| b |" in md
     for src in re.findall(r"!\[[^]]*\]\(([^)]+)\)", md):
         assert (out / src).is_file(), src
 

@@ -35,8 +35,11 @@ def test_each_command_shows_only_the_settings_it_uses():
     assert {"--sweep-param", "--sweep-values", "--sweep-steps", "--start-lr", "--epochs", "--div-factor"} <= sweep
     assert not {"--repeats", "--max-lr", "--pct-start", "--verify"} & sweep
     assert {"--max-lr", "--pct-start", "--sweep-values", "--repeats", "--clip-grad-norm", "--verify"} <= train
+    assert {"--schedule", "--cycle-epochs", "--cycle-momentum", "--no-cycle-momentum"} <= train
+    assert "--schedule" in find_lr and "--cycle-epochs" not in find_lr  # for --verify, like --epochs and --div-factor
     assert "--sweep-param" not in train  # train --auto sweeps weight decay only
-    assert {"--pct-start", "--div-factor", "--three-phase", "--no-three-phase", "--max-lr"} <= schedule
+    assert {"--pct-start", "--div-factor", "--three-phase", "--no-three-phase", "--max-lr", "--schedule",
+            "--momentum"} <= schedule
     assert not {"--batch-size", "--dataset", "--epochs"} & schedule
     assert len(_commands()["find-lr"].format_help().splitlines()) < 80
 

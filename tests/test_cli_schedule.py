@@ -18,6 +18,24 @@ def test_schedule_command_writes_plot_and_table(tmp_path, capsys):
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_schedule_command_previews_a_baseline(tmp_path, capsys):
+    out = tmp_path / "s.png"
+    assert main(["schedule", "--schedule", "step", "--total-steps", "100", "--max-lr", "0.4", "--out", str(out)]) == 0
+    lines = [line.split() for line in capsys.readouterr().out.splitlines()]
+    assert lines[0] == ["step", "decay:"]
+    assert lines[2:5] == [["initial", "0-49", "0.4", "0.4"], ["drop", "1", "50-74", "0.04", "0.04"],
+                          ["drop", "2", "75-99", "0.004", "0.004"]]
+    assert lines[5] == ["momentum", "0.9", "throughout"] and out.stat().st_size > 0
+    assert main(["schedule", "--schedule", "cosine", "--momentum", "0.85", "--div-factor", "20", "--total-steps",
+                 "100", "--max-lr", "1", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "warm-up" in text and "0-5" in text and "0.05" in text and "momentum 0.85 throughout" in text
+    path = tmp_path / "short-cycle.toml"  # a file's cycle_epochs ends the cycle at that share of the steps
+    path.write_text("epochs = 10\ncycle_epochs = 4\n")
+    assert main(["schedule", "--config", str(path), "--total-steps", "500", "--max-lr", "1", "--out", str(out)]) == 0
+    assert "cool-down" in (text := capsys.readouterr().out) and "100-198" in text and "199-499" in text
+
+
 def test_schedule_command_svg_and_two_phase(tmp_path, capsys):
     out = tmp_path / "s.svg"
     assert main(["schedule", "--total-steps", "100", "--max-lr", "1", "--two-phase", "--pct-start", "0.3",

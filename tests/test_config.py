@@ -10,8 +10,8 @@ import torch
 from onecycle import datasets, models
 from onecycle.config import CHOICES, FIELDS, SCHEDULE_KEYS, Group, RunConfig, build_config, field_type, from_dict
 from onecycle.range_test import RANGE_TEST, range_test
-from onecycle.scheduler import OneCycleScheduler
-from onecycle.schedules import ONE_CYCLE, one_cycle
+from onecycle.scheduler import OneCycleScheduler, PolicyScheduler
+from onecycle.schedules import ONE_CYCLE, POLICIES, one_cycle, policy
 from onecycle.sweep import SWEEPABLE
 
 
@@ -106,6 +106,15 @@ def test_replace_validates():
         ({"max_lr": 1e308}, r"max_lr must be at most 3.403e\+38 \(float32\)"),
         ({"weight_decay": 1e300}, r"weight_decay must be at most 3.403e\+38 \(float32\)"),
         ({"sweep_values": [1e-4, 1e300]}, r"sweep_values must be in \[0, 3.403e\+38\] for weight_decay"),
+        ({"schedule": "foo"}, r"^schedule must be one of onecycle, step, linear, cosine, constant; got 'foo'$"),
+        ({"schedule": "cosin"}, r"got 'cosin' \(did you mean cosine\?\)$"),
+        ({"optimizer": "adam"}, r"got 'adam' \(did you mean adamw\?\)$"),
+        ({"epochs": 4, "cycle_epochs": 5}, r"^cycle_epochs must be between 1 and epochs \(4\), got 5$"),
+        ({"cycle_epochs": 0}, r"^cycle_epochs must be between 1 and epochs \(4\), got 0$"),
+        ({"cycle_epochs": 2, "schedule": "step"}, "^cycle_epochs applies to schedule onecycle only, got sc"),
+        ({"cycle_epochs": 2, "pct_start": 0.3}, "^give cycle_epochs, pct_start or annihilation_pct, not more t"),
+        ({"cycle_epochs": 2, "annihilation_pct": 0.3}, "^give cycle_epochs, pct_start or annihilation_pct, not more"),
+        ({"cycle_epochs": 2, "three_phase": False}, r"^cycle_epochs needs three_phase \(the rest of training"),
     ],
 )
 def test_settings_that_would_fail_late_are_rejected_at_once(values, message):
@@ -148,6 +157,7 @@ def test_one_definition_of_the_defaults():
         want = getattr(ONE_CYCLE, name)
         assert inspect.signature(one_cycle).parameters[name].default == want, name
         assert inspect.signature(OneCycleScheduler).parameters[name].default == want, name
+        assert inspect.signature(PolicyScheduler).parameters[name].default == want, name
         assert getattr(RunConfig(), name) == want, name
     assert set(SCHEDULE_KEYS) == {f.name for f in dataclasses.fields(ONE_CYCLE)}
     for f in dataclasses.fields(RANGE_TEST):
@@ -159,3 +169,14 @@ def test_one_definition_of_the_names():
     assert CHOICES["dataset"] is datasets.DATASETS
     assert CHOICES["model"] == tuple(models.MODELS)
     assert CHOICES["sweep_param"] is SWEEPABLE
+    assert CHOICES["schedule"] == tuple(POLICIES)
+    assert inspect.signature(PolicyScheduler).parameters["schedule"].default == RunConfig().schedule == "onecycle"
+
+
+def test_cycle_epochs_is_the_pct_start_that_ends_the_cycle_there():
+    cfg = from_dict({"epochs": 95, "cycle_epochs": 42})
+    assert cfg.schedule_kwargs()["pct_start"] == 42 / 190 and cfg.pct_start is None
+    assert from_dict({"epochs": 4, "cycle_epochs": 4}).schedule_kwargs()["pct_start"] == 0.5
+    kwargs = from_dict({"schedule": "step", "momentum": 0.85}).policy_kwargs()
+    assert kwargs == {"schedule": "step", "momentum": 0.85, **RunConfig().schedule_kwargs()}
+    assert policy(max_lr=0.1, total_steps=100, **kwargs).momentum(50) == 0.85

@@ -131,6 +131,21 @@ def test_checkpoint_of_another_schedule_is_refused(runs, tmp_path):
     setup = experiment.prepare(from_dict({**SETTINGS, "epochs": 4}))
     with pytest.raises(ValueError, match=r"other settings: total_steps 16 \(checkpoint\) vs 32 \(now\)"):
         experiment.train_run(setup, run_dir, runs["max_lr"], runs["wd"], resume=True)
+    setup = experiment.prepare(from_dict({**SETTINGS, "schedule": "step"}))
+    with pytest.raises(ValueError, match=r"other settings: schedule onecycle \(checkpoint\) vs step \(now\), "
+                                         r"momentums None \(checkpoint\) vs \[0.9\] \(now\)"):
+        experiment.train_run(setup, run_dir, runs["max_lr"], runs["wd"], resume=True)
+    setup = experiment.prepare(from_dict({**SETTINGS, "cycle_epochs": 1}))
+    with pytest.raises(ValueError, match=r"other settings: pct_start None \(checkpoint\) vs 0.25 \(now\)"):
+        experiment.train_run(setup, run_dir, runs["max_lr"], runs["wd"], resume=True)
+
+
+def test_the_schedule_is_a_condition_of_the_probe_not_of_the_range_test():
+    cfg = from_dict(SETTINGS)
+    plain = experiment.finder_conditions(cfg, 1e-4)
+    assert "schedule" not in plain and plain == experiment.finder_conditions(cfg.replace(schedule="step"), 1e-4)
+    probed = experiment.finder_conditions(cfg.replace(verify=True, schedule="cosine", div_factor=25.0), 1e-4)
+    assert probed["schedule"] == "cosine" and probed["div_factor"] == 25.0 and probed["epochs"] == 2
 
 
 # ---------------------------------------------------------------------------------------- reused results

@@ -39,6 +39,18 @@ def test_quadratic_rejects_the_candidate_past_2_over_L(seed):
     assert res.cost_steps == sum(len(losses) for losses in res.losses) <= 3 * 60
 
 
+def test_the_probe_trains_the_schedule_it_is_given():
+    # A constant lr past 2/L diverges on the quadratic: the probe of a constant schedule picks the candidate below,
+    # while a 1cycle peaking there (briefly, then annealed) converges and keeps the higher one.
+    model, data, L = least_squares(0)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    cands = [2.4 / L, 1.2 / L]
+    res = probe(model, opt, data, half_mse, cands, steps=60, schedule={"schedule": "constant"})
+    assert res.pick == pytest.approx(1.2 / L) and (res.final[0] is None or res.final[0] > 100 * res.final[1])
+    res = probe(model, opt, data, half_mse, cands, steps=60, schedule={"schedule": "onecycle", "cycle_momentum": False})
+    assert res.pick == pytest.approx(2.4 / L)
+
+
 def test_quadratic_all_below_2_over_L_picks_the_highest():
     model, data, L = least_squares(1)
     opt = torch.optim.SGD(model.parameters(), lr=0.1)

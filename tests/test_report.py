@@ -8,7 +8,7 @@ import pytest
 
 from onecycle.cli import main
 from onecycle.engine import train_time
-from onecycle.report import read_run, results_table, write_report
+from onecycle.report import read_run, results_table, schedule_text, write_report
 
 TINY = ["--dataset", "digits", "--train-subset", "256", "--batch-size", "32", "--model", "small-cnn", "--quiet"]
 
@@ -81,3 +81,14 @@ def test_damaged_metrics_are_one_error_naming_the_file(tmp_path, capsys, damage)
     assert main(["report", str(run), "--out", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"onecycle report: error: {path} is ") and len(err.splitlines()) == 1
+
+
+def test_the_schedule_a_run_trained_with_is_shown(tmp_path):
+    assert schedule_text({}) == "-"  # no config.json: a directory of measurements only
+    assert schedule_text({"dataset": "digits"}) == "1cycle"  # older versions trained 1cycle only
+    assert schedule_text({"schedule": "onecycle", "momentum": 0.9, "cycle_momentum": True}) == "1cycle"
+    assert schedule_text({"schedule": "onecycle", "momentum": 0.9, "cycle_momentum": False}) == "1cycle (momentum 0.9)"
+    assert schedule_text({"schedule": "onecycle", "cycle_epochs": 42}) == "1cycle (cycle ends at epoch 42)"
+    assert schedule_text({"schedule": "cosine", "momentum": 0.9}) == "warm-up, cosine to zero (momentum 0.9)"
+    header, rows = results_table([read_run(_run_dir(tmp_path / "run"))])
+    assert rows[0][header.index("schedule")] == "1cycle"

@@ -1,4 +1,5 @@
-"""OneCycleScheduler: torch conventions, per-group values, momentum keys, exact resume, AMP skips."""
+"""OneCycleScheduler and PolicyScheduler: torch conventions, per-group values, momentum keys, exact resume, AMP
+skips, the baseline policies."""
 
 import io
 import warnings
@@ -7,8 +8,9 @@ import pytest
 import torch
 from torch.optim.lr_scheduler import LRScheduler, OneCycleLR
 
-from onecycle import OneCycleScheduler, linear
-from onecycle.schedules import one_cycle
+from onecycle import OneCycleScheduler, PolicyScheduler, linear
+from onecycle.scheduler import LEGACY_STATE
+from onecycle.schedules import POLICIES, one_cycle, policy
 
 
 def _model():
@@ -195,3 +197,79 @@ def test_get_last_momentum():
     sched = OneCycleScheduler(opt, max_lr=0.5, total_steps=10)
     sched.step()
     assert sched.get_last_momentum() == [opt.param_groups[0]["momentum"]]
+
+
+# ------------------------------------------------------------------------------------------------ PolicyScheduler
+
+
+@pytest.mark.parametrize("name", list(POLICIES))
+def test_policy_scheduler_writes_each_policy_per_group(name):
+    model = _model()
+    opt = torch.optim.SGD([{"params": model[0].parameters()}, {"params": model[2].parameters()}], lr=1.0,
+                          momentum=0.5)
+    sched = PolicyScheduler(opt, max_lr=[0.1, 0.4], total_steps=40, schedule=name, momentum=[0.9, 0.8],
+                            cycle_momentum=False)
+    want = [policy(name, 0.1, 40, momentum=0.9, cycle_momentum=False),
+            policy(name, 0.4, 40, momentum=0.8, cycle_momentum=False)]
+    for step in range(45):
+        for group, p in zip(opt.param_groups, want):
+            assert group["lr"] == p.lr(step) and group["momentum"] == p.momentum(step)
+        assert sched.get_last_lr() == [p.lr(step) for p in want]
+        assert sched.get_last_momentum() == [0.9, 0.8]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # past total_steps
+            sched.step()
+
+
+@pytest.mark.parametrize("opt_cls", [torch.optim.Adam, torch.optim.AdamW])
+def test_constant_momentum_is_beta1_for_adam_and_momentum_for_sgd(opt_cls):
+    adam = opt_cls(_model().parameters(), lr=1e-3, betas=(0.5, 0.98))
+    sgd = torch.optim.SGD(_model().parameters(), lr=1e-3, momentum=0.5)
+    scheds = [PolicyScheduler(o, max_lr=1e-2, total_steps=20, schedule="step", momentum=0.9) for o in (adam, sgd)]
+    for _ in range(20):
+        assert adam.param_groups[0]["betas"] == (0.9, 0.98) and sgd.param_groups[0]["momentum"] == 0.9
+        assert "momentum" not in adam.param_groups[0]
+        for sched in scheds:
+            sched.step()
+    # without a momentum, a baseline leaves the optimizer's alone, as 1cycle does with cycle_momentum=False
+    PolicyScheduler(sgd, max_lr=1e-2, total_steps=20, schedule="cosine").step()
+    assert sgd.param_groups[0]["momentum"] == 0.9
+
+
+def test_policy_scheduler_state_dict_round_trip_restores_exactly():
+    def fresh():
+        return torch.optim.AdamW(_model().parameters(), lr=0.1, betas=(0.9, 0.999))
+
+    opt = fresh()
+    sched = PolicyScheduler(opt, max_lr=0.3, total_steps=50, schedule="cosine", momentum=0.85, div_factor=20)
+    for _ in range(17):
+        sched.step()
+    buf = io.BytesIO()
+    torch.save(sched.state_dict(), buf)
+    buf.seek(0)
+    state = torch.load(buf, weights_only=True)
+    assert state["schedule"] == "cosine" and state["momentums"] == [0.85] and state["div_factor"] == 20
+    other = fresh()
+    resumed = PolicyScheduler(other, max_lr=9.0, total_steps=999)  # other settings: the state's replace them
+    resumed.load_state_dict(state)
+    assert resumed.state_dict() == sched.state_dict()
+    assert other.param_groups[0]["lr"] == opt.param_groups[0]["lr"]
+    assert other.param_groups[0]["betas"] == opt.param_groups[0]["betas"] == (0.85, 0.999)
+    for _ in range(50 - 17):
+        sched.step()
+        resumed.step()
+        assert resumed.get_last_lr() == sched.get_last_lr()
+        assert other.param_groups[0]["betas"] == opt.param_groups[0]["betas"]
+
+
+def test_the_constant_momentum_is_a_setting_only_where_momentum_is_not_cycled():
+    opt = torch.optim.SGD(_model().parameters(), lr=0.1, momentum=0.9)
+    cycled = PolicyScheduler(opt, max_lr=0.5, total_steps=20, momentum=0.9)
+    assert cycled.state_dict()["momentums"] is None
+    assert cycled.state_dict() == OneCycleScheduler(opt, max_lr=0.5, total_steps=20).state_dict()
+    # a state written before there were baselines (no schedule, no momentums) is a 1cycle one
+    old = {k: v for k, v in cycled.state_dict().items() if k not in LEGACY_STATE}
+    assert PolicyScheduler.settings(old) == PolicyScheduler.settings(cycled.state_dict())
+    other = PolicyScheduler(opt, max_lr=0.5, total_steps=20, schedule="step", momentum=0.9)
+    other.load_state_dict(old)
+    assert other.schedule == "onecycle" and other.momentums is None and other.get_lr() == cycled.get_lr()

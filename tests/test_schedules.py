@@ -1,4 +1,5 @@
-"""Schedules: closed forms, golden values against torch's OneCycleLR, and properties of the 1cycle policy."""
+"""Schedules: closed forms, golden values against torch's OneCycleLR and MultiStepLR, and properties of the 1cycle
+policy and of the baselines."""
 
 import itertools
 import math
@@ -8,7 +9,25 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from onecycle.schedules import Join, constant, cosine, exponential, join, linear, one_cycle
+from onecycle.config import from_dict
+from onecycle.schedules import (
+    POLICIES,
+    STEP_GAMMA,
+    STEP_MILESTONES,
+    WARMUP_PCT,
+    Join,
+    constant,
+    constant_lr,
+    cosine,
+    cosine_decay,
+    exponential,
+    join,
+    linear,
+    linear_decay,
+    one_cycle,
+    policy,
+    step_decay,
+)
 
 
 def test_primitives_closed_form():
@@ -187,3 +206,133 @@ def test_table_lists_phase_boundaries():
     assert rows[0][1] == 0 and rows[-1][2] == 199
     assert rows[0][4] == pytest.approx(1.0) and rows[-1][4] == pytest.approx(1e-3)
     assert all(rows[i][2] + 1 == rows[i + 1][1] for i in range(2))
+
+
+# ------------------------------------------------------------------------------------------------ baselines
+
+
+def test_the_baselines_are_the_issue_s_numbers():
+    assert STEP_MILESTONES == (0.5, 0.75) and STEP_GAMMA == 0.1 and WARMUP_PCT == 0.05
+    assert tuple(POLICIES) == ("onecycle", "step", "linear", "cosine", "constant")
+
+
+def test_step_decay_divides_by_10_at_50_and_75_percent():
+    s = step_decay(0.4, total_steps=1000, momentum=0.9)
+    # steps 0-499 (up to 49.9% done) at max_lr, 500-749 at max_lr/10, 750-999 (and past the end) at max_lr/100
+    expected = {0: 0.4, 499: 0.4, 500: 0.04, 749: 0.04, 750: 0.004, 999: 0.004, 5000: 0.004}
+    assert {t: s.lr(t) for t in expected} == pytest.approx(expected, rel=1e-15)
+    assert {s.momentum(t) for t in range(0, 1200, 7)} == {0.9}
+    assert s.phase_ends == (499.0, 749.0, 999.0)
+    assert [r[:3] for r in s.table()] == [("initial", 0, 499), ("drop 1", 500, 749), ("drop 2", 750, 999)]
+    # milestones between steps: a step runs at the lower rate once it is at or past the milestone (7 < 7.5 <= 8)
+    s10 = step_decay(1.0, total_steps=10)
+    assert [s10.lr(t) for t in range(10)] == pytest.approx([1.0] * 5 + [0.1] * 3 + [0.01] * 2, rel=1e-15)
+    assert s10.momentum is None  # no momentum given: the optimizer's is left alone
+
+
+@pytest.mark.parametrize("total", [4, 10, 11, 99, 390, 1001])
+def test_step_decay_golden_against_torch_multisteplr(total):
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+    milestones = [math.ceil(m * total) for m in STEP_MILESTONES]
+    ref = torch.optim.lr_scheduler.MultiStepLR(opt, milestones, gamma=STEP_GAMMA)
+    s = step_decay(0.1, total_steps=total)
+    for t in range(total):
+        assert s.lr(t) == pytest.approx(ref.get_last_lr()[0], rel=1e-14, abs=0), t
+        opt.step()
+        ref.step()
+
+
+def test_step_decay_too_short_or_bad_arguments():
+    with pytest.raises(ValueError, match=r"leave a phase with no steps for total_steps=3"):
+        step_decay(1.0, total_steps=3)
+    with pytest.raises(ValueError, match=r"gamma must be in \(0.0, 1.0\]"):
+        step_decay(1.0, total_steps=100, gamma=0.0)
+    with pytest.raises(ValueError, match=r"momentum must be in \[0.0, 1.0\)"):
+        step_decay(1.0, total_steps=100, momentum=1.0)
+
+
+def test_linear_decay_warm_up_then_straight_to_zero():
+    s = linear_decay(1.0, total_steps=1000, momentum=0.9, div_factor=10)
+    # warm-up over the first 5% (50 steps) from max_lr/10; then max_lr * (1000 - t) / 950, zero at step 1000
+    expected = {0: 0.1, 25: 0.55, 50: 1.0, 525: 0.5, 800: 200 / 950, 999: 1 / 950, 1000: 0.0, 3000: 0.0}
+    assert {t: s.lr(t) for t in expected} == pytest.approx(expected, rel=1e-12, abs=1e-15)
+    assert {s.momentum(t) for t in range(0, 1200, 7)} == {0.9}
+    assert s.phase_ends == (50.0, 1000.0) and [r[0] for r in s.table()] == ["warm-up", "decay"]
+
+
+def test_cosine_decay_closed_form():
+    total, warmup = 1000, 50
+    s = cosine_decay(2.0, total_steps=total, momentum=0.85, div_factor=20)
+    assert s.lr(0) == pytest.approx(0.1) and s.lr(10) == pytest.approx(0.1 + 1.9 * 10 / 50)
+    for t in (50, 51, 287, 525, 800, 999):
+        want = 2.0 * (1 + math.cos(math.pi * (t - warmup) / (total - warmup))) / 2
+        assert s.lr(t) == pytest.approx(want, rel=1e-12), t
+    assert s.lr(525) == pytest.approx(1.0) and 0 < s.lr(999) < 1e-5 and s.lr(1000) == pytest.approx(0, abs=1e-15)
+    assert {s.momentum(t) for t in range(0, 1200, 7)} == {0.85}
+
+
+def test_constant_lr():
+    s = constant_lr(0.3, epochs=3, steps_per_epoch=7, momentum=0.9)
+    assert s.total_steps == 21 and {s.lr(t) for t in range(50)} == {0.3} and {s.momentum(t) for t in range(50)} == {0.9}
+    assert s.table() == [("constant", 0, 20, 0.3, 0.3)]
+
+
+def test_policy_builds_each_by_name():
+    for name in POLICIES:
+        p = policy(name, 0.5, total_steps=200, momentum=0.9)
+        assert p.name == name and p.total_steps == 200 and p.lr(0) > 0
+    assert policy("onecycle", 0.5, total_steps=200, momentum=0.9) == one_cycle(0.5, 200)  # cycled: not constant
+    no_cycle = policy("onecycle", 0.5, total_steps=200, momentum=0.9, cycle_momentum=False)
+    assert no_cycle.lr == one_cycle(0.5, 200).lr and {no_cycle.momentum(t) for t in range(300)} == {0.9}
+    assert policy("linear", 0.5, total_steps=200, div_factor=25).lr(0) == pytest.approx(0.02)
+    assert policy("step", 0.5, total_steps=200, base_momentum=0.5) == step_decay(0.5, 200)  # 1cycle-only: unused
+    with pytest.raises(ValueError, match="schedule must be one of onecycle, step, linear, cosine, constant; got 'x'"):
+        policy("x", 0.5, total_steps=200)
+    with pytest.raises(TypeError, match="unexpected arguments"):
+        policy("step", 0.5, total_steps=200, warmup=3)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    name=st.sampled_from(["step", "linear", "cosine", "constant"]),
+    total=st.integers(min_value=4, max_value=3000),
+    max_lr=st.floats(min_value=1e-5, max_value=10.0),
+    div=st.floats(min_value=1.0, max_value=100.0),
+    momentum=st.floats(min_value=0.0, max_value=0.99),
+)
+def test_baseline_properties(name, total, max_lr, div, momentum):
+    p = policy(name, max_lr, total_steps=total, momentum=momentum, div_factor=div)
+    lrs = [p.lr(t) for t in range(2 * total)]
+    # every step trains, at no more than max_lr; past the end the last value is held
+    assert all(0 < v <= max_lr * (1 + 1e-12) for v in lrs[:total])
+    assert lrs[total:] == [p.lr(total)] * total
+    # momentum is constant
+    assert {p.momentum(t) for t in range(0, 2 * total, max(1, total // 50))} == {momentum}
+    # non-decreasing during the warm-up, non-increasing after it (the peak max_lr may fall between two steps)
+    warmup = p.phase_ends[0] if name in ("linear", "cosine") else 0
+    rise, fall = math.floor(warmup), math.ceil(warmup)
+    assert all(b >= a - 1e-15 * max_lr for a, b in itertools.pairwise(lrs[:rise + 1]))
+    assert all(b <= a + 1e-15 * max_lr for a, b in itertools.pairwise(lrs[fall:]))
+    if warmup == rise:
+        assert max(lrs) == pytest.approx(max_lr, rel=1e-12)
+
+
+# ------------------------------------------------------------------------------------------------ cycle_epochs
+
+
+def test_cycle_epochs_ends_the_cycle_there_then_decreases_linearly_to_the_final_lr():
+    cfg = from_dict({"epochs": 10, "cycle_epochs": 4})
+    spe, max_lr = 50, 0.8
+    p = one_cycle(max_lr, epochs=cfg.epochs, steps_per_epoch=spe, **cfg.schedule_kwargs())
+    start, final = max_lr / 10, max_lr / 10 / 100
+    end = 4 * spe - 2  # the cycle ends with epoch 4 (torch's phase boundaries: 2 * pct_start * total - 2)
+    assert p.phase_ends == pytest.approx((99, end, 499))
+    assert p.lr(0) == pytest.approx(start) and p.lr(99) == pytest.approx(max_lr) and p.lr(end) == pytest.approx(start)
+    for t in (end + 1, 300, 420, 499):
+        assert p.lr(t) == pytest.approx(start + (final - start) * (t - end) / (499 - end), rel=1e-12), t
+    assert p.momentum(99) == pytest.approx(0.85) and p.momentum(end) == pytest.approx(0.95)
+    assert p.momentum(400) == pytest.approx(0.95)
+    # the whole of training as the cycle: back at the start lr one step before the end, then the final lr
+    whole = one_cycle(max_lr, epochs=10, steps_per_epoch=spe,
+                      **from_dict({"epochs": 10, "cycle_epochs": 10}).schedule_kwargs())
+    assert whole.lr(498) == pytest.approx(start) and whole.lr(499) == pytest.approx(final)

@@ -1,13 +1,14 @@
 """onecycle: the learning-rate range test and the 1cycle policy for PyTorch."""
 
 from onecycle.range_test import RangeTestResult, range_test
-from onecycle.scheduler import OneCycleScheduler
-from onecycle.schedules import constant, cosine, exponential, join, linear, one_cycle
+from onecycle.scheduler import OneCycleScheduler, PolicyScheduler
+from onecycle.schedules import constant, cosine, exponential, join, linear, one_cycle, policy
 from onecycle.suggestions import Recommendation, recommend
 from onecycle.sweep import SweepResult, sweep
 
 __all__ = [
     "OneCycleScheduler",
+    "PolicyScheduler",
     "RangeTestResult",
     "Recommendation",
     "SweepResult",
@@ -17,6 +18,7 @@ __all__ = [
     "join",
     "linear",
     "one_cycle",
+    "policy",
     "range_test",
     "recommend",
     "sweep",

@@ -1,7 +1,7 @@
 """Run settings: one dataclass, filled from defaults, then a TOML file, then command-line flags, validated
 before any work starts.
 
-Each setting belongs to one group (data, model and optimizer, range test, sweep, 1cycle training, machine); a
+Each setting belongs to one group (data, model and optimizer, range test, sweep, training, machine); a
 command shows the flags of the groups it uses, while a ``--config`` file may hold every setting.
 """
 
@@ -24,7 +24,17 @@ from onecycle.datasets import DATASETS
 from onecycle.models import MODELS
 from onecycle.probe import BUDGET_FRACTION, CANDIDATES, MIN_STEPS, STEP_DOWN
 from onecycle.range_test import RANGE_TEST
-from onecycle.schedules import ANNEAL_STRATEGIES, ONE_CYCLE, PCT_START, OneCycleDefaults, check_one_cycle
+from onecycle.schedules import (
+    ANNEAL_STRATEGIES,
+    ONE_CYCLE,
+    PCT_START,
+    POLICIES,
+    STEP_GAMMA,
+    STEP_MILESTONES,
+    WARMUP_PCT,
+    OneCycleDefaults,
+    check_one_cycle,
+)
 from onecycle.sweep import SWEEPABLE
 
 if sys.version_info >= (3, 11):
@@ -36,10 +46,13 @@ SCHEDULE_KEYS = tuple(f.name for f in dataclasses.fields(OneCycleDefaults))
 """The settings that are :func:`onecycle.schedules.one_cycle` arguments (same names)."""
 
 OPTIMIZERS = ("sgd", "adamw")
-PROBE_HELP = (f"after the range test, train 1cycle compressed to a few steps at the recommendation and "
+PROBE_HELP = (f"after the range test, train the schedule compressed to a few steps at the recommendation and "
               f"{CANDIDATES - 1} lower values (each /{STEP_DOWN:g}), {BUDGET_FRACTION:.0%} of the planned training "
               f"steps in all (at least {MIN_STEPS} each), and keep the highest that trains about as well as the best")
 AUGMENTS = ("none", "flip", "crop", "crop+flip")
+SCHEDULE_HELP = (f"learning-rate schedule: {{choices}} (step: x{STEP_GAMMA:g} at "
+                 f"{', '.join(f'{m:.0%}' for m in STEP_MILESTONES)}; linear, cosine: {WARMUP_PCT:.0%} warm-up, then "
+                 "to zero)")
 
 
 
@@ -50,7 +63,7 @@ class Group(str, enum.Enum):
     MODEL = "model and optimizer"
     RANGE_TEST = "range test"
     SWEEP = "sweep"
-    TRAINING = "1cycle training"
+    TRAINING = "training"
     MACHINE = "machine"
 
 
@@ -86,12 +99,14 @@ class RunConfig:
     model: str = setting("small-cnn", Group.MODEL, "the network")
     optimizer: str = setting("sgd", Group.MODEL, "the optimizer")
     batch_size: int = setting(256, Group.MODEL, "images per optimizer step")
-    momentum: float = setting(0.9, Group.MODEL, "SGD momentum / AdamW beta1 in the range test; 1cycle cycles it")
+    momentum: float = setting(0.9, Group.MODEL, "SGD momentum / AdamW beta1: in the range test, and in training "
+                              "where it is not cycled (1cycle cycles it unless --no-cycle-momentum)")
     nesterov: bool = setting(False, Group.MODEL, "Nesterov momentum (SGD)")
     weight_decay: float | None = setting(None, Group.MODEL, "weight decay",
                                          none="the sweep's pick in the run directory, else 5e-4 sgd / 1e-2 adamw")
     label_smoothing: float = setting(0.0, Group.MODEL, "label smoothing of the cross-entropy loss")
     epochs: int = setting(4, Group.TRAINING, "training epochs")
+    schedule: str = setting("onecycle", Group.TRAINING, SCHEDULE_HELP)
     max_lr: float | None = setting(None, Group.TRAINING, "peak learning rate",
                                    none="the range test's recommendation in the run directory")
     pct_start: float | None = _schedule(
@@ -99,12 +114,16 @@ class RunConfig:
         none=f"{PCT_START[True]} with three phases, {PCT_START[False]} with two")
     annihilation_pct: float | None = _schedule(
         "annihilation_pct", "alternative to pct_start: the fraction of training spent in annihilation", "not set")
+    cycle_epochs: int | None = setting(
+        None, Group.TRAINING, "alternative to pct_start: the cycle (up and down) ends at this epoch, and the rest "
+        "of training is its annihilation, a slow linear decrease to the final lr", none="not set")
     anneal_strategy: str = _schedule("anneal_strategy", "shape of each phase")
-    div_factor: float = _schedule("div_factor", "initial lr = max_lr / div_factor")
+    div_factor: float = _schedule("div_factor", "initial lr = max_lr / div_factor (1cycle, linear, cosine)")
     final_div_factor: float = _schedule("final_div_factor", "final lr = initial lr / final_div_factor")
     base_momentum: float = _schedule("base_momentum", "lowest momentum (at the lr peak)")
     max_momentum: float = _schedule("max_momentum", "highest momentum (at the start and the end)")
-    cycle_momentum: bool = _schedule("cycle_momentum", "cycle momentum (SGD) or beta1 (AdamW) opposite to the lr")
+    cycle_momentum: bool = _schedule("cycle_momentum", "cycle momentum (SGD) or beta1 (AdamW) opposite to the lr "
+                                     "(off: constant at --momentum)")
     three_phase: bool = _schedule("three_phase", "rise, fall, then annihilation (off: torch's two-phase OneCycleLR)")
     clip_grad_norm: float | None = setting(None, Group.TRAINING, "clip the gradient norm to this value",
                                            none="no clipping")
@@ -126,8 +145,17 @@ class RunConfig:
     progress: bool = setting(True, Group.MACHINE, "progress bars")
 
     def schedule_kwargs(self) -> dict[str, Any]:
-        """The :func:`onecycle.schedules.one_cycle` arguments held here."""
-        return {k: getattr(self, k) for k in SCHEDULE_KEYS}
+        """The :func:`onecycle.schedules.one_cycle` arguments held here; ``cycle_epochs`` is given as the
+        ``pct_start`` that ends the cycle at that epoch, whatever the length of an epoch."""
+        kwargs = {k: getattr(self, k) for k in SCHEDULE_KEYS}
+        if self.cycle_epochs is not None:
+            kwargs["pct_start"] = self.cycle_epochs / (2 * self.epochs)
+        return kwargs
+
+    def policy_kwargs(self) -> dict[str, Any]:
+        """The arguments of :func:`onecycle.schedules.policy` and :class:`onecycle.scheduler.PolicyScheduler` held
+        here (all but max_lr and the length of training)."""
+        return {"schedule": self.schedule, "momentum": self.momentum, **self.schedule_kwargs()}
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -140,7 +168,7 @@ FIELDS = {f.name: f for f in dataclasses.fields(RunConfig)}
 _HINTS = typing.get_type_hints(RunConfig)
 CHOICES: dict[str, tuple[str, ...]] = {
     "dataset": DATASETS, "model": tuple(MODELS), "optimizer": OPTIMIZERS, "augment": AUGMENTS,
-    "anneal_strategy": ANNEAL_STRATEGIES, "sweep_param": SWEEPABLE,
+    "anneal_strategy": ANNEAL_STRATEGIES, "sweep_param": SWEEPABLE, "schedule": tuple(POLICIES),
 }
 _POSITIVE = {"batch_size", "epochs", "repeats", "max_lr", "start_lr", "end_lr", "train_subset", "test_subset",
              "threads", "clip_grad_norm"}
@@ -228,8 +256,11 @@ def check_device(name: str) -> None:
 def _check_values(cfg: RunConfig) -> None:
     """Ranges and combinations, first problem first; everything that would otherwise fail after work started."""
     for key, choices in CHOICES.items():
-        if getattr(cfg, key) not in choices:
-            raise ValueError(f"{key} must be one of {', '.join(choices)}; got {getattr(cfg, key)!r}")
+        value = getattr(cfg, key)
+        if value not in choices:
+            close = difflib.get_close_matches(value, choices, n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            raise ValueError(f"{key} must be one of {', '.join(choices)}; got {value!r}{hint}")
     for key in FIELDS:
         v = getattr(cfg, key)
         if v is None:
@@ -252,6 +283,16 @@ def _check_values(cfg: RunConfig) -> None:
         raise ValueError(f"nesterov applies to optimizer sgd only, got optimizer {cfg.optimizer!r}")
     if cfg.nesterov and cfg.momentum == 0:
         raise ValueError("nesterov needs momentum > 0")
+    if cfg.cycle_epochs is not None:
+        if cfg.schedule != "onecycle":
+            raise ValueError(f"cycle_epochs applies to schedule onecycle only, got schedule {cfg.schedule!r}")
+        if not 1 <= cfg.cycle_epochs <= cfg.epochs:
+            raise ValueError(f"cycle_epochs must be between 1 and epochs ({cfg.epochs}), got {cfg.cycle_epochs}")
+        if cfg.pct_start is not None or cfg.annihilation_pct is not None:
+            raise ValueError("give cycle_epochs, pct_start or annihilation_pct, not more than one")
+        if not cfg.three_phase:
+            raise ValueError("cycle_epochs needs three_phase (the rest of training after the cycle is its "
+                             "annihilation)")
     check_one_cycle(**cfg.schedule_kwargs())
     if cfg.three_phase and cfg.pct_start is not None and cfg.pct_start > 0.5:
         raise ValueError(f"pct_start must be <= 0.5 with three phases (rise and fall take pct_start each), "

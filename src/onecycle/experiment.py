@@ -1,6 +1,6 @@
-"""From a :class:`~onecycle.config.RunConfig` to data, model and optimizer, and the three jobs of a run
-directory: the range test, the sweep and 1cycle training. :func:`resolve` chains them (sweep, then range test, then
-training), reusing a result only when it was measured under the same settings; :func:`resume_settings` gives the
+"""From a :class:`~onecycle.config.RunConfig` to data, model and optimizer, and the three jobs of a run directory: the
+range test, the sweep and training (1cycle or a baseline schedule). :func:`resolve` chains them (sweep, then range test,
+then training), reusing a result only when it was measured under the same settings; :func:`resume_settings` gives the
 saved run that ``--resume`` continues. The CLI commands are thin wrappers over these."""
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from onecycle.models import build_model
 from onecycle.plots import plot_schedule
 from onecycle.probe import candidates_below, probe, steps_per_candidate
 from onecycle.range_test import RangeTestResult, range_test
-from onecycle.scheduler import OneCycleScheduler
+from onecycle.scheduler import PolicyScheduler
 from onecycle.sweep import SweepResult, sweep
 
 log = logging.getLogger("onecycle")
@@ -124,7 +124,12 @@ CONDITIONS = ("dataset", "train_subset", "augment", "model", "optimizer", "batch
               "label_smoothing", "amp", "channels_last", "seed")
 """The settings that make a range test see what training will see (with the weight decay): finder.json and
 sweep.json record them and are reused only under the same values. How a test measures (start_lr, end_lr,
-num_steps, repeats, the swept values) is recorded too but does not make its result stale."""
+num_steps, repeats, the swept values) is recorded too but does not make its result stale.
+
+The training schedule is not among them: a range test trains at each learning rate for a few steps under the
+optimizer's own settings, whatever schedule follows, so one test serves 1cycle and the baselines alike (its
+recommendation is how max_lr is chosen for every schedule). The stability probe does train the schedule, so
+:func:`finder_conditions` adds it when the probe ran."""
 
 
 def range_test_conditions(cfg: RunConfig, weight_decay: float, swept: str | None = None) -> dict[str, Any]:
@@ -175,10 +180,11 @@ def fresh_sweep(cfg: RunConfig, run_dir: Path) -> SweepResult | None:
 
 def finder_conditions(cfg: RunConfig, weight_decay: float) -> dict[str, Any]:
     """What finder.json must have been measured under: the :func:`range_test_conditions`, whether the stability
-    probe ran (``verify``) and, when it did, what it depends on: the planned epochs and the 1cycle settings."""
+    probe ran (``verify``) and, when it did, what it depends on: the planned epochs and the schedule it trains
+    (its name and settings)."""
     conditions = {**range_test_conditions(cfg, weight_decay), "verify": cfg.verify}
     if cfg.verify:
-        conditions.update({"epochs": cfg.epochs, **cfg.schedule_kwargs()})
+        conditions.update({"epochs": cfg.epochs, **cfg.policy_kwargs()})
     return conditions
 
 
@@ -226,10 +232,12 @@ def find_lr(setup: Setup, run_dir: Path, weight_decay: float | None = None) -> R
         amp_dtype=setup.amp_dtype, div_factor=cfg.div_factor, progress=cfg.progress,
     )
     if cfg.verify and result.recommendation.max_lr is not None:
+        # The probe trains the schedule that training will use (1cycle or a baseline), compressed: what it checks
+        # is that a whole run of that schedule at the candidate max_lr stays stable.
         data = setup.batches()
         candidates, planned = candidates_below(result.recommendation.max_lr), cfg.epochs * len(data)
         result.probe = probe(model, optimizer, data, setup.loss_fn(), candidates,
-                             steps_per_candidate(planned, len(candidates)), schedule=cfg.schedule_kwargs(),
+                             steps_per_candidate(planned, len(candidates)), schedule=cfg.policy_kwargs(),
                              amp_dtype=setup.amp_dtype, seed=cfg.seed, planned_steps=planned, progress=cfg.progress)
     result.settings.update(finder_conditions(cfg, wd))
     result.save_json(run_dir / rundir.FINDER_JSON)
@@ -360,18 +368,20 @@ def resume_settings(run_dir: Path, given: dict[str, Any]) -> Resume:
 
 def train_run(setup: Setup, run_dir: Path, max_lr: float, weight_decay: float, resume: bool = False,
               extra_hooks: Sequence[Any] = ()) -> TrainState:
-    """1cycle training into ``run_dir``: the files of :data:`rundir.TRAIN_FILES`, checkpoint.pt each epoch."""
+    """Training with ``cfg.schedule`` (1cycle or a baseline) into ``run_dir``: the files of
+    :data:`rundir.TRAIN_FILES`, checkpoint.pt each epoch."""
     cfg = setup.cfg
     run_dir.mkdir(parents=True, exist_ok=True)
     data = setup.batches()
     if cfg.epochs * len(data) < 2:
-        raise ValueError(f"1cycle needs at least 2 steps, and {len(setup.train_data)} training images at batch_size "
+        what = "1cycle" if cfg.schedule == "onecycle" else f"the {cfg.schedule} schedule"
+        raise ValueError(f"{what} needs at least 2 steps, and {len(setup.train_data)} training images at batch_size "
                          f"{cfg.batch_size} make {len(data)} per epoch, over {cfg.epochs} epoch(s): lower batch_size "
                          "or raise epochs or train_subset")
     model = setup.model()
     optimizer = setup.optimizer(model, max_lr, weight_decay)
-    scheduler = OneCycleScheduler(optimizer, max_lr=max_lr, epochs=cfg.epochs, steps_per_epoch=len(data),
-                                  **cfg.schedule_kwargs())
+    scheduler = PolicyScheduler(optimizer, max_lr=max_lr, epochs=cfg.epochs, steps_per_epoch=len(data),
+                                **cfg.policy_kwargs())
     state = TrainState(model, optimizer, scheduler, data, cfg.epochs)
     checkpoint = run_dir / rundir.CHECKPOINT
     if resume:
@@ -384,7 +394,7 @@ def train_run(setup: Setup, run_dir: Path, max_lr: float, weight_decay: float, r
     rundir.write_json(run_dir / rundir.CONFIG, {**cfg.to_dict(), "resolved": {
         "max_lr": max_lr, "weight_decay": weight_decay, "device": str(setup.device),
         "steps_per_epoch": len(data), "total_steps": cfg.epochs * len(data)}})
-    plot_schedule(scheduler.cycles[0], out=run_dir / rundir.SCHEDULE_PNG)
+    plot_schedule(scheduler.policies[0], out=run_dir / rundir.SCHEDULE_PNG)
     hooks: list[Any] = [rundir.MetricsHook(run_dir), rundir.CheckpointHook(run_dir), *extra_hooks]
     with contextlib.suppress(ImportError):
         hooks.append(rundir.TensorBoardHook(run_dir))

@@ -14,7 +14,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from onecycle import rundir
-from onecycle.schedules import OneCycle, one_cycle
+from onecycle.schedules import POLICIES, Policy, one_cycle
 
 if TYPE_CHECKING:
     from onecycle.range_test import RangeTestResult
@@ -31,10 +31,11 @@ def save(fig: Figure, out: str | Path | None) -> Figure:
     return fig
 
 
-def plot_schedule(cycle: OneCycle | None = None, out: str | Path | None = None, **one_cycle_kwargs: Any) -> Figure:
-    """Two panels, learning rate and momentum against iteration, like the article's schedule figure.
+def plot_schedule(cycle: Policy | None = None, out: str | Path | None = None, **one_cycle_kwargs: Any) -> Figure:
+    """Two panels, learning rate and momentum against iteration, like the article's schedule figure (one when
+    the policy leaves momentum to the optimizer), titled with the policy's name.
 
-    Pass a :class:`~onecycle.schedules.OneCycle` or the arguments of :func:`~onecycle.schedules.one_cycle`.
+    Pass a :class:`~onecycle.schedules.Policy` or the arguments of :func:`~onecycle.schedules.one_cycle`.
     """
     if cycle is None:
         cycle = one_cycle(**one_cycle_kwargs)
@@ -43,7 +44,7 @@ def plot_schedule(cycle: OneCycle | None = None, out: str | Path | None = None, 
     fig, axes = plt.subplots(1, panels, figsize=(5 * panels, 3.6), squeeze=False)
     ax = axes[0][0]
     ax.plot(steps, [cycle.lr(t) for t in steps], color="tab:blue")
-    ax.set(title="Learning rate", xlabel="iteration", ylabel="learning rate")
+    ax.set(title=f"Learning rate ({POLICIES[cycle.name]})", xlabel="iteration", ylabel="learning rate")
     for end in cycle.phase_ends[:-1]:
         for a in axes[0]:
             a.axvline(end, color="0.8", lw=0.8, ls="--")

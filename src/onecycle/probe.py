@@ -1,5 +1,5 @@
-"""The stability probe: short 1cycle runs at a few candidate ``max_lr`` values, from the same weights, to check
-that the range test's recommendation survives a whole cycle.
+"""The stability probe: short runs of the training schedule (1cycle by default) at a few candidate ``max_lr``
+values, from the same weights, to check that the range test's recommendation survives a whole cycle.
 
 A range test spends a few steps at each learning rate, so an instability that builds up over many steps at a
 high rate (networks without normalisation are prone to it) does not show on its curve: its minimum can sit past
@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from onecycle.range_test import BatchCycle, restore, snapshot, standard_step
-from onecycle.scheduler import OneCycleScheduler
+from onecycle.scheduler import PolicyScheduler
 
 TOLERANCE = 0.1
 """A candidate qualifies when its final loss is at most this fraction above the lowest final loss."""
@@ -141,9 +141,10 @@ def probe(
     planned_steps: int | None = None,
     progress: bool = False,
 ) -> ProbeResult:
-    """Train a ``steps``-step 1cycle (``OneCycleScheduler`` with ``schedule``'s arguments, e.g. ``div_factor``)
-    at each candidate ``max_lr`` from the current weights and batch position, and pick the highest candidate
-    whose final loss (mean over the last :data:`TAIL` of its steps) is within ``tolerance`` of the lowest.
+    """Train a ``steps``-step 1cycle (``PolicyScheduler`` with ``schedule``'s arguments, e.g. ``div_factor``, or
+    ``{"schedule": "cosine"}`` for another policy) at each candidate ``max_lr`` from the current weights and batch
+    position, and pick the highest candidate whose final loss (mean over the last :data:`TAIL` of its steps) is within
+    ``tolerance`` of the lowest.
 
     Every candidate starts from the same state (weights, optimizer state, RNGs seeded with ``seed`` when given,
     and ``data``'s position when it has ``state_dict``), which is put back exactly afterwards. A non-finite loss
@@ -174,7 +175,7 @@ def probe(
             if seed is not None:
                 torch.manual_seed(seed)
             model.train()
-            scheduler = OneCycleScheduler(optimizer, max_lr=lr, total_steps=steps, **dict(schedule or {}))
+            scheduler = PolicyScheduler(optimizer, max_lr=lr, total_steps=steps, **dict(schedule or {}))
             batches = BatchCycle(data)
             losses: list[float] = []
             for _ in range(steps):

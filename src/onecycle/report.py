@@ -11,6 +11,7 @@ from onecycle import rundir
 from onecycle.engine import train_time
 from onecycle.plots import plot_history
 from onecycle.range_test import RangeTestResult
+from onecycle.schedules import POLICIES
 
 
 @dataclass
@@ -31,7 +32,7 @@ class RunSummary:
 
 
 IMAGES = {"finder.png": "Learning-rate range test", "sweep.png": "Weight-decay sweep",
-          "schedule.png": "1cycle schedule", "curves.png": "Loss and accuracy per epoch"}
+          "schedule.png": "Learning-rate and momentum schedule", "curves.png": "Loss and accuracy per epoch"}
 
 
 def read_run(path: str | Path) -> RunSummary:
@@ -64,9 +65,22 @@ def train_time_text(history: list[dict[str, Any]]) -> str:
     return f"{train_time(history):.0f} s"
 
 
+def schedule_text(config: dict[str, Any]) -> str:
+    """The schedule a run's ``config.json`` trained with, in a few words (runs of older versions: 1cycle)."""
+    if not config:
+        return "-"
+    name = config.get("schedule", "onecycle")
+    details = []
+    if name == "onecycle" and config.get("cycle_epochs") is not None:
+        details.append(f"cycle ends at epoch {config['cycle_epochs']}")
+    if (name != "onecycle" or config.get("cycle_momentum") is False) and "momentum" in config:
+        details.append(f"momentum {config['momentum']:g}")
+    return POLICIES.get(name, name) + (f" ({', '.join(details)})" if details else "")
+
+
 def results_table(runs: list[RunSummary]) -> tuple[list[str], list[list[str]]]:
     """Header and rows: one row per run."""
-    header = ["run", "dataset", "model", "epochs", "max_lr", "weight decay", "train loss", "train acc",
+    header = ["run", "dataset", "model", "schedule", "epochs", "max_lr", "weight decay", "train loss", "train acc",
               "test loss", "test acc", "train time"]
     rows = []
     for run in runs:
@@ -75,7 +89,7 @@ def results_table(runs: list[RunSummary]) -> tuple[list[str], list[list[str]]]:
         rec = (run.finder or {}).get("recommendation", {})
         acc = last.get("val_accuracy")
         rows.append([
-            run.name, run.config.get("dataset", "-"), run.config.get("model", "-"),
+            run.name, run.config.get("dataset", "-"), run.config.get("model", "-"), schedule_text(run.config),
             f"{len(run.history)}/{run.config.get('epochs', '-')}",
             _fmt(resolved.get("max_lr", rec.get("max_lr"))), _fmt(resolved.get("weight_decay")),
             _fmt(last.get("train_loss")), _fmt(last.get("train_accuracy") and 100 * last["train_accuracy"], ".2f"),

@@ -17,7 +17,7 @@ import torch
 
 from onecycle import rng
 from onecycle.engine import TrainState
-from onecycle.scheduler import OneCycleScheduler
+from onecycle.scheduler import PolicyScheduler
 
 CONFIG = "config.json"
 CHECKPOINT = "checkpoint.pt"
@@ -27,7 +27,7 @@ STEPS_CSV = "steps.csv"
 SCHEDULE_PNG = "schedule.png"
 SUMMARY_JSON = "summary.json"
 TRAIN_FILES = (CONFIG, METRICS_JSONL, METRICS_CSV, STEPS_CSV, SCHEDULE_PNG, SUMMARY_JSON, CHECKPOINT)
-"""What 1cycle training writes to its run directory (TensorBoard logs aside)."""
+"""What training writes to its run directory (TensorBoard logs aside)."""
 FINDER_JSON = "finder.json"
 SWEEP_JSON = "sweep.json"
 
@@ -136,17 +136,16 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
         raise ValueError(f"{path} is not a readable checkpoint ({type(err).__name__}: {err})") from None
 
 
-_SCHEDULED = {"params", "lr", "initial_lr", "momentum", "betas"}  # param-group keys the 1cycle policy writes
+_SCHEDULED = {"params", "lr", "initial_lr", "momentum", "betas"}  # param-group keys a policy writes
 
 
 def _differences(ckpt: dict[str, Any], state: TrainState) -> list[str]:
     """The settings of ``state`` that differ from those of the run that wrote ``ckpt``: the schedule and the
     optimizer's fixed hyper-parameters (loading the checkpoint would silently put the old ones back)."""
     found = []
-    if isinstance(state.scheduler, OneCycleScheduler) and ckpt["scheduler"] is not None:
-        now = state.scheduler.state_dict()
-        found += [(k, ckpt["scheduler"].get(k), v) for k, v in now.items()
-                  if not k.startswith("_") and k != "last_epoch" and ckpt["scheduler"].get(k) != v]
+    if isinstance(state.scheduler, PolicyScheduler) and ckpt["scheduler"] is not None:
+        saved, now = (PolicyScheduler.settings(s) for s in (ckpt["scheduler"], state.scheduler.state_dict()))
+        found += [(k, saved.get(k), v) for k, v in now.items() if saved.get(k) != v]
     scheduled = _SCHEDULED | set(getattr(state.scheduler, "extra_schedules", {}))
     for saved, group in zip(ckpt["optimizer"]["param_groups"], state.optimizer.param_groups):
         found += [(k, saved.get(k), v) for k, v in group.items()

@@ -1,4 +1,6 @@
-"""``OneCycleScheduler``: a thin torch adapter that writes the 1cycle schedules into an optimizer's param groups."""
+"""The torch adapter: :class:`PolicyScheduler` writes a :class:`~onecycle.schedules.Policy` (1cycle or a baseline)
+into an optimizer's param groups at every step; :class:`OneCycleScheduler` is the same for the 1cycle policy, with
+the arguments of ``torch.optim.lr_scheduler.OneCycleLR``."""
 
 from __future__ import annotations
 
@@ -10,10 +12,12 @@ import torch
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
 
-from onecycle.schedules import ONE_CYCLE, AnnealStrategy, OneCycle, Schedule, one_cycle
+from onecycle.schedules import ONE_CYCLE, AnnealStrategy, Policy, Schedule, policy
 
 # The settings that define the schedules; they travel in state_dict() so a resumed run rebuilds the same ones.
 _SETTINGS = (
+    "schedule",
+    "momentums",
     "max_lrs",
     "total_steps",
     "pct_start",
@@ -26,6 +30,9 @@ _SETTINGS = (
     "three_phase",
     "annihilation_pct",
 )
+_COUNTERS = ("last_epoch", "_step_count", "_warned_no_momentum", "_warned_past_end")
+LEGACY_STATE = {"schedule": "onecycle", "momentums": None}
+"""The settings a state_dict() of an older version lacks, with the values it meant (it knew 1cycle only)."""
 
 
 def _per_group(name: str, value: float | Sequence[float], n_groups: int) -> list[float]:
@@ -55,20 +62,23 @@ def set_group_value(group: dict[str, Any], key: str, value: float) -> None:
         group[key] = value
 
 
-class OneCycleScheduler(LRScheduler):
-    """The 1cycle policy as a torch LR scheduler; use it like any other scheduler::
+class PolicyScheduler(LRScheduler):
+    """A :func:`~onecycle.schedules.policy` as a torch LR scheduler; use it like any other scheduler::
 
-        scheduler = OneCycleScheduler(optimizer, max_lr=0.1, total_steps=len(loader) * epochs)
+        scheduler = PolicyScheduler(optimizer, max_lr=0.1, total_steps=len(loader) * epochs, schedule="cosine")
         for batch in loader:
             loss_fn(model(x), y).backward(); optimizer.step(); optimizer.zero_grad()
             scheduler.step()
 
-    Arguments are those of ``torch.optim.lr_scheduler.OneCycleLR`` (with the reference article's defaults, see
-    :func:`onecycle.schedules.one_cycle`) plus ``annihilation_pct`` and ``schedules``: a mapping from any other
-    param-group key (e.g. ``"weight_decay"``) to a schedule, or to a list with one schedule per group.
+    ``schedule`` names the policy (:data:`~onecycle.schedules.POLICIES`, 1cycle by default); the 1cycle arguments
+    are those of ``torch.optim.lr_scheduler.OneCycleLR`` (with the reference article's defaults, see
+    :func:`onecycle.schedules.one_cycle`) plus ``annihilation_pct``; the baselines use ``div_factor`` of them.
+    ``momentum`` is the constant momentum of a policy that does not cycle it (``None``: leave the optimizer's).
+    ``schedules`` maps any other param-group key (e.g. ``"weight_decay"``) to a schedule, or to a list with one
+    schedule per group.
 
-    Momentum is cycled in ``momentum`` (SGD, RMSprop) or ``betas[0]`` (Adam family); a group with neither gets
-    only its learning rate scheduled, with a one-time warning. ``max_lr``, ``base_momentum`` and
+    Momentum is written to ``momentum`` (SGD, RMSprop) or ``betas[0]`` (Adam family); a group with neither gets
+    only its learning rate scheduled, with a one-time warning. ``max_lr``, ``momentum``, ``base_momentum`` and
     ``max_momentum`` may be lists, one value per param group.
 
     The scheduler counts iterations: call ``step()`` once per iteration, also when a ``GradScaler`` skipped the
@@ -95,6 +105,8 @@ class OneCycleScheduler(LRScheduler):
         annihilation_pct: float | None = ONE_CYCLE.annihilation_pct,
         schedules: Mapping[str, Schedule | Sequence[Schedule]] | None = None,
         last_epoch: int = -1,
+        schedule: str = "onecycle",
+        momentum: float | Sequence[float] | None = None,
     ) -> None:
         if not isinstance(optimizer, Optimizer):
             raise TypeError(f"{type(optimizer).__name__} is not a torch.optim.Optimizer")
@@ -103,6 +115,10 @@ class OneCycleScheduler(LRScheduler):
         self.max_lrs = _per_group("max_lr", max_lr, n)
         self.base_momentums = _per_group("base_momentum", base_momentum, n)
         self.max_momentums = _per_group("max_momentum", max_momentum, n)
+        self.schedule = schedule
+        # The constant momentum is a setting only where the policy does not cycle momentum.
+        cycled = schedule == "onecycle" and cycle_momentum
+        self.momentums = None if momentum is None or cycled else _per_group("momentum", momentum, n)
         self.total_steps = total_steps
         self.epochs, self.steps_per_epoch = epochs, steps_per_epoch
         self.pct_start = pct_start
@@ -113,7 +129,7 @@ class OneCycleScheduler(LRScheduler):
         self.three_phase = three_phase
         self.annihilation_pct = annihilation_pct
         self._build()
-        self.total_steps = self.cycles[0].total_steps
+        self.total_steps = self.policies[0].total_steps
         self.extra_schedules = {
             key: list(s) if isinstance(s, (list, tuple)) else [s] * n for key, s in (schedules or {}).items()
         }
@@ -122,7 +138,7 @@ class OneCycleScheduler(LRScheduler):
                 raise ValueError(f"schedules[{key!r}] has {len(scheds)} entries for {n} param groups")
         self._warned_no_momentum = False
         self._warned_past_end = False
-        self.base_lrs = [c.lr(0) for c in self.cycles]
+        self.base_lrs = [p.lr(0) for p in self.policies]
         for group, lr0 in zip(optimizer.param_groups, self.base_lrs):
             group.setdefault("initial_lr", lr0)
         # Like LRScheduler.__init__, minus the wrapping of optimizer.step.
@@ -130,8 +146,10 @@ class OneCycleScheduler(LRScheduler):
         self._initial_step()
 
     def _build(self) -> None:
-        self.cycles: list[OneCycle] = [
-            one_cycle(
+        momentums = self.momentums or [None] * len(self.max_lrs)
+        self.policies: list[Policy] = [
+            policy(
+                self.schedule,
                 max_lr=max_lr,
                 total_steps=self.total_steps,
                 epochs=self.epochs,
@@ -145,37 +163,38 @@ class OneCycleScheduler(LRScheduler):
                 final_div_factor=self.final_div_factor,
                 three_phase=self.three_phase,
                 annihilation_pct=self.annihilation_pct,
+                momentum=m,
             )
-            for max_lr, base_m, max_m in zip(self.max_lrs, self.base_momentums, self.max_momentums)
+            for max_lr, base_m, max_m, m in zip(self.max_lrs, self.base_momentums, self.max_momentums, momentums)
         ]
 
     def step(self, epoch: None = None) -> None:  # type: ignore[override]
         """Advance one iteration and write lr, momentum and any extra scheduled values into the optimizer."""
         if epoch is not None:
-            raise TypeError("OneCycleScheduler.step() takes no epoch; it counts iterations")
+            raise TypeError(f"{type(self).__name__}.step() takes no epoch; it counts iterations")
         self._step_count += 1
         self.last_epoch += 1
         if self.last_epoch > self.total_steps and not self._warned_past_end:
             self._warned_past_end = True
             warnings.warn(
-                f"OneCycleScheduler stepped past total_steps={self.total_steps}; holding the final values",
+                f"{type(self).__name__} stepped past total_steps={self.total_steps}; holding the final values",
                 UserWarning,
                 stacklevel=2,
             )
         self._apply(self.last_epoch)
 
     def _apply(self, step: int) -> None:
-        for i, (group, cycle) in enumerate(zip(self.optimizer.param_groups, self.cycles)):
-            set_group_value(group, "lr", cycle.lr(step))
-            if cycle.momentum is not None:
+        for i, (group, p) in enumerate(zip(self.optimizer.param_groups, self.policies)):
+            set_group_value(group, "lr", p.lr(step))
+            if p.momentum is not None:
                 key = momentum_key(group)
                 if key is not None:
-                    set_group_value(group, key, cycle.momentum(step))
+                    set_group_value(group, key, p.momentum(step))
                 elif not self._warned_no_momentum:
                     self._warned_no_momentum = True
                     warnings.warn(
                         f"{type(self.optimizer).__name__} has neither 'momentum' nor 'betas'; "
-                        "OneCycleScheduler schedules only its learning rate",
+                        f"{type(self).__name__} schedules only its learning rate",
                         UserWarning,
                         stacklevel=3,
                     )
@@ -185,33 +204,65 @@ class OneCycleScheduler(LRScheduler):
 
     def get_lr(self) -> list[float]:
         """The learning rates for the current step (no side effects)."""
-        return [cycle.lr(self.last_epoch) for cycle in self.cycles]
+        return [p.lr(self.last_epoch) for p in self.policies]
 
     def get_last_momentum(self) -> list[float | None]:
-        """The momentum (or beta1) values written at the current step, ``None`` where not cycled."""
-        return [None if c.momentum is None else c.momentum(self.last_epoch) for c in self.cycles]
+        """The momentum (or beta1) values written at the current step, ``None`` where not scheduled."""
+        return [None if p.momentum is None else p.momentum(self.last_epoch) for p in self.policies]
 
     def state_dict(self) -> dict[str, Any]:
         """Plain values only (loadable with ``torch.load(..., weights_only=True)``); extra schedules are not
         saved: pass the same ``schedules`` when you rebuild the scheduler."""
-        state = {key: getattr(self, key) for key in _SETTINGS}
-        state.update(
-            last_epoch=self.last_epoch,
-            _step_count=self._step_count,
-            _warned_no_momentum=self._warned_no_momentum,
-            _warned_past_end=self._warned_past_end,
-        )
-        return state
+        return {key: getattr(self, key) for key in (*_SETTINGS, *_COUNTERS)}
+
+    @staticmethod
+    def settings(state_dict: Mapping[str, Any]) -> dict[str, Any]:
+        """The settings held in a :meth:`state_dict` (an older version's too, see :data:`LEGACY_STATE`)."""
+        unknown = set(state_dict) - {*_SETTINGS, *_COUNTERS}
+        if unknown:
+            raise ValueError(f"not a PolicyScheduler state: unexpected keys {sorted(unknown)}")
+        return {**LEGACY_STATE, **{k: v for k, v in state_dict.items() if k in _SETTINGS}}
 
     def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
         """Restore the settings and the step count, and write the values of that step into the optimizer."""
-        unknown = set(state_dict) - {*_SETTINGS, "last_epoch", "_step_count", "_warned_no_momentum",
-                                     "_warned_past_end"}
-        if unknown:
-            raise ValueError(f"not a OneCycleScheduler state: unexpected keys {sorted(unknown)}")
-        for key, value in state_dict.items():
+        for key, value in {**state_dict, **self.settings(state_dict)}.items():
             setattr(self, key, value)
         self.epochs = self.steps_per_epoch = None
         self._build()
-        self.base_lrs = [c.lr(0) for c in self.cycles]
+        self.base_lrs = [p.lr(0) for p in self.policies]
         self._apply(self.last_epoch)
+
+
+class OneCycleScheduler(PolicyScheduler):
+    """The 1cycle policy as a torch LR scheduler (a :class:`PolicyScheduler` with ``schedule="onecycle"``)::
+
+        scheduler = OneCycleScheduler(optimizer, max_lr=0.1, total_steps=len(loader) * epochs)
+
+    Arguments are those of ``torch.optim.lr_scheduler.OneCycleLR`` (with the reference article's defaults, see
+    :func:`onecycle.schedules.one_cycle`) plus ``annihilation_pct`` and ``schedules`` (see
+    :class:`PolicyScheduler`); with the same arguments it writes exactly torch's values. With
+    ``cycle_momentum=False`` momentum is left as the optimizer has it.
+    """
+
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        max_lr: float | Sequence[float],
+        total_steps: int | None = None,
+        epochs: int | None = None,
+        steps_per_epoch: int | None = None,
+        pct_start: float | None = ONE_CYCLE.pct_start,
+        anneal_strategy: AnnealStrategy = ONE_CYCLE.anneal_strategy,
+        cycle_momentum: bool = ONE_CYCLE.cycle_momentum,
+        base_momentum: float | Sequence[float] = ONE_CYCLE.base_momentum,
+        max_momentum: float | Sequence[float] = ONE_CYCLE.max_momentum,
+        div_factor: float = ONE_CYCLE.div_factor,
+        final_div_factor: float = ONE_CYCLE.final_div_factor,
+        three_phase: bool = ONE_CYCLE.three_phase,
+        annihilation_pct: float | None = ONE_CYCLE.annihilation_pct,
+        schedules: Mapping[str, Schedule | Sequence[Schedule]] | None = None,
+        last_epoch: int = -1,
+    ) -> None:
+        super().__init__(optimizer, max_lr, total_steps, epochs, steps_per_epoch, pct_start, anneal_strategy,
+                         cycle_momentum, base_momentum, max_momentum, div_factor, final_div_factor, three_phase,
+                         annihilation_pct, schedules, last_epoch)

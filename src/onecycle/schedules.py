@@ -6,16 +6,19 @@ and never raises.
 
 Primitives anneal from ``start`` to ``end`` over ``steps`` steps (:func:`linear`, :func:`cosine`,
 :func:`exponential`, :func:`constant`); :func:`join` chains segments, each seeing its own step count.
-:func:`one_cycle` builds the learning-rate and momentum schedules of the 1cycle policy with the argument names of
-``torch.optim.lr_scheduler.OneCycleLR``.
+
+A :class:`Policy` is a training run's learning-rate and momentum schedules with their phases. :func:`one_cycle`
+builds the 1cycle policy with the argument names of ``torch.optim.lr_scheduler.OneCycleLR``; :func:`step_decay`,
+:func:`linear_decay`, :func:`cosine_decay` and :func:`constant_lr` are the baselines it is compared with, and
+:func:`policy` builds any of them by name (:data:`POLICIES`).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Literal, Protocol
+from dataclasses import dataclass, replace
+from typing import Any, Literal, Protocol
 
 Shape = Literal["linear", "cos", "exp"]
 AnnealStrategy = Literal["linear", "cos"]
@@ -42,6 +45,17 @@ class OneCycleDefaults:
 
 
 ONE_CYCLE = OneCycleDefaults()
+
+POLICIES = {"onecycle": "1cycle", "step": "step decay", "linear": "warm-up, linear to zero",
+            "cosine": "warm-up, cosine to zero", "constant": "constant"}
+"""The policies :func:`policy` builds, by name, with a few words each: 1cycle and the baselines it is compared
+with."""
+WARMUP_PCT = 0.05
+"""The share of training :func:`linear_decay` and :func:`cosine_decay` spend warming up."""
+STEP_MILESTONES = (0.5, 0.75)
+"""Where :func:`step_decay` divides the learning rate, as fractions of training (He et al. 2016)."""
+STEP_GAMMA = 0.1
+"""What :func:`step_decay` multiplies the learning rate by at each milestone."""
 
 
 class Schedule(Protocol):
@@ -173,21 +187,23 @@ def join(segments: Sequence[Anneal | Constant]) -> Join:
 
 
 @dataclass(frozen=True)
-class OneCycle:
-    """The learning-rate and momentum schedules of one 1cycle run, plus the phase boundaries (in steps)."""
+class Policy:
+    """The learning-rate and momentum schedules of one training run (``momentum`` ``None``: left as the optimizer
+    has it), its length, and its phases: ``phases[i]`` ends at step ``phase_ends[i]``."""
 
+    name: str
     lr: Join
-    momentum: Join | None
+    momentum: Join | Constant | None
     total_steps: int
     phase_ends: tuple[float, ...]
+    phases: tuple[str, ...]
 
     def table(self) -> list[tuple[str, int, int, float, float]]:
         """Rows ``(phase, first_step, last_step, lr_start, lr_end)`` for the integer steps of each phase."""
-        names = ["warm-up", "cool-down", "annihilation"] if len(self.phase_ends) == 3 else ["warm-up", "anneal"]
         rows = []
         first = 0
-        for i, (name, end) in enumerate(zip(names, self.phase_ends)):
-            last = self.total_steps - 1 if i == len(names) - 1 else math.floor(end)
+        for i, (name, end) in enumerate(zip(self.phases, self.phase_ends)):
+            last = self.total_steps - 1 if i == len(self.phases) - 1 else math.floor(end)
             rows.append((name, first, last, self.lr(first), self.lr(last)))
             first = last + 1
         return rows
@@ -265,7 +281,7 @@ def one_cycle(
     final_div_factor: float = ONE_CYCLE.final_div_factor,
     three_phase: bool = ONE_CYCLE.three_phase,
     annihilation_pct: float | None = ONE_CYCLE.annihilation_pct,
-) -> OneCycle:
+) -> Policy:
     """The 1cycle policy's learning-rate and momentum schedules.
 
     With the defaults this is the policy of the reference article: lr rises linearly from ``max_lr/div_factor``
@@ -311,9 +327,147 @@ def one_cycle(
         segs = tuple(Anneal(points[i], points[i + 1], lengths[i], anneal_strategy) for i in range(len(ends)))
         return Join(segs, ends)
 
-    return OneCycle(
+    return Policy(
+        name="onecycle",
         lr=build(lr_points),
         momentum=build(mom_points) if cycle_momentum else None,
         total_steps=total,
         phase_ends=ends,
+        phases=("warm-up", "cool-down", "annihilation") if three_phase else ("warm-up", "anneal"),
     )
+
+
+def _constant_momentum(momentum: float | None) -> Constant | None:
+    if momentum is None:
+        return None
+    _check_range("momentum", momentum, 0.0, 1.0, False, True)
+    return Constant(float(momentum))
+
+
+def step_decay(
+    max_lr: float,
+    total_steps: int | None = None,
+    epochs: int | None = None,
+    steps_per_epoch: int | None = None,
+    momentum: float | None = None,
+    milestones: Sequence[float] = STEP_MILESTONES,
+    gamma: float = STEP_GAMMA,
+) -> Policy:
+    """He et al.'s step schedule: ``max_lr``, multiplied by ``gamma`` at each of ``milestones`` (fractions of
+    training), momentum constant (``momentum``; ``None`` leaves the optimizer's).
+
+    Step ``s`` runs at ``max_lr * gamma**k`` where ``k`` counts the milestones with ``s >= milestone *
+    total_steps``, as ``torch.optim.lr_scheduler.MultiStepLR`` with ``milestones=[ceil(m * total_steps)]``."""
+    total = resolve_total_steps(total_steps, epochs, steps_per_epoch)
+    _check_range("max_lr", max_lr, 0.0, math.inf, True, True)
+    _check_range("gamma", gamma, 0.0, 1.0, True, False)
+    for m in milestones:
+        _check_range("milestones", m, 0.0, 1.0, True, True)
+    # Step s belongs to the phase ending at ceil(m * total) - 1, the last step before the milestone.
+    ends = (*(float(math.ceil(m * total) - 1) for m in milestones), float(total - 1))
+    if any(b <= a for a, b in zip((0.0, *ends), ends)):
+        raise ValueError(f"milestones {tuple(milestones)} leave a phase with no steps for total_steps={total}")
+    values = [max_lr * gamma**k for k in range(len(ends))]
+    return Policy(
+        name="step",
+        lr=Join(tuple(Constant(v) for v in values), ends),
+        momentum=_constant_momentum(momentum),
+        total_steps=total,
+        phase_ends=ends,
+        phases=("initial", *(f"drop {k}" for k in range(1, len(ends)))),
+    )
+
+
+def _warmup_decay(
+    name: str, shape: Shape, max_lr: float, total_steps: int | None, epochs: int | None,
+    steps_per_epoch: int | None, momentum: float | None, div_factor: float, warmup_pct: float,
+) -> Policy:
+    total = resolve_total_steps(total_steps, epochs, steps_per_epoch)
+    _check_range("max_lr", max_lr, 0.0, math.inf, True, True)
+    _check_range("div_factor", div_factor, 1.0, math.inf, False, True)
+    _check_range("warmup_pct", warmup_pct, 0.0, 1.0, True, True)
+    warmup = warmup_pct * total
+    # Zero is reached at step total, after the last update, so that every step trains.
+    lr = Join((linear(max_lr / div_factor, max_lr, warmup), Anneal(max_lr, 0.0, total - warmup, shape)),
+              (warmup, float(total)))
+    return Policy(name, lr, _constant_momentum(momentum), total, lr.boundaries, ("warm-up", "decay"))
+
+
+def linear_decay(
+    max_lr: float,
+    total_steps: int | None = None,
+    epochs: int | None = None,
+    steps_per_epoch: int | None = None,
+    momentum: float | None = None,
+    div_factor: float = ONE_CYCLE.div_factor,
+    warmup_pct: float = WARMUP_PCT,
+) -> Policy:
+    """Linear warm-up from ``max_lr / div_factor`` to ``max_lr`` over ``warmup_pct`` of training (reached at step
+    ``warmup = warmup_pct * total_steps``), then linear decay to zero at step ``total_steps``; momentum constant
+    (``momentum``; ``None`` leaves the optimizer's). After the warm-up, step ``s`` runs at
+    ``max_lr * (total_steps - s) / (total_steps - warmup)``: the last step trains too."""
+    return _warmup_decay("linear", "linear", max_lr, total_steps, epochs, steps_per_epoch, momentum, div_factor,
+                         warmup_pct)
+
+
+def cosine_decay(
+    max_lr: float,
+    total_steps: int | None = None,
+    epochs: int | None = None,
+    steps_per_epoch: int | None = None,
+    momentum: float | None = None,
+    div_factor: float = ONE_CYCLE.div_factor,
+    warmup_pct: float = WARMUP_PCT,
+) -> Policy:
+    """The warm-up of :func:`linear_decay`, then half-cosine decay to zero at step ``total_steps``: step ``s``
+    runs at ``max_lr * (1 + cos(pi * (s - warmup) / (total_steps - warmup))) / 2``."""
+    return _warmup_decay("cosine", "cos", max_lr, total_steps, epochs, steps_per_epoch, momentum, div_factor,
+                         warmup_pct)
+
+
+def constant_lr(
+    max_lr: float,
+    total_steps: int | None = None,
+    epochs: int | None = None,
+    steps_per_epoch: int | None = None,
+    momentum: float | None = None,
+) -> Policy:
+    """``max_lr`` at every step; momentum constant (``momentum``; ``None`` leaves the optimizer's)."""
+    total = resolve_total_steps(total_steps, epochs, steps_per_epoch)
+    _check_range("max_lr", max_lr, 0.0, math.inf, True, True)
+    ends = (float(total - 1),)
+    return Policy("constant", Join((Constant(float(max_lr)),), ends), _constant_momentum(momentum), total, ends,
+                  ("constant",))
+
+
+def policy(
+    schedule: str,
+    max_lr: float,
+    total_steps: int | None = None,
+    epochs: int | None = None,
+    steps_per_epoch: int | None = None,
+    momentum: float | None = None,
+    **one_cycle_kwargs: Any,
+) -> Policy:
+    """The policy named ``schedule`` (one of :data:`POLICIES`) peaking at ``max_lr``.
+
+    ``momentum`` is the constant momentum of a policy that does not cycle it (the baselines, and 1cycle with
+    ``cycle_momentum=False``); ``None`` leaves the optimizer's. ``one_cycle_kwargs`` are :func:`one_cycle`'s
+    arguments; of them the baselines use only ``div_factor`` (:func:`linear_decay` and :func:`cosine_decay` warm up
+    from ``max_lr / div_factor``)."""
+    unknown = set(one_cycle_kwargs) - set(OneCycleDefaults.__dataclass_fields__)
+    if unknown:
+        raise TypeError(f"policy() got unexpected arguments {sorted(unknown)}")
+    length = {"total_steps": total_steps, "epochs": epochs, "steps_per_epoch": steps_per_epoch}
+    if schedule == "onecycle":
+        cycle = one_cycle(max_lr, **length, **one_cycle_kwargs)
+        return cycle if cycle.momentum is not None else replace(cycle, momentum=_constant_momentum(momentum))
+    if schedule == "step":
+        return step_decay(max_lr, **length, momentum=momentum)
+    if schedule in ("linear", "cosine"):
+        decay = linear_decay if schedule == "linear" else cosine_decay
+        return decay(max_lr, **length, momentum=momentum,
+                     div_factor=one_cycle_kwargs.get("div_factor", ONE_CYCLE.div_factor))
+    if schedule == "constant":
+        return constant_lr(max_lr, **length, momentum=momentum)
+    raise ValueError(f"schedule must be one of {', '.join(POLICIES)}; got {schedule!r}")

@@ -10,6 +10,7 @@ from onecycle.cli.common import RUN_SETTINGS, PrintEpochs, add_run_arguments, co
 from onecycle.datasets import DatasetNotFound
 from onecycle.experiment import prepare, resolve, train_run
 from onecycle.report import read_run, results_table, write_report
+from onecycle.schedules import POLICIES
 
 # The demo's defaults (--config and flags override them), sized for 2 CPU cores: the sweep and the range test
 # cost about one epoch together.
@@ -58,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"[1/3] weight decay and max_lr on {cfg.dataset} ({len(setup.train_data)} training images, {cfg.model}): "
           "sweep and range test, reused where run before under these settings")
     max_lr, wd = resolve(cfg, run_dir, auto=True, setup=lambda: setup)
-    print(f"[2/3] 1cycle training: {cfg.epochs} epochs, max_lr {max_lr:.3g}, weight decay {wd:g}")
+    print(f"[2/3] {POLICIES[cfg.schedule]} training: {cfg.epochs} epochs, max_lr {max_lr:.3g}, weight decay {wd:g}")
     state = train_run(setup, run_dir, max_lr, wd, extra_hooks=[] if args.quiet else [PrintEpochs()])
     if state.stopped:
         raise ValueError(state.stopped)

@@ -1,4 +1,5 @@
-"""``onecycle train``: 1cycle training with max_lr and weight decay from the run directory (or --auto)."""
+"""``onecycle train``: 1cycle training (or a baseline schedule) with max_lr and weight decay from the run directory
+(or --auto)."""
 
 from __future__ import annotations
 
@@ -19,8 +20,9 @@ from onecycle.report import train_time_text
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("train", help="train with the 1cycle policy",
-                       description="Train with the 1cycle policy. max_lr and weight decay come from the flags, else "
+    p = sub.add_parser("train", help="train with the 1cycle policy (or a baseline schedule)",
+                       description="Train with the 1cycle policy, or with --schedule a baseline at max_lr. max_lr "
+                       "and weight decay come from the flags, else "
                        "from a find-lr/sweep in the same run directory measured under the same settings (a result "
                        "measured under others is refused, naming each difference); --auto runs those first when "
                        "missing or stale. Writes " + ", ".join(rundir.TRAIN_FILES) + ".")
