@@ -149,8 +149,16 @@ def test_run_journal_keeps_runs_of_a_killed_benchmark(tmp_path, monkeypatch):
     assert back.runs == cache.runs and len(back.runs) == 2
     monkeypatch.setattr(run_cache, "one_cycle_run", lambda *a: pytest.fail("a journaled run was trained again"))
     assert back.run(QUICK_CASE, None, 0.2, 0, 1e-4) == scoring.Run(0.2)
-    back.save(path)  # folded into the file, journal gone
-    assert not journal.exists() and run_cache.RunCache.load(path, threads=1).runs == cache.runs
+    # Another worker's runs, appended to the journal while this process saves, are kept in the file.
+    other = run_cache.RunCache({}, threads=1, journal=journal)
+    monkeypatch.setattr(run_cache, "one_cycle_run", lambda setup, lr, seed, wd: scoring.Run(lr + seed))
+    other.run(QUICK_CASE, None, 0.3, 0, 1e-4)
+    back.save(path)
+    assert journal.exists() and len(json.loads(path.read_text())["runs"]) == 3
+    journal.unlink()
+    assert len(run_cache.RunCache.load(path, threads=1).runs) == 3
+    back.save(path, final=True)  # at the end: folded into the file, journal gone
+    assert not journal.exists() and len(run_cache.RunCache.load(path, threads=1).runs) == 3
 
 
 def test_candidate_variants_are_scored_by_interpolation_on_the_grid():

@@ -85,11 +85,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     results = {name: c for name, c in done.items() if name in {case.name for case in cases}}
     todo = [case for case in cases if case.name not in results]
 
-    def publish() -> None:
+    def publish(final: bool = False) -> None:
         data["cases"] = [results[c.name] for c in cases if c.name in results]
         data["missing"] = [c.name for c in cases if c.name not in results]
         if runs_file:
-            cache.save(runs_file)
+            cache.save(runs_file, final)
         write_json(results_file, data)
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(render(data, notes))
@@ -106,7 +106,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     print(f"{len(todo)} case(s) to run, {len(cache.runs)} cached runs", file=sys.stderr, flush=True)
     run_cases(todo, settings, cache, args.threads, args.jobs, finished)
-    if not todo:
-        publish()
+    publish(final=True)
     print(f"wrote {out} and {results_file}", file=sys.stderr)
     return 0

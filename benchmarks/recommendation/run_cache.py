@@ -38,20 +38,34 @@ class RunCache:
     def load(cls, path: Path, threads: int) -> RunCache:
         runs = json.loads(path.read_text())["runs"] if path.exists() else {}
         journal = cls.journal_of(path)
+        runs.update(cls.journal_runs(journal))
+        if journal.exists() and not journal.read_bytes().endswith(b"\n"):
+            with open(journal, "a") as f:  # end a line torn by a kill, so that the next run starts its own
+                f.write("\n")
+        return cls(runs, threads, journal)
+
+    @staticmethod
+    def journal_runs(journal: Path) -> dict[str, list[Any]]:
+        """The runs appended to ``journal`` (a line torn by a kill is dropped)."""
+        runs: dict[str, list[Any]] = {}
         if journal.exists():
             for line in journal.read_text().splitlines():
                 try:
                     entry = json.loads(line)
                 except json.JSONDecodeError:
-                    continue  # a line torn by a kill
+                    continue
                 runs[entry["key"]] = entry["run"]
-        return cls(runs, threads, journal)
+        return runs
 
-    def save(self, path: Path) -> None:
+    def save(self, path: Path, final: bool = False) -> None:
+        """Write every run, those other workers have appended to the journal so far included; ``final`` (no
+        worker running any more) also removes the journal, whose runs are all in the file then."""
         from onecycle.rundir import write_json
 
+        self.runs.update(self.journal_runs(self.journal_of(path)))
         write_json(path, {"runs": dict(sorted(self.runs.items()))})
-        self.journal_of(path).unlink(missing_ok=True)  # everything in it is in the file now
+        if final:
+            self.journal_of(path).unlink(missing_ok=True)
 
     def key(self, case: Case, weight_decay: float, lr: float, seed: int) -> str:
         return f"{case.name}|wd={weight_decay:g}|lr={lr_key(lr):g}|seed={seed}|threads={self.threads}"
