@@ -460,3 +460,22 @@ def test_digits_without_scikit_learn_says_what_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "sklearn.datasets", None)
     with pytest.raises(DatasetNotFound, match="pip install scikit-learn"):
         load_dataset("digits")
+
+
+# what is known before reading
+
+
+def test_layouts_are_what_the_files_hold(tmp_path):
+    """LAYOUTS (for planning a run's steps without the data): the shapes read back, digits' training split whole;
+    CIFAR-10's and Fashion-MNIST's training images are their published 50,000 and 60,000."""
+    _write_cifar(tmp_path / "cifar")
+    _write_fashion(tmp_path / "fashion")
+    read = {"digits": load_dataset("digits"), "cifar10": read_cifar10(tmp_path / "cifar"),
+            "fashion-mnist": read_fashion_mnist(tmp_path / "fashion")}
+    assert set(read) == set(datasets.LAYOUTS) == set(datasets.DATASETS)
+    for name, (train, _) in read.items():
+        layout = datasets.LAYOUTS[name]
+        assert tuple(train.images.shape[1:]) == layout.image_shape and len(train.classes) == layout.num_classes
+    assert datasets.LAYOUTS["digits"].train_images == len(read["digits"][0])
+    assert datasets.LAYOUTS["cifar10"].train_images == 50_000
+    assert datasets.LAYOUTS["fashion-mnist"].train_images == 60_000

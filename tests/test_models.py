@@ -177,8 +177,9 @@ def test_mlp_rejects_bad_sizes() -> None:
 
 
 def test_registry_lists_expected_names() -> None:
-    assert set(RESNET_DEPTHS) | {"small-cnn", "small-cnn-nobn", "mlp"} == set(MODELS)
+    assert set(RESNET_DEPTHS) | {"resnet56-b", "small-cnn", "small-cnn-nobn", "mlp"} == set(MODELS)
     assert isinstance(build_model("resnet32", 3, 10), CifarResNet)
+    assert n_params(build_model("resnet56-b", 3, 10)) == resnet_params(56, 3, 10, shortcut="B") == 855_770
 
 
 def test_unknown_name_lists_valid_names() -> None:

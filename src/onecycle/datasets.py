@@ -44,6 +44,20 @@ DATASETS = ("fashion-mnist", "cifar10", "digits")
 SYSTEM_DIRS: tuple[Path, ...] = (Path("/usr/share/datasets"),)
 ENV_VAR = "ONECYCLE_DATA"
 
+
+@dataclass(frozen=True)
+class Layout:
+    """What a dataset holds, known before it is read: training images, the shape of one and the classes."""
+
+    train_images: int
+    image_shape: tuple[int, int, int]  # (C, H, W)
+    num_classes: int
+
+
+LAYOUTS = {"fashion-mnist": Layout(60_000, (1, 28, 28), 10), "cifar10": Layout(50_000, (3, 32, 32), 10),
+           "digits": Layout(1_437, (1, 8, 8), 10)}
+"""The :data:`DATASETS` by name, for what is planned before the data is loaded (the steps of a run)."""
+
 FASHION_MNIST_CLASSES = (
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
 )  # fmt: skip

@@ -8,7 +8,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +19,9 @@ from torch.nn import functional as F
 from onecycle import rundir
 from onecycle.augment import channel_stats
 from onecycle.config import RunConfig, from_dict
-from onecycle.datasets import ImageData, load_dataset
+from onecycle.datasets import LAYOUTS, ImageData, load_dataset
 from onecycle.engine import TrainState, autocast_dtype, pick_device, train, train_time
-from onecycle.loader import Batches
+from onecycle.loader import Batches, num_batches
 from onecycle.models import build_model
 from onecycle.plots import plot_schedule
 from onecycle.probe import candidates_below, probe, steps_per_candidate
@@ -61,7 +61,7 @@ class Setup:
             self.train_data if train else self.test_data,
             cfg.batch_size if train else max(cfg.batch_size, 512),
             shuffle=train,
-            drop_last=train and len(self.train_data) >= 2 * cfg.batch_size,
+            drop_last=train and drops_last(len(self.train_data), cfg.batch_size),
             crop="crop" in aug,
             flip="flip" in aug,
             mean=self.mean,
@@ -98,10 +98,19 @@ class Setup:
         return loss
 
 
-def prepare(cfg: RunConfig) -> Setup:
-    """Load the dataset onto the device (subsets as configured) and compute normalisation statistics."""
+def drops_last(num_images: int, batch_size: int) -> bool:
+    """Whether training drops the last, partial batch of an epoch: when the images make two full ones or more."""
+    return num_images >= 2 * batch_size
+
+
+def _use_threads(cfg: RunConfig) -> None:
     if cfg.threads is not None:
         torch.set_num_threads(cfg.threads)
+
+
+def prepare(cfg: RunConfig) -> Setup:
+    """Load the dataset onto the device (subsets as configured) and compute normalisation statistics."""
+    _use_threads(cfg)
     device = pick_device(cfg.device)
     train_data, test_data = load_dataset(cfg.dataset, cfg.data_dir, cfg.download)
     train_data = _subset(train_data, cfg.train_subset, "train_subset", cfg.seed)
@@ -259,11 +268,16 @@ def run_sweep(setup: Setup, run_dir: Path, weight_decay: float | None = None) ->
         num_steps=cfg.sweep_steps or cfg.num_steps, amp_dtype=setup.amp_dtype, div_factor=cfg.div_factor,
         progress=cfg.progress,
     )
-    result.settings = {**range_test_conditions(cfg, wd, swept=cfg.sweep_param), "start_lr": cfg.start_lr,
-                       "end_lr": cfg.end_lr, "num_steps": cfg.sweep_steps or cfg.num_steps}
+    result.settings = sweep_settings(cfg, wd)
     result.save_json(run_dir / rundir.SWEEP_JSON)
     result.plot(run_dir / "sweep.png")
     return result
+
+
+def sweep_settings(cfg: RunConfig, weight_decay: float) -> dict[str, Any]:
+    """What sweep.json records of the settings a sweep ran under (at ``weight_decay`` when it swept another)."""
+    return {**range_test_conditions(cfg, weight_decay, swept=cfg.sweep_param), "start_lr": cfg.start_lr,
+            "end_lr": cfg.end_lr, "num_steps": cfg.sweep_steps or cfg.num_steps}
 
 
 def _reusable(find: Callable[[], Any], auto: bool, say: Callable[[str], None]) -> Any:
@@ -404,3 +418,103 @@ def train_run(setup: Setup, run_dir: Path, max_lr: float, weight_decay: float, r
                "train_time_s": train_time(state.history), "final": state.history[-1] if state.history else None}
     rundir.write_json(run_dir / rundir.SUMMARY_JSON, summary)
     return state
+
+
+JOBS = ("train", "sweep")
+"""What :func:`run_seeds` runs: training (at the max_lr and weight decay of the settings) or a sweep."""
+
+SEED_DIR = "seed-{}"
+"""The directory of each seed's run inside the run directory of :func:`run_seeds`."""
+
+
+def run_seeds(cfg: RunConfig, job: str, run_dir: Path, seeds: int, say: Callable[[str], None] = print,
+              extra_hooks: Sequence[Any] = ()) -> list[Path]:
+    """``job`` (one of :data:`JOBS`) once for each seed 0 .. ``seeds - 1``, each in its own directory of ``run_dir``
+    (:data:`SEED_DIR`); a seed whose directory holds the job finished under the same settings is kept, not run
+    again. Returns the directories. Training needs ``cfg.max_lr`` and ``cfg.weight_decay``."""
+    if job not in JOBS:
+        raise ValueError(f"job must be one of {', '.join(JOBS)}, got {job!r}")
+    if job == "train" and (cfg.max_lr is None or cfg.weight_decay is None):
+        raise ValueError("training once per seed needs max_lr and weight_decay in the settings")
+    dirs = []
+    for seed in range(seeds):
+        seed_cfg, seed_dir = cfg.replace(seed=seed), run_dir / SEED_DIR.format(seed)
+        dirs.append(seed_dir)
+        if _finished(seed_cfg, job, seed_dir):
+            say(f"seed {seed}: {seed_dir} holds this {job} run, finished: kept")
+            continue
+        say(f"seed {seed} ({seed + 1}/{seeds}): {job} in {seed_dir}")
+        setup = prepare(seed_cfg)
+        if job == "sweep":
+            seed_dir.mkdir(parents=True, exist_ok=True)
+            say(str(run_sweep(setup, seed_dir)))
+            continue
+        state = train_run(setup, seed_dir, seed_cfg.max_lr, seed_cfg.weight_decay, extra_hooks=extra_hooks)
+        if state.stopped:
+            raise ValueError(f"seed {seed}: {state.stopped}; the last good checkpoint is "
+                             f"{seed_dir / rundir.CHECKPOINT}")
+    return dirs
+
+
+def _finished(cfg: RunConfig, job: str, run_dir: Path) -> bool:
+    """Whether ``run_dir`` holds ``job`` run to its end under ``cfg`` (where it ran and what it showed aside)."""
+    if job == "sweep":
+        path = run_dir / rundir.SWEEP_JSON
+        if not path.exists():
+            return False
+        result = SweepResult.load_json(path)
+        wd = 0.0 if cfg.sweep_param == "weight_decay" else weight_decay_for(cfg, run_dir)[0]
+        return (result.param, list(result.values), result.settings) == (cfg.sweep_param, cfg.sweep_values,
+                                                                          sweep_settings(cfg, wd))
+    summary, config = run_dir / rundir.SUMMARY_JSON, run_dir / rundir.CONFIG
+    if not (summary.exists() and config.exists()):
+        return False
+    done, saved = rundir.read_json(summary), rundir.read_json(config)
+    saved.pop("resolved", None)
+    same = {k: v for k, v in saved.items() if k not in RESUME_MAY_CHANGE} == {
+        k: v for k, v in cfg.to_dict().items() if k not in RESUME_MAY_CHANGE}
+    return same and done.get("epochs_completed") == cfg.epochs and not done.get("stopped")
+
+
+def planned_steps(cfg: RunConfig, job: str = "train") -> int:
+    """The optimizer steps of ``job`` under ``cfg``, known before the data is read (:data:`LAYOUTS`): the epochs'
+    steps for training, the range tests' for a sweep (each may stop earlier, at divergence)."""
+    if job == "sweep":
+        return len(cfg.sweep_values) * (cfg.sweep_steps or cfg.num_steps)
+    images = LAYOUTS[cfg.dataset].train_images
+    if cfg.train_subset is not None:
+        images = min(images, cfg.train_subset)
+    return cfg.epochs * num_batches(images, cfg.batch_size, drops_last(images, cfg.batch_size))
+
+
+def seconds_per_step(cfg: RunConfig, steps: int = 3, budget_s: float = 10.0) -> float:
+    """The wall time of one training step under ``cfg`` on its device (model, batch size, augmentation, amp...),
+    measured on random images of the dataset's shape: the mean of up to ``steps`` steps after one that warms up,
+    fewer when they would take more than ``budget_s``."""
+    _use_threads(cfg)
+    layout = LAYOUTS[cfg.dataset]
+    device = pick_device(cfg.device)
+    generator = torch.Generator().manual_seed(cfg.seed)
+
+    def random_data(batches: int) -> ImageData:
+        n = batches * cfg.batch_size
+        images = torch.randint(0, 256, (n, *layout.image_shape), dtype=torch.uint8, generator=generator)
+        labels = torch.randint(0, layout.num_classes, (n,), generator=generator)
+        return ImageData(images, labels, tuple(str(c) for c in range(layout.num_classes)), cfg.dataset).to(device)
+
+    first = random_data(1)
+    mean, std = channel_stats(first.images)
+    setup = Setup(cfg, device, first, first, mean, std)
+    model = setup.model()
+    optimizer = setup.optimizer(model, 1e-6, 0.0)  # a tiny lr: random labels must not make the loss diverge
+
+    def wall_time(batches: int) -> float:
+        data = replace(setup, train_data=random_data(batches)).batches()
+        state = train(TrainState(model, optimizer, None, data, 1), loss_fn=setup.loss_fn(),
+                      amp_dtype=setup.amp_dtype, clip_grad_norm=cfg.clip_grad_norm, progress=False)
+        if state.stopped:
+            raise RuntimeError(f"timing training steps under {cfg.model}: {state.stopped}")
+        return float(state.history[0]["time_s"])
+
+    timed = max(1, min(steps, int(budget_s / wall_time(1))))
+    return wall_time(timed) / timed

@@ -17,6 +17,11 @@ from onecycle.augment import crop_reflect, draw_crop_offsets, draw_flips, flip_h
 from onecycle.datasets import ImageData
 
 
+def num_batches(num_samples: int, batch_size: int, drop_last: bool) -> int:
+    """Batches per epoch of ``num_samples`` in batches of ``batch_size``: full ones only with ``drop_last``."""
+    return num_samples // batch_size if drop_last else -(-num_samples // batch_size)
+
+
 class Batches:
     """Iterable of ``(x, y)`` batches over ``data``: ``x`` float32 ``(B, C, H, W)``, ``y`` int64 ``(B,)``.
 
@@ -68,8 +73,7 @@ class Batches:
 
     def __len__(self) -> int:
         """Batches per epoch."""
-        n = len(self.data)
-        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+        return num_batches(len(self.data), self.batch_size, self.drop_last)
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         if self._batch == 0:

@@ -201,11 +201,14 @@ class MLP(nn.Module):
 
 MODELS: dict[str, Callable[..., nn.Module]] = {
     **{f"resnet{depth}": partial(resnet, depth) for depth in (20, 32, 44, 56, 110)},
+    "resnet56-b": partial(resnet, 56, shortcut="B"),  # the 1cycle article's (onecycle reproduce)
     "small-cnn": SmallCNN,
     "small-cnn-nobn": partial(SmallCNN, batch_norm=False),
     "mlp": MLP,
 }
-"""Model factories by name; each takes ``in_channels`` and ``num_classes`` plus its own keyword arguments."""
+"""Model factories by name; each takes ``in_channels`` and ``num_classes`` plus its own keyword arguments.
+The ``resnetN`` have He et al.'s parameter-free option-A shortcuts; ``resnet56-b`` has option-B projections, as the
+ResNet-56 of the 1cycle article's notebook (any depth: ``build_model("resnet20", 3, 10, shortcut="B")``)."""
 
 
 def build_model(name: str, in_channels: int, num_classes: int, **kw: object) -> nn.Module:

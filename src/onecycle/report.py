@@ -25,10 +25,11 @@ class RunSummary:
     sweep: dict[str, Any] | None = None
     summary: dict[str, Any] | None = None
     images: dict[str, Path] = field(default_factory=dict)
+    label: str | None = None  # the name shown, when not the directory's: a preset's runs are "r56-95ep-seed-0"
 
     @property
     def name(self) -> str:
-        return self.path.name
+        return self.label or self.path.name
 
 
 IMAGES = {"finder.png": "Learning-rate range test", "sweep.png": "Weight-decay sweep",
@@ -110,6 +111,38 @@ def _finder_lines(run: RunSummary) -> list[str]:
     return lines
 
 
+def reproduction_table(record: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of a preset's runs (a ``reproduce.json``) beside what the article published: the final
+    test accuracy (mean ± sample standard deviation over the seeds), or a sweep's pick."""
+    runs = len(record["runs"])
+    seeds = f"{runs} seed{'s' if runs != 1 else ''}"
+    if record["job"] == "sweep":
+        picks = ", ".join(_fmt(pick, "g") for pick in record["picks"])
+        return ["", "published", f"ours ({seeds})"], [["pick", _fmt(record["published_pick"], "g"), picks]]
+    ours = f"{record['mean']:.2f}%" + ("" if record["std"] is None else f" ± {record['std']:.2f}")
+    each = ", ".join(f"{a:.2f}" for a in record["test_accuracy"])
+    published = record["published_accuracy"]
+    difference = "-" if published is None else f"{record['mean'] - published:+.2f}"
+    return (["", "published", f"ours ({seeds}: {each})", "difference"],
+            [["test accuracy", "-" if published is None else f"{published:.2f}%", ours, difference]])
+
+
+def _read_runs(run_dirs: list[str | Path]) -> tuple[list[RunSummary], list[dict[str, Any]]]:
+    """The runs to report, a preset's directory (``reproduce.json``) standing for its runs (named after the preset),
+    and the presets' records."""
+    runs, records = [], []
+    for path in map(Path, run_dirs):
+        if not (path / rundir.REPRODUCE_JSON).exists():
+            runs.append(read_run(path))
+            continue
+        record = rundir.read_json(path / rundir.REPRODUCE_JSON)
+        records.append(record)
+        for name in record["runs"]:
+            runs.append(read_run(path / name))
+            runs[-1].label = f"{record['preset']}-{name}"
+    return runs, records
+
+
 def _place(image: Path, out_dir: Path, name: str) -> Path:
     """``image`` inside ``out_dir``: itself when it lies there already, else a copy named ``name``."""
     target = out_dir / name
@@ -120,8 +153,9 @@ def _place(image: Path, out_dir: Path, name: str) -> Path:
 
 def write_report(run_dirs: list[str | Path], out_dir: str | Path) -> tuple[Path, Path]:
     """Write ``report.html`` and ``report.md`` to ``out_dir``, with every figure beside them (the run's own when
-    ``out_dir`` is its run directory, else a copy named after the run), so the report can be moved whole."""
-    runs = [read_run(p) for p in run_dirs]
+    ``out_dir`` is its run directory, else a copy named after the run), so the report can be moved whole. A
+    preset's directory (``onecycle reproduce``) shows its runs, and their result beside the published one."""
+    runs, reproductions = _read_runs(run_dirs)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     comparison = len(runs) > 1 and any(r.history for r in runs)
@@ -135,14 +169,18 @@ def write_report(run_dirs: list[str | Path], out_dir: str | Path) -> tuple[Path,
             plot_history({run.name: run.history}, run.images["curves.png"])
     header, rows = results_table(runs)
 
-    md = ["# onecycle report", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    md += ["| " + " | ".join(row) + " |" for row in rows]
+    md = ["# onecycle report"]
     page = ["<!doctype html><html><head><meta charset='utf-8'><title>onecycle report</title><style>",
             "body{font-family:sans-serif;max-width:1100px;margin:2em auto}table{border-collapse:collapse}",
             "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}img{max-width:100%}</style></head><body>",
-            "<h1>onecycle report</h1><table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr>"]
-    page += ["<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows]
-    page.append("</table>")
+            "<h1>onecycle report</h1>"]
+    for record in reproductions:
+        title = f"Reproduction: {record['preset']} ({record['description']})"
+        md += ["", f"## {title}", "", *_md_table(*reproduction_table(record)), "", f"Published: {record['source']}"]
+        page += [f"<h2>{html.escape(title)}</h2>", *_html_table(*reproduction_table(record)),
+                 f"<p>Published: {html.escape(record['source'])}</p>"]
+    md += ["", *_md_table(header, rows)]
+    page += _html_table(header, rows)
     if comparison:
         md += ["", "![comparison](comparison.png)"]
         page.append("<h2>Comparison</h2><img src='comparison.png' alt='comparison'>")
@@ -158,3 +196,12 @@ def write_report(run_dirs: list[str | Path], out_dir: str | Path) -> tuple[Path,
     rundir.write_text(html_path, "\n".join(page))
     rundir.write_text(md_path, "\n".join(md) + "\n")
     return html_path, md_path
+
+
+def _md_table(header: list[str], rows: list[list[str]]) -> list[str]:
+    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header), *("| " + " | ".join(r) + " |" for r in rows)]
+
+
+def _html_table(header: list[str], rows: list[list[str]]) -> list[str]:
+    return ["<table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr>",
+            *("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows), "</table>"]

@@ -30,6 +30,7 @@ TRAIN_FILES = (CONFIG, METRICS_JSONL, METRICS_CSV, STEPS_CSV, SCHEDULE_PNG, SUMM
 """What training writes to its run directory (TensorBoard logs aside)."""
 FINDER_JSON = "finder.json"
 SWEEP_JSON = "sweep.json"
+REPRODUCE_JSON = "reproduce.json"  # the summary of a preset's runs over seeds (onecycle reproduce)
 
 
 def atomic_write(path: Path, write: Any) -> None:

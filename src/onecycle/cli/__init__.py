@@ -8,11 +8,11 @@ import sys
 from collections.abc import Sequence
 
 from onecycle import __version__
-from onecycle.cli import demo, find_lr, report, schedule, sweep, train
+from onecycle.cli import demo, find_lr, report, reproduce, schedule, sweep, train
 from onecycle.cli.common import CommandError, Parser
 from onecycle.datasets import DatasetError, DatasetNotFound
 
-COMMANDS = [find_lr, sweep, train, report, demo, schedule]
+COMMANDS = [find_lr, sweep, train, report, demo, schedule, reproduce]
 
 
 def build_parser() -> argparse.ArgumentParser:

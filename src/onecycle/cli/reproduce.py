@@ -1,0 +1,101 @@
+"""``onecycle reproduce``: the article's CIFAR-10 / ResNet-56 runs (presets), over seeds, beside the published
+figures."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from onecycle import presets, rundir
+from onecycle.cli.common import CommandError, PrintEpochs, add_settings, config_from_args, directory
+from onecycle.engine import pick_device
+from onecycle.experiment import RESUME_MAY_CHANGE, SEED_DIR, planned_steps, run_seeds, seconds_per_step
+from onecycle.report import reproduction_table, write_report
+
+MACHINE = RESUME_MAY_CHANGE
+"""The settings a preset takes from the command line: where the data and the computation are, and what is shown
+(the same that a resumed run may change: they leave what the run computes alone)."""
+
+TIMED_STEPS = 3  # timed after one that warms up, for the estimate without a GPU
+
+
+def count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return value
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("reproduce", help="run the article's CIFAR-10 / ResNet-56 experiments (presets)",
+                       description="Run a preset: one of the 1cycle article's CIFAR-10 / ResNet-56 experiments, "
+                       "its settings in a TOML file shipped with onecycle (--list shows where; each is also a "
+                       "--config file). Each seed 0..N-1 runs in RUN_DIR/" + SEED_DIR.format("K") + " (a seed "
+                       "finished there under the same settings is kept); " + rundir.REPRODUCE_JSON + " and the "
+                       "report put the final test accuracy (mean ± std over the seeds) beside the published one. "
+                       "Without a CUDA GPU it measures a few training steps and says how long the runs would "
+                       "take, and stops unless --force.")
+    p.add_argument("name", nargs="?", metavar="NAME", help="the preset (see --list)")
+    p.add_argument("--list", action="store_true", help="list the presets: name, published figure, description")
+    p.add_argument("--seeds", type=count, default=1, metavar="N", help="runs with seeds 0..N-1 (default: 1)")
+    p.add_argument("--run-dir", type=directory, default=None, help="directory for results (default: runs/NAME)")
+    p.add_argument("--force", action="store_true", help="run without a CUDA GPU too")
+    p.add_argument("--quiet", action="store_true", help="no progress bars or info messages")
+    add_settings(p, MACHINE)
+    p.set_defaults(func=run, config=None)  # the preset is the configuration: no --config
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.list:
+        print_list()
+        return 0
+    if args.name is None:
+        raise CommandError("name a preset (onecycle reproduce --list shows them)")
+    preset = presets.load(args.name)
+    cfg = config_from_args(args, defaults=preset.settings)
+    run_dir = args.run_dir or Path("runs") / preset.name
+    device = pick_device(cfg.device)
+    steps = planned_steps(cfg, preset.job) * args.seeds
+    if device.type != "cuda" and not args.force:
+        print(f"no CUDA GPU: timing a few training steps of {preset.name} on {device} to say how long it would take",
+              flush=True)
+        raise CommandError(refusal(preset.name, device.type, seconds_per_step(cfg, TIMED_STEPS), steps, args.seeds))
+    print(f"{preset.name}: {preset.description}, {args.seeds} seed(s), {steps:,} steps on {device}; published: "
+          f"{preset.published}")
+    dirs = run_seeds(cfg, preset.job, run_dir, args.seeds, extra_hooks=[] if args.quiet else [PrintEpochs()])
+    record = presets.summarize(preset, run_dir, dirs)
+    rundir.write_json(run_dir / rundir.REPRODUCE_JSON, record)
+    html_path, _ = write_report([run_dir], run_dir)
+    header, rows = reproduction_table(record)
+    for row in rows:
+        print("  ".join(f"{name}: {value}" if name else value for name, value in zip(header, row)))
+    print(f"wrote {run_dir / rundir.REPRODUCE_JSON} and {html_path}")
+    return 0
+
+
+def print_list() -> None:
+    print("The 1cycle article's CIFAR-10 / ResNet-56 runs:\n")
+    print(f"{'preset':<20}{'published':<21}description")
+    for name in presets.names():
+        preset = presets.load(name)
+        print(f"{name:<20}{preset.published:<21}{preset.description}")
+    print(f"\nThe presets are TOML files in {presets.DIRECTORY} (each also a --config file); the published figures' "
+          "sources are in them.")
+
+
+def duration(seconds: float) -> str:
+    """A rough wall time: ``"31 h"``, ``"12 min"``, ``"40 s"``."""
+    if seconds >= 3600:
+        return f"{seconds / 3600:.0f} h" if seconds >= 36000 else f"{seconds / 3600:.1f} h"
+    return f"{seconds / 60:.0f} min" if seconds >= 60 else f"{seconds:.0f} s"
+
+
+def refusal(name: str, device: str, step_s: float, steps: int, seeds: int) -> str:
+    """Why a preset does not run without a GPU: how long it would take, from the measured time of a step."""
+    where = "this CPU" if device == "cpu" else f"this machine's {device} device"
+    runs = f" in {seeds} runs" if seeds > 1 else ""
+    return (f"{name} would take about {duration(step_s * steps)} on {where} (measured {step_s:.2g} s/step × "
+            f"{steps:,} steps{runs}, test evaluation not counted); run it on a GPU or pass --force")

@@ -1,0 +1,230 @@
+"""The presets (the article's CIFAR-10 / ResNet-56 runs) and ``onecycle reproduce``: every number against the
+article, the listing, the refusal without a GPU, and end-to-end runs on a tiny CIFAR-10 in the real file format."""
+
+import functools
+import json
+import statistics
+
+import pytest
+import torch
+
+from onecycle import datasets, experiment, presets
+from onecycle.cli import main
+from onecycle.cli.reproduce import duration, refusal
+from onecycle.config import build_config, from_dict, load_toml
+from onecycle.experiment import planned_steps, seconds_per_step
+from onecycle.models import build_model
+from onecycle.report import reproduction_table
+from onecycle.schedules import policy
+from tests.test_datasets import _write_cifar
+
+# What the article (The 1cycle policy, Gugger 2018) and its notebook fix, shared by its runs; He et al. 2016 for
+# the step baseline.
+ARTICLE = dict(dataset="cifar10", model="resnet56-b", augment="crop+flip", batch_size=512, optimizer="sgd",
+               nesterov=False, weight_decay=1e-4, label_smoothing=0.0, schedule="onecycle", anneal_strategy="linear",
+               three_phase=True, final_div_factor=100.0)
+CYCLICAL = dict(cycle_momentum=True, max_momentum=0.95, base_momentum=0.85)
+CONSTANT = dict(cycle_momentum=False, momentum=0.9)
+LR_08 = dict(max_lr=0.8, div_factor=10.0)  # 0.08 -> 0.8 -> 0.08 -> 0.0008
+LR_3 = dict(max_lr=3.0, div_factor=20.0)  # 0.15 -> 3 -> 0.15 -> 0.0015
+
+# name: (settings, published accuracy %, first lr, last lr, the epoch the cycle ends with)
+TRAINING = {
+    "r56-95ep": ({**ARTICLE, **CYCLICAL, **LR_08, "epochs": 95, "annihilation_pct": 0.1368}, 93.53, 0.08, 8e-4, 82),
+    "r56-50ep-lr3": ({**ARTICLE, **CYCLICAL, **LR_3, "epochs": 50, "annihilation_pct": 0.1}, 92.31, 0.15, 1.5e-3, 45),
+    "r56-70ep-lr3": ({**ARTICLE, **CYCLICAL, **LR_3, "epochs": 70, "annihilation_pct": 0.1}, 93.08, 0.15, 1.5e-3, 63),
+    "r56-const-mom-95ep": ({**ARTICLE, **CONSTANT, **LR_08, "epochs": 95, "annihilation_pct": 0.1368}, 93.39, 0.08,
+                           8e-4, 82),
+    "r56-const-mom-50ep": ({**ARTICLE, **CONSTANT, **LR_3, "epochs": 50, "annihilation_pct": 0.1}, 92.25, 0.15,
+                           1.5e-3, 45),
+    "r56-short-cycle": ({**ARTICLE, **CYCLICAL, **LR_08, "epochs": 95, "cycle_epochs": 42}, None, 0.08, 8e-4, 42),
+    "r56-step-baseline": (dict(dataset="cifar10", model="resnet56", augment="crop+flip", batch_size=128,
+                               optimizer="sgd", nesterov=False, momentum=0.9, weight_decay=1e-4, label_smoothing=0.0,
+                               schedule="step", max_lr=0.1, epochs=164), 93.03, 0.1, 1e-3, None),
+}
+SWEEP = {"r56-wd-sweep": dict(dataset="cifar10", model="resnet56-b", augment="crop+flip", batch_size=512,
+                              optimizer="sgd", momentum=0.9, nesterov=False, sweep_param="weight_decay",
+                              sweep_values=[1e-2, 1e-3, 3e-4, 1e-4, 3e-5, 1e-5, 0.0], start_lr=0.01, end_lr=100.0,
+                              sweep_steps=100)}
+
+
+def test_every_preset_is_in_the_table():
+    assert set(presets.names()) == set(TRAINING) | set(SWEEP)
+
+
+@pytest.mark.parametrize("name", list(TRAINING))
+def test_training_preset_holds_the_articles_numbers(name):
+    settings, published, first_lr, last_lr, cycle_end = TRAINING[name]
+    preset = presets.load(name)
+    cfg = preset.config()
+    assert preset.job == "train" and preset.published_accuracy == published
+    assert {key: getattr(cfg, key) for key in settings} == settings
+    schedule = policy(max_lr=cfg.max_lr, total_steps=planned_steps(cfg), **cfg.policy_kwargs())
+    steps_per_epoch = planned_steps(cfg) // cfg.epochs
+    assert schedule.lr(0) == pytest.approx(first_lr)
+    assert schedule.lr(planned_steps(cfg) - 1) == pytest.approx(last_lr, rel=0.02)
+    if cycle_end is not None:  # 1cycle: back at the first lr when the cycle ends, then the annihilation
+        back = next(s for s in range(1, planned_steps(cfg)) if s > steps_per_epoch and schedule.lr(s) <= first_lr)
+        assert back / steps_per_epoch == pytest.approx(cycle_end, abs=0.05)
+    if cfg.schedule == "step":  # He et al.: x0.1 at 32k and 48k of 64k iterations
+        assert planned_steps(cfg) == 63_960 and schedule.lr(31_979) == 0.1 and schedule.momentum(0) == 0.9
+        assert schedule.lr(31_980) == pytest.approx(0.01) and schedule.lr(47_970) == pytest.approx(1e-3)
+
+
+def test_sweep_preset_holds_the_articles_numbers():
+    preset = presets.load("r56-wd-sweep")
+    cfg = preset.config()
+    assert preset.job == "sweep" and preset.published_pick == 1e-4 and preset.published_accuracy is None
+    assert {key: getattr(cfg, key) for key in SWEEP["r56-wd-sweep"]} == SWEEP["r56-wd-sweep"]
+    assert planned_steps(cfg, "sweep") == 700
+
+
+@pytest.mark.parametrize("name", sorted(set(TRAINING) | set(SWEEP)))
+def test_preset_file_is_a_config_file_with_its_source(name):
+    preset = presets.load(name)
+    assert load_toml(preset.path) == preset.settings  # what --config reads: the [onecycle] table
+    assert build_config(preset.path) == preset.config()
+    assert "Gugger" in preset.source or "He, Zhang, Ren and Sun" in preset.source
+    assert preset.description and "\n" not in preset.source
+
+
+def test_planned_steps_are_those_of_the_loader():
+    assert planned_steps(presets.load("r56-95ep").config()) == 95 * 97  # 50,000 // 512: the last, partial batch
+    assert planned_steps(from_dict({"dataset": "cifar10", "batch_size": 512, "train_subset": 1000, "epochs": 3})) == 6
+    cfg = from_dict({"dataset": "digits", "batch_size": 64, "epochs": 2, "progress": False})
+    assert planned_steps(cfg) == cfg.epochs * len(experiment.prepare(cfg).batches())
+
+
+def test_the_presets_resnets():
+    x = torch.randn(2, 3, 32, 32)
+    for model in {presets.load(name).config().model for name in presets.names()}:
+        net = build_model(model, 3, 10).eval()
+        assert sum(p.numel() for p in net.parameters()) == {"resnet56": 853_018, "resnet56-b": 855_770}[model]
+        with torch.no_grad():
+            assert net(x).shape == (2, 10)
+
+
+def test_list_shows_every_preset_with_its_published_figure(capsys):
+    assert main(["reproduce", "--list"]) == 0
+    out = capsys.readouterr().out
+    for name in presets.names():
+        line = next(line for line in out.splitlines() if line.startswith(name + " "))
+        assert presets.load(name).published in line and presets.load(name).description in line
+    assert "93.53%" in out and "weight_decay 0.0001" in out and str(presets.DIRECTORY) in out
+
+
+@pytest.mark.parametrize(("name", "hint"), [("r56-59ep", "did you mean r56-95ep?"), ("resnet", "")])
+def test_unknown_preset_is_one_line_with_a_hint(name, hint, capsys):
+    assert main(["reproduce", name]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and f"unknown preset {name!r}" in err and hint in err
+    assert "r56-step-baseline" in err
+
+
+def test_no_name_and_bad_seeds(capsys):
+    assert main(["reproduce"]) == 2
+    assert "--list" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["reproduce", "r56-95ep", "--seeds", "0"])
+
+
+def test_without_a_gpu_it_refuses_with_an_estimate(tmp_path, monkeypatch, capsys):
+    timed = []
+    monkeypatch.setattr("onecycle.cli.reproduce.seconds_per_step", lambda cfg, steps: timed.append(cfg) or 2.1)
+    run = tmp_path / "run"
+    assert main(["reproduce", "r56-95ep", "--seeds", "3", "--device", "cpu", "--run-dir", str(run)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == ("onecycle reproduce: error: r56-95ep would take about 16 h on this CPU (measured 2.1 s/step "
+                   "× 27,645 steps in 3 runs, test evaluation not counted); run it on a GPU or pass --force")
+    assert timed[0].batch_size == 512 and timed[0].model == "resnet56-b" and not run.exists()
+    assert refusal("r56-wd-sweep", "mps", 0.5, 700, 1).startswith("r56-wd-sweep would take about 6 min on this "
+                                                                   "machine's mps device (measured 0.5 s/step × 700 ")
+    assert [duration(s) for s in (40, 720, 5400, 111_600)] == ["40 s", "12 min", "1.5 h", "31 h"]
+
+
+def test_seconds_per_step_times_real_steps():
+    cfg = from_dict({"dataset": "cifar10", "model": "mlp", "batch_size": 8, "augment": "crop+flip"})
+    assert 0 < seconds_per_step(cfg, steps=2) < 60
+
+
+def _tiny_presets(tmp_path, monkeypatch, **changes):
+    """The presets directory with a preset's numbers shrunk by ``changes`` (name: {old text: new text}): a small
+    network on a few steps, to run on the tiny CIFAR-10."""
+    directory = tmp_path / "presets"
+    directory.mkdir()
+    for name in presets.names():
+        text = (presets.DIRECTORY / f"{name}.toml").read_text()
+        for old, new in changes.get(name, {}).items():
+            assert old in text
+            text = text.replace(old, new)
+        (directory / f"{name}.toml").write_text(text)
+    monkeypatch.setattr(presets, "DIRECTORY", directory)
+
+
+@pytest.fixture
+def cifar(tmp_path, monkeypatch):
+    """A tiny CIFAR-10 (10 training and 5 test images in the real file format) and no other place to find one."""
+    monkeypatch.delenv(datasets.ENV_VAR, raising=False)
+    monkeypatch.setattr(experiment, "load_dataset", functools.partial(
+        datasets.load_dataset, cache_dir=tmp_path / "cache", system_dirs=()))
+    _write_cifar(tmp_path / "data" / "cifar-10-batches-py", per_batch=2, n_test=5)
+    return ["--data-dir", str(tmp_path / "data"), "--no-download", "--device", "cpu", "--force", "--quiet"]
+
+
+def test_force_runs_each_seed_and_puts_the_mean_beside_the_published_figure(tmp_path, monkeypatch, cifar, capsys):
+    _tiny_presets(tmp_path, monkeypatch, **{"r56-95ep": {"epochs = 95": "epochs = 2", "batch_size = 512":
+                                                         "batch_size = 4", '"resnet56-b"': '"mlp"'}})
+    run = tmp_path / "run"
+    assert main(["reproduce", "r56-95ep", "--seeds", "2", "--run-dir", str(run), *cifar]) == 0
+    out = capsys.readouterr().out
+    record = json.loads((run / "reproduce.json").read_text())
+    finals = [json.loads((run / f"seed-{s}" / "summary.json").read_text())["final"] for s in (0, 1)]
+    accuracies = [100 * final["val_accuracy"] for final in finals]
+    assert record["runs"] == ["seed-0", "seed-1"] and record["seeds"] == [0, 1]
+    assert record["test_accuracy"] == accuracies and record["published_accuracy"] == 93.53
+    assert record["mean"] == pytest.approx(sum(accuracies) / 2)
+    assert record["std"] == pytest.approx(abs(accuracies[0] - accuracies[1]) / 2 ** 0.5)  # sample std of two
+    assert json.loads((run / "seed-1" / "config.json").read_text())["seed"] == 1
+    assert "published: 93.53%" in out and f"{record['mean']:.2f}%" in out
+    report = (run / "report.md").read_text()
+    assert "## Reproduction: r56-95ep" in report and "93.53%" in report and "## r56-95ep-seed-1" in report
+    assert (run / "report.html").exists() and (run / "2-r56-95ep-seed-1-curves.png").exists()
+    assert main(["report", str(run), "--out", str(tmp_path / "report")]) == 0  # the preset's directory: its runs
+    assert "Reproduction: r56-95ep" in (tmp_path / "report" / "report.html").read_text()
+    stamp = (run / "seed-0" / "checkpoint.pt").stat().st_mtime_ns
+    assert main(["reproduce", "r56-95ep", "--seeds", "3", "--run-dir", str(run), *cifar]) == 0  # one more seed
+    out = capsys.readouterr().out
+    assert out.count("finished: kept") == 2 and (run / "seed-2" / "summary.json").exists()
+    assert (run / "seed-0" / "checkpoint.pt").stat().st_mtime_ns == stamp
+    assert json.loads((run / "reproduce.json").read_text())["seeds"] == [0, 1, 2]
+
+
+def test_force_runs_the_weight_decay_sweep(tmp_path, monkeypatch, cifar, capsys):
+    _tiny_presets(tmp_path, monkeypatch, **{"r56-wd-sweep": {
+        "batch_size = 512": "batch_size = 4", "sweep_steps = 100": "sweep_steps = 4", '"resnet56-b"': '"mlp"',
+        "[1e-2, 1e-3, 3e-4, 1e-4, 3e-5, 1e-5, 0.0]": "[1e-3, 0.0]"}})
+    run = tmp_path / "sweep"
+    assert main(["reproduce", "r56-wd-sweep", "--run-dir", str(run), *cifar]) == 0
+    record = json.loads((run / "reproduce.json").read_text())
+    sweep = json.loads((run / "seed-0" / "sweep.json").read_text())
+    assert record["picks"] == [sweep["pick"]] and record["published_pick"] == 1e-4 and sweep["values"] == [1e-3, 0]
+    assert (run / "seed-0" / "sweep.png").exists() and "| pick | 0.0001 |" in (run / "report.md").read_text()
+
+
+def test_without_cifar_it_says_so_in_one_line(tmp_path, monkeypatch, cifar, capsys):
+    args = [a if a != str(tmp_path / "data") else str(tmp_path / "empty") for a in cifar]
+    assert main(["reproduce", "r56-95ep", "--run-dir", str(tmp_path / "run"), *args]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "CIFAR-10 is not in any of" in err
+
+
+def test_reproduction_table_mean_and_sample_std():
+    record = {"job": "train", "runs": ["seed-0", "seed-1", "seed-2"], "test_accuracy": [93.0, 93.5, 94.0],
+              "mean": statistics.fmean([93.0, 93.5, 94.0]), "std": statistics.stdev([93.0, 93.5, 94.0]),
+              "published_accuracy": 93.53}
+    header, rows = reproduction_table(record)
+    assert header == ["", "published", "ours (3 seeds: 93.00, 93.50, 94.00)", "difference"]
+    assert rows == [["test accuracy", "93.53%", "93.50% ± 0.50", "-0.03"]]
+    one = {**record, "runs": ["seed-0"], "test_accuracy": [92.0], "mean": 92.0, "std": None,
+           "published_accuracy": None}
+    assert reproduction_table(one)[1] == [["test accuracy", "-", "92.00%", "-"]]
