@@ -1,8 +1,8 @@
 """Where the recommendation benchmark reads its notes and writes its results."""
 
-from pathlib import Path
+from benchmarks.common.paths import RESULTS_DIR, ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
-RESULTS_DIR = ROOT / "benchmarks" / "results"
 NOTES = ROOT / "benchmarks" / "recommendation-notes.md"
 RUNS_FILE = RESULTS_DIR / "recommendation-runs.json"
+
+__all__ = ["NOTES", "RESULTS_DIR", "ROOT", "RUNS_FILE"]

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from string import Template
 from typing import Any
 
 import numpy as np
 
+from benchmarks.common.template import Blocks
 from benchmarks.recommendation.candidates import TRAINED_MARGINS
 from benchmarks.recommendation.paths import ROOT, RUNS_FILE
 from benchmarks.recommendation.rules import RULES
@@ -25,21 +24,8 @@ from onecycle.probe import TOLERANCE
 
 COMMAND = "python -m benchmarks.recommendation"
 TEMPLATE = Path(__file__).with_name("report_template.md")
-_BLOCK_START = re.compile(r"^<!-- (\w+) -->\n", re.MULTILINE)
-
-
-def load_blocks(path: Path = TEMPLATE) -> dict[str, Template]:
-    """The template's blocks by name: the text after each ``<!-- name -->`` line, up to the next one."""
-    parts = _BLOCK_START.split(path.read_text(encoding="utf-8"))
-    return {name: Template(text.strip("\n")) for name, text in zip(parts[1::2], parts[2::2])}
-
-
-BLOCKS = load_blocks()
-
-
-def block(name: str, **values: Any) -> str:
-    """The template block ``name`` with its placeholders filled in."""
-    return BLOCKS[name].substitute(values)
+block = Blocks(TEMPLATE)
+"""``block(name, **values)``: the template block ``name`` with its placeholders filled in."""
 
 
 def fmt_lr(v: float | None) -> str:

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
-import multiprocessing
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from benchmarks.common.runner import run_tasks
 from benchmarks.recommendation.cases import Case, Settings
 from benchmarks.recommendation.run_cache import RunCache
 from benchmarks.recommendation.scoring import evaluate_case, probe_candidates
@@ -68,16 +67,15 @@ Finished = Callable[[Case, dict[str, Any], dict[str, list[Any]]], None]
 """``finished(case, result, new_runs)``, called as each case ends."""
 
 
+def _case_task(task: tuple[Case, Settings, dict[str, list[Any]], int, Path | None]) -> Any:
+    return case_worker(*task)
+
+
 def run_cases(cases: Sequence[Case], settings: Settings, cache: RunCache, threads: int, jobs: int,
               finished: Finished) -> None:
-    """Run ``cases`` in this process (``jobs == 1``) or ``jobs`` at a time in spawned worker processes, each
-    starting from the cached runs of its case."""
-    if jobs == 1:
-        for case in cases:
-            finished(case, *case_worker(case, settings, cache.of_case(case), threads, cache.journal))
-        return
-    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = {pool.submit(case_worker, case, settings, cache.of_case(case), threads, cache.journal): case
-                   for case in reversed(cases)}  # dearest first: the workers finish closer together
-        for future in as_completed(futures):
-            finished(futures[future], *future.result())
+    """Run ``cases`` in this process (``jobs == 1``, cheapest first) or ``jobs`` at a time in spawned worker
+    processes (dearest first: the workers finish closer together), each starting from the cached runs of its
+    case."""
+    order = cases if jobs == 1 else list(reversed(cases))
+    run_tasks([(case, settings, cache.of_case(case), threads, cache.journal) for case in order], _case_task, jobs,
+              lambda task, out: finished(task[0], *out))

@@ -8,16 +8,14 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks.common import training as common_training
 from benchmarks.recommendation.cases import Case, Settings
 from benchmarks.recommendation.scoring import Run, loss_at_lr_pick, score_weight_decay
 
 
 def make_setup(case: Case) -> Any:
     """The library's :class:`onecycle.experiment.Setup` for a case (data loaded once)."""
-    from onecycle.config import from_dict
-    from onecycle.experiment import prepare
-
-    return prepare(from_dict(case.settings()))
+    return common_training.make_setup(case.settings())
 
 
 def default_weight_decay(case: Case) -> float:
@@ -28,16 +26,11 @@ def default_weight_decay(case: Case) -> float:
 
 def one_cycle_run(setup: Any, max_lr: float, seed: int, weight_decay: float) -> Run:
     """A 1cycle run with the scheduler's defaults (the article's policy); test accuracy at the end."""
-    from onecycle import OneCycleScheduler
-    from onecycle.engine import TrainState, evaluate, train
+    from onecycle.engine import evaluate
 
     s = dataclasses.replace(setup, cfg=setup.cfg.replace(seed=seed))  # same data, other init and batch order
-    data = s.batches()
-    model = s.model()
-    optimizer = s.optimizer(model, max_lr, weight_decay)
-    scheduler = OneCycleScheduler(optimizer, max_lr=max_lr, epochs=s.cfg.epochs, steps_per_epoch=len(data))
-    state = train(TrainState(model, optimizer, scheduler, data, s.cfg.epochs), loss_fn=s.loss_fn(), progress=False)
-    acc = evaluate(model, s.batches(train=False), s.loss_fn())["accuracy"]
+    state = common_training.train_policy(s, max_lr, weight_decay)
+    acc = evaluate(state.model, s.batches(train=False), s.loss_fn())["accuracy"]
     return Run(acc, state.stopped is not None)
 
 

@@ -1,0 +1,123 @@
+"""The twins' command line: measure what is missing (range test and sweep first, then the runs they make
+possible), then write the results, the figures and the report."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import platform
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from benchmarks import experiments
+from benchmarks.common.paths import RESULTS_DIR, ROOT
+from benchmarks.common.run_cache import RunCache
+from benchmarks.common.runner import run_tasks
+from benchmarks.experiments.analysis import analyze
+from benchmarks.experiments.figures import draw
+from benchmarks.experiments.plan import plan
+from benchmarks.experiments.report import COMMAND, render, write_section
+from benchmarks.experiments.runs import Task, key, label, measure
+from benchmarks.experiments.settings import FULL, QUICK, Settings
+
+RUNS_FILE = RESULTS_DIR / "experiments-runs.json"
+QUICK_DIR = RESULTS_DIR / "experiments-quick"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=COMMAND, description=experiments.__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true",
+                        help=f"a smoke run of seconds: tiny digits subsets, one seed (into {shown(QUICK_DIR)}/)")
+    parser.add_argument("--jobs", type=int, default=1, help="runs side by side in worker processes (default 1)")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads per run (default 1)")
+    parser.add_argument("--out", type=Path,
+                        help="Markdown file whose twins section is written (default docs/RESULTS.md; quick: "
+                             "RESULTS.md in the quick dir); figures go to images/ beside it")
+    parser.add_argument("--results", type=Path, help="raw JSON results (default under benchmarks/results/)")
+    parser.add_argument("--runs", type=Path, help="cache of finished runs, reused by later invocations (default "
+                                                  "under benchmarks/results/)")
+    parser.add_argument("--render", action="store_true", help="only rewrite the report and figures from the results")
+    return parser
+
+
+def shown(path: Path) -> str:
+    """``path`` relative to the repository root where it lies inside it."""
+    try:
+        return str(path.resolve().relative_to(ROOT))
+    except ValueError:
+        return str(path)
+
+
+def write(data: dict[str, Any], out: Path) -> None:
+    """The figures (images/ beside ``out``) and the report section in ``out``."""
+    settings = data["settings"]
+    data["figures"] = draw(data["results"], settings["targets"], out.parent / data["meta"]["images"])
+    write_section(out, render(data))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Measure what the twins still miss, then write the results, figures and report."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.threads < 1 or args.jobs < 1:
+        parser.error("--threads and --jobs must be at least 1")
+    settings: Settings = dataclasses.replace(QUICK if args.quick else FULL, threads=args.threads)
+    out = args.out or (QUICK_DIR / "RESULTS.md" if args.quick else ROOT / "docs" / "RESULTS.md")
+    results_file = args.results or (QUICK_DIR / "experiments.json" if args.quick else RESULTS_DIR / "experiments.json")
+    runs_file = args.runs or (QUICK_DIR / "experiments-runs.json" if args.quick else RUNS_FILE)
+
+    from onecycle.rundir import write_json
+
+    if args.render:
+        data = json.loads(results_file.read_text())
+        write(data, out)
+        print(f"wrote {out}", file=sys.stderr)
+        return 0
+
+    import torch
+
+    start = time.perf_counter()
+    runs_file.parent.mkdir(parents=True, exist_ok=True)
+    cache = RunCache.load(runs_file)
+
+    def lookup(task: Task) -> Any:
+        return cache.get(key(task))
+
+    todo = [t for t in plan(settings, lookup) if key(t) not in cache]
+    queued = {key(t) for t in todo}
+    print(f"{len(todo)} measurement(s) to make now (more once the range test and the sweep are in), "
+          f"{len(cache.runs)} cached", file=sys.stderr, flush=True)
+
+    def finished(task: Task, value: dict[str, Any]) -> list[Task]:
+        cache.record(key(task), value)
+        what = f"{100 * value['accuracy']:.1f}%" if task.job == "train" else "done"
+        print(f"[{len(cache.new)}] {label(task)}: {what} in {value['seconds']:.0f} s", file=sys.stderr, flush=True)
+        more = [t for t in plan(settings, lookup) if key(t) not in cache and key(t) not in queued]
+        queued.update(key(t) for t in more)
+        return more
+
+    run_tasks(todo, measure, args.jobs, finished)
+    cache.save(runs_file, final=True)
+
+    tasks = plan(settings, lookup)
+    missing = [label(t) for t in tasks if key(t) not in cache]
+    run_time = sum(cache.get(key(t))["seconds"] for t in tasks if key(t) in cache)
+    data = {"settings": dataclasses.asdict(settings),
+            "meta": {"command": f"{COMMAND}{' --quick' if args.quick else ''} --jobs {args.jobs}"
+                                f"{f' --threads {args.threads}' if args.threads != 1 else ''}",
+                     "machine": f"{platform.machine()}, {os.cpu_count()} CPU core(s), torch {torch.__version__}",
+                     "jobs": args.jobs, "wall_time_s": time.perf_counter() - start, "new_runs": len(cache.new),
+                     "runs": len(tasks), "run_time_s": run_time, "results_file": shown(results_file),
+                     "runs_file": shown(runs_file), "images": "images", "missing": ", ".join(missing)},
+            "results": analyze(settings, lookup)}
+    write_json(results_file, data)  # the numbers first: a figure that fails to draw does not lose them
+    write(data, out)
+    write_json(results_file, data)  # with the figures' names
+    print(f"wrote {out} and {results_file} ({len(cache.new)} new measurement(s), "
+          f"{time.perf_counter() - start:.0f} s)", file=sys.stderr)
+    return 0

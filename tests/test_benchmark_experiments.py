@@ -1,0 +1,188 @@
+"""The CPU-scale twins (benchmarks/experiments): a quick run end to end and again from its cache, the cache key
+against every setting, the epochs-to-target and mean ± std arithmetic on constructed numbers, the plan."""
+
+import dataclasses
+import json
+import math
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from benchmarks.experiments import analysis, cli, plan, report, runs
+from benchmarks.experiments.figures import FIGURES
+from benchmarks.experiments.settings import FULL, QUICK
+from onecycle.config import CHOICES, FIELDS, RunConfig, field_type
+
+HAND_WRITTEN = "# Measured results\n\nWritten by hand: kept.\n"
+
+
+def test_quick_run_writes_the_report_and_figures_and_a_rerun_trains_nothing(tmp_path, monkeypatch):
+    out, results, cache = tmp_path / "RESULTS.md", tmp_path / "results.json", tmp_path / "runs.json"
+    after = "\n\n## Later, by hand\n\nAlso kept.\n"
+    out.write_text(f"{HAND_WRITTEN}\n{report.BEGIN}\nNot measured yet.\n{report.END}{after}")
+    argv = ["--quick", "--out", str(out), "--results", str(results), "--runs", str(cache)]
+    assert cli.main(argv) == 0
+    data = json.loads(results.read_text())
+    text = out.read_text()
+    assert text.startswith(f"{HAND_WRITTEN}\n{report.BEGIN}\n") and text.endswith(f"{report.END}{after}")
+    assert "Not measured yet." not in text
+    assert text.count(report.BEGIN) == 1 and text.count(report.END) == 1
+    for heading in ("Which claims held", "1. Epochs to accuracy", "2. Cyclical vs constant momentum",
+                    "3. Super-convergence", "4. Short cycle", "5. Weight decay", "did not reproduce"):
+        assert heading in text, heading
+    assert set(data["figures"]) == set(FIGURES)
+    for name in FIGURES.values():
+        assert (tmp_path / "images" / name).stat().st_size > 0 and f"images/{name}" in text
+    assert data["meta"]["new_runs"] == data["meta"]["runs"] and not data["meta"]["missing"]
+    assert len(data["results"]["claims"]) >= 5 and not (tmp_path / "runs-journal.jsonl").exists()
+
+    # Again from the cache: nothing is measured, the results are the same.
+    monkeypatch.setattr(cli, "measure", lambda task: pytest.fail(f"measured again: {runs.label(task)}"))
+    assert cli.main(argv) == 0
+    again = json.loads(results.read_text())
+    assert again["meta"]["new_runs"] == 0 and again["results"] == data["results"]
+    assert out.read_text().count(report.BEGIN) == 1
+
+
+def _other(name: str, value, draw):
+    """A value of setting ``name`` different from ``value`` (of its type; not necessarily a valid setting)."""
+    kind, _ = field_type(name)
+    if kind is bool:
+        return not value
+    if kind is int:
+        return (value or 0) + draw(st.integers(1, 1000))
+    if kind is float:
+        return draw(st.floats(0, 10, allow_nan=False).filter(lambda v: v != value))
+    if kind is list:
+        return draw(st.lists(st.floats(0, 1), min_size=1, max_size=4).filter(lambda v: v != value))
+    choices = CHOICES.get(name)
+    if choices:
+        return draw(st.sampled_from([c for c in choices if c != value]))
+    return draw(st.text(min_size=1, max_size=8).filter(lambda v: v != value))
+
+
+MEASURED = sorted(set(FIELDS) - set(runs.NOT_MEASURED) - runs.range_test_keys())
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_runs_differing_in_any_one_setting_never_share_a_key(data):
+    base = plan.train_task(FULL, max_lr=data.draw(st.floats(1e-4, 10)), epochs=data.draw(st.integers(1, 8)),
+                           seed=data.draw(st.integers(0, 5)), schedule=data.draw(st.sampled_from(CHOICES["schedule"])))
+    name = data.draw(st.sampled_from([*MEASURED, "max_lr", "weight_decay"]))
+    if name in ("max_lr", "weight_decay"):
+        value = getattr(base, name)
+        changed = dataclasses.replace(base, **{name: data.draw(st.floats(0, 10).filter(lambda v: v != value))})
+    else:
+        full = {**dataclasses.asdict(RunConfig()), **base.config}
+        changed = dataclasses.replace(base, config={**base.config, name: _other(name, full[name], data.draw)})
+    assert runs.key(changed) != runs.key(base), name
+
+
+def test_the_key_covers_every_setting_but_where_data_is_read_and_how_range_tests_measure():
+    train = runs.measured_under(plan.train_task(FULL, 0.1, 4, 0))
+    assert set(FIELDS) - set(train) == set(runs.NOT_MEASURED) | runs.range_test_keys()
+    assert {"max_lr", "weight_decay", "subset_seed", "torch", "threads", "seed", "schedule", "cycle_momentum",
+            "cycle_epochs", "epochs", "train_subset", "test_subset", "momentum"} <= set(train)
+    finder = runs.measured_under(plan.finder_task(FULL))
+    assert set(FIELDS) - set(finder) == set(runs.NOT_MEASURED)
+    # 1 and 1.0 are one setting; how range tests measure does not make a training run another one
+    task = plan.train_task(FULL, 1, 4, 0)
+    assert runs.key(task) == runs.key(dataclasses.replace(task, max_lr=1.0))
+    assert runs.key(task) == runs.key(dataclasses.replace(task, config={**task.config, "num_steps": 300}))
+    assert runs.key(plan.finder_task(FULL)) != runs.key(dataclasses.replace(
+        plan.finder_task(FULL), config={**plan.finder_task(FULL).config, "num_steps": 300}))
+
+
+def test_epochs_to_target_on_constructed_numbers():
+    budgets = [1, 2, 4, 8]
+    accs = [0.80, 0.86, 0.88, 0.90]
+    assert analysis.epochs_to_target(budgets, accs, 0.80) == {"first": 1, "interpolated": 1.0}
+    assert analysis.epochs_to_target(budgets, accs, 0.86) == {"first": 2, "interpolated": 2.0}
+    # halfway from 0.86 (2 epochs) to 0.88 (4 epochs), in log2(epochs): 2 ** 1.5
+    assert analysis.epochs_to_target(budgets, accs, 0.87)["interpolated"] == pytest.approx(2 ** 1.5)
+    assert analysis.epochs_to_target(budgets, accs, 0.87)["first"] == 4
+    assert analysis.epochs_to_target(budgets, accs, 0.95) == {"first": None, "interpolated": None}
+    # not monotone: the first budget reaching it counts; unmeasured budgets are skipped
+    assert analysis.epochs_to_target(budgets, [0.85, 0.91, 0.84, 0.93], 0.9)["first"] == 2
+    got = analysis.epochs_to_target(budgets, [0.80, None, 0.90, None], 0.85)
+    assert got["first"] == 4 and got["interpolated"] == pytest.approx(2.0)  # 1 -> 4 epochs: log2 0 -> 2, halfway
+
+
+def test_mean_std_and_differences():
+    s = analysis.mean_std([0.8, 0.9, 1.0])
+    assert s["mean"] == pytest.approx(0.9) and s["std"] == pytest.approx(0.1) and s["n"] == 3
+    assert analysis.mean_std([0.7]) == {"values": [0.7], "n": 1, "mean": 0.7, "std": None}
+    assert analysis.mean_std([])["mean"] is None
+    a, b = analysis.mean_std([0.90, 0.91, 0.92]), analysis.mean_std([0.80, 0.82, 0.84])
+    d = analysis.difference(a, b)
+    assert d["diff"] == pytest.approx(0.09)
+    assert d["se"] == pytest.approx(math.sqrt(0.01**2 / 3 + 0.02**2 / 3)) and d["verdict"] == "higher"
+    close = analysis.difference(analysis.mean_std([0.90, 0.92]), analysis.mean_std([0.89, 0.93]))
+    assert close["verdict"] == "within noise"
+    one_seed = analysis.difference(analysis.mean_std([0.8]), analysis.mean_std([0.9]))
+    assert one_seed["se"] is None and one_seed["verdict"] == "lower"
+    assert report.ms({**a, "diverged": 0}) == "91.0 ± 1.0" and report.ms(analysis.mean_std([0.7])) == "70.0"
+
+
+def test_the_plan_grows_with_the_range_test_and_the_sweep():
+    before = plan.plan(QUICK, lambda task: None)
+    assert [t.job for t in before[:2]] == ["range_test", "sweep"]
+    grid_runs = len(QUICK.budgets) * len(QUICK.seeds) * len(QUICK.schedules) * len(QUICK.grid)
+    constant_momentum = len(QUICK.grid) * len(QUICK.seeds)
+    assert len(before) == 2 + grid_runs + constant_momentum
+    measured = {runs.key(plan.finder_task(QUICK)): {"recommendation": {"max_lr": 0.2, "lr_at_minimum": 0.3}},
+                runs.key(plan.sweep_task(QUICK)): {"values": [1e-3, 0.0], "max_lrs": [0.2, None]}}
+    after = plan.plan(QUICK, lambda task: measured.get(runs.key(task)))
+    keys = [runs.key(t) for t in after]
+    assert len(keys) == len(set(keys)) and {runs.key(t) for t in before} <= set(keys)
+    lrs = {t.max_lr for t in after if t.job == "train"}
+    assert {0.2, 0.3, 0.03} <= lrs  # the recommendation, the minimum, the minimum / 10
+    assert any(t.config.get("cycle_epochs") == QUICK.cycle_epochs for t in after)
+    assert {t.weight_decay for t in after if t.job == "train"} == {QUICK.weight_decay, 1e-3}  # 0: no max_lr
+    epochs = [t.epochs for t in after if t.job == "train"]
+    assert epochs == sorted(epochs, reverse=True)  # longest first
+
+
+def test_the_full_suite_fits_its_budget():
+    """The full suite's training, in epochs of its training subset: what the 90-minute estimate is made of."""
+    measured = {runs.key(plan.finder_task(FULL)): {"recommendation": {"max_lr": 0.2, "lr_at_minimum": 0.3}},
+                runs.key(plan.sweep_task(FULL)): {"values": list(FULL.sweep_values),
+                                                  "max_lrs": [0.2] * len(FULL.sweep_values)}}
+    tasks = plan.plan(FULL, lambda task: measured.get(runs.key(task)))
+    assert len(FULL.seeds) >= 3 and FULL.momentum_epochs in FULL.budgets and FULL.long_epochs in FULL.budgets
+    assert sum(t.epochs for t in tasks) <= 800
+
+
+def test_the_section_replaces_its_old_self_only(tmp_path):
+    path = tmp_path / "R.md"
+    report.write_section(path, f"{report.BEGIN}\nfirst\n{report.END}\n")
+    assert path.read_text() == f"{report.BEGIN}\nfirst\n{report.END}\n"
+    path.write_text(HAND_WRITTEN)
+    report.write_section(path, f"{report.BEGIN}\nfirst\n{report.END}\n")
+    path.write_text(path.read_text() + "\nafter\n")
+    report.write_section(path, f"{report.BEGIN}\nsecond\n{report.END}\n")
+    assert path.read_text() == f"{HAND_WRITTEN}\n{report.BEGIN}\nsecond\n{report.END}\n\nafter\n"
+
+
+def test_loss_curves_average_the_seeds_per_epoch():
+    def history(*epochs):
+        return [{"epoch": i + 1, "train_loss": t, "val_loss": v, "val_accuracy": a}
+                for i, (t, v, a) in enumerate(epochs)]
+
+    tasks = [plan.train_task(QUICK, 0.1, QUICK.long_epochs, seed) for seed in (0, 1)]
+    measured = {runs.key(tasks[0]): {"accuracy": 0.8, "diverged": False,
+                                     "history": history((1.0, 1.2, 0.6), (0.5, 0.9, 0.8))},
+                runs.key(tasks[1]): {"accuracy": 0.1, "diverged": True,  # stopped in its second epoch
+                                     "history": history((1.2, 1.6, 0.5))}}
+    c = analysis.loss_curves(lambda t: measured.get(runs.key(t)), tasks)
+    assert c["epoch"] == [1, 2] and c["train_loss"] == pytest.approx([1.1, 0.5])
+    assert c["gap"] == pytest.approx([0.3, 0.4]) and c["gap_std"][0] == pytest.approx(math.sqrt(0.02))
+    assert c["gap_std"][1] is None  # one seed reached epoch 2
+    assert c["final_gap"]["values"] == pytest.approx([0.4, 0.4])
+    assert c["mean_gap"]["values"] == pytest.approx([0.3, 0.4])
+    assert c["accuracy"]["mean"] == pytest.approx(0.45) and c["accuracy"]["diverged"] == 1
+    steps = QUICK.long_epochs * QUICK.base["train_subset"] // QUICK.base["batch_size"]  # one lr per step
+    assert c["lr_curve"]["epoch"] == pytest.approx([t / (steps / QUICK.long_epochs) for t in range(steps)])
+    assert 0.09 < max(c["lr_curve"]["lr"]) <= 0.1
