@@ -48,7 +48,7 @@ def test_bad_value_is_one_clear_line(tmp_path, capsys):
     code = main(["schedule", "--total-steps", "100", "--max-lr", "-1", "--out", str(tmp_path / "x.png")])
     err = capsys.readouterr().err
     assert code == 2
-    assert err.strip() == "onecycle schedule: error: max_lr must be in (0.0, inf), got -1.0"
+    assert err.strip() == "onecycle schedule: error: max_lr must be > 0, got -1.0"
 
 
 def test_an_output_that_is_a_directory_is_one_error_before_the_table(tmp_path, capsys):

@@ -260,11 +260,12 @@ def test_a_checksum_mismatch_keeps_nothing_and_says_so(tmp_path):
     assert not (cache / "fashion-mnist" / "train-images-idx3-ubyte.gz").exists()
 
 
-def test_offline_and_absent_gives_one_clear_sentence(tmp_path):
+def test_offline_and_absent_gives_one_clear_sentence(tmp_path, monkeypatch):
     cache, data = tmp_path / "cache", tmp_path / "data"
+    monkeypatch.setenv(ENV_VAR, str(data))
     remote = Remote((tmp_path / "nowhere").as_uri(), {name: "md5:" + "0" * 32 for name in FASHION_MNIST_FILES})
     with pytest.raises(DatasetNotFound) as info:
-        load_dataset("fashion-mnist", data_dir=data, cache_dir=cache, system_dirs=(), remote=remote)
+        load_dataset("fashion-mnist", cache_dir=cache, system_dirs=(), remote=remote)
     message = str(info.value)
     assert "\n" not in message and message.endswith(".") and message.count("; ") == 1
     assert str(data) in message and str(cache / "fashion-mnist") in message

@@ -11,6 +11,7 @@ import dataclasses
 import difflib
 import enum
 import math
+import reprlib
 import sys
 import types
 import typing
@@ -53,6 +54,11 @@ AUGMENTS = ("none", "flip", "crop", "crop+flip")
 SCHEDULE_HELP = (f"learning-rate schedule: {{choices}} (step: x{STEP_GAMMA:g} at "
                  f"{', '.join(f'{m:.0%}' for m in STEP_MILESTONES)}; linear, cosine: {WARMUP_PCT:.0%} warm-up, then "
                  "to zero)")
+MAX_CONFIG_BYTES = 1 << 20  # a settings file is a few hundred bytes; /dev/zero or a dataset given by mistake is not
+
+
+class ConfigError(ValueError):
+    """A setting, a settings file or a combination of settings that cannot make a run; the message names it."""
 
 
 
@@ -177,6 +183,12 @@ _UNIT = {"momentum", "base_momentum", "max_momentum", "label_smoothing"}
 _FLOAT32 = {"max_lr", "start_lr", "end_lr", "weight_decay"}  # set in the optimizer: must fit its float32 tensors
 _FLOAT32_MAX = torch.finfo(torch.float32).max
 _INT_LIMIT = 2**31  # integers beyond it overflow torch (seed, threads) or make no sense (epochs, batch size)
+_AT_MOST = {  # beyond these a run cannot be built or its numbers stop being numbers
+    **dict.fromkeys(("max_lr", "start_lr", "end_lr"), 1e6),
+    "div_factor": 1e6, "final_div_factor": 1e12,  # the lowest lr, max_lr / div_factor / final_div_factor, > 0
+    "threads": 1024,  # torch's thread pool allocates per thread: 2**31 threads is an out-of-memory abort
+}
+DEVICE_TYPES = ("cpu", "cuda", "mps")
 
 
 def settings_in(*groups: Group) -> tuple[str, ...]:
@@ -194,6 +206,15 @@ def field_type(name: str) -> tuple[type, bool]:
     return typing.get_origin(hint) or hint, optional
 
 
+_SHOWN = reprlib.Repr()
+_SHOWN.maxstring = _SHOWN.maxother = _SHOWN.maxlong = 60
+
+
+def _shown(value: Any) -> str:
+    """``repr(value)`` cut short: a value from a file may be a megabyte long or nested a thousand deep."""
+    return _SHOWN.repr(value)
+
+
 def _check_type(key: str, value: Any) -> Any:
     kind, optional = field_type(key)
     if value is None:
@@ -202,55 +223,61 @@ def _check_type(key: str, value: Any) -> Any:
         raise ValueError(f"{key} must not be empty")
     if kind is bool:
         if not isinstance(value, bool):
-            raise ValueError(f"{key} must be true or false, got {value!r}")
+            raise ValueError(f"{key} must be true or false, got {_shown(value)}")
         return value
     if kind is int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ValueError(f"{key} must be an integer, got {value!r}")
+            raise ValueError(f"{key} must be an integer, got {_shown(value)}")
         return value
     if kind is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise ValueError(f"{key} must be a number, got {value!r}")
+            raise ValueError(f"{key} must be a number, got {_shown(value)}")
         return float(value)
     if kind is str:
         if not isinstance(value, str):
-            raise ValueError(f"{key} must be a string, got {value!r}")
+            raise ValueError(f"{key} must be a string, got {_shown(value)}")
         return value
     if kind is list:
         if not isinstance(value, (list, tuple)) or not value:
-            raise ValueError(f"{key} must be a non-empty list of numbers, got {value!r}")
+            raise ValueError(f"{key} must be a non-empty list of numbers, got {_shown(value)}")
         if any(isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) for v in value):
-            raise ValueError(f"{key} must be a list of numbers, got {value!r}")
+            raise ValueError(f"{key} must be a list of numbers, got {_shown(value)}")
         return [float(v) for v in value]
     raise AssertionError(f"{key}: no check for {kind}")  # pragma: no cover
 
 
-def _unknown_key_message(unknown: list[str], source: str) -> str:
+def _unknown_key_message(unknown: list[str], source: str, shown: int = 10) -> str:
     hints = []
-    for key in unknown:
+    for key in unknown[:shown]:
+        name = key if len(key) <= 60 else key[:57] + "..."
         close = difflib.get_close_matches(key.replace("-", "_"), FIELDS, n=1)
         if close:
-            hints.append(f"{key} (did you mean {close[0]}?)")
+            hints.append(f"{name} (did you mean {close[0]}?)")
         else:
-            hints.append(key)
+            hints.append(name)
+    if len(unknown) > shown:
+        hints.append(f"and {len(unknown) - shown} more")
     return f"unknown key(s) in {source}: {', '.join(hints)} (valid keys: {', '.join(FIELDS)})"
 
 
 def check_device(name: str) -> None:
-    """Raise ``ValueError`` unless ``name`` is ``auto`` or a device torch knows and this machine has."""
+    """Raise ``ValueError`` unless ``name`` is ``auto`` or a device onecycle runs on (cpu, cuda, cuda:N, mps)
+    that this machine has."""
     if name == "auto":
         return
     try:
         device = torch.device(name)
-    except RuntimeError:
-        raise ValueError(f"device must be auto, cpu, cuda, cuda:N or mps, got {name!r}") from None
+    except (RuntimeError, ValueError):
+        device = None
+    if device is None or device.type not in DEVICE_TYPES or (device.type != "cuda" and device.index):
+        raise ValueError(f"device must be auto, cpu, cuda, cuda:N or mps, got {_shown(name)}")
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {name!r}: this machine has no CUDA device (use auto or cpu)")
+        raise ValueError(f"device {_shown(name)}: this machine has no CUDA device (use auto or cpu)")
     if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
-        raise ValueError(f"device {name!r}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+        raise ValueError(f"device {_shown(name)}: this machine has {torch.cuda.device_count()} CUDA device(s)")
     mps = getattr(torch.backends, "mps", None)
     if device.type == "mps" and not (mps is not None and mps.is_available()):
-        raise ValueError(f"device {name!r}: MPS is not available on this machine (use auto or cpu)")
+        raise ValueError(f"device {_shown(name)}: MPS is not available on this machine (use auto or cpu)")
 
 
 def _check_values(cfg: RunConfig) -> None:
@@ -260,7 +287,7 @@ def _check_values(cfg: RunConfig) -> None:
         if value not in choices:
             close = difflib.get_close_matches(value, choices, n=1)
             hint = f" (did you mean {close[0]}?)" if close else ""
-            raise ValueError(f"{key} must be one of {', '.join(choices)}; got {value!r}{hint}")
+            raise ValueError(f"{key} must be one of {', '.join(choices)}; got {_shown(value)}{hint}")
     for key in FIELDS:
         v = getattr(cfg, key)
         if v is None:
@@ -274,7 +301,11 @@ def _check_values(cfg: RunConfig) -> None:
         if key in _FLOAT32 and v > _FLOAT32_MAX:
             raise ValueError(f"{key} must be at most {_FLOAT32_MAX:.4g} (float32), got {v!r}")
         if isinstance(v, int) and not isinstance(v, bool) and not -_INT_LIMIT < v < _INT_LIMIT:
-            raise ValueError(f"{key} must be below 2**31 in magnitude, got {v!r}")
+            raise ValueError(f"{key} must be below 2**31 in magnitude, got {_shown(v)}")
+        if key in _AT_MOST and v > _AT_MOST[key]:
+            raise ValueError(f"{key} must be at most {_AT_MOST[key]:g}, got {v!r}")
+    if cfg.data_dir is not None and not cfg.data_dir.strip():
+        raise ValueError("data_dir must be a directory, got an empty string (. is the current directory)")
     if cfg.weight_decay is not None and cfg.weight_decay < 0:
         raise ValueError(f"weight_decay must be >= 0, got {cfg.weight_decay!r}")
     if cfg.start_lr >= cfg.end_lr:
@@ -300,42 +331,60 @@ def _check_values(cfg: RunConfig) -> None:
     if cfg.cycle_momentum and cfg.base_momentum > cfg.max_momentum:
         raise ValueError(f"base_momentum ({cfg.base_momentum}) must be <= max_momentum ({cfg.max_momentum})")
     if len(set(cfg.sweep_values)) != len(cfg.sweep_values):
-        raise ValueError(f"sweep_values must be distinct, got {cfg.sweep_values}")
+        raise ValueError(f"sweep_values must be distinct, got {_shown(cfg.sweep_values)}")
     if cfg.sweep_param == "weight_decay" and not all(0 <= v <= _FLOAT32_MAX for v in cfg.sweep_values):
-        raise ValueError(f"sweep_values must be in [0, {_FLOAT32_MAX:.4g}] for weight_decay, got {cfg.sweep_values}")
+        raise ValueError(f"sweep_values must be in [0, {_FLOAT32_MAX:.4g}] for weight_decay, "
+                         f"got {_shown(cfg.sweep_values)}")
     if cfg.sweep_param == "momentum" and not all(0 <= v < 1 for v in cfg.sweep_values):
-        raise ValueError(f"sweep_values must be in [0, 1) for momentum, got {cfg.sweep_values}")
+        raise ValueError(f"sweep_values must be in [0, 1) for momentum, got {_shown(cfg.sweep_values)}")
     check_device(cfg.device)
 
 
 def from_dict(values: dict[str, Any], source: str = "settings") -> RunConfig:
-    """A validated :class:`RunConfig`; unknown keys and bad values raise one ``ValueError`` naming them."""
-    unknown = sorted(set(values) - set(FIELDS))
+    """A validated :class:`RunConfig`; unknown keys and bad values raise one :class:`ConfigError` naming them."""
+    if not isinstance(values, dict):
+        raise ConfigError(f"{source} must be a table of settings, got {type(values).__name__}")
+    unknown = sorted(set(values) - set(FIELDS), key=str)
     if unknown:
-        raise ValueError(_unknown_key_message(unknown, source))
-    cfg = RunConfig(**{k: _check_type(k, v) for k, v in values.items()})
-    _check_values(cfg)
+        raise ConfigError(_unknown_key_message([str(k) for k in unknown], source))
+    try:
+        cfg = RunConfig(**{k: _check_type(k, v) for k, v in values.items()})
+        _check_values(cfg)
+    except ConfigError:
+        raise
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
     return cfg
 
 
 def load_toml(path: str | Path) -> dict[str, Any]:
-    """The settings in a TOML file (top-level keys, or under a ``[onecycle]`` table)."""
+    """The settings in a TOML file (top-level keys, or under a ``[onecycle]`` table); a file that cannot be read
+    as such (missing, a directory, larger than :data:`MAX_CONFIG_BYTES`, not UTF-8, not TOML) is a
+    :class:`ConfigError` naming it."""
     path = Path(path)
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        with open(path, "rb") as f:  # read no more than a settings file can hold: /dev/zero never ends
+            raw = f.read(MAX_CONFIG_BYTES + 1)
     except FileNotFoundError:
-        raise ValueError(f"config file {path} does not exist") from None
+        raise ConfigError(f"config file {path} does not exist") from None
     except IsADirectoryError:
-        raise ValueError(f"config file {path} is a directory") from None
+        raise ConfigError(f"config file {path} is a directory") from None
     except OSError as err:
-        raise ValueError(f"config file {path} cannot be read: {err.strerror}") from None
+        raise ConfigError(f"config file {path} cannot be read: {err.strerror or err}") from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"config file {path} is larger than {MAX_CONFIG_BYTES >> 20} MiB: not a settings file")
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:
-        raise ValueError(f"config file {path} is not UTF-8 text (TOML files are)") from None
-    except tomllib.TOMLDecodeError as err:
-        raise ValueError(f"config file {path} is not valid TOML: {err}") from None
+        raise ConfigError(f"config file {path} is not UTF-8 text (TOML files are)") from None
+    except ValueError as err:  # TOMLDecodeError, or an integer of more digits than Python converts
+        raise ConfigError(f"config file {path} is not valid TOML: {err}") from None
+    except RecursionError:
+        raise ConfigError(f"config file {path} is not valid TOML: arrays or tables nested too deeply") from None
     settings = data.get("onecycle", data)
     if not isinstance(settings, dict):
-        raise ValueError(f"config file {path}: onecycle must be a table of settings ([onecycle]), got {settings!r}")
+        raise ConfigError(f"config file {path}: onecycle must be a table of settings ([onecycle]), got "
+                          f"{_shown(settings)}")
     return dict(settings)
 
 

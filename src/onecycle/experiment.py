@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import reprlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -19,7 +20,7 @@ from torch.nn import functional as F
 from onecycle import rundir
 from onecycle.augment import channel_stats
 from onecycle.config import RunConfig, from_dict
-from onecycle.datasets import LAYOUTS, ImageData, load_dataset
+from onecycle.datasets import LAYOUTS, DatasetError, ImageData, load_dataset
 from onecycle.engine import TrainState, autocast_dtype, pick_device, train, train_time
 from onecycle.loader import Batches, num_batches
 from onecycle.models import build_model
@@ -108,13 +109,25 @@ def _use_threads(cfg: RunConfig) -> None:
         torch.set_num_threads(cfg.threads)
 
 
-def prepare(cfg: RunConfig) -> Setup:
-    """Load the dataset onto the device (subsets as configured) and compute normalisation statistics."""
+def prepare(cfg: RunConfig, say: Callable[[str], None] = print) -> Setup:
+    """Load the dataset onto the device (subsets as configured) and compute normalisation statistics. ``say``
+    receives where the data was read from (shown even when quiet: the search may have found any copy)."""
     _use_threads(cfg)
     device = pick_device(cfg.device)
     train_data, test_data = load_dataset(cfg.dataset, cfg.data_dir, cfg.download)
+    say(f"data: {cfg.dataset} from {train_data.source} ({len(train_data)} training, {len(test_data)} test images)")
+    for split, data in (("training", train_data), ("test", test_data)):
+        if len(data) == 0:  # the readers refuse empty files; other sources are checked here, before training
+            raise DatasetError(f"{cfg.dataset} from {data.source}: the {split} set is empty")
     train_data = _subset(train_data, cfg.train_subset, "train_subset", cfg.seed)
     test_data = _subset(test_data, cfg.test_subset, "test_subset", cfg.seed)
+    low, high = train_data.images.transpose(0, 1).flatten(1).aminmax(dim=1)
+    flat = [c for c in range(len(low)) if low[c] == high[c]]
+    if flat:
+        subset = f" (train_subset {cfg.train_subset})" if cfg.train_subset is not None else ""
+        raise DatasetError(f"{cfg.dataset} from {train_data.source}: the training images{subset} have zero variance "
+                           f"(every pixel of channel {flat[0]} is {int(low[flat[0]])}), so normalising them by their "
+                           "standard deviation would divide by zero: the files are damaged or not this dataset")
     mean, std = channel_stats(train_data.images)
     return Setup(cfg, device, train_data.to(device), test_data.to(device), mean.to(device), std.to(device))
 
@@ -368,6 +381,7 @@ def resume_settings(run_dir: Path, given: dict[str, Any]) -> Resume:
     if not isinstance(resolved, dict) or not {"max_lr", "weight_decay"} <= set(resolved):
         raise ValueError(f"{config} is not the settings file of a train run (no resolved max_lr and weight_decay)")
     cfg = from_dict(saved, source=str(config))
+    _check_resolved(config, resolved, cfg)
     used = {**cfg.to_dict(), "max_lr": resolved["max_lr"], "weight_decay": resolved["weight_decay"]}
     differences = [f"{k} {used[k]} (saved) vs {v} (given)" for k, v in given.items()
                    if k not in RESUME_MAY_CHANGE and v != used[k]]
@@ -376,8 +390,27 @@ def resume_settings(run_dir: Path, given: dict[str, Any]) -> Resume:
                          f"differ: {', '.join(differences)}; leave them out, or start a new run in another "
                          "--run-dir")
     cfg = cfg.replace(**{k: v for k, v in given.items() if k in RESUME_MAY_CHANGE})
-    epoch = int(rundir.read_checkpoint(checkpoint)["epoch"])
-    return Resume(cfg, float(resolved["max_lr"]), float(resolved["weight_decay"]), epoch)
+    ckpt = rundir.read_checkpoint(checkpoint)
+    rundir.check_position(checkpoint, ckpt, cfg.epochs, resolved.get("steps_per_epoch"))
+    return Resume(cfg, float(resolved["max_lr"]), float(resolved["weight_decay"]), ckpt["epoch"])
+
+
+def _check_resolved(path: Path, resolved: dict[str, Any], cfg: RunConfig) -> None:
+    """Raise a ``ValueError`` naming ``path`` unless the ``resolved`` block of a saved config.json holds a max_lr
+    and a weight decay that the settings accept, and step counts (where recorded) that fit its epochs."""
+    for key in ("max_lr", "weight_decay"):
+        if resolved[key] is None:
+            raise ValueError(f"{path} is damaged: its resolved {key} is null")
+    try:
+        from_dict({"max_lr": resolved["max_lr"], "weight_decay": resolved["weight_decay"]})
+    except ValueError as err:
+        raise ValueError(f"{path} is damaged: its resolved {err}") from None
+    steps, total = resolved.get("steps_per_epoch"), resolved.get("total_steps")
+    recorded = steps is not None or total is not None
+    if recorded and not (isinstance(steps, int) and isinstance(total, int) and not isinstance(steps, bool)
+                         and steps >= 1 and total == steps * cfg.epochs):
+        raise ValueError(f"{path} is damaged: its resolved steps_per_epoch {reprlib.repr(steps)} and "
+                         f"total_steps {reprlib.repr(total)} do not make {cfg.epochs} epochs")
 
 
 def train_run(setup: Setup, run_dir: Path, max_lr: float, weight_decay: float, resume: bool = False,
@@ -407,7 +440,7 @@ def train_run(setup: Setup, run_dir: Path, max_lr: float, weight_decay: float, r
             (run_dir / name).unlink(missing_ok=True)
     rundir.write_json(run_dir / rundir.CONFIG, {**cfg.to_dict(), "resolved": {
         "max_lr": max_lr, "weight_decay": weight_decay, "device": str(setup.device),
-        "steps_per_epoch": len(data), "total_steps": cfg.epochs * len(data)}})
+        "steps_per_epoch": len(data), "total_steps": cfg.epochs * len(data), "data": setup.train_data.source}})
     plot_schedule(scheduler.policies[0], out=run_dir / rundir.SCHEDULE_PNG)
     hooks: list[Any] = [rundir.MetricsHook(run_dir), rundir.CheckpointHook(run_dir), *extra_hooks]
     with contextlib.suppress(ImportError):

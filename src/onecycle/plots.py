@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +32,18 @@ def save(fig: Figure, out: str | Path | None) -> Figure:
     return fig
 
 
+def plotted_steps(total_steps: int, corners: Sequence[float] = (), points: int = 2000) -> list[int]:
+    """The steps a schedule's plot draws: every step up to ``points`` of them, else ``points`` evenly spaced ones
+    and the steps either side of each ``corner`` (phase end), so a schedule of any length plots in constant
+    memory with its corners sharp."""
+    if total_steps <= points:
+        return list(range(total_steps))
+    last = total_steps - 1
+    steps = {round(i * last / (points - 1)) for i in range(points)}
+    steps |= {min(max(math.floor(c) + d, 0), last) for c in corners for d in (0, 1)}
+    return sorted(steps)
+
+
 def plot_schedule(cycle: Policy | None = None, out: str | Path | None = None, **one_cycle_kwargs: Any) -> Figure:
     """Two panels, learning rate and momentum against iteration, like the article's schedule figure (one when
     the policy leaves momentum to the optimizer), titled with the policy's name.
@@ -39,7 +52,7 @@ def plot_schedule(cycle: Policy | None = None, out: str | Path | None = None, **
     """
     if cycle is None:
         cycle = one_cycle(**one_cycle_kwargs)
-    steps = list(range(cycle.total_steps))
+    steps = plotted_steps(cycle.total_steps, cycle.phase_ends)
     panels = 2 if cycle.momentum is not None else 1
     fig, axes = plt.subplots(1, panels, figsize=(5 * panels, 3.6), squeeze=False)
     ax = axes[0][0]

@@ -42,23 +42,41 @@ def read_run(path: str | Path) -> RunSummary:
     if not path.is_dir():
         raise FileNotFoundError(f"run directory {path} does not exist")
     run = RunSummary(path)
-    if (path / rundir.CONFIG).exists():
-        run.config = rundir.read_json(path / rundir.CONFIG)
+    run.config = _read_object(path / rundir.CONFIG) or {}
+    if not isinstance(run.config.get("resolved", {}), dict):
+        raise ValueError(f"{path / rundir.CONFIG} is damaged: its resolved is not an object")
     run.history = [r for r in rundir.read_metrics(path) if r["kind"] == "epoch"]
-    if (path / rundir.FINDER_JSON).exists():
-        run.finder = rundir.read_json(path / rundir.FINDER_JSON)
-    if (path / rundir.SWEEP_JSON).exists():
-        run.sweep = rundir.read_json(path / rundir.SWEEP_JSON)
-    if (path / rundir.SUMMARY_JSON).exists():
-        run.summary = rundir.read_json(path / rundir.SUMMARY_JSON)
+    run.finder = _read_object(path / rundir.FINDER_JSON)
+    if run.finder is not None:
+        try:
+            RangeTestResult.from_dict(run.finder)
+        except (KeyError, TypeError, ValueError, AttributeError) as err:
+            raise ValueError(f"{path / rundir.FINDER_JSON} is not a range-test result file ({err!r})") from None
+    run.sweep = _read_object(path / rundir.SWEEP_JSON)
+    if run.sweep is not None and not {"param", "values", "pick"} <= set(run.sweep):
+        raise ValueError(f"{path / rundir.SWEEP_JSON} is not a sweep result file (no param, values and pick)")
+    run.summary = _read_object(path / rundir.SUMMARY_JSON)
     run.images = {name: path / name for name in IMAGES if (path / name).exists()}
     if not (run.config or run.finder or run.sweep or run.history):
         raise ValueError(f"{path} holds no onecycle results (config.json, metrics.jsonl, finder.json, sweep.json)")
     return run
 
 
+def _read_object(path: Path) -> dict[str, Any] | None:
+    """The JSON object in ``path``, ``None`` when there is no such file; anything but an object is a
+    ``ValueError`` naming it."""
+    if not path.exists():
+        return None
+    data = rundir.read_json(path)
+    if not isinstance(data, dict):
+        raise ValueError(f"{path} is damaged: it holds a JSON {type(data).__name__}, not an object")
+    return data
+
+
 def _fmt(value: Any, spec: str = ".4g") -> str:
-    return "-" if value is None else format(value, spec)
+    if value is None:
+        return "-"
+    return format(value, spec) if isinstance(value, (int, float)) and not isinstance(value, bool) else str(value)
 
 
 def train_time_text(history: list[dict[str, Any]]) -> str:

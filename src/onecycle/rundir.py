@@ -3,13 +3,16 @@ written ``checkpoint.pt`` from which a killed run resumes exactly."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import errno
 import io
 import json
 import os
+import pickle
+import re
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -105,8 +108,8 @@ def read_json(path: Path) -> Any:
         return json.loads(path.read_text())
     except FileNotFoundError:
         raise FileNotFoundError(f"{path} does not exist") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ValueError(f"{path} is not valid JSON ({err})") from None
+    except (ValueError, RecursionError) as err:  # not JSON, not UTF-8, nested too deeply, an endless number
+        raise ValueError(f"{path} is not valid JSON ({type(err).__name__}: {err})") from None
 
 
 def save_checkpoint(path: Path, state: TrainState) -> None:
@@ -126,15 +129,80 @@ def save_checkpoint(path: Path, state: TrainState) -> None:
     atomic_write(path, lambda f: torch.save(payload, f))
 
 
+CHECKPOINT_KEYS = ("model", "optimizer", "scheduler", "data", "scaler", "epoch", "step", "loss_ema", "history",
+                   "rng")
+"""What :func:`save_checkpoint` writes (checkpoints of older versions hold ``smoothed_loss`` for ``loss_ema``)."""
+_CHECKPOINT_TYPES: dict[str, tuple[type, ...]] = {
+    "model": (dict,), "optimizer": (dict,), "scheduler": (dict, type(None)), "data": (dict, type(None)),
+    "scaler": (dict, type(None)), "epoch": (int,), "step": (int,), "loss_ema": (dict,), "history": (list,),
+    "rng": (dict,),
+}
+
+
 def read_checkpoint(path: Path) -> dict[str, Any]:
-    """What :func:`save_checkpoint` wrote (only plain data is unpickled); a missing or unreadable file is one
-    clear error naming it."""
+    """What :func:`save_checkpoint` wrote, its keys and their types checked (only plain data is unpickled); a
+    missing, unreadable or foreign file is one clear error naming it."""
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise FileNotFoundError(f"no checkpoint to resume from: {path} does not exist") from None
+    except IsADirectoryError:
+        raise ValueError(f"{path} is a directory, not a checkpoint") from None
+    except EOFError:
+        raise ValueError(f"{path} is empty or cut short: not a checkpoint") from None
+    except pickle.UnpicklingError as err:  # torch's refusal, ten lines that suggest weights_only=False
+        found = re.search(r"Unsupported global: GLOBAL (\S+)", str(err))
+        if found:
+            raise ValueError(f"{path} holds a {found.group(1)} object, which no onecycle checkpoint holds: refused "
+                             "unread (a checkpoint is loaded as tensors and plain data only, so it can run no "
+                             "code)") from None
+        reason = str(err).rpartition("WeightsUnpickler error:")[2].split("Check the documentation")[0]
+        raise ValueError(f"{path} is not a checkpoint written by onecycle ({' '.join(reason.split())})") from None
     except Exception as err:  # a truncated or corrupt file: say which, not where torch failed
         raise ValueError(f"{path} is not a readable checkpoint ({type(err).__name__}: {err})") from None
+    _check_checkpoint(path, ckpt)
+    return ckpt
+
+
+def _check_checkpoint(path: Path, ckpt: Any) -> None:
+    """Raise a ``ValueError`` naming ``path`` unless ``ckpt`` has the keys and types :func:`save_checkpoint`
+    writes."""
+    if not isinstance(ckpt, dict):
+        raise ValueError(f"{path} is not a onecycle checkpoint: it holds a value of type {type(ckpt).__name__}, not "
+                         "a dict")
+    if "loss_ema" not in ckpt and "smoothed_loss" in ckpt:  # an older version's
+        ckpt["loss_ema"] = {"value": ckpt["smoothed_loss"], "count": ckpt.get("step")}
+    missing = [k for k in CHECKPOINT_KEYS if k not in ckpt]
+    if missing:
+        raise ValueError(f"{path} is not a complete onecycle checkpoint: it lacks {', '.join(missing)}")
+    for key, types in _CHECKPOINT_TYPES.items():
+        value = ckpt[key]
+        if not isinstance(value, types) or isinstance(value, bool):
+            expected = " or ".join("None" if t is type(None) else t.__name__ for t in types)
+            raise ValueError(f"{path} is damaged: its {key} is of type {type(value).__name__}, expected {expected}")
+    if not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in ckpt["model"].items()):
+        raise ValueError(f"{path} is damaged: its model weights are not all named tensors")
+    optimizer = ckpt["optimizer"]
+    if not (isinstance(optimizer.get("state"), dict) and isinstance(optimizer.get("param_groups"), list)
+            and all(isinstance(g, dict) for g in optimizer["param_groups"])):
+        raise ValueError(f"{path} is damaged: its optimizer is not an optimizer state (state, param_groups)")
+    if not all(isinstance(h, dict) for h in ckpt["history"]):
+        raise ValueError(f"{path} is damaged: its history is not a list of epoch metrics")
+
+
+def check_position(path: Path, ckpt: dict[str, Any], epochs: int, steps_per_epoch: int | None = None) -> None:
+    """Raise a ``ValueError`` naming ``path`` unless the checkpoint's epoch (and, given ``steps_per_epoch``, its
+    step) lies within a schedule of ``epochs`` epochs: one from another run would train past its end."""
+    epoch, step = ckpt["epoch"], ckpt["step"]
+    if not 0 <= epoch <= epochs:
+        raise ValueError(f"{path} is at epoch {epoch}, outside this run's 0..{epochs}: it is not this run's "
+                         "checkpoint, or it is damaged")
+    if steps_per_epoch is not None and not epoch * steps_per_epoch <= step <= min(epoch + 1, epochs) * steps_per_epoch:
+        raise ValueError(f"{path} is at step {step} of epoch {epoch}, but this run's epochs are {steps_per_epoch} "
+                         "steps long: it is not this run's checkpoint, or it is damaged")
+    if len(ckpt["history"]) != epoch:
+        raise ValueError(f"{path} is at epoch {epoch} but holds the metrics of {len(ckpt['history'])} epochs: it is "
+                         "damaged")
 
 
 _SCHEDULED = {"params", "lr", "initial_lr", "momentum", "betas"}  # param-group keys a policy writes
@@ -158,24 +226,58 @@ def load_checkpoint(path: Path, state: TrainState) -> TrainState:
     """Restore ``state`` (built as for a fresh run of the same settings) from a checkpoint; a checkpoint of a
     run with another schedule or other optimizer settings is a ``ValueError`` naming each difference."""
     ckpt = read_checkpoint(path)
-    differences = _differences(ckpt, state)
+    steps_per_epoch = len(state.data) if hasattr(state.data, "__len__") else None
+    check_position(path, ckpt, state.epochs, steps_per_epoch)
+    if len(ckpt["optimizer"]["param_groups"]) != len(state.optimizer.param_groups):
+        raise ValueError(f"{path} holds {len(ckpt['optimizer']['param_groups'])} optimizer parameter groups, this "
+                         f"run has {len(state.optimizer.param_groups)}: it is another model's checkpoint")
+    with _loading(path, "scheduler settings"):
+        differences = _differences(ckpt, state)
     if differences:
         raise ValueError(f"{path} was written by a run with other settings: {', '.join(differences)}")
-    state.model.load_state_dict(ckpt["model"])
-    state.optimizer.load_state_dict(ckpt["optimizer"])
+    with _loading(path, "model weights"):
+        missing, unexpected = state.model.load_state_dict(ckpt["model"], strict=False)
+        if missing or unexpected:
+            raise ValueError(f"they are another model's: {_names('missing', missing)}{_names('unexpected', unexpected)}"
+                             .rstrip("; "))
+    with _loading(path, "optimizer state"):
+        state.optimizer.load_state_dict(ckpt["optimizer"])
     if state.scheduler is not None and ckpt["scheduler"] is not None:
-        state.scheduler.load_state_dict(ckpt["scheduler"])
+        with _loading(path, "scheduler state"):
+            state.scheduler.load_state_dict(ckpt["scheduler"])
     if ckpt["data"] is not None and hasattr(state.data, "load_state_dict"):
-        state.data.load_state_dict(ckpt["data"])
+        with _loading(path, "data position"):
+            state.data.load_state_dict(ckpt["data"])
     if ckpt["scaler"] is not None:
-        state.scaler = torch.amp.GradScaler()
-        state.scaler.load_state_dict(ckpt["scaler"])
+        with _loading(path, "gradient scaler state"):
+            state.scaler = torch.amp.GradScaler()
+            state.scaler.load_state_dict(ckpt["scaler"])
     state.epoch, state.step = ckpt["epoch"], ckpt["step"]
-    # older checkpoints hold the bias-corrected smoothed loss only
-    state.loss_ema.load_state_dict(ckpt.get("loss_ema") or {"value": ckpt["smoothed_loss"], "count": ckpt["step"]})
+    with _loading(path, "smoothed loss"):
+        state.loss_ema.load_state_dict(ckpt["loss_ema"])
     state.history = list(ckpt["history"])
-    rng.set_state(ckpt["rng"])
+    with _loading(path, "random number generator states"):
+        rng.set_state(ckpt["rng"])
     return state
+
+
+def _names(kind: str, names: Sequence[str], shown: int = 3) -> str:
+    if not names:
+        return ""
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return f"{kind} {', '.join(names[:shown])}{more}; "
+
+
+@contextlib.contextmanager
+def _loading(path: Path, part: str) -> Iterator[None]:
+    """Report a failure to load ``part`` of the checkpoint at ``path`` as one ``ValueError`` naming both (torch's
+    messages run to many lines: size mismatch for each tensor...)."""
+    try:
+        yield
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError, RuntimeError, OverflowError) as err:
+        reason = " ".join(str(err).split())
+        reason = reason if len(reason) <= 300 else reason[:297] + "..."
+        raise ValueError(f"{path}: cannot load its {part} into this run ({reason})") from None
 
 
 class CheckpointHook:
@@ -254,14 +356,39 @@ def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
     for i, line in enumerate(lines):
         try:
             row = json.loads(line)
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):
             if i == len(lines) - 1:  # the last line, cut short when the run was killed
                 break
             raise ValueError(f"{path} is damaged: line {i + 1} is not JSON") from None
-        if not isinstance(row, dict) or "kind" not in row:
-            raise ValueError(f"{path} is damaged: line {i + 1} is not a metrics row")
+        problem = _row_problem(row)
+        if problem:
+            raise ValueError(f"{path} is damaged: line {i + 1} is not a metrics row ({problem})")
         rows.append(row)
     return rows
+
+
+_ROW_KEYS = {"step": ("step",), "epoch": ("epoch", "step", "time_s")}
+"""The keys every row of each kind holds (and the readers of metrics.jsonl rely on)."""
+
+
+def _row_problem(row: Any) -> str | None:
+    """What makes ``row`` not a row :class:`MetricsHook` writes, or ``None``: a JSON object whose ``kind`` is
+    step or epoch, with that kind's keys, numbers for values (``None`` where a metric is missing), counts that
+    are whole numbers."""
+    if not isinstance(row, dict):
+        return f"a JSON {type(row).__name__}, not an object"
+    if row.get("kind") not in _ROW_KEYS:
+        return "its kind is not step or epoch" if "kind" in row else "no kind"
+    missing = [k for k in _ROW_KEYS[row["kind"]] if k not in row]
+    if missing:
+        return f"no {', '.join(missing)}"
+    for key, value in row.items():
+        if key != "kind" and value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            return f"{key} is not a number"
+    for key in ("step", "epoch"):
+        if key in row and not (isinstance(row[key], int) and row[key] >= 0):
+            return f"{key} is not a count"
+    return None
 
 
 def read_text(path: Path) -> str:

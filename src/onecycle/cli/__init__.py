@@ -27,6 +27,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def one_line(message: str) -> str:
+    """An error message as one line: the lines of a message from a library run together."""
+    return " ".join(message.split())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -35,13 +40,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (CommandError, DatasetNotFound, DatasetError, ValueError, FileNotFoundError) as err:
         if os.environ.get("ONECYCLE_DEBUG"):
             raise
-        print(f"onecycle {args.command}: error: {err}", file=sys.stderr)
+        print(f"onecycle {args.command}: error: {one_line(str(err))}", file=sys.stderr)
         return 2
     except OSError as err:  # a path that cannot be written or read: a file where a directory should be...
         if os.environ.get("ONECYCLE_DEBUG"):
             raise
         where = f"{err.filename}: " if err.filename else ""
-        print(f"onecycle {args.command}: error: {where}{err.strerror or err}", file=sys.stderr)
+        print(f"onecycle {args.command}: error: {one_line(f'{where}{err.strerror or err}')}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"onecycle {args.command}: interrupted", file=sys.stderr)

@@ -9,7 +9,7 @@ import difflib
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from onecycle.config import CHOICES, FIELDS, Group, RunConfig, build_config, field_type, load_toml, settings_in
 from onecycle.engine import TrainState
@@ -34,6 +34,10 @@ class Parser(argparse.ArgumentParser):
         if extras and self._subparsers is None:
             self.error(self.unrecognized(extras))
         return namespace, extras
+
+    def error(self, message: str) -> NoReturn:  # type: ignore[override]
+        """One line, like every other error of the command line: the problem, and where the usage is."""
+        self.exit(2, f"{self.prog}: error: {' '.join(message.split())} (see {self.prog} --help)\n")
 
     def unrecognized(self, extras: Sequence[str]) -> str:
         """The error message for arguments this parser does not know."""
@@ -69,12 +73,17 @@ def floats(text: str) -> list[float]:
 
 
 def directory(text: str) -> Path:
-    """A directory argument: not empty, and not an existing file (it need not exist yet)."""
+    """A directory argument: not empty, not an existing file, and not under one (it need not exist yet)."""
     if not text.strip():
         raise argparse.ArgumentTypeError("expected a directory, got an empty string (. is the current directory)")
     path = Path(text)
-    if path.exists() and not path.is_dir():
-        raise argparse.ArgumentTypeError(f"{text} is a file, not a directory")
+    for above in (path, *path.parents):  # the first that exists must be a directory
+        if above.exists():
+            if above.is_dir():
+                break
+            if above == path:
+                raise argparse.ArgumentTypeError(f"{text} is a file, not a directory")
+            raise argparse.ArgumentTypeError(f"{text} cannot be created: {above} is a file, not a directory")
     return path
 
 

@@ -51,6 +51,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         setup = prepare(cfg)
     except DatasetNotFound as err:
+        if cfg.data_dir is not None:  # the user named where the data is: no quiet change of dataset
+            raise
         print(f"notice: {err}\nnotice: running the demo on scikit-learn's 8x8 digits instead")
         cfg = config_from_args(args, defaults={**DEMO, **DIGITS_DEMO}, sweep_param="weight_decay",
                                dataset=DIGITS_DEMO["dataset"])

@@ -9,12 +9,25 @@ from onecycle.config import SCHEDULE_KEYS
 from onecycle.plots import plot_schedule
 from onecycle.schedules import POLICIES, Constant, policy
 
+MAX_TOTAL_STEPS = 2**31 - 1
+
+
+def total_steps(text: str) -> int:
+    """``--total-steps``: an integer from 2 to :data:`MAX_TOTAL_STEPS`."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if not 2 <= value <= MAX_TOTAL_STEPS:
+        raise argparse.ArgumentTypeError(f"expected 2 to {MAX_TOTAL_STEPS} steps, got {value}")
+    return value
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("schedule", help="preview a learning-rate and momentum schedule (1cycle or a baseline)",
                        description="Plot a schedule and print its phases. The schedule settings are those of train "
                        "(same flags, same --config keys; a file's cycle_epochs counts in its epochs).")
-    p.add_argument("--total-steps", type=int, required=True, help="number of optimizer steps")
+    p.add_argument("--total-steps", type=total_steps, required=True, help="number of optimizer steps")
     p.add_argument("--max-lr", dest="peak_lr", metavar="MAX_LR", type=float, required=True,
                    help="peak learning rate")
     p.add_argument("--out", default="schedule.png", help="plot file, .png or .svg (default: schedule.png)")
@@ -27,7 +40,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    cfg = config_from_args(args)
+    cfg = config_from_args(args, max_lr=args.peak_lr)  # --max-lr within the limits of the setting
     schedule = policy(max_lr=args.peak_lr, total_steps=args.total_steps, **cfg.policy_kwargs())
     plot_schedule(schedule, out=args.out)  # first: a bad --out is reported before the table
     print(f"{POLICIES[schedule.name]}:")
