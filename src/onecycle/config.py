@@ -249,7 +249,8 @@ def _check_type(key: str, value: Any) -> Any:
 def _unknown_key_message(unknown: list[str], source: str, shown: int = 10) -> str:
     hints = []
     for key in unknown[:shown]:
-        name = key if len(key) <= 60 else key[:57] + "..."
+        name = key if key.isprintable() else repr(key)
+        name = name if len(name) <= 60 else name[:57] + "..."
         close = difflib.get_close_matches(key.replace("-", "_"), FIELDS, n=1)
         if close:
             hints.append(f"{name} (did you mean {close[0]}?)")

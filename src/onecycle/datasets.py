@@ -26,6 +26,7 @@ import re
 import shutil
 import struct
 import tarfile
+import warnings
 import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -276,7 +277,10 @@ def read_cifar10(directory: str | Path) -> tuple[ImageData, ImageData]:
     names = meta.get(b"label_names") if isinstance(meta, dict) else None
     if not (isinstance(names, list) and len(names) == 10 and all(isinstance(n, (bytes, str)) for n in names)):
         raise DatasetError(f"{meta_path}: expected a dict with b'label_names', a list of 10 names")
-    classes = tuple(n.decode() if isinstance(n, bytes) else n for n in names)
+    try:
+        classes = tuple(n.decode() if isinstance(n, bytes) else n for n in names)
+    except UnicodeDecodeError:
+        raise DatasetError(f"{meta_path}: a label name is not UTF-8 text") from None
     train = [_read_cifar_batch(directory / f"data_batch_{i}") for i in range(1, 6)]
     test = _read_cifar_batch(directory / "test_batch")
     return (
@@ -507,8 +511,10 @@ def _unpickle(path: Path) -> Any:
     if len(raw) > PICKLE_MAX_BYTES:
         raise DatasetError(f"{path}: larger than {PICKLE_MAX_BYTES >> 20} MiB, which no CIFAR-10 batch file is")
     try:
-        _check_opcodes(raw)
-        return _NumpyOnlyUnpickler(io.BytesIO(raw)).load()
+        with warnings.catch_warnings():  # a text opcode's bad escape: the pickle is refused or read all the same
+            warnings.simplefilter("ignore", DeprecationWarning)
+            _check_opcodes(raw)
+            return _NumpyOnlyUnpickler(io.BytesIO(raw)).load()
     except pickle.UnpicklingError as err:
         raise DatasetError(
             f"{path}: not a CIFAR-10 pickle ({err}); only numpy arrays of numbers, lists and bytes are allowed"
