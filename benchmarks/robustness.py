@@ -1,7 +1,7 @@
 """Bad inputs, tried as a hostile user would: each case damages a small workspace (a run directory stopped after
 its first epoch, tiny Fashion-MNIST and CIFAR-10 directories), runs one ``onecycle`` command and says what the
 command should answer: one line on stderr naming the setting or file, or, for the few inputs that are fine
-(a metrics line torn by a kill), success.
+(a metrics line torn by a kill, a report of a run whose config.json holds odd values), success.
 
 ``python -m benchmarks.robustness`` runs every case as its own process, under a memory cap and a time limit, and
 writes ``docs/ROBUSTNESS.md``: the table of what was tried and what came back, and the counts (inputs tried,
@@ -336,6 +336,8 @@ CASES: tuple[Case, ...] = (
     Case(RUN_FILES, "report: config.json a list", REPORT, "config.json is damaged", _write("run/config.json", "[1]")),
     Case(RUN_FILES, "report: summary.json a list", REPORT, "summary.json is damaged",
          _write("run/summary.json", "[1]")),
+    Case(RUN_FILES, "report: config.json schedule a list, momentum a string", REPORT, "", ok=True,
+         damage=_config(lambda c: {**c, "schedule": [1], "momentum": "high"})),
     Case(RUN_FILES, "report: metrics.jsonl epoch row without time", REPORT, "no time_s",
          _metrics(lambda lines: ['{"kind": "epoch", "epoch": 1, "step": 4}', *lines])),
     Case(IDX, "valid header then 4 GiB of zeros (4 MB gzip)", FASHION, "has trailing bytes",
@@ -418,14 +420,15 @@ def _limit_memory() -> None:
     resource.setrlimit(resource.RLIMIT_AS, (MEMORY_CAP, MEMORY_CAP))
 
 
-def run_case(case: Case, template_run: Path) -> Outcome:
-    """``case`` in a fresh workspace, as its own process under :data:`MEMORY_CAP` and :data:`TIME_LIMIT`."""
+def run_case(case: Case, template_run: Path, src: Path = REPO / "src") -> Outcome:
+    """``case`` in a fresh workspace, as its own process (the ``onecycle`` package in ``src``) under
+    :data:`MEMORY_CAP` and :data:`TIME_LIMIT`."""
     with tempfile.TemporaryDirectory() as tmp:
         ws = Path(tmp)
         make_workspace(ws, template_run)
         if case.damage is not None:
             case.damage(ws)
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "src"), os.environ.get("PYTHONPATH", "")])}
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(src), os.environ.get("PYTHONPATH", "")])}
         env.pop("ONECYCLE_DEBUG", None)
         start = time.perf_counter()
         try:
@@ -457,7 +460,8 @@ def write_doc(outcomes: list[Outcome], path: Path = DOC) -> None:
         f"Each command ran as its own process under a {MEMORY_CAP >> 30} GiB address-space cap and a "
         f"{TIME_LIMIT} s limit, in a workspace holding a run stopped after its first epoch and tiny Fashion-MNIST "
         "and CIFAR-10 directories (`WS` below). Expected: exit status 2 and one line on stderr that names the "
-        "setting or file; for a metrics line torn by a kill, success.",
+        "setting or file; for the inputs that are fine (a metrics line torn by a kill, odd values a report shows as "
+        "they are), success.",
         "",
         f"**Inputs tried: {len(outcomes)}.** Answered as expected: {counts['error'] + counts['ok']}. "
         + ", ".join(f"{kind}: {counts[kind]}" for kind in bad) + ".",
@@ -476,6 +480,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.robustness", description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", help="run the cases whose name contains this text")
     parser.add_argument("--out", type=Path, default=DOC, help=f"the Markdown file (default: {DOC})")
+    parser.add_argument("--src", type=Path, default=REPO / "src",
+                        help="the directory holding the onecycle package to try (another checkout's, to compare)")
     args = parser.parse_args(argv)
     cases = [c for c in CASES if args.only is None or args.only in c.name]
     if torch.cuda.is_available():
@@ -485,7 +491,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         make_run(template)
         outcomes = []
         for case in cases:
-            outcome = run_case(case, template)
+            outcome = run_case(case, template, args.src)
             print(f"{outcome.kind:>15}  {outcome.seconds:5.1f}s  {case.section}: {case.name}", flush=True)
             outcomes.append(outcome)
     write_doc(outcomes, args.out)

@@ -88,12 +88,12 @@ def schedule_text(config: dict[str, Any]) -> str:
     """The schedule a run's ``config.json`` trained with, in a few words (runs of older versions: 1cycle)."""
     if not config:
         return "-"
-    name = config.get("schedule", "onecycle")
+    name = str(config.get("schedule", "onecycle"))  # a damaged file's value is shown as it is
     details = []
     if name == "onecycle" and config.get("cycle_epochs") is not None:
         details.append(f"cycle ends at epoch {config['cycle_epochs']}")
     if (name != "onecycle" or config.get("cycle_momentum") is False) and "momentum" in config:
-        details.append(f"momentum {config['momentum']:g}")
+        details.append(f"momentum {_fmt(config['momentum'], 'g')}")
     return POLICIES.get(name, name) + (f" ({', '.join(details)})" if details else "")
 
 
