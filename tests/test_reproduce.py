@@ -215,7 +215,7 @@ def test_without_cifar_it_says_so_in_one_line(tmp_path, monkeypatch, cifar, caps
     args = [a if a != str(tmp_path / "data") else str(tmp_path / "empty") for a in cifar]
     assert main(["reproduce", "r56-95ep", "--run-dir", str(tmp_path / "run"), *args]) == 2
     err = capsys.readouterr().err
-    assert len(err.strip().splitlines()) == 1 and "CIFAR-10 is not in any of" in err
+    assert len(err.strip().splitlines()) == 1 and f"data_dir {tmp_path / 'empty'} does not exist" in err
 
 
 def test_reproduction_table_mean_and_sample_std():

@@ -145,6 +145,30 @@ def reproduction_table(record: dict[str, Any]) -> tuple[list[str], list[list[str
             [["test accuracy", "-" if published is None else f"{published:.2f}%", ours, difference]])
 
 
+_RECORD_KEYS = {"preset": str, "description": str, "source": str, "job": str, "runs": list}
+
+
+def _read_record(path: Path) -> dict[str, Any]:
+    """A preset's ``reproduce.json``: what the report reads of it checked, so that a damaged file is one error
+    naming it."""
+    record = rundir.read_json(path)
+    problem = None
+    if not isinstance(record, dict):
+        problem = f"it holds a JSON {type(record).__name__}, not an object"
+    elif any(not isinstance(record.get(k), kind) for k, kind in _RECORD_KEYS.items()):
+        problem = f"it lacks one of {', '.join(_RECORD_KEYS)}, or one is of the wrong type"
+    elif not all(isinstance(n, str) and n not in ("", ".", "..") and Path(n).name == n for n in record["runs"]):
+        problem = "its runs are not the names of directories beside it"
+    else:
+        try:
+            reproduction_table(record)
+        except (KeyError, TypeError, ValueError, AttributeError) as err:
+            problem = f"its results are not numbers where they should be ({type(err).__name__}: {err})"
+    if problem:
+        raise ValueError(f"{path} is damaged: {problem}")
+    return record
+
+
 def _read_runs(run_dirs: list[str | Path]) -> tuple[list[RunSummary], list[dict[str, Any]]]:
     """The runs to report, a preset's directory (``reproduce.json``) standing for its runs (named after the preset),
     and the presets' records."""
@@ -153,7 +177,7 @@ def _read_runs(run_dirs: list[str | Path]) -> tuple[list[RunSummary], list[dict[
         if not (path / rundir.REPRODUCE_JSON).exists():
             runs.append(read_run(path))
             continue
-        record = rundir.read_json(path / rundir.REPRODUCE_JSON)
+        record = _read_record(path / rundir.REPRODUCE_JSON)
         records.append(record)
         for name in record["runs"]:
             runs.append(read_run(path / name))

@@ -19,13 +19,16 @@ MACHINE = RESUME_MAY_CHANGE
 TIMED_STEPS = 3  # timed after one that warms up, for the estimate without a GPU
 
 
+MAX_SEEDS = 1000
+
+
 def count(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
         value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    if not 1 <= value <= MAX_SEEDS:
+        raise argparse.ArgumentTypeError(f"expected a whole number from 1 to {MAX_SEEDS}, got {text[:40]!r}")
     return value
 
 
