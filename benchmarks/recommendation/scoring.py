@@ -56,6 +56,13 @@ class Trials:
         return {"lr": lr, "accuracies": accs, "accuracy": float(np.mean(accs)),
                 "diverged": any(r.diverged for r in runs)}
 
+    def accuracies_by_lr(self) -> dict[float, list[float]]:
+        """The test accuracy of every run so far, grouped by (rounded) lr."""
+        by_lr: dict[float, list[float]] = {}
+        for (lr, _seed), run in self.runs.items():
+            by_lr.setdefault(lr, []).append(run.accuracy)
+        return by_lr
+
 
 def grid_search(trials: Trials, grid: Sequence[float], extend: int = 0) -> list[dict[str, Any]]:
     """Train every grid lr; while the best lies on an edge, add up to ``extend`` points past it (same ratio)."""
@@ -158,9 +165,7 @@ def add_denoised(result: dict[str, Any], trials: Trials) -> None:
     rules): accuracy is assumed to rise to one best lr and fall after it, so neighbouring lrs share their
     seeds' noise. The best of the fit does not suffer the grid maximum's upward bias (the largest of several
     noisy means); the rules' and candidates' regrets are ``fit(lr) - max(fit)``."""
-    by_lr: dict[float, list[float]] = {}
-    for (lr, _seed), run in trials.runs.items():
-        by_lr.setdefault(lr, []).append(run.accuracy)
+    by_lr = trials.accuracies_by_lr()
     lrs = sorted(by_lr)
     fit = unimodal_fit([float(np.mean(by_lr[lr])) for lr in lrs], [len(by_lr[lr]) for lr in lrs])
     at = dict(zip(lrs, fit.tolist()))
@@ -182,9 +187,7 @@ def add_denoised(result: dict[str, Any], trials: Trials) -> None:
 def add_estimates(result: dict[str, Any], trials: Trials) -> None:
     """Raw regrets of the rules that were not trained (``estimated``): the mean accuracy of every lr trained in
     the case, interpolated in log lr (``None`` outside them)."""
-    by_lr: dict[float, list[float]] = {}
-    for (lr, _seed), run in trials.runs.items():
-        by_lr.setdefault(lr, []).append(run.accuracy)
+    by_lr = trials.accuracies_by_lr()
     points = [{"lr": lr, "accuracy": float(np.mean(by_lr[lr]))} for lr in sorted(by_lr)]
     for entry in result["rules"].values():
         if entry.get("estimated"):
