@@ -67,3 +67,21 @@ def test_history_without_accuracy_plots_the_loss_only():
     fig = plot_history({"regression": _history(3, accuracy=False)})
     assert len(fig.axes) == 1 and fig.axes[0].get_title() == "Loss"
     assert _labels(fig.axes[0]) == ["train", "test"]
+
+
+def test_range_test_marks_the_max_lr_trained_at_when_given():
+    result = _result()
+    assert not any("(trained)" in label for label in _labels(plot_range_test(result).axes[0]))
+    ax = plot_range_test(result, trained_max_lr=0.05).axes[0]
+    assert "max_lr 0.05 (trained)" in _labels(ax)
+    assert any(line.get_label() == "max_lr 0.05 (trained)" and line.get_xdata()[0] == 0.05 for line in ax.get_lines())
+
+
+def test_history_overlays_the_learning_rate_on_the_loss_on_its_own_axis():
+    epochs, lrs = [0.0, 0.5, 1.0, 1.5], [0.01, 0.1, 0.05, 0.001]
+    fig = plot_history({"a": _history(2)}, lr=(epochs, lrs))
+    loss, accuracy, lr_axis = fig.axes
+    assert lr_axis.get_shared_x_axes().joined(loss, lr_axis) and lr_axis.get_ylabel() == "learning rate"
+    (line,) = lr_axis.get_lines()
+    assert list(line.get_xdata()) == epochs and list(line.get_ydata()) == lrs
+    assert _labels(loss) == ["train", "test", "learning rate"] and _labels(accuracy) == ["train", "test"]

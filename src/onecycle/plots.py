@@ -83,10 +83,11 @@ def _loss_ylim(curves: list) -> tuple[float, float]:
     return (low - pad, high + pad)
 
 
-def plot_range_test(result: RangeTestResult, out: str | Path | None = None) -> Figure:
+def plot_range_test(result: RangeTestResult, out: str | Path | None = None,
+                    trained_max_lr: float | None = None) -> Figure:
     """Loss against learning rate (log x): raw points, the online EMA, the unshifted (zero-phase) smoothing,
     each rule's suggestion, the recommended ``[max_lr/div, max_lr]`` band, the stop point and, when recorded,
-    test losses (``val_data``)."""
+    test losses (``val_data``). ``trained_max_lr``: the max_lr a run trained at, marked when given."""
     fig, ax = plt.subplots(figsize=(10, 4.5))
     low, high = _loss_ylim(result.curves)
     for i, c in enumerate(result.curves):
@@ -110,6 +111,8 @@ def plot_range_test(result: RangeTestResult, out: str | Path | None = None) -> F
         ax.axvspan(rec.min_lr, rec.max_lr, color="tab:green", alpha=0.12,
                    label=f"1cycle range {rec.min_lr:.3g} – {rec.max_lr:.3g} ({rec.confidence} confidence)")
         ax.axvline(rec.max_lr, color="tab:green", lw=2, label=f"max_lr {rec.max_lr:.3g} (recommended)")
+    if trained_max_lr is not None:
+        ax.axvline(trained_max_lr, color="black", lw=2, ls="-.", label=f"max_lr {trained_max_lr:.3g} (trained)")
     ax.set_xscale("log")
     ax.set_ylim(low, high)
     ax.set(xlabel="learning rate", ylabel="loss", title="Learning-rate range test")
@@ -148,9 +151,11 @@ _SPLITS = (("train", "train", "-o"), ("test", "val", "--s"))
 """Each split's name on the plots, the prefix of its keys in the metrics (``val_*`` holds the test split), style."""
 
 
-def plot_history(histories: dict[str, list[dict[str, Any]]], out: str | Path | None = None) -> Figure:
+def plot_history(histories: dict[str, list[dict[str, Any]]], out: str | Path | None = None,
+                 lr: tuple[Sequence[float], Sequence[float]] | None = None) -> Figure:
     """Per-epoch train and test loss (left) and accuracy (right, when recorded), one colour per run; the epoch
-    axes have integer ticks."""
+    axes have integer ticks. ``lr``: the learning rate against the epoch (fractional: ``(epochs, lrs)``), drawn
+    over the loss on an axis of its own, like the article's loss curves through a cycle."""
     with_accuracy = any("train_accuracy" in h for history in histories.values() for h in history)
     metrics = ["loss", "accuracy"] if with_accuracy else ["loss"]
     fig, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 3.8), squeeze=False)
@@ -168,5 +173,17 @@ def plot_history(histories: dict[str, list[dict[str, Any]]], out: str | Path | N
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
+    if lr is not None:
+        _overlay_lr(panels["loss"], *lr)
     fig.tight_layout()
     return save(fig, out)
+
+
+def _overlay_lr(ax: Any, epochs: Sequence[float], lrs: Sequence[float]) -> None:
+    """The learning rate on a second y axis of ``ax`` (grey), in the legend with ``ax``'s lines."""
+    lr_ax = ax.twinx()
+    lr_ax.plot(epochs, lrs, color="0.45", lw=1.2, label="learning rate")
+    lr_ax.set_ylabel("learning rate")
+    lr_ax.set_ylim(bottom=0)
+    lines = ax.get_lines() + lr_ax.get_lines()
+    ax.legend(lines, [line.get_label() for line in lines], fontsize=8)
