@@ -5,10 +5,20 @@ import re
 import shutil
 
 import pytest
+import torch
 
 from onecycle.cli import main
 from onecycle.engine import train_time
-from onecycle.report import read_run, results_table, schedule_text, write_report
+from onecycle.report import (
+    lr_per_epoch,
+    read_run,
+    results_table,
+    schedule_text,
+    trained_off_recommendation,
+    write_report,
+)
+from tests import browser
+from tests.test_plots import _result as range_result
 
 TINY = ["--dataset", "digits", "--train-subset", "256", "--batch-size", "32", "--model", "small-cnn", "--quiet"]
 
@@ -66,6 +76,33 @@ def test_train_time_is_one_figure_in_the_console_summary_and_report(tmp_path, ca
     assert console is not None and int(console.group(1)) == round(expected)
 
 
+def test_the_lr_of_each_step_is_read_against_the_epoch(tmp_path):
+    run = _run_dir(tmp_path / "run")  # two epochs of ten steps
+    steps = [{"kind": "step", "step": s, "lr": s / 100, "momentum": 0.9} for s in range(1, 21)]
+    steps[4]["lr"] = None  # a step without one is left out
+    with open(run / "metrics.jsonl", "a") as f:
+        f.write("".join(json.dumps(r) + "\n" for r in steps))
+    epochs, lrs = lr_per_epoch(read_run(run))
+    assert epochs == [(s - 1) / 10 for s in range(1, 21) if s != 5] and lrs == [s / 100 for s in range(1, 21) if s != 5]
+    assert lr_per_epoch(read_run(_run_dir(tmp_path / "no-steps"))) is None
+
+
+def test_the_range_test_is_drawn_again_only_to_mark_another_max_lr_trained_at(tmp_path):
+    result = range_result()
+    run = _run_dir(tmp_path / "run")  # trained at max_lr 0.1
+    (run / "finder.json").write_text(json.dumps(result.to_dict()))
+    assert trained_off_recommendation(read_run(run)) == 0.1
+    write_report([run], tmp_path / "other")
+    assert _links(tmp_path / "other")[0][0] == "1-run-finder-trained.png"
+    assert not (tmp_path / "other" / "1-run-finder.png").exists()
+    config = json.loads((run / "config.json").read_text())
+    config["resolved"]["max_lr"] = result.max_lr
+    (run / "config.json").write_text(json.dumps(config))
+    assert trained_off_recommendation(read_run(run)) is None
+    write_report([run], tmp_path / "same")
+    assert _links(tmp_path / "same")[0][0] == "1-run-finder.png"
+
+
 def test_a_metrics_line_cut_short_by_a_kill_is_left_out(tmp_path):
     run = _run_dir(tmp_path / "run")
     with open(run / "metrics.jsonl", "a") as f:
@@ -92,3 +129,82 @@ def test_the_schedule_a_run_trained_with_is_shown(tmp_path):
     assert schedule_text({"schedule": "cosine", "momentum": 0.9}) == "warm-up, cosine to zero (momentum 0.9)"
     header, rows = results_table([read_run(_run_dir(tmp_path / "run"))])
     assert rows[0][header.index("schedule")] == "1cycle"
+
+
+MEASURE = ["--dataset", "digits", "--train-subset", "64", "--test-subset", "64", "--batch-size", "16", "--model", "mlp",
+           "--threads", "1", "--quiet"]  # one thread: seconds where the cores are shared
+
+
+@pytest.fixture(scope="module")
+def report_page(tmp_path_factory):
+    """A real report: a preset's directory whose two seeds are copies of one measured run (a weight-decay sweep, a
+    range test, then 1cycle at another max_lr than it recommended; digits, an MLP, a few steps), so the page holds
+    the reproduction table, the results table, the comparison and every figure of a run."""
+    root = tmp_path_factory.mktemp("page")
+    run, threads = root / "measured", torch.get_num_threads()
+    try:
+        assert main(["sweep", "--sweep-values", "1e-3,1e-4", "--sweep-steps", "12", "--run-dir", str(run),
+                     *MEASURE]) == 0
+        assert main(["find-lr", "--num-steps", "20", "--run-dir", str(run), *MEASURE]) == 0
+        assert main(["train", "--max-lr", "0.05", "--weight-decay", "1e-4", "--epochs", "2", "--run-dir", str(run),
+                     *MEASURE]) == 0
+    finally:
+        torch.set_num_threads(threads)
+    preset = root / "a_preset_whose_name_is_long_and_unbroken_so_that_the_results_table_is_wider_than_the_page"
+    for seed in (0, 1):
+        shutil.copytree(run, preset / f"seed-{seed}")
+    (preset / "reproduce.json").write_text(json.dumps({
+        "preset": preset.name, "description": "two seeds of a tiny run", "source": "the article, table 1",
+        "job": "train", "runs": ["seed-0", "seed-1"], "seeds": [0, 1], "test_accuracy": [10.0, 12.0],
+        "mean": 11.0, "std": 1.4142, "published_accuracy": 93.53}))
+    html_path, _ = write_report([preset], root / "report")
+    return html_path
+
+
+def test_the_report_shows_the_articles_figures_of_a_measured_run(report_page):
+    html_links, md_links, _ = _links(report_page.parent)
+    per_run = ["finder-trained.png", "sweep.png", "schedule.png", "curves.png"]
+    name = next(report_page.parent.parent.glob("a_preset_*")).name
+    assert html_links == md_links == ["comparison.png", *(f"{i}-{name}-seed-{i - 1}-{f}" for i in (1, 2)
+                                                            for f in per_run)]
+    page = report_page.read_text()
+    assert "Reproduction: " in page and "93.53%" in page and "ours (2 seeds: 10.00, 12.00)" in page
+    assert page.count("<table>") == page.count("<div class='scroll'><table>") == 2  # tables scroll, not the page
+    alts = re.findall(r"<img src='[^']+' alt='([^']+)'", page)
+    assert len(alts) == len(html_links) and alts[1] == f"Learning-rate range test of {name}-seed-0"
+
+
+@pytest.mark.parametrize("link, found", [
+    ("<img src='https://example.com/a.png'>", "src='https:"), ('<link href="//cdn.example.com/a.css">', 'href="//'),
+    ("<style>a{background:url( 'http://e.com/b.png')}</style>", "url( 'http:"), ("<script src=http://e.com/x.js>",
+                                                                                "src=http:"),
+    ("<img src='curves.png'><a href='report.md'>", None), ("<p>see https://example.com</p>", None),
+])
+def test_links_out_to_the_network_are_found(link, found):
+    assert browser.external_links(link) == ([] if found is None else [found])
+
+
+def test_the_report_page_links_nothing_outside_itself(report_page):
+    assert browser.external_links(report_page.read_text()) == []
+
+
+def test_the_report_page_renders_offline_at_1280px_with_every_image(report_page):
+    verdict = browser.render(report_page)
+    assert verdict["inner_width"] == browser.WIDTH
+    assert verdict["images"] == 9 and verdict["broken"] == verdict["without_alt"] == verdict["sticking_out"] == []
+    assert verdict["scroll_width"] <= browser.WIDTH
+    assert all(url.startswith("file:") for url in verdict["fetched"]), verdict["fetched"]
+
+
+def test_the_page_check_sees_a_missing_image_one_too_wide_a_page_too_wide_and_a_fetch(tmp_path, report_page):
+    page = tmp_path / "bad.html"
+    shutil.copy(report_page.parent / "comparison.png", tmp_path / "figure.png")
+    page.write_text("<!doctype html><html><body style='width:600px'><img src='missing.png' alt='gone'>"
+                    "<img src='http://example.com/a.png'><img src='figure.png' alt='too wide'>"
+                    "<table style='width:2000px'><tr><td>wide</td></tr></table></body></html>")
+    verdict = browser.render(page)
+    assert verdict["broken"] == ["missing.png", "http://example.com/a.png"]
+    assert verdict["sticking_out"] == ["figure.png"]
+    assert verdict["without_alt"] == ["http://example.com/a.png"]
+    assert verdict["scroll_width"] > browser.WIDTH
+    assert not all(url.startswith("file:") for url in verdict["fetched"]), verdict["fetched"]

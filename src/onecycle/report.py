@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import html
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from onecycle import rundir
 from onecycle.engine import train_time
-from onecycle.plots import plot_history
+from onecycle.plots import plot_history, plot_range_test
 from onecycle.range_test import RangeTestResult
 from onecycle.schedules import POLICIES
 
@@ -20,7 +21,8 @@ class RunSummary:
 
     path: Path
     config: dict[str, Any] = field(default_factory=dict)
-    history: list[dict[str, Any]] = field(default_factory=list)
+    history: list[dict[str, Any]] = field(default_factory=list)  # the epoch rows of metrics.jsonl
+    steps: list[dict[str, Any]] = field(default_factory=list)  # its step rows: lr and momentum of each step
     finder: dict[str, Any] | None = None
     sweep: dict[str, Any] | None = None
     summary: dict[str, Any] | None = None
@@ -34,6 +36,17 @@ class RunSummary:
 
 IMAGES = {"finder.png": "Learning-rate range test", "sweep.png": "Weight-decay sweep",
           "schedule.png": "Learning-rate and momentum schedule", "curves.png": "Loss and accuracy per epoch"}
+"""The figures of a run, by the name of the file in its directory, and their titles."""
+
+CAPTIONS = {
+    "finder.png": "Loss against learning rate (log scale) as the learning rate grows; the rules' suggestions, the "
+                  "recommended max_lr and, when the run trained at another, the max_lr it trained at.",
+    "sweep.png": "The range test at each value swept, on one plot; the picked value's curve is drawn thick.",
+    "schedule.png": "The learning rate and momentum the run was given, against the iteration.",
+    "curves.png": "Train and test loss per epoch with the learning rate on the right axis; accuracy beside it.",
+}
+"""What each figure shows, in a sentence under it."""
+COMPARISON_CAPTION = "Train and test loss (left) and accuracy (right) per epoch, one colour per run."
 
 
 def read_run(path: str | Path) -> RunSummary:
@@ -45,7 +58,9 @@ def read_run(path: str | Path) -> RunSummary:
     run.config = _read_object(path / rundir.CONFIG) or {}
     if not isinstance(run.config.get("resolved", {}), dict):
         raise ValueError(f"{path / rundir.CONFIG} is damaged: its resolved is not an object")
-    run.history = [r for r in rundir.read_metrics(path) if r["kind"] == "epoch"]
+    rows = rundir.read_metrics(path)
+    run.history = [r for r in rows if r["kind"] == "epoch"]
+    run.steps = [r for r in rows if r["kind"] == "step"]
     run.finder = _read_object(path / rundir.FINDER_JSON)
     if run.finder is not None:
         try:
@@ -185,6 +200,33 @@ def _read_runs(run_dirs: list[str | Path]) -> tuple[list[RunSummary], list[dict[
     return runs, records
 
 
+def _number(value: Any) -> float | None:
+    """``value`` when it is a finite number (a config.json written by hand may hold anything), else ``None``."""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    return float(value) if ok else None
+
+
+def trained_off_recommendation(run: RunSummary) -> float | None:
+    """The max_lr the run trained at when it has a range test that recommended another (given by hand, or the
+    stability probe's pick), else ``None``: the range test's figure marks only its recommendation."""
+    trained = _number(run.config.get("resolved", {}).get("max_lr"))
+    if run.finder is None or trained is None:
+        return None
+    recommended = _number(run.finder.get("recommendation", {}).get("max_lr"))
+    return None if recommended is not None and math.isclose(trained, recommended, rel_tol=1e-9) else trained
+
+
+def lr_per_epoch(run: RunSummary) -> tuple[list[float], list[float]] | None:
+    """The learning rate of each recorded step against the epoch (step ``s`` of ``n`` per epoch at ``(s-1)/n``:
+    the rate it trained with from there), read from metrics.jsonl; ``None`` without steps or epochs."""
+    first = run.history[0] if run.history else {}
+    if not run.steps or first.get("epoch", 0) < 1 or first["step"] < 1:
+        return None
+    per_epoch = first["step"] / first["epoch"]
+    points = [((r["step"] - 1) / per_epoch, lr) for r in run.steps if (lr := _number(r.get("lr"))) is not None]
+    return ([x for x, _ in points], [lr for _, lr in points]) if points else None
+
+
 def _place(image: Path, out_dir: Path, name: str) -> Path:
     """``image`` inside ``out_dir``: itself when it lies there already, else a copy named ``name``."""
     target = out_dir / name
@@ -205,17 +247,21 @@ def write_report(run_dirs: list[str | Path], out_dir: str | Path) -> tuple[Path,
         plot_history({r.name: r.history for r in runs if r.history}, out_dir / "comparison.png")
     for i, run in enumerate(runs):
         prefix = "" if run.path.resolve() == out_dir.resolve() else f"{i + 1}-{run.name}-"
-        run.images = {name: _place(image, out_dir, prefix + name) for name, image in run.images.items()}
+        trained = trained_off_recommendation(run)
+        run.images = {name: _place(image, out_dir, prefix + name) for name, image in run.images.items()
+                      if not (name == "finder.png" and trained is not None)}
+        if trained is not None:  # the range test again, from finder.json, with the max_lr trained at marked
+            run.images["finder.png"] = out_dir / f"{prefix}finder-trained.png"
+            plot_range_test(RangeTestResult.from_dict(run.finder), run.images["finder.png"], trained_max_lr=trained)
         if run.history:
             run.images["curves.png"] = out_dir / f"{prefix}curves.png"
-            plot_history({run.name: run.history}, run.images["curves.png"])
+            plot_history({run.name: run.history}, run.images["curves.png"], lr=lr_per_epoch(run))
+        run.images = {name: run.images[name] for name in IMAGES if name in run.images}
     header, rows = results_table(runs)
 
     md = ["# onecycle report"]
-    page = ["<!doctype html><html><head><meta charset='utf-8'><title>onecycle report</title><style>",
-            "body{font-family:sans-serif;max-width:1100px;margin:2em auto}table{border-collapse:collapse}",
-            "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}img{max-width:100%}</style></head><body>",
-            "<h1>onecycle report</h1>"]
+    page = [f"<!doctype html><html lang='en'><head><meta charset='utf-8'>{VIEWPORT}<title>onecycle report</title>",
+            f"<style>{STYLE}</style></head><body>", "<h1>onecycle report</h1>"]
     for record in reproductions:
         title = f"Reproduction: {record['preset']} ({record['description']})"
         md += ["", f"## {title}", "", *_md_table(*reproduction_table(record)), "", f"Published: {record['source']}"]
@@ -224,15 +270,17 @@ def write_report(run_dirs: list[str | Path], out_dir: str | Path) -> tuple[Path,
     md += ["", *_md_table(header, rows)]
     page += _html_table(header, rows)
     if comparison:
-        md += ["", "![comparison](comparison.png)"]
-        page.append("<h2>Comparison</h2><img src='comparison.png' alt='comparison'>")
+        alt = f"Loss and accuracy per epoch of {', '.join(r.name for r in runs if r.history)}"
+        md += ["", f"![{alt}](comparison.png)"]
+        page += ["<h2>Comparison</h2>", _html_figure("comparison.png", alt, COMPARISON_CAPTION)]
     for run in runs:
         md += ["", f"## {run.name}", ""] + [f"- {line}" for line in _finder_lines(run)]
         page.append(f"<h2>{html.escape(run.name)}</h2>")
         page += [f"<p>{html.escape(line)}</p>" for line in _finder_lines(run)]
         for name, image in run.images.items():
-            md += ["", f"### {IMAGES[name]}", "", f"![{IMAGES[name]}]({image.name})"]
-            page.append(f"<h3>{IMAGES[name]}</h3><img src='{html.escape(image.name)}' alt='{IMAGES[name]}'>")
+            md += ["", f"### {IMAGES[name]}", "", f"![{IMAGES[name]} of {run.name}]({image.name})"]
+            page += [f"<h3>{IMAGES[name]}</h3>", _html_figure(image.name, f"{IMAGES[name]} of {run.name}",
+                                                               CAPTIONS[name])]
     page.append("</body></html>")
     html_path, md_path = out_dir / "report.html", out_dir / "report.md"
     rundir.write_text(html_path, "\n".join(page))
@@ -244,6 +292,21 @@ def _md_table(header: list[str], rows: list[list[str]]) -> list[str]:
     return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header), *("| " + " | ".join(r) + " |" for r in rows)]
 
 
+VIEWPORT = "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+STYLE = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;overflow-wrap:anywhere}"
+         ".scroll{overflow-x:auto;max-width:100%}table{border-collapse:collapse}"
+         "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right;overflow-wrap:normal}"
+         "figure{margin:0 0 1.5em}img{max-width:100%;height:auto}figcaption{color:#555;font-size:90%}")
+"""The page's only styles (inline: nothing is fetched): text wraps, tables scroll within the page's width and
+figures shrink to it, so nothing is wider than the window."""
+
+
+def _html_figure(src: str, alt: str, caption: str) -> str:
+    return (f"<figure><img src='{html.escape(src)}' alt='{html.escape(alt)}'>"
+            f"<figcaption>{html.escape(caption)}</figcaption></figure>")
+
+
 def _html_table(header: list[str], rows: list[list[str]]) -> list[str]:
-    return ["<table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr>",
-            *("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows), "</table>"]
+    return ["<div class='scroll'><table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr>",
+            *("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows),
+            "</table></div>"]
