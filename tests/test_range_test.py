@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from onecycle.range_test import RANGE_TEST, RangeTestResult, lr_at, range_test
-from onecycle.suggestions import ema
+from onecycle.suggestions import MIN_POINTS, ema
 from tests.quadratic import half_mse, least_squares
 from tests.restore import assert_same_state, bn_model, small_batches, state_of, trained
 
@@ -151,6 +151,19 @@ def test_non_finite_loss_stops_at_once():
     assert len(seen) == len(res.lrs)
     res.recommendation  # noqa: B018 - computed without error
     assert res.max_lr is None or res.max_lr <= 1e-2
+
+
+@pytest.mark.parametrize("finite_steps", [0, 1, 3])
+def test_a_test_that_stops_before_it_has_enough_points_gives_no_recommendation(finite_steps):
+    model = nn.Linear(2, 1)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    losses = iter([*(1.0 - 0.1 * k for k in range(finite_steps)), float("inf")])
+    res = range_test(model, opt, [None], step=lambda batch: next(losses), num_steps=100)
+    assert len(res.lrs) == finite_steps + 1 and res.diverged
+    rec = res.recommendation
+    assert rec.max_lr is None and res.max_lr is None and rec.confidence == "low"
+    assert rec.notes == [f"the range test stopped after {finite_steps + 1} step(s) ({res.stop_reason}): too few "
+                         f"points, need at least {MIN_POINTS}: no recommendation"]
 
 
 def test_custom_step_sees_the_scheduled_lr_and_param_group_ratios():

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from onecycle.suggestions import (
     EMA,
     MARGIN,
+    MIN_POINTS,
     PLATEAU_FACTOR,
     PLATEAU_FRACTION,
     PLATEAU_LIMIT,
@@ -20,7 +21,9 @@ from onecycle.suggestions import (
     ema,
     minimum_div10,
     recommend,
+    relative_fall,
     steepest,
+    unanswered,
     valley,
     zero_phase_smooth,
 )
@@ -204,8 +207,8 @@ increasing_lrs = st.one_of(
 
 
 @st.composite
-def curves(draw, elements=None):
-    lrs = draw(increasing_lrs)
+def curves(draw, elements=None, min_points=0):
+    lrs = draw(increasing_lrs.filter(lambda lrs: len(lrs) >= min_points))
     elements = st.floats(-1e6, 1e6) if elements is None else elements
     losses = draw(st.lists(elements, min_size=len(lrs), max_size=len(lrs)))
     return np.array(lrs), np.array(losses, dtype=float)
@@ -274,13 +277,20 @@ def test_drop_fraction_is_where_most_of_the_fall_is_done():
         pytest.param(lambda x: 2.0 + np.exp(x), id="rising"),
         pytest.param(lambda x: 2.0 + 0.01 * np.random.default_rng(0).normal(size=len(x)), id="noise"),
         pytest.param(lambda x: np.full(len(x), math.nan), id="all-nan"),
-        pytest.param(lambda x: sigmoid_curve(x)[:4], id="four-points"),
+        pytest.param(lambda x: np.r_[sigmoid_curve(x)[:4], np.full(len(x) - 4, math.inf)], id="four-finite"),
     ],
 )
 def test_rules_have_no_answer_when_the_curve_gives_none(name, losses):
     lrs = np.logspace(-6, 0, 100)
-    y = losses(np.log10(lrs))
-    assert RULES[name](lrs[: len(y)], y) is None
+    assert RULES[name](lrs, losses(np.log10(lrs))) is None
+
+
+@pytest.mark.parametrize("fn", [*RULES.values(), recommend])
+@pytest.mark.parametrize("n", [0, 1, 2, MIN_POINTS - 1])
+def test_a_curve_of_too_few_points_is_a_value_error(fn, n):
+    lrs = np.logspace(-4, -1, n)
+    with pytest.raises(ValueError, match=f"at least {MIN_POINTS} points.*got {n}"):
+        fn(lrs, 2.0 - np.log10(lrs))
 
 
 @pytest.mark.parametrize("name", sorted(RULES))
@@ -345,7 +355,7 @@ extreme_losses = st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.sa
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.one_of(curves(), curves(extreme_losses)))
+@given(st.one_of(curves(min_points=MIN_POINTS), curves(extreme_losses, MIN_POINTS)))
 def test_every_suggestion_is_none_or_a_tested_lr_at_or_below_the_smoothed_minimum(curve):
     lrs, losses = curve
     rec = recommend(lrs, losses)
@@ -359,7 +369,8 @@ def test_every_suggestion_is_none_or_a_tested_lr_at_or_below_the_smoothed_minimu
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.one_of(curves(), curves(extreme_losses)), st.floats(1.0, 1e4), st.booleans())
+@given(st.one_of(curves(min_points=MIN_POINTS), curves(extreme_losses, MIN_POINTS)), st.floats(1.0, 1e4),
+       st.booleans())
 def test_recommend_never_raises_and_never_returns_nonsense(curve, div_factor, diverged):
     lrs, losses = curve
     rec = recommend(lrs, losses, div_factor=div_factor, diverged=diverged)
@@ -368,7 +379,7 @@ def test_recommend_never_raises_and_never_returns_nonsense(curve, div_factor, di
     if rec.max_lr is None:
         assert rec.min_lr is None and rec.confidence == "low" and rec.notes
     else:
-        assert math.isfinite(rec.max_lr) and lrs[0] / PLATEAU_LIMIT <= rec.max_lr < rec.lr_at_minimum <= lrs[-1]
+        assert math.isfinite(rec.max_lr) and lrs[0] <= rec.max_lr < rec.lr_at_minimum <= lrs[-1]
         assert rec.max_lr == pytest.approx(expected_max_lr(lrs, losses, rec.lr_at_minimum))
         assert rec.min_lr == pytest.approx(rec.max_lr / div_factor)
     if rec.spread is not None:
@@ -449,10 +460,43 @@ def test_recommend_flags_a_shallow_curve_without_moving_max_lr(drop):
     assert rec.max_lr == pytest.approx(expected_max_lr(lrs, y, rec.lr_at_minimum))
 
 
-def test_fall_is_none_for_losses_that_start_at_or_below_zero():
+@pytest.mark.parametrize(
+    ("shift", "drop", "shallow"),
+    [
+        (0.0, 0.05, True), (0.0, 1.0, False),  # losses > 0: the fraction of the starting value
+        (-3.0, 0.05, True), (-30.0, 0.05, True), (-30.0, 1.0, True),  # below zero: relative to their size
+        (-3.0, 1.0, False),
+        (-2.3, 0.05, False),  # from zero: any fall is the whole of the starting size
+    ],
+)
+def test_the_shallow_check_holds_for_losses_at_or_below_zero(shift, drop, shallow):
+    """The fall is (start - minimum) / max(|start|, |minimum|) of the smoothed loss: the fraction of the
+    starting value for losses >= 0, and relative to the losses' size (measured from zero) for any finite
+    losses, so the shallow check is made on every curve."""
     lrs = np.logspace(-5, 1, 100)
-    rec = recommend(lrs, sigmoid_curve(np.log10(lrs), x_div=-0.5) - 3.0)
-    assert rec.max_lr is not None and rec.fall is None and not rec.shallow
+    x = np.log10(lrs)
+    y = 2.3 - drop / (1.0 + np.exp(-(x + 1.5) / 0.3)) + np.exp((x - 0.0) / 0.15) + shift
+    rec = recommend(lrs, y)
+    start, bottom = y[0], min(y)
+    assert rec.max_lr is not None
+    assert rec.fall == pytest.approx((start - bottom) / max(abs(start), abs(bottom)), abs=0.02)
+    assert rec.shallow == shallow == (rec.fall < SHALLOW_FALL)
+    assert (rec.confidence == "low") == shallow and any("fell only" in n for n in rec.notes) == shallow
+
+
+def test_relative_fall_on_exact_numbers():
+    assert relative_fall([2.0, 1.0, 0.5], 2) == 0.75
+    assert relative_fall([-1.0, -2.0, -4.0], 2) == 0.75  # a loss below zero: from -1 to -4
+    assert relative_fall([1.0, 0.0, -1.0], 2) == 2.0  # across zero: the most a fall can be
+    assert relative_fall([0.0, -1.0], 1) == 1.0 and relative_fall([0.0, 0.0], 1) == 0.0
+    assert relative_fall([3.0, 1.0], 1) == relative_fall([3e-9, 1e-9], 1)  # unchanged by scaling
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.floats(-1e6, 1e6), min_size=1, max_size=30), st.data())
+def test_relative_fall_is_between_zero_and_two(values, data):
+    i_min = int(np.argmin(values))
+    assert 0.0 <= relative_fall(values, i_min) <= 2.0
 
 
 def test_recommend_not_diverged_lowers_confidence_and_says_so():
@@ -487,12 +531,14 @@ def test_recommend_curve_that_never_falls(losses):
     assert any("never falls" in note for note in rec.notes)
 
 
-@pytest.mark.parametrize("n", [0, 1, 2, 4])
-def test_recommend_too_few_points(n):
-    lrs = np.logspace(-4, -1, n)
-    rec = recommend(lrs, 2.0 - np.log10(lrs))
+@pytest.mark.parametrize("n", [0, 1, 4])
+def test_recommend_too_few_finite_points(n):
+    """A curve cut short by a non-finite loss (the test diverged early) gives no answer, with a note."""
+    lrs = np.logspace(-4, -1, 20)
+    losses = np.r_[2.0 - np.log10(lrs[:n]), np.full(20 - n, math.nan)]
+    rec = recommend(lrs, losses)
     assert rec.max_lr is None and rec.confidence == "low"
-    assert any("too few points" in note for note in rec.notes)
+    assert any(f"too few points: {n} finite" in note for note in rec.notes)
 
 
 def test_recommend_few_points_is_coarse():
@@ -527,12 +573,70 @@ def test_recommend_low_confidence_when_rules_disagree():
     assert any("flattens" in note for note in rec.notes)
 
 
-def test_recommend_minimum_near_the_first_lr():
+def test_recommend_minimum_near_the_first_lr_gives_no_answer_below_the_range():
     lrs = np.logspace(-3, 0, 60)
     rec = recommend(lrs, 1.0 + 10.0 * (np.log10(lrs) + 2.8) ** 2, margin=3.0)
-    assert rec.max_lr is not None and rec.max_lr < lrs[0]
-    assert rec.suggestions["minimum_div10"] is None
-    assert rec.confidence == "low" and any("below the tested range" in note for note in rec.notes)
+    assert rec.lr_at_minimum / 3.0 < lrs[0]  # the rule's answer would lie below the tested range
+    assert rec.max_lr is None and rec.min_lr is None and rec.confidence == "low"
+    assert rec.suggestions["minimum_div10"] is None and rec.suggestions["steepest"] is not None
+    assert any("below the tested range: no recommendation; start the range test lower" in note
+               for note in rec.notes)
+
+
+_CURVE = np.logspace(-5, 1, 50)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"frac": 0.0}, "frac must be a number in"),
+        ({"frac": 1.5}, "frac must be a number in"),
+        ({"frac": math.nan}, "frac must be a number in"),
+        ({"frac": "0.1"}, "frac must be a number in"),
+        ({"frac": True}, "frac must be a number in"),
+        ({"diverged": 57}, "diverged must be True or False"),
+        ({"diverged": "yes"}, "diverged must be True or False"),
+        ({"diverged": None}, "diverged must be True or False"),
+        ({"diverged": 1.0}, "diverged must be True or False"),
+        ({"div_factor": True}, "div_factor"),
+        ({"losses": np.ones(49)}, "same length"),
+        ({"lrs": np.r_[_CURVE[:-1], math.inf]}, "finite"),
+        ({"lrs": np.r_[_CURVE[:-1], math.nan]}, "finite"),
+        ({"lrs": _CURVE[::-1]}, "increasing"),
+        ({"lrs": np.r_[_CURVE[:10], _CURVE[9:49]]}, "increasing"),
+        ({"lrs": _CURVE[:3], "losses": np.ones(3)}, "at least 5 points"),
+        ({"lrs": [], "losses": []}, "at least 5 points"),
+    ],
+)
+def test_recommend_refuses_each_bad_argument_with_one_value_error(kwargs, match):
+    args = {"lrs": _CURVE, "losses": quadratic_valley(np.log10(_CURVE)), **kwargs}
+    with pytest.raises(ValueError, match=match):
+        recommend(**args)
+
+
+_ANY_FLOAT = st.floats(allow_nan=False, allow_infinity=False, width=64)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(_ANY_FLOAT, st.floats(1e-8, 1e3)), max_size=40).map(sorted), st.data())
+def test_recommend_on_any_finite_curve_answers_inside_the_tested_range_or_raises(lrs, data):
+    """Any finite lrs (sorted or not, positive or not, distinct or not) and finite losses: a ValueError, or a
+    max_lr that is None or inside [lrs[0], lrs[-1]]."""
+    if data.draw(st.booleans()):
+        lrs = data.draw(st.permutations(lrs))
+    losses = data.draw(st.lists(_ANY_FLOAT, min_size=len(lrs), max_size=len(lrs)))
+    try:
+        rec = recommend(lrs, losses, diverged=data.draw(st.booleans()))
+    except ValueError:
+        return
+    assert rec.max_lr is None or lrs[0] <= rec.max_lr <= lrs[-1]
+    assert (rec.min_lr is None) == (rec.max_lr is None)
+
+
+def test_unanswered_has_no_answer_and_keeps_the_notes():
+    rec = unanswered(["why"], 25.0)
+    assert (rec.max_lr, rec.min_lr, rec.confidence, rec.notes, rec.div_factor) == (None, None, "low", ["why"], 25.0)
+    assert set(rec.suggestions) == set(RULE_NAMES) and not any(rec.suggestions.values())
 
 
 def test_recommend_validates_div_factor():

@@ -22,7 +22,7 @@ from onecycle import rng, rundir
 from onecycle.engine import evaluate
 from onecycle.scheduler import set_group_value
 from onecycle.schedules import ONE_CYCLE
-from onecycle.suggestions import EMA, Recommendation, combine, recommend, zero_phase_smooth
+from onecycle.suggestions import EMA, MIN_POINTS, Recommendation, combine, recommend, unanswered, zero_phase_smooth
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -428,10 +428,19 @@ def range_test(
                                      val_every, amp_dtype, progress, r))
     finally:
         restore(snap, model, optimizer)
-    recs = [recommend(c.lrs, c.losses, div_factor=div_factor, diverged=c.diverged) for c in curves]
+    recs = [_recommendation(c, div_factor) for c in curves]
     if batches.ran_out:  # only the last curve can have run out: a later repeat would have had no data
         recs[-1] = replace(recs[-1], notes=[*recs[-1].notes, curves[-1].stop_reason])
     return RangeTestResult(curves, recs[0] if repeats == 1 else combine(recs), settings)
+
+
+def _recommendation(curve: Curve, div_factor: float) -> Recommendation:
+    """:func:`~onecycle.suggestions.recommend` on one curve; a curve that stopped before it had the points a
+    recommendation needs gives none, with a note saying why."""
+    if len(curve.lrs) < MIN_POINTS:
+        return unanswered([f"the range test stopped after {len(curve.lrs)} step(s) ({curve.stop_reason}): too few "
+                           f"points, need at least {MIN_POINTS}: no recommendation"], div_factor)
+    return recommend(curve.lrs, curve.losses, div_factor=div_factor, diverged=curve.diverged)
 
 
 def _run_curve(model: nn.Module, optimizer: torch.optim.Optimizer, one_step: Callable[[], float],

@@ -11,9 +11,11 @@ Conventions shared by every rule:
   the curve to the right the way an online EMA does.
 * A rule returns a learning rate within the tested range and at or below the smoothed minimum (one of the
   given lrs, except :func:`minimum_div10`), or ``None`` when the curve gives no answer: fewer than
-  :data:`MIN_POINTS` finite points, a loss that never falls, or an answer outside the tested range.
-* Mismatched lengths, non-finite or non-positive learning rates, or learning rates that do not strictly
-  increase raise :class:`ValueError`.
+  :data:`MIN_POINTS` finite points (a curve cut short by a non-finite loss), a loss that never falls, or an
+  answer outside the tested range.
+* Mismatched lengths, curves of fewer than :data:`MIN_POINTS` points, non-finite or non-positive learning
+  rates, or learning rates that do not strictly increase raise :class:`ValueError` (so do bad settings:
+  ``frac``, ``margin``, ``div_factor``, ``diverged``).
 
 :func:`recommend` runs every rule and combines them into a :class:`Recommendation` for the 1cycle policy;
 :func:`combine` merges the recommendations of repeated range tests (several seeds).
@@ -23,7 +25,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -39,7 +41,9 @@ __all__ = [
     "ema",
     "minimum_div10",
     "recommend",
+    "relative_fall",
     "steepest",
+    "unanswered",
     "valley",
     "zero_phase_smooth",
 ]
@@ -47,7 +51,8 @@ __all__ = [
 ArrayLike = Sequence[float] | np.ndarray
 
 MIN_POINTS = 5
-"""Fewest finite points a rule needs to give an answer."""
+"""Fewest points a curve must have (fewer is a ``ValueError``), and fewest finite points a rule needs to give an
+answer."""
 
 FEW_POINTS = 20
 """Below this many finite points a recommendation is at best of medium confidence."""
@@ -135,13 +140,17 @@ def zero_phase_smooth(
     Returns an array of the same length as ``losses``; from the first non-finite loss on it is NaN (only the
     finite part before it is smoothed).
     """
-    if not (isinstance(frac, (int, float)) and 0.0 < frac <= 1.0):
-        raise ValueError(f"frac must be in (0, 1], got {frac!r}")
+    _check_frac(frac)
     lr, y = _validate(lrs, losses)
     out = np.full(len(y), math.nan)
     n = _finite_prefix(y)
     out[:n] = _lowess(np.log10(lr[:n]), y[:n], frac, despike)[0]
     return out
+
+
+def _check_frac(frac: Any) -> None:
+    if isinstance(frac, bool) or not (isinstance(frac, (int, float)) and 0.0 < frac <= 1.0):
+        raise ValueError(f"frac must be a number in (0, 1], got {frac!r}")
 
 
 def _window(n: int, frac: float) -> int:
@@ -221,7 +230,11 @@ class _Curve:
 
 
 def _curve(lrs: ArrayLike, losses: ArrayLike, smooth: bool, frac: float = 0.15) -> _Curve | None:
+    """The finite part of a curve of at least :data:`MIN_POINTS` points (``ValueError`` for fewer), ``None``
+    when fewer of them are finite."""
     lr, y = _validate(lrs, losses)
+    if len(lr) < MIN_POINTS:
+        raise ValueError(f"a curve needs at least {MIN_POINTS} points (lrs and losses), got {len(lr)}")
     n = _finite_prefix(y)
     if n < MIN_POINTS:
         return None
@@ -377,12 +390,12 @@ REPEAT_SPREAD_MEDIUM = 0.7
 """... within this many (a factor 5), medium; beyond it, low."""
 
 SHALLOW_FALL = 0.1
-"""A curve whose smoothed loss falls by less than this fraction of its starting value before its minimum is
-*shallow*: the network barely trained during the test, so where the minimum lies says little about the lr that
-trains best (confidence low, with a note; ``max_lr`` keeps the same rule: on the benchmark's tuning cases with
-such curves, the minimum / 3 lost 4 to 6 points more than the minimum / 1.5). The range tests of
-``benchmarks/recommendation/`` fall by 44% to 93%, except those of the SGD networks without BatchNorm, which fall
-by 4% to 5%."""
+"""A curve whose smoothed loss falls by less than this fraction of its starting value before its minimum (see
+:func:`relative_fall`) is *shallow*: the network barely trained during the test, so where the minimum lies says
+little about the lr that trains best (confidence low, with a note; ``max_lr`` keeps the same rule: on the
+benchmark's tuning cases with such curves, the minimum / 3 lost 4 to 6 points more than the minimum / 1.5). The
+range tests of ``benchmarks/recommendation/`` fall by 44% to 93%, except those of the SGD networks without
+BatchNorm, which fall by 4% to 5%."""
 
 
 @dataclass(frozen=True)
@@ -394,8 +407,8 @@ class Recommendation:
     decades of lr (across rules for one test, across repeats for a combination; ``None`` with fewer than two
     answers); ``confidence`` is ``"high"``, ``"medium"`` or ``"low"``; ``notes`` state plainly what limits
     the answer; ``lr_at_minimum`` is the lr of the smoothed minimum; ``repeats`` counts the range tests;
-    ``fall`` is the fraction of its starting value by which the smoothed loss falls before its minimum
-    (``None`` for losses that start at or below zero; the median over repeats), see :attr:`shallow`.
+    ``fall`` is how far the smoothed loss falls before its minimum (see :func:`relative_fall`; the median over
+    repeats; ``None`` where no rule answered), see :attr:`shallow`.
     """
 
     max_lr: float | None
@@ -407,7 +420,7 @@ class Recommendation:
     div_factor: float = ONE_CYCLE.div_factor
     lr_at_minimum: float | None = None
     repeats: int = 1
-    fall: float | None = None  # fraction of its starting value the smoothed loss falls before its minimum
+    fall: float | None = None  # how far the smoothed loss falls before its minimum, see relative_fall()
 
     @property
     def shallow(self) -> bool:
@@ -507,19 +520,28 @@ def recommend(
     Confidence comes from the spread of the answers (high within :data:`SPREAD_HIGH` decades, medium within
     :data:`SPREAD_MEDIUM`, else low); it is at most medium, with a note, when fewer than :data:`FEW_POINTS`
     points are finite, when the loss never diverged (``diverged=False``: the minimum may lie past the tested
-    range) or when the smoothed minimum is the last point, and low when only one rule answers, when ``max_lr``
-    falls below the tested range or when the curve is shallow (the loss falls by less than
-    :data:`SHALLOW_FALL` before its minimum). A rule without an answer is left out (a note names it); when no rule
-    answers (too few points, a loss that never falls) ``max_lr`` and ``min_lr`` are ``None``, confidence is
-    ``"low"`` and the notes say why.
+    range) or when the smoothed minimum is the last point, and low when only one rule answers or when the curve
+    is shallow (the loss falls by less than :data:`SHALLOW_FALL` before its minimum, see
+    :func:`relative_fall`). A rule without an answer is left out (a note names it); when no rule answers (too
+    few finite points, a loss that never falls), or when ``max_lr`` would lie below the tested range (a smoothed
+    minimum within ``margin`` of the first lr: the test started too high), ``max_lr`` and ``min_lr`` are
+    ``None``, confidence is ``"low"`` and the notes say why. So ``max_lr`` is ``None`` or within
+    ``[lrs[0], lrs[-1]]``.
 
-    Raises ``ValueError`` only for invalid input: mismatched lengths, bad lrs (see the module docstring) or
-    ``div_factor < 1``.
+    Raises ``ValueError`` only for invalid input, one naming each problem: lrs and losses of other lengths or of
+    fewer than :data:`MIN_POINTS` points, bad lrs (see the module docstring), ``div_factor`` or ``margin`` below
+    1 or not finite, ``frac`` outside ``(0, 1]``, ``diverged`` not a bool.
     """
-    if not (isinstance(div_factor, (int, float)) and math.isfinite(div_factor) and div_factor >= 1.0):
+    if isinstance(div_factor, bool) or not (isinstance(div_factor, (int, float)) and math.isfinite(div_factor)
+                                            and div_factor >= 1.0):
         raise ValueError(f"div_factor must be a finite number >= 1, got {div_factor!r}")
-    if not (isinstance(margin, (int, float)) and math.isfinite(margin) and margin >= 1.0):
+    if isinstance(margin, bool) or not (isinstance(margin, (int, float)) and math.isfinite(margin)
+                                        and margin >= 1.0):
         raise ValueError(f"margin must be a finite number >= 1, got {margin!r}")
+    _check_frac(frac)
+    if not isinstance(diverged, (bool, np.bool_)):
+        raise ValueError(f"diverged must be True or False (whether the range test's loss diverged), got "
+                         f"{diverged!r}")
     lr, y = _validate(lrs, losses)
     n = _finite_prefix(y)
     notes: list[str] = []
@@ -537,8 +559,7 @@ def recommend(
             notes.append(f"too few points: {n} finite, need at least {MIN_POINTS}")
         elif not c.falls:
             notes.append("the loss never falls: the range starts too high, or the model does not learn")
-        notes.append("no rule gave an answer: no recommendation")
-        return Recommendation(None, None, suggestions, "low", None, notes, float(div_factor))
+        return unanswered([*notes, "no rule gave an answer: no recommendation"], div_factor)
 
     missing = [name for name, v in suggestions.items() if v is None]
     if missing:
@@ -554,6 +575,12 @@ def recommend(
             f"{PLATEAU_FRACTION:.0%} of the fall is done (but not below the minimum / {PLATEAU_LIMIT:g})"
         )
     spread = _decades(answers)
+    if max_lr < c.lr[0]:
+        notes.append(f"the smoothed minimum (lr {lr_min:.3g}) lies within a factor {margin:g} of the first lr "
+                     f"{c.lr[0]:.3g}, so max_lr would lie below the tested range: no recommendation; start the "
+                     "range test lower")
+        return replace(unanswered(notes, div_factor), suggestions=suggestions, spread=spread,
+                       lr_at_minimum=lr_min, fall=relative_fall(c.s, c.i_min))
     confidence: Confidence
     if spread is None:
         confidence = "low"
@@ -565,9 +592,6 @@ def recommend(
     else:
         confidence = "low"
         notes.append(f"low confidence: the rules disagree by {spread:.1f} decades")
-    if max_lr < c.lr[0]:
-        confidence = "low"
-        notes.append("the smoothed minimum is near the first lr: max_lr is below the tested range")
     if len(c.lr) < FEW_POINTS:
         confidence = _at_most(confidence, "medium")
         notes.append(f"only {len(c.lr)} finite points: the suggestions are coarse")
@@ -576,10 +600,10 @@ def recommend(
     if c.i_min == len(c.lr) - 1:
         confidence = _at_most(confidence, "medium")
         notes.append("the smoothed loss is lowest at the last point: the suggestions are lower bounds")
-    fall = _fall(c)
-    if fall is not None and fall < SHALLOW_FALL:
+    fallen = relative_fall(c.s, c.i_min)
+    if fallen < SHALLOW_FALL:
         confidence = "low"
-        notes.append(f"low confidence: the smoothed loss fell only {fall:.0%} before its minimum; the network "
+        notes.append(f"low confidence: the smoothed loss fell only {fallen:.0%} before its minimum; the network "
                      "barely trained during the test, so the minimum says little about the lr that trains best")
     return Recommendation(
         max_lr=max_lr,
@@ -590,15 +614,27 @@ def recommend(
         notes=notes,
         div_factor=float(div_factor),
         lr_at_minimum=lr_min,
-        fall=fall,
+        fall=fallen,
     )
 
 
-def _fall(c: _Curve) -> float | None:
-    """The fraction of its starting value by which the smoothed loss falls before its minimum (``None`` when
-    the loss starts at or below zero, where a fraction means nothing)."""
-    start = float(c.s[0])
-    return float((start - c.s[c.i_min]) / start) if start > 0 else None
+def unanswered(notes: Sequence[str], div_factor: float = ONE_CYCLE.div_factor) -> Recommendation:
+    """The recommendation of a curve that gives no answer: ``max_lr`` and ``min_lr`` ``None``, no rule's answer,
+    confidence low, and ``notes`` that say why."""
+    return Recommendation(None, None, {name: None for name in _RULES}, "low", None, list(notes), float(div_factor))
+
+
+def relative_fall(smoothed: ArrayLike, i_min: int) -> float:
+    """How far a smoothed curve falls from its start to its minimum (at ``i_min``):
+    ``(start - minimum) / max(|start|, |minimum|)``, 0 when both are 0.
+
+    For losses >= 0 (cross-entropy, squared error) this is the fraction of the starting value lost, from 0 to
+    1; for any finite losses it is a number >= 0 that does not change when the losses are scaled, and at most 2.
+    It is the fall that :data:`SHALLOW_FALL` judges, measured on the same scale as a curve's "falls" test."""
+    s = _as_1d("smoothed", smoothed)
+    start, bottom = float(s[0]), float(s[i_min])
+    size = max(abs(start), abs(bottom))
+    return (start - bottom) / size if size > 0 else 0.0
 
 
 def combine(recommendations: Sequence[Recommendation]) -> Recommendation:
