@@ -3,6 +3,7 @@ measured under the same settings, and every file written atomically."""
 
 import dataclasses
 import json
+import math
 import shutil
 
 import pytest
@@ -182,6 +183,110 @@ def test_result_files_without_settings_are_not_reused(runs, tmp_path, capsys):
     (run_dir / rundir.SWEEP_JSON).write_text(json.dumps(sweep))
     assert main(["find-lr", *run]) == 2
     assert "sweep.json does not record the settings it was measured under" in capsys.readouterr().err
+
+
+def _scale_lrs(finder: dict, factor: float) -> None:
+    """Every learning rate of a finder.json multiplied by ``factor``: a result that holds together, at lrs no
+    run can use."""
+    for curve in finder["curves"]:
+        curve["lrs"] = [lr * factor for lr in curve["lrs"]]
+    rec = finder["recommendation"]
+    for key in ("max_lr", "min_lr", "lr_at_minimum"):
+        rec[key] *= factor
+    rec["suggestions"] = {k: v and v * factor for k, v in rec["suggestions"].items()}
+
+
+def _set(path: list, value):
+    def edit(data: dict) -> None:
+        *above, last = path
+        for step in above:
+            data = data[step]
+        data[last] = value
+    return edit
+
+
+def _delete(path: list):
+    def edit(data: dict) -> None:
+        *above, last = path
+        for step in above:
+            data = data[step]
+        del data[last]
+    return edit
+
+
+MAX_LR = ["recommendation", "max_lr"]
+MAX_LR_ERROR = "recommendation.max_lr must be a finite number > 0 or null, got "
+DAMAGED_FINDERS = [  # (edit of finder.json, what the one-line error says after naming the file), hand-edits first
+    (_set(MAX_LR, 1e300), "recommendation.max_lr is 1e+300, outside the tested lrs"),
+    (_set(MAX_LR, math.nan), MAX_LR_ERROR + "nan"),
+    (_set(MAX_LR, -1), MAX_LR_ERROR + "-1"),
+    (_set(MAX_LR, "abc"), MAX_LR_ERROR + "'abc'"),
+    (_set(MAX_LR, {}), MAX_LR_ERROR + "{}"),
+    (_set(MAX_LR, [0.1]), MAX_LR_ERROR + "[0.1]"),
+    (_set(MAX_LR, True), MAX_LR_ERROR + "True"),
+    (_delete(["recommendation"]), "the result is missing the key(s) recommendation"),
+    (_delete(["recommendation", "confidence"]), "recommendation is missing the key(s) confidence"),
+    (_set(["recommendation", "confidence"], "sure"), "recommendation.confidence must be one of low, medium, high"),
+    (_set(["recommendation", "suggestions"], [1, 2]), "recommendation.suggestions must be an object"),
+    (_set(["recommendation", "suggestions", "valley"], "0.01"),
+     "recommendation.suggestions.valley must be a finite number > 0 or null, got '0.01'"),
+    (_set(["recommendation", "notes"], "none"), "recommendation.notes must be a list, got 'none'"),
+    (_set(["recommendation", "repeats"], 1.5), "recommendation.repeats must be an integer >= 1, got 1.5"),
+    (_set(["curves"], "junk"), "curves must be a non-empty list, got 'junk'"),
+    (_set(["curves"], []), "curves must be a non-empty list, got []"),
+    (_set(["curves", 0, "lrs", 3], "1e-3"), "curves[0].lrs[3] must be a finite number > 0, got '1e-3'"),
+    (_set(["curves", 0, "diverged"], "yes"), "curves[0].diverged must be true or false, got 'yes'"),
+    (_set(["curves", 0, "losses"], [[1.0]]), "curves[0].losses[0] must be a number, got [1.0]"),
+    (_set(["curves", 0, "extra"], 1), "curves[0] has unknown key(s) 'extra'"),
+    (_set(["settings"], "abc"), "settings must be an object, got 'abc'"),
+    (_set(["probe"], {"pick": 1e300}), "probe is missing the key(s) candidates, final, losses, steps"),
+    (lambda finder: _scale_lrs(finder, 1e8), "which training cannot use: max_lr must be at most 1e+06"),
+]
+
+
+@pytest.mark.parametrize("edit,message", DAMAGED_FINDERS, ids=range(len(DAMAGED_FINDERS)))
+def test_a_damaged_finder_json_is_one_error_naming_the_file_and_the_key_before_training(runs, tmp_path, capsys,
+                                                                                         monkeypatch, edit, message):
+    run_dir = _copy(runs, "measured", tmp_path)
+    path = run_dir / rundir.FINDER_JSON
+    finder = json.loads(path.read_text())
+    edit(finder)
+    path.write_text(json.dumps(finder))
+    monkeypatch.setattr(experiment, "prepare", lambda *a, **k: pytest.fail("the data was loaded"))
+    assert main(["train", "--run-dir", str(run_dir), *FLAGS, "--epochs", "1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith(f"onecycle train: error: {path}")
+    assert message in err
+    assert not (run_dir / rundir.CONFIG).exists()
+    if "training cannot use" not in message:  # the others are not results at all: the report refuses them too
+        assert main(["report", str(run_dir)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and err.startswith(f"onecycle report: error: {path} is not a valid")
+        assert message in err
+
+
+@pytest.mark.parametrize("edit,message", [
+    (_set(["pick"], "abc"), "pick must be a finite number or null, got 'abc'"),
+    (_set(["pick"], 1e300), "pick 1e+300 is not one of the values"),
+    (_set(["values"], [-1.0, 1e-5]), "pick is -1, which training cannot use: weight_decay must be >= 0"),
+    (_set(["results", 1, "recommendation", "max_lr"], {}),
+     "results[1].recommendation.max_lr must be a finite number > 0 or null, got {}"),
+    (_set(["eligible"], [True]), "values, results and eligible must be of one length, got 2, 2 and 1"),
+])
+def test_a_damaged_sweep_json_is_one_error_naming_the_file_and_the_key(runs, tmp_path, capsys, edit, message):
+    run_dir = _copy(runs, "measured", tmp_path)
+    path = run_dir / rundir.SWEEP_JSON
+    sweep = json.loads(path.read_text())
+    if "which training cannot use" in message:
+        sweep["pick"] = -1.0
+    edit(sweep)
+    path.write_text(json.dumps(sweep))
+    for command in (["train", "--run-dir", str(run_dir), *FLAGS, "--epochs", "1"], ["find-lr", "--run-dir",
+                                                                                      str(run_dir), *FLAGS]):
+        assert main(command) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and f"error: {path}" in err and message in err
+    assert not (run_dir / rundir.CONFIG).exists()
 
 
 def test_auto_reruns_what_is_stale_and_says_so(runs, tmp_path, monkeypatch):

@@ -181,3 +181,21 @@ def test_result_round_trip_and_summary():
     assert again == res and again.cost_steps == 4
     text = str(res)
     assert "0.3: final loss 1.0000  <- pick" in text and "note: a note" in text and "(4 steps)" in text
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"pick": 0.25}, "probe.pick 0.25 is not one of the candidates"),
+    ({"pick": "0.3"}, "probe.pick must be a finite number > 0 or null, got '0.3'"),
+    ({"candidates": [0.3, -0.2]}, r"probe.candidates\[1\] must be a finite number > 0, got -0.2"),
+    ({"final": [1.0]}, "must be of one length, got 2, 2 and 1"),
+    ({"losses": [[2.0, "x"], [2.0]]}, r"probe.losses\[0\]\[1\] must be a number, got 'x'"),
+    ({"steps": 0}, "probe.steps must be an integer >= 1, got 0"),
+    ({"tolerance": -1}, "probe.tolerance must be a finite number >= 0, got -1"),
+    ({"cost": 3}, "probe has unknown key"),
+])
+def test_a_damaged_result_is_one_value_error_naming_the_key(change, message):
+    good = ProbeResult([0.3, 0.2], [[2.0, 1.0], [2.0, 1.5]], [1.0, 1.5], 0.3, 2).to_dict()
+    with pytest.raises(ValueError, match=message):
+        ProbeResult.from_dict({**good, **change})
+    with pytest.raises(ValueError, match="probe must be an object, got"):
+        ProbeResult.from_dict([good])

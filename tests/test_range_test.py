@@ -209,7 +209,8 @@ def test_repeats_combine_and_result_round_trips(tmp_path):
     assert rows[0] == "repeat,step,lr,loss,smoothed_loss"
     assert len(rows) == 1 + sum(len(c.lrs) for c in res.curves)
     (tmp_path / "bad.json").write_text("{}")
-    with pytest.raises(ValueError, match="not a range-test result"):
+    with pytest.raises(ValueError, match=r"bad.json is not a valid range-test result: the result is missing the "
+                                         r"key\(s\) curves, recommendation"):
         RangeTestResult.load_json(tmp_path / "bad.json")
 
 

@@ -671,6 +671,30 @@ def test_recommendation_from_dict_rejects_bad_dicts():
         Recommendation.from_dict({**d, "confidence": "certain"})
 
 
+@pytest.mark.parametrize(("change", "message"), [
+    ({"max_lr": "abc"}, "where.max_lr must be a finite number > 0 or null, got 'abc'"),
+    ({"max_lr": math.nan}, "where.max_lr must be a finite number > 0 or null, got nan"),
+    ({"max_lr": -1}, "where.max_lr must be a finite number > 0 or null, got -1"),
+    ({"max_lr": {}}, r"where.max_lr must be a finite number > 0 or null, got \{\}"),
+    ({"max_lr": [1e-3]}, r"where.max_lr must be a finite number > 0 or null, got \[0.001\]"),
+    ({"min_lr": True}, "where.min_lr must be a finite number > 0 or null, got True"),
+    ({"suggestions": None}, "where.suggestions must be an object, got None"),
+    ({"suggestions": {"valley": "1e-3"}}, "where.suggestions.valley must be a finite number > 0 or null"),
+    ({"spread": -0.5}, "where.spread must be a finite number >= 0 or null, got -0.5"),
+    ({"notes": [1]}, r"where.notes\[0\] must be a string, got 1"),
+    ({"div_factor": 0.5}, "where.div_factor must be a finite number >= 1, got 0.5"),
+    ({"repeats": "2"}, "where.repeats must be an integer >= 1, got '2'"),
+    ({"fall": math.inf}, "where.fall must be a finite number or null, got inf"),
+    ({"confidence": None}, "where.confidence must be one of low, medium, high, got None"),
+])
+def test_recommendation_from_dict_names_the_bad_key(change, message):
+    d = Recommendation(1e-3, 1e-4, {"valley": 1e-3}, "high", 0.1).to_dict()
+    with pytest.raises(ValueError, match=message):
+        Recommendation.from_dict({**d, **change}, "where")
+    with pytest.raises(ValueError, match="recommendation must be an object, got"):
+        Recommendation.from_dict([d])
+
+
 def test_recommendation_prints_as_lines_a_person_reads():
     rec = Recommendation(0.149, 0.0149, {"valley": 0.028, "steepest": None}, "high", 0.62,
                          notes=["the loss flattens"], lr_at_minimum=0.27)

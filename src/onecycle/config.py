@@ -11,7 +11,6 @@ import dataclasses
 import difflib
 import enum
 import math
-import reprlib
 import sys
 import types
 import typing
@@ -25,6 +24,7 @@ from onecycle.datasets import DATASETS
 from onecycle.models import MODELS
 from onecycle.probe import BUDGET_FRACTION, CANDIDATES, MIN_STEPS, STEP_DOWN
 from onecycle.range_test import RANGE_TEST
+from onecycle.records import shown as _shown
 from onecycle.schedules import (
     ANNEAL_STRATEGIES,
     ONE_CYCLE,
@@ -204,15 +204,6 @@ def field_type(name: str) -> tuple[type, bool]:
         args = [a for a in typing.get_args(hint) if a is not type(None)]
         optional, hint = True, args[0]
     return typing.get_origin(hint) or hint, optional
-
-
-_SHOWN = reprlib.Repr()
-_SHOWN.maxstring = _SHOWN.maxother = _SHOWN.maxlong = 60
-
-
-def _shown(value: Any) -> str:
-    """``repr(value)`` cut short: a value from a file may be a megabyte long or nested a thousand deep."""
-    return _SHOWN.repr(value)
 
 
 def _check_type(key: str, value: Any) -> Any:

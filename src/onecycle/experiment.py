@@ -19,7 +19,7 @@ from torch.nn import functional as F
 
 from onecycle import rundir
 from onecycle.augment import channel_stats
-from onecycle.config import RunConfig, from_dict
+from onecycle.config import ConfigError, RunConfig, from_dict
 from onecycle.datasets import LAYOUTS, DatasetError, ImageData, load_dataset
 from onecycle.engine import TrainState, autocast_dtype, pick_device, train, train_time
 from onecycle.loader import Batches, num_batches
@@ -197,6 +197,8 @@ def fresh_sweep(cfg: RunConfig, run_dir: Path) -> SweepResult | None:
         return None
     _check_conditions(path, result.settings, range_test_conditions(cfg, 0.0, swept=result.param),
                       f"run `onecycle sweep --run-dir {run_dir}` with these settings or pass --weight-decay")
+    if result.pick is not None:
+        _check_usable(path, "pick", "weight_decay", result.pick)
     return result
 
 
@@ -219,7 +221,18 @@ def fresh_finder(cfg: RunConfig, run_dir: Path, weight_decay: float) -> RangeTes
     result = RangeTestResult.load_json(path)
     _check_conditions(path, result.settings, finder_conditions(cfg, weight_decay),
                       f"run `onecycle find-lr --run-dir {run_dir}` with these settings or pass --max-lr")
+    if result.max_lr is not None:
+        _check_usable(path, "recommendation.max_lr" if result.probe is None else "probe.pick", "max_lr", result.max_lr)
     return result
+
+
+def _check_usable(path: Path, key: str, setting: str, value: float) -> None:
+    """Raise a :class:`ConfigError` naming ``path`` and ``key`` unless ``value`` is one the setting ``setting`` of a
+    run accepts (a max_lr of 1e300 in a hand-edited finder.json never reaches the optimizer)."""
+    try:
+        from_dict({setting: value})
+    except ConfigError as err:
+        raise ConfigError(f"{path}: {key} is {value:g}, which training cannot use: {err}") from None
 
 
 def _weight_decay_from(cfg: RunConfig, sweep_result: SweepResult | None) -> tuple[float, str]:

@@ -19,6 +19,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from onecycle import records
 from onecycle.range_test import BatchCycle, restore, snapshot, standard_step
 from onecycle.scheduler import PolicyScheduler
 
@@ -88,13 +89,29 @@ class ProbeResult:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> ProbeResult:
-        """The inverse of :meth:`to_dict`; raises ``ValueError`` on missing or unknown keys."""
-        names = {f.name for f in fields(cls)}
-        if not isinstance(data, Mapping) or not {"candidates", "losses", "final", "pick", "steps"} <= set(data) \
-                or set(data) - names:
-            raise ValueError(f"not a stability-probe result: expected the keys {sorted(names)}")
-        return cls(**dict(data))
+    def from_dict(cls, data: Any, where: str = "probe") -> ProbeResult:
+        """The inverse of :meth:`to_dict`, every value checked: missing or unknown keys, values of the wrong kind
+        and a pick that is not one of the candidates raise one ``ValueError`` naming the key (inside ``where``)."""
+        d = records.table(data, where, ("candidates", "losses", "final", "pick", "steps"),
+                          [f.name for f in fields(cls)])
+
+        def key(name: str) -> str:
+            return records.key(where, name)
+
+        candidates = records.numbers_list(d["candidates"], key("candidates"), positive=True)
+        losses = [records.numbers_list(run, f"{key('losses')}[{i}]", finite=False)
+                  for i, run in enumerate(records.items(d["losses"], key("losses")))]
+        final = [records.number(v, f"{key('final')}[{i}]", optional=True)
+                 for i, v in enumerate(records.items(d["final"], key("final")))]
+        if not len(candidates) == len(losses) == len(final):
+            raise ValueError(f"{key('candidates')}, {key('losses')} and {key('final')} must be of one length, got "
+                             f"{len(candidates)}, {len(losses)} and {len(final)}")
+        pick = records.number(d["pick"], key("pick"), optional=True, positive=True)
+        if pick is not None and pick not in candidates:
+            raise ValueError(f"{key('pick')} {pick:.6g} is not one of the candidates")
+        return cls(candidates, losses, final, pick, records.integer(d["steps"], key("steps"), at_least=1),
+                   records.texts(d.get("notes", []), key("notes")),
+                   records.number(d.get("tolerance", TOLERANCE), key("tolerance"), at_least=0.0))
 
     def __str__(self) -> str:
         rows = [f"stability probe: {len(self.candidates)} candidates x {self.steps} steps ({self.cost_steps} steps)"]

@@ -11,14 +11,14 @@ import contextlib
 import copy
 import math
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 from torch import nn
 
-from onecycle import rng, rundir
+from onecycle import records, rng, rundir
 from onecycle.engine import evaluate
 from onecycle.scheduler import set_group_value
 from onecycle.schedules import ONE_CYCLE
@@ -66,6 +66,31 @@ class Curve:
     def stop_lr(self) -> float:
         """The learning rate of the last step taken."""
         return self.lrs[-1]
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str = "curve") -> Curve:
+        """The inverse of ``asdict``, every value checked (one ``ValueError`` naming the key inside ``where``):
+        lrs finite and > 0, losses numbers (non-finite ones too, as a test records them) one per lr."""
+        names = [f.name for f in fields(cls)]
+        d = records.table(data, where, ("lrs", "losses", "smoothed", "stop_reason", "diverged"), names)
+
+        def key(name: str) -> str:
+            return records.key(where, name)
+
+        lrs = records.numbers_list(d["lrs"], key("lrs"), positive=True)
+        if not lrs:
+            raise ValueError(f"{key('lrs')} must not be empty")
+        losses = records.numbers_list(d["losses"], key("losses"), finite=False)
+        if len(losses) != len(lrs):
+            raise ValueError(f"{key('losses')} must hold one loss per lr: {len(losses)} losses, {len(lrs)} lrs")
+        return cls(lrs=lrs, losses=losses, smoothed=records.numbers_list(d["smoothed"], key("smoothed"), finite=False),
+                   stop_reason=records.text(d["stop_reason"], key("stop_reason")),
+                   diverged=records.flag(d["diverged"], key("diverged")),
+                   extended=records.flag(d.get("extended", False), key("extended")),
+                   filtered=records.numbers_list(d.get("filtered", []), key("filtered"), finite=False),
+                   val_steps=[records.integer(v, f"{key('val_steps')}[{i}]")
+                              for i, v in enumerate(records.items(d.get("val_steps", []), key("val_steps")))],
+                   val_losses=records.numbers_list(d.get("val_losses", []), key("val_losses"), finite=False))
 
 
 @dataclass
@@ -119,25 +144,43 @@ class RangeTestResult:
         }
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> RangeTestResult:
+    def from_dict(cls, data: Any, where: str = "") -> RangeTestResult:
+        """The inverse of :meth:`to_dict`, every value checked: a damaged or hand-edited result raises one
+        ``ValueError`` naming the key (inside ``where``, e.g. ``recommendation.max_lr``), also for learning rates
+        that lie outside the range the curves tested."""
         from onecycle.probe import ProbeResult
 
-        return cls(
-            curves=[Curve(**c) for c in d["curves"]],
-            recommendation=Recommendation.from_dict(d["recommendation"]),
-            settings=dict(d.get("settings", {})),
-            probe=None if d.get("probe") is None else ProbeResult.from_dict(d["probe"]),
-        )
+        def key(name: str) -> str:
+            return records.key(where, name)
+
+        d = records.table(data, where or "the result", ("curves", "recommendation"), ("settings", "probe"))
+        curves = [Curve.from_dict(c, f"{key('curves')}[{i}]")
+                  for i, c in enumerate(records.items(d["curves"], key("curves"), non_empty=True))]
+        rec = Recommendation.from_dict(d["recommendation"], key("recommendation"))
+        probe = None if d.get("probe") is None else ProbeResult.from_dict(d["probe"], key("probe"))
+        low, high = min(c.lrs[0] for c in curves), max(max(c.lrs) for c in curves)
+        tested = "the tested lrs"
+        for name in ("max_lr", "lr_at_minimum"):
+            records.within(getattr(rec, name), key(f"recommendation.{name}"), low, high, tested)
+        for name, lr in rec.suggestions.items():
+            records.within(lr, key(f"recommendation.suggestions.{name}"), low, high, tested)
+        if probe is not None:
+            for i, lr in enumerate(probe.candidates):
+                records.within(lr, key(f"probe.candidates[{i}]"), 0.0, high, "zero to the highest tested lr")
+        return cls(curves, rec, records.table(d.get("settings", {}), key("settings")), probe)
 
     def save_json(self, path: str | Path) -> None:
         rundir.write_json(Path(path), self.to_dict())
 
     @classmethod
     def load_json(cls, path: str | Path) -> RangeTestResult:
+        """The result in ``path``; a file that is not JSON, or not a valid result, is one ``ValueError`` naming the
+        file (and the key)."""
+        data = rundir.read_json(Path(path))
         try:
-            return cls.from_dict(rundir.read_json(Path(path)))
-        except (KeyError, TypeError) as err:
-            raise ValueError(f"{path} is not a range-test result file ({err})") from None
+            return cls.from_dict(data)
+        except ValueError as err:
+            raise ValueError(f"{path} is not a valid range-test result: {err}") from None
 
     def to_csv(self, path: str | Path) -> None:
         """One row per step: repeat, step, lr, loss, smoothed loss."""

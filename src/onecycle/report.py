@@ -13,6 +13,7 @@ from onecycle.engine import train_time
 from onecycle.plots import plot_history, plot_range_test
 from onecycle.range_test import RangeTestResult
 from onecycle.schedules import POLICIES
+from onecycle.sweep import SweepResult
 
 
 @dataclass
@@ -61,15 +62,10 @@ def read_run(path: str | Path) -> RunSummary:
     rows = rundir.read_metrics(path)
     run.history = [r for r in rows if r["kind"] == "epoch"]
     run.steps = [r for r in rows if r["kind"] == "step"]
-    run.finder = _read_object(path / rundir.FINDER_JSON)
-    if run.finder is not None:
-        try:
-            RangeTestResult.from_dict(run.finder)
-        except (KeyError, TypeError, ValueError, AttributeError) as err:
-            raise ValueError(f"{path / rundir.FINDER_JSON} is not a range-test result file ({err!r})") from None
-    run.sweep = _read_object(path / rundir.SWEEP_JSON)
-    if run.sweep is not None and not {"param", "values", "pick"} <= set(run.sweep):
-        raise ValueError(f"{path / rundir.SWEEP_JSON} is not a sweep result file (no param, values and pick)")
+    if (path / rundir.FINDER_JSON).exists():  # checked through and through: the report shows what it holds
+        run.finder = RangeTestResult.load_json(path / rundir.FINDER_JSON).to_dict()
+    if (path / rundir.SWEEP_JSON).exists():
+        run.sweep = SweepResult.load_json(path / rundir.SWEEP_JSON).to_dict()
     run.summary = _read_object(path / rundir.SUMMARY_JSON)
     run.images = {name: path / name for name in IMAGES if (path / name).exists()}
     if not (run.config or run.finder or run.sweep or run.history):

@@ -30,6 +30,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from onecycle import records
 from onecycle.schedules import ONE_CYCLE
 
 __all__ = [
@@ -454,25 +455,35 @@ class Recommendation:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Recommendation:
-        """The inverse of :meth:`to_dict`; raises ``ValueError`` on missing or unknown keys."""
-        names = {f.name for f in fields(cls)}
-        unknown = set(data) - names
-        if unknown:
-            raise ValueError(f"unknown Recommendation keys: {sorted(unknown)}")
-        required = {"max_lr", "min_lr", "suggestions", "confidence", "spread"}
-        missing = required - set(data)
-        if missing:
-            raise ValueError(f"missing Recommendation keys: {sorted(missing)}")
-        kwargs = dict(data)
-        for key in ("max_lr", "min_lr", "spread", "lr_at_minimum", "fall"):
-            if kwargs.get(key) is not None:
-                kwargs[key] = float(kwargs[key])
-        kwargs["suggestions"] = {
-            str(k): None if v is None else float(v) for k, v in data["suggestions"].items()
-        }
-        kwargs["notes"] = [str(note) for note in data.get("notes", [])]
-        return cls(**kwargs)
+    def from_dict(cls, data: Any, where: str = "recommendation") -> Recommendation:
+        """The inverse of :meth:`to_dict`, every value checked: missing or unknown keys and values of the wrong
+        kind (a learning rate that is not a number > 0, a confidence not in high/medium/low...) raise one
+        ``ValueError`` naming the key (inside ``where``)."""
+        names = [f.name for f in fields(cls)]
+        required = ("max_lr", "min_lr", "suggestions", "confidence", "spread")
+        d = records.table(data, where or "recommendation", required, names)
+
+        def lr(name: str, value: Any) -> float | None:
+            return records.number(value, records.key(where, name), optional=True, positive=True)
+
+        suggestions = records.table(d["suggestions"], records.key(where, "suggestions"))
+        confidence = d["confidence"]
+        if confidence not in _RANK:
+            raise ValueError(f"{records.key(where, 'confidence')} must be one of {', '.join(_RANK)}, got "
+                             f"{records.shown(confidence)}")
+        return cls(
+            max_lr=lr("max_lr", d["max_lr"]),
+            min_lr=lr("min_lr", d["min_lr"]),
+            suggestions={name: lr(f"suggestions.{name}", v) for name, v in suggestions.items()},
+            confidence=confidence,
+            spread=records.number(d["spread"], records.key(where, "spread"), optional=True, at_least=0.0),
+            notes=records.texts(d.get("notes", []), records.key(where, "notes")),
+            div_factor=records.number(d.get("div_factor", ONE_CYCLE.div_factor), records.key(where, "div_factor"),
+                                      at_least=1.0),
+            lr_at_minimum=lr("lr_at_minimum", d.get("lr_at_minimum")),
+            repeats=records.integer(d.get("repeats", 1), records.key(where, "repeats"), at_least=1),
+            fall=records.number(d.get("fall"), records.key(where, "fall"), optional=True),
+        )
 
 
 def _lr_text(lr: float | None) -> str:

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
-from onecycle import rundir
+from onecycle import records, rundir
 from onecycle.range_test import RangeTestResult, preserved, range_test
 from onecycle.scheduler import momentum_key, set_group_value
 
@@ -85,19 +85,37 @@ class SweepResult:
                 "pick": self.pick, "eligible": self.eligible, "rule": self.rule, "settings": self.settings}
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> SweepResult:
-        return cls(d["param"], list(d["values"]), [RangeTestResult.from_dict(r) for r in d["results"]],
-                   d["pick"], list(d["eligible"]), dict(d.get("rule", {})), dict(d.get("settings", {})))
+    def from_dict(cls, data: Any) -> SweepResult:
+        """The inverse of :meth:`to_dict`, every value checked: a damaged or hand-edited sweep raises one
+        ``ValueError`` naming the key (``pick``, ``results[1].recommendation.max_lr``...); the pick must be one of
+        the values."""
+        d = records.table(data, "the sweep", ("param", "values", "results", "pick", "eligible"), ("rule", "settings"))
+        values = records.numbers_list(d["values"], "values")
+        results = [RangeTestResult.from_dict(r, f"results[{i}]") for i, r in enumerate(records.items(d["results"],
+                                                                                                   "results"))]
+        eligible = [records.flag(v, f"eligible[{i}]") for i, v in enumerate(records.items(d["eligible"], "eligible"))]
+        if not len(values) == len(results) == len(eligible):
+            raise ValueError(f"values, results and eligible must be of one length, got {len(values)}, {len(results)} "
+                             f"and {len(eligible)}")
+        pick = records.number(d["pick"], "pick", optional=True)
+        if pick is not None and pick not in values:
+            raise ValueError(f"pick {pick:g} is not one of the values")
+        rule = {name: records.number(v, f"rule.{name}") for name, v in records.table(d.get("rule", {}), "rule").items()}
+        return cls(records.text(d["param"], "param"), values, results, pick, eligible, rule,
+                   records.table(d.get("settings", {}), "settings"))
 
     def save_json(self, path: str | Path) -> None:
         rundir.write_json(Path(path), self.to_dict())
 
     @classmethod
     def load_json(cls, path: str | Path) -> SweepResult:
+        """The sweep in ``path``; a file that is not JSON, or not a valid sweep, is one ``ValueError`` naming the file
+        (and the key)."""
+        data = rundir.read_json(Path(path))
         try:
-            return cls.from_dict(rundir.read_json(Path(path)))
-        except (KeyError, TypeError) as err:
-            raise ValueError(f"{path} is not a sweep result file ({err})") from None
+            return cls.from_dict(data)
+        except ValueError as err:
+            raise ValueError(f"{path} is not a valid sweep result: {err}") from None
 
     def plot(self, out: str | Path | None = None) -> Figure:
         """All curves overlaid; see :func:`onecycle.plots.plot_sweep`."""
