@@ -46,6 +46,64 @@ def test_find_lr_verify_runs_the_probe_and_train_uses_its_pick(tmp_path, capsys)
     assert "epochs 2 (now 3)" in capsys.readouterr().err
 
 
+def _must_not_run(name):
+    def run(*args, **kwargs):
+        raise AssertionError(f"{name} ran")
+    return run
+
+
+@pytest.mark.parametrize(
+    "flags,message",
+    [
+        (["--pct-start", "0.05"], "1cycle cannot run in the stability probe (verify), which trains it compressed to "
+                                  "10 steps per candidate (2 epoch(s) of 12 steps planned): pct_start=0.05 leaves a "
+                                  "phase with no steps for total_steps=10"),
+        (["--epochs", "20", "--cycle-epochs", "1"], "1cycle cannot run in the stability probe (verify), which trains "
+                                                    "it compressed to 12 steps per candidate (20 epoch(s) of 12 steps "
+                                                    "planned): pct_start=0.025 leaves a phase with no steps for "
+                                                    "total_steps=12; it must be in (1/12, 0.5417) (cycle_epochs 1 of "
+                                                    "20 epochs)"),
+        (["--pct-start", "0.01"], "1cycle cannot run over the 24 training steps (2 epoch(s) of 12): pct_start=0.01 "
+                                  "leaves a phase with no steps for total_steps=24"),
+    ],
+)
+def test_an_infeasible_probe_schedule_is_one_error_before_the_range_test(tmp_path, capsys, monkeypatch, flags,
+                                                                         message):
+    monkeypatch.setattr(experiment, "range_test", _must_not_run("the range test"))
+    monkeypatch.setattr(experiment, "run_sweep", _must_not_run("the sweep"))
+    run = ["--run-dir", str(tmp_path / "r"), *TINY, "--epochs", "2", "--weight-decay", "5e-4", *flags]
+    for command in (["find-lr", "--verify"], ["train", "--auto", "--verify"]):
+        assert main([*command, *run]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith(f"onecycle {command[0]}: error: {message}") and len(err.splitlines()) == 1, err
+        assert not (tmp_path / "r" / "finder.json").exists()
+
+
+def test_train_auto_checks_the_schedule_before_measuring(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(experiment, "range_test", _must_not_run("the range test"))
+    monkeypatch.setattr(experiment, "run_sweep", _must_not_run("the sweep"))
+    assert main(["train", "--auto", "--run-dir", str(tmp_path), *TINY, "--epochs", "2", "--pct-start", "0.01"]) == 2
+    err = capsys.readouterr().err
+    assert "onecycle train: error: 1cycle cannot run over the 24 training steps (2 epoch(s) of 12)" in err
+    assert not (tmp_path / "sweep.json").exists() and not (tmp_path / "finder.json").exists()
+
+
+def test_a_probe_that_fails_keeps_the_finished_range_test(tmp_path, capsys, monkeypatch):
+    def failing_probe(*args, **kwargs):
+        raise ValueError("the probe failed")
+
+    monkeypatch.setattr(experiment, "probe", failing_probe)
+    run = ["--run-dir", str(tmp_path), *TINY, "--epochs", "2", "--weight-decay", "5e-4"]
+    assert main(["find-lr", "--verify", *run]) == 2
+    assert "the probe failed" in capsys.readouterr().err
+    finder = json.loads((tmp_path / "finder.json").read_text())
+    assert finder["recommendation"]["max_lr"] > 0 and finder["probe"] is None
+    assert finder["settings"]["verify"] is False  # a range test without the probe: train takes it as such
+    assert (tmp_path / "finder.png").exists() and (tmp_path / "finder.csv").exists()
+    assert main(["train", *run]) == 0
+    assert f"max_lr {finder['recommendation']['max_lr']:.4g} (range test)" in capsys.readouterr().out
+
+
 def test_sweep_then_train_uses_their_results(tmp_path, capsys):
     run = ["--run-dir", str(tmp_path), *TINY]
     assert main(["sweep", "--sweep-param", "weight_decay", "--sweep-values", "1e-3,1e-5", *SWEEP_STEPS, *run]) == 0

@@ -31,17 +31,18 @@ def _flags(command: str) -> set[str]:
 def test_each_command_shows_only_the_settings_it_uses():
     find_lr, sweep, train, schedule = _flags("find-lr"), _flags("sweep"), _flags("train"), _flags("schedule")
     assert {"--start-lr", "--num-steps", "--repeats", "--epochs", "--div-factor", "--batch-size", "--verify"} <= find_lr
-    assert not {"--max-lr", "--pct-start", "--three-phase", "--clip-grad-norm", "--sweep-values"} & find_lr
+    assert not {"--max-lr", "--clip-grad-norm", "--sweep-values"} & find_lr
     assert {"--sweep-param", "--sweep-values", "--sweep-steps", "--start-lr", "--epochs", "--div-factor"} <= sweep
     assert not {"--repeats", "--max-lr", "--pct-start", "--verify"} & sweep
     assert {"--max-lr", "--pct-start", "--sweep-values", "--repeats", "--clip-grad-norm", "--verify"} <= train
     assert {"--schedule", "--cycle-epochs", "--cycle-momentum", "--no-cycle-momentum"} <= train
-    assert "--schedule" in find_lr and "--cycle-epochs" not in find_lr  # for --verify, like --epochs and --div-factor
+    # the schedule of the planned run, which --verify trains: every setting of it, spelt as in train
+    assert {"--schedule", "--pct-start", "--cycle-epochs", "--three-phase", "--no-three-phase"} <= find_lr
     assert "--sweep-param" not in train  # train --auto sweeps weight decay only
     assert {"--pct-start", "--div-factor", "--three-phase", "--no-three-phase", "--max-lr", "--schedule",
             "--momentum"} <= schedule
     assert not {"--batch-size", "--dataset", "--epochs"} & schedule
-    assert len(_commands()["find-lr"].format_help().splitlines()) < 80
+    assert len(_commands()["find-lr"].format_help().splitlines()) < 110
 
 
 def test_one_spelling_per_option():
@@ -131,3 +132,22 @@ def test_demo_settings_come_under_the_config_file(tmp_path):
     args = build_parser().parse_args(["demo", "--config", str(path)])
     cfg = config_from_args(args, defaults=DEMO)
     assert cfg.batch_size == 64 and cfg.label_smoothing == DEMO["label_smoothing"]
+
+
+def test_find_lr_takes_every_setting_of_the_schedule_the_probe_trains_in_trains_spelling():
+    from onecycle.config import FIELDS, RunConfig, from_dict
+
+    read = set()
+
+    class Watched(RunConfig):
+        def __getattribute__(self, name):
+            if name in FIELDS:
+                read.add(name)
+            return super().__getattribute__(name)
+
+    for values in ({}, {"cycle_epochs": 2, "epochs": 4}, {"annihilation_pct": 0.2, "schedule": "cosine"}):
+        Watched(**from_dict(values).to_dict()).policy_kwargs()
+    assert {"schedule", "pct_start", "cycle_epochs", "epochs", "momentum"} <= read
+    names = {a.dest: a.option_strings for a in _commands()["find-lr"]._actions}
+    train = {a.dest: a.option_strings for a in _commands()["train"]._actions}
+    assert read <= set(names) and all(names[name] == train[name] for name in read)

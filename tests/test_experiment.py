@@ -5,6 +5,7 @@ import dataclasses
 import json
 import math
 import shutil
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -307,7 +308,8 @@ def test_auto_reruns_what_is_stale_and_says_so(runs, tmp_path, monkeypatch):
     monkeypatch.setattr(experiment, "run_sweep", run_sweep)
     monkeypatch.setattr(experiment, "find_lr", find_lr)
     said = []
-    assert experiment.resolve(cfg, run_dir, True, setup=lambda: None, say=said.append) == (0.123, 1e-5)
+    loaded = SimpleNamespace(train_data=[None] * SETTINGS["train_subset"])  # all resolve reads of the data
+    assert experiment.resolve(cfg, run_dir, True, setup=lambda: loaded, say=said.append) == (0.123, 1e-5)
     assert ran == ["sweep", ("range test", 1e-5)]
     assert any("sweep.json was measured under other settings: batch_size 32 (now 64): running it again" in s
                for s in said)

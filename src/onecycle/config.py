@@ -46,6 +46,9 @@ else:  # pragma: no cover
 SCHEDULE_KEYS = tuple(f.name for f in dataclasses.fields(OneCycleDefaults))
 """The settings that are :func:`onecycle.schedules.one_cycle` arguments (same names)."""
 
+POLICY_SETTINGS = ("schedule", "momentum", *SCHEDULE_KEYS, "cycle_epochs")
+"""The settings :meth:`RunConfig.policy_kwargs` reads: the schedule of a run, besides its length (``epochs``)."""
+
 OPTIMIZERS = ("sgd", "adamw")
 PROBE_HELP = (f"after the range test, train the schedule compressed to a few steps at the recommendation and "
               f"{CANDIDATES - 1} lower values (each /{STEP_DOWN:g}), {BUDGET_FRACTION:.0%} of the planned training "

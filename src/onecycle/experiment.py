@@ -28,6 +28,7 @@ from onecycle.plots import plot_schedule
 from onecycle.probe import candidates_below, probe, steps_per_candidate
 from onecycle.range_test import RangeTestResult, range_test
 from onecycle.scheduler import PolicyScheduler
+from onecycle.schedules import policy
 from onecycle.sweep import SweepResult, sweep
 
 log = logging.getLogger("onecycle")
@@ -256,8 +257,12 @@ def sweep_weight_decay(cfg: RunConfig, run_dir: Path) -> float:
 
 def find_lr(setup: Setup, run_dir: Path, weight_decay: float | None = None) -> RangeTestResult:
     """Run the range test under the training conditions; write finder.json (with the settings it ran under),
-    finder.csv and finder.png."""
+    finder.csv and finder.png. With ``verify``, the stability probe follows: its schedule is checked before the
+    range test (:func:`check_schedule`), and the range test is written before the probe runs (as a result without
+    the probe), so that a probe that fails loses nothing; finder.json is written again with the probe."""
     cfg = setup.cfg
+    if cfg.verify:
+        check_schedule(cfg, len(setup.train_data))
     wd = weight_decay if weight_decay is not None else weight_decay_for(cfg, run_dir)[0]
     model = setup.model()
     optimizer = setup.optimizer(model, cfg.start_lr, wd)
@@ -266,19 +271,47 @@ def find_lr(setup: Setup, run_dir: Path, weight_decay: float | None = None) -> R
         start_lr=cfg.start_lr, end_lr=cfg.end_lr, num_steps=cfg.num_steps, repeats=cfg.repeats, seed=cfg.seed,
         amp_dtype=setup.amp_dtype, div_factor=cfg.div_factor, progress=cfg.progress,
     )
-    if cfg.verify and result.recommendation.max_lr is not None:
-        # The probe trains the schedule that training will use (1cycle or a baseline), compressed: what it checks
-        # is that a whole run of that schedule at the candidate max_lr stays stable.
-        data = setup.batches()
-        candidates, planned = candidates_below(result.recommendation.max_lr), cfg.epochs * len(data)
-        result.probe = probe(model, optimizer, data, setup.loss_fn(), candidates,
-                             steps_per_candidate(planned, len(candidates)), schedule=cfg.policy_kwargs(),
-                             amp_dtype=setup.amp_dtype, seed=cfg.seed, planned_steps=planned, progress=cfg.progress)
-    result.settings.update(finder_conditions(cfg, wd))
+    probing = cfg.verify and result.recommendation.max_lr is not None
+    result.settings.update(finder_conditions(cfg.replace(verify=False) if probing else cfg, wd))
     result.save_json(run_dir / rundir.FINDER_JSON)
     result.to_csv(run_dir / "finder.csv")
     result.plot(run_dir / "finder.png")
+    if probing:
+        # The probe trains the schedule that training will use (1cycle or a baseline), compressed: what it checks
+        # is that a whole run of that schedule at the candidate max_lr stays stable.
+        data = setup.batches()
+        planned = cfg.epochs * len(data)
+        result.probe = probe(model, optimizer, data, setup.loss_fn(), candidates_below(result.recommendation.max_lr),
+                             steps_per_candidate(planned), schedule=cfg.policy_kwargs(), amp_dtype=setup.amp_dtype,
+                             seed=cfg.seed, planned_steps=planned, progress=cfg.progress)
+        result.settings.update(finder_conditions(cfg, wd))
+        result.save_json(run_dir / rundir.FINDER_JSON)
     return result
+
+
+def check_schedule(cfg: RunConfig, images: int) -> None:
+    """Raise a :class:`ConfigError` naming the settings unless the schedule of ``cfg`` can be built over the training
+    ``images`` training images make (``cfg.epochs`` epochs at ``cfg.batch_size``) and, with ``cfg.verify``, over
+    the stability probe's compressed runs too. The checks of the schedule settings that need the length of training
+    (a phase of no steps, too few steps), made before any range test or training."""
+    per_epoch = num_batches(images, cfg.batch_size, drops_last(images, cfg.batch_size))
+    total = cfg.epochs * per_epoch
+    what = "1cycle" if cfg.schedule == "onecycle" else f"the {cfg.schedule} schedule"
+    if total < 2:
+        raise ConfigError(f"{what} needs at least 2 steps, and {images} training images at batch_size "
+                          f"{cfg.batch_size} make {per_epoch} per epoch, over {cfg.epochs} epoch(s): lower batch_size "
+                          "or raise epochs or train_subset")
+    lengths = [(total, f"over the {total} training steps ({cfg.epochs} epoch(s) of {per_epoch})")]
+    if cfg.verify:
+        steps = steps_per_candidate(total)
+        lengths.append((steps, f"in the stability probe (verify), which trains it compressed to {steps} steps per "
+                               f"candidate ({cfg.epochs} epoch(s) of {per_epoch} steps planned)"))
+    given = f" (cycle_epochs {cfg.cycle_epochs} of {cfg.epochs} epochs)" if cfg.cycle_epochs is not None else ""
+    for steps, where in lengths:
+        try:
+            policy(max_lr=1.0, total_steps=steps, **cfg.policy_kwargs())
+        except ValueError as err:
+            raise ConfigError(f"{what} cannot run {where}: {err}{given}") from None
 
 
 def run_sweep(setup: Setup, run_dir: Path, weight_decay: float | None = None) -> SweepResult:
@@ -323,7 +356,13 @@ def resolve(cfg: RunConfig, run_dir: Path, auto: bool, setup: Callable[[], Setup
     ``run_dir`` when they were measured under these settings. With ``auto`` the weight-decay sweep and the range
     test run first where their result is missing or stale (``setup()`` gives the loaded data); without, a
     stale result is a :class:`StaleResult` naming each difference, and a missing max_lr a ``ValueError``.
-    ``say`` receives what is done and why."""
+    ``say`` receives what is done and why. The schedule is checked against the loaded data (:func:`check_schedule`)
+    before anything is measured."""
+
+    def loaded() -> Setup:
+        ready = setup()
+        check_schedule(cfg, len(ready.train_data))
+        return ready
     if cfg.weight_decay is not None:
         wd, wd_source = cfg.weight_decay, "config"
         if auto:
@@ -332,7 +371,7 @@ def resolve(cfg: RunConfig, run_dir: Path, auto: bool, setup: Callable[[], Setup
         swept = _reusable(lambda: fresh_sweep(cfg, run_dir), auto, say)
         if swept is None and auto and cfg.sweep_param == "weight_decay":
             say(f"weight-decay sweep over {', '.join(f'{v:g}' for v in cfg.sweep_values)}")
-            swept = run_sweep(setup(), run_dir, 0.0)
+            swept = run_sweep(loaded(), run_dir, 0.0)
             say(str(swept))
         wd, wd_source = _weight_decay_from(cfg, swept)
     if cfg.max_lr is not None:
@@ -346,7 +385,7 @@ def resolve(cfg: RunConfig, run_dir: Path, auto: bool, setup: Callable[[], Setup
                 raise ValueError(f"no max_lr: pass --max-lr, run `onecycle find-lr --run-dir {run_dir}` first, or "
                                  "use --auto")
             say(f"range test at weight decay {wd:g}")
-            finder = find_lr(setup(), run_dir, wd)
+            finder = find_lr(loaded(), run_dir, wd)
             say(str(finder))
         if finder.max_lr is None:
             raise ValueError(f"the range test in {run_dir / rundir.FINDER_JSON} gave no recommendation; see "
@@ -432,12 +471,8 @@ def train_run(setup: Setup, run_dir: Path, max_lr: float, weight_decay: float, r
     :data:`rundir.TRAIN_FILES`, checkpoint.pt each epoch."""
     cfg = setup.cfg
     run_dir.mkdir(parents=True, exist_ok=True)
+    check_schedule(cfg.replace(verify=False), len(setup.train_data))
     data = setup.batches()
-    if cfg.epochs * len(data) < 2:
-        what = "1cycle" if cfg.schedule == "onecycle" else f"the {cfg.schedule} schedule"
-        raise ValueError(f"{what} needs at least 2 steps, and {len(setup.train_data)} training images at batch_size "
-                         f"{cfg.batch_size} make {len(data)} per epoch, over {cfg.epochs} epoch(s): lower batch_size "
-                         "or raise epochs or train_subset")
     model = setup.model()
     optimizer = setup.optimizer(model, max_lr, weight_decay)
     scheduler = PolicyScheduler(optimizer, max_lr=max_lr, epochs=cfg.epochs, steps_per_epoch=len(data),

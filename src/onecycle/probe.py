@@ -58,7 +58,7 @@ def candidates_below(max_lr: float, n: int = CANDIDATES, step_down: float = STEP
     return [float(max_lr) / step_down**k for k in range(n)]
 
 
-def steps_per_candidate(total_steps: int, n_candidates: int, fraction: float = BUDGET_FRACTION) -> int:
+def steps_per_candidate(total_steps: int, n_candidates: int = CANDIDATES, fraction: float = BUDGET_FRACTION) -> int:
     """Steps per candidate for a probe costing ``fraction`` of ``total_steps`` (at least :data:`MIN_STEPS`)."""
     if not (isinstance(total_steps, int) and total_steps >= 1):
         raise ValueError(f"total_steps must be an integer >= 1, got {total_steps!r}")

@@ -5,13 +5,13 @@ from __future__ import annotations
 import argparse
 
 from onecycle.cli.common import add_run_arguments, measure
-from onecycle.config import Group, settings_in
+from onecycle.config import POLICY_SETTINGS, Group, settings_in
 from onecycle.experiment import find_lr, weight_decay_for
 
 # The recommendation is for a planned run: its min_lr is max_lr / div_factor; the stability probe (--verify) trains
-# its schedule, for a share of its epochs.
-SETTINGS = (*settings_in(Group.DATA, Group.MODEL, Group.RANGE_TEST, Group.MACHINE), "epochs", "schedule",
-            "div_factor")
+# its schedule (every setting of it), for a share of its epochs.
+SETTINGS = tuple(dict.fromkeys((*settings_in(Group.DATA, Group.MODEL, Group.RANGE_TEST, Group.MACHINE), "epochs",
+                                *POLICY_SETTINGS)))
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
