@@ -104,6 +104,16 @@ def test_a_probe_that_fails_keeps_the_finished_range_test(tmp_path, capsys, monk
     assert f"max_lr {finder['recommendation']['max_lr']:.4g} (range test)" in capsys.readouterr().out
 
 
+def test_find_lr_says_when_the_range_was_extended_past_end_lr(tmp_path, capsys):
+    assert main(["find-lr", "--run-dir", str(tmp_path), *TINY, "--start-lr", "1e-4", "--end-lr", "1e-3",
+                 "--num-steps", "20"]) == 0
+    out = capsys.readouterr().out
+    finder = json.loads((tmp_path / "finder.json").read_text())
+    curve = finder["curves"][0]
+    assert curve["extended"] and len(curve["lrs"]) > 20
+    assert f"; extended to lr {curve['lrs'][-1]:.3g}: the loss had not diverged by end_lr 0.001" in out
+
+
 def test_sweep_then_train_uses_their_results(tmp_path, capsys):
     run = ["--run-dir", str(tmp_path), *TINY]
     assert main(["sweep", "--sweep-param", "weight_decay", "--sweep-values", "1e-3,1e-5", *SWEEP_STEPS, *run]) == 0

@@ -129,10 +129,30 @@ def test_never_diverging_curve_is_extended_then_flagged():
     assert curve.stop_lr == pytest.approx(100.0)
     assert "without diverging" in curve.stop_reason
     assert any("diverge" in n for n in res.recommendation.notes)
+    assert str(res).splitlines()[0] == (f"range test of {len(res.lrs)} steps, stopped: {curve.stop_reason}; extended "
+                                        "to lr 100: the loss had not diverged by end_lr 1")
 
     res = range_test(model, opt, data, flat_loss, num_steps=50, end_lr=1.0, extend=False)
     assert len(res.lrs) == 50 and not res.curves[0].extended
-    assert any("diverge" in n for n in res.recommendation.notes)
+    assert any("diverge" in n for n in res.recommendation.notes) and "extended" not in str(res)
+
+
+def test_a_curve_extended_until_it_diverged_says_how_far_it_went():
+    model = nn.Linear(2, 1)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+
+    def step(batch):
+        lr = opt.param_groups[0]["lr"]
+        return 1.0 / (1.0 + lr) if lr < 5.0 else math.inf
+
+    res = range_test(model, opt, [None], step=step, start_lr=1e-3, end_lr=1.0, num_steps=31, repeats=2)
+    for i, curve in enumerate(res.curves):
+        assert curve.extended and res.diverged and 5.0 <= curve.stop_lr < 5.0 * 10 ** 0.1
+        assert str(res).splitlines()[i] == (f"repeat {i + 1}: range test of {len(curve.lrs)} steps, stopped: "
+                                            f"non-finite loss at lr={curve.stop_lr:.3g}; extended to lr "
+                                            f"{curve.stop_lr:.3g}: the loss had not diverged by end_lr 1")
+    back = RangeTestResult.from_dict(json.loads(json.dumps(res.to_dict())))
+    assert str(back) == str(res)
 
 
 def test_non_finite_loss_stops_at_once():

@@ -129,9 +129,14 @@ class RangeTestResult:
         return self.probe.pick if self.probe is not None else self.recommendation.max_lr
 
     def __str__(self) -> str:
-        """How the test ended (one line per repeat), then the recommendation (see ``Recommendation.__str__``)."""
+        """How the test ended (one line per repeat: where it stopped, and how far past ``end_lr`` it was extended),
+        then the recommendation (see ``Recommendation.__str__``)."""
+        end_lr = self.settings.get("end_lr")
+        by = f"end_lr {end_lr:g}" if isinstance(end_lr, (int, float)) else "end_lr"
         lines = [f"{f'repeat {i + 1}: ' if len(self.curves) > 1 else ''}range test of {len(c.lrs)} steps, "
-                 f"stopped: {c.stop_reason}" for i, c in enumerate(self.curves)]
+                 f"stopped: {c.stop_reason}"
+                 + (f"; extended to lr {c.stop_lr:.3g}: the loss had not diverged by {by}" if c.extended else "")
+                 for i, c in enumerate(self.curves)]
         probe = [] if self.probe is None else [str(self.probe)]
         return "\n".join([*lines, str(self.recommendation), *probe])
 
