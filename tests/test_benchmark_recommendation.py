@@ -3,6 +3,7 @@ rules on constructed curves, and a quick end-to-end run."""
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -312,3 +313,31 @@ def test_probe_pick_at_each_tolerance_is_read_off_the_trained_candidates():
     stuck = {**case, "finder": {**case["finder"], "probe": {**case["finder"]["probe"],
                                                             "losses": [[2.0] * 10, [2.0] * 4, [1.99] * 10]}}}
     assert set(scoring.probe_tolerance_regrets(stuck).values()) == {-5.0}  # learned nothing: the first is kept
+
+
+RESULTS = json.loads((Path(__file__).parents[1] / "benchmarks" / "results" / "recommendation.json").read_text())
+
+
+def test_the_rule_of_every_stored_case_is_the_current_recommend():
+    """The library's rule is unchanged since the cases were measured: today's recommend() on each stored curve gives
+    the max_lr that was trained, so the report may read confidence, fall and shallowness off the curves afresh."""
+    from onecycle.suggestions import recommend
+
+    for c in RESULTS["cases"]:
+        f = c["finder"]
+        assert recommend(f["lrs"], f["losses"], diverged=f["diverged"]).max_lr == c["rules"][rules.OURS]["lr"]
+
+
+@pytest.mark.parametrize("stored", ["high", "medium"])
+def test_the_report_shows_the_confidence_of_the_current_recommend_not_the_stored_one(stored):
+    case = json.loads(json.dumps(next(c for c in RESULTS["cases"] if c["case"]["name"] == "digits-nobn-sgd-5ep")))
+    case["finder"]["recommendation"].update(confidence=stored, fall=None)  # as older code recorded it
+    text = "\n".join(report.per_case([case]))
+    line = next(line for line in text.splitlines() if line.startswith("- digits-nobn-sgd-5ep: "))
+    now = report.current_recommendation(case["finder"])
+    assert now.shallow and now.confidence == "low" and now.fall == pytest.approx(0.036, abs=0.001)
+    assert line.endswith("smoothed minimum at 0.27, the loss fell 4% before it (shallow), confidence low.")
+    deep = next(c for c in RESULTS["cases"] if c["case"]["name"] == "digits-cnn-sgd-3ep")
+    deep = {**deep, "finder": {**deep["finder"], "recommendation": {**deep["finder"]["recommendation"],
+                                                                    "confidence": "low"}}}
+    assert "the loss fell 90% before it, confidence high." in "\n".join(report.per_case([deep]))

@@ -21,6 +21,7 @@ from benchmarks.recommendation.scoring import (
     summarize,
 )
 from onecycle.probe import TOLERANCE
+from onecycle.suggestions import Recommendation, recommend
 
 COMMAND = "python -m benchmarks.recommendation"
 TEMPLATE = Path(__file__).with_name("report_template.md")
@@ -122,13 +123,23 @@ def per_case(cases: Sequence[dict[str, Any]]) -> list[str]:
     items = []
     for c in cases:
         f = c["finder"]
+        rec = current_recommendation(f)
         items.append(block(
             "grid_case", case=c["case"]["name"], last_lr=fmt_lr(f["lrs"][-1]), steps=len(f["lrs"]),
             points=", ".join(f"{fmt_lr(p['lr'])}: {fmt_acc(p['accuracy'])}{'†' if p['diverged'] else ''}"
                              for p in c["grid"]),
-            stop_reason=f["stop_reason"], lr_at_minimum=fmt_lr(f["recommendation"].get("lr_at_minimum")),
-            confidence=f["recommendation"]["confidence"]))
+            stop_reason=f["stop_reason"], lr_at_minimum=fmt_lr(rec.lr_at_minimum),
+            fall="—" if rec.fall is None else f"{rec.fall:.0%}", shallow=" (shallow)" if rec.shallow else "",
+            confidence=rec.confidence))
     return [*parts, block("grid"), "\n".join(items)]
+
+
+def current_recommendation(finder: dict[str, Any]) -> Recommendation:
+    """The library's recommendation read off a case's stored range-test curve by the current
+    :func:`onecycle.suggestions.recommend`: its confidence, fall and shallowness as the library gives them today, not
+    as the code of the day the case was measured recorded them (the rule for ``max_lr`` is the same)."""
+    return recommend(finder["lrs"], finder["losses"], div_factor=finder["recommendation"]["div_factor"],
+                     diverged=finder.get("diverged", True))
 
 
 def candidates(cases: Sequence[dict[str, Any]]) -> list[str]:

@@ -395,7 +395,7 @@ SHALLOW_FALL = 0.1
 :func:`relative_fall`) is *shallow*: the network barely trained during the test, so where the minimum lies says
 little about the lr that trains best (confidence low, with a note; ``max_lr`` keeps the same rule: on the
 benchmark's tuning cases with such curves, the minimum / 3 lost 4 to 6 points more than the minimum / 1.5). The
-range tests of ``benchmarks/recommendation/`` fall by 44% to 93%, except those of the SGD networks without
+range tests of ``benchmarks/recommendation/`` fall by 39% to 93%, except those of the SGD networks without
 BatchNorm, which fall by 4% to 5%."""
 
 
