@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from benchmarks.common.cli import SMOKE_WARNING
 from benchmarks.experiments import analysis, cli, plan, report, runs
 from benchmarks.experiments.figures import FIGURES
 from benchmarks.experiments.settings import FULL, QUICK
@@ -25,7 +26,8 @@ def test_quick_run_writes_the_report_and_figures_and_a_rerun_trains_nothing(tmp_
     assert cli.main(argv) == 0
     data = json.loads(results.read_text())
     text = out.read_text()
-    assert text.startswith(f"{HAND_WRITTEN}\n{report.BEGIN}\n") and text.endswith(f"{report.END}{after}")
+    assert text.startswith(f"{HAND_WRITTEN}\n{report.BEGIN}\n\n{SMOKE_WARNING}\n\n## CPU-scale twins")
+    assert text.endswith(f"{report.END}{after}")
     assert "Not measured yet." not in text
     assert text.count(report.BEGIN) == 1 and text.count(report.END) == 1
     for heading in ("Which claims held", "1. Epochs to accuracy", "2. Cyclical vs constant momentum",

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from benchmarks.common.cli import SMOKE_WARNING
 from benchmarks.recommendation import candidates, cli, published_rules, report, rules, run_cache, scoring
 from benchmarks.recommendation.cases import CASES, QUICK_CASE, SGD_GRID
 
@@ -281,6 +282,7 @@ def test_quick_run_writes_the_report(tmp_path):
             assert entry["regret"] == pytest.approx(100 * (entry["accuracy"] - best))
     text = out.read_text()
     assert "## Summary: regret per rule" in text and rules.OURS in text and "## Weight decay" in text
+    assert text.startswith(SMOKE_WARNING + "\n\n# Benchmark: recommendation quality\n")
 
 
 def test_loss_at_lr_pick_compares_losses_at_the_lowest_recommendation():

@@ -1,3 +1,4 @@
 """What the benchmarks share: the run cache and its journal (:mod:`.run_cache`), running tasks in worker
 processes (:mod:`.runner`), one training run under a :class:`~onecycle.config.RunConfig` (:mod:`.training`),
-report templates (:mod:`.template`) and where results go (:mod:`.paths`)."""
+report templates (:mod:`.template`), where results go (:mod:`.paths`) and what their command lines share: the
+report's path, reading their files, one-line errors, the smoke run's warning (:mod:`.cli`)."""

@@ -16,6 +16,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from benchmarks.common.cli import BenchmarkError, read_json
+
 
 class RunCache:
     """Finished measurements by key (``runs``); ``new`` holds those this process added."""
@@ -33,8 +35,13 @@ class RunCache:
     @classmethod
     def load(cls, path: Path, **kwargs: Any) -> Any:
         """The cache in ``path`` and its journal (either may be missing), journaling new measurements there;
-        ``kwargs`` go to the constructor."""
-        runs = json.loads(path.read_text())["runs"] if path.exists() else {}
+        ``kwargs`` go to the constructor. A cache file that is truncated, corrupt or not a cache is a
+        :class:`~benchmarks.common.cli.BenchmarkError` naming it."""
+        runs: dict[str, Any] = {}
+        if path.exists():
+            runs = read_json(path, "the run cache", ("runs",))["runs"]
+            if not isinstance(runs, dict):
+                raise BenchmarkError(f"{path} is not the run cache of this benchmark: its runs are not an object")
         journal = cls.journal_of(path)
         runs.update(cls.journal_runs(journal))
         if journal.exists() and not journal.read_bytes().endswith(b"\n"):
@@ -44,14 +51,18 @@ class RunCache:
 
     @staticmethod
     def journal_runs(journal: Path) -> dict[str, Any]:
-        """The measurements appended to ``journal`` (a line torn by a kill is dropped)."""
+        """The measurements appended to ``journal`` (a line torn by a kill is dropped; a whole line that is not an
+        entry is a :class:`~benchmarks.common.cli.BenchmarkError` naming the journal)."""
         runs: dict[str, Any] = {}
         if journal.exists():
-            for line in journal.read_text().splitlines():
+            for number, line in enumerate(journal.read_bytes().decode("utf-8", "replace").splitlines(), 1):
                 try:
                     entry = json.loads(line)
                 except json.JSONDecodeError:
                     continue
+                if not (isinstance(entry, dict) and set(entry) == {"key", "run"} and isinstance(entry["key"], str)):
+                    raise BenchmarkError(f"{journal} is not a run journal of this benchmark: line {number} is not "
+                                         "an entry (key and run)")
                 runs[entry["key"]] = entry["run"]
         return runs
 

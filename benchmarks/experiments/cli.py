@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import os
 import platform
 import sys
@@ -15,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import experiments
+from benchmarks.common.cli import markdown_path, read_json, reading, run_main
 from benchmarks.common.paths import RESULTS_DIR, ROOT
 from benchmarks.common.run_cache import RunCache
 from benchmarks.common.runner import run_tasks
@@ -35,8 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f"a smoke run of seconds: tiny digits subsets, one seed (into {shown(QUICK_DIR)}/)")
     parser.add_argument("--jobs", type=int, default=1, help="runs side by side in worker processes (default 1)")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads per run (default 1)")
-    parser.add_argument("--out", type=Path,
-                        help="Markdown file whose twins section is written (default docs/RESULTS.md; quick: "
+    parser.add_argument("--out", type=markdown_path,
+                        help="Markdown file (.md) whose twins section is written (default docs/RESULTS.md; quick: "
                              "RESULTS.md in the quick dir); figures go to images/ beside it")
     parser.add_argument("--results", type=Path, help="raw JSON results (default under benchmarks/results/)")
     parser.add_argument("--runs", type=Path, help="cache of finished runs, reused by later invocations (default "
@@ -60,12 +60,21 @@ def write(data: dict[str, Any], out: Path) -> None:
     write_section(out, render(data))
 
 
+RESULTS_KEYS = ("settings", "meta", "results")
+"""The top-level keys of a results file (what the report reads)."""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Measure what the twins still miss, then write the results, figures and report."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.threads < 1 or args.jobs < 1:
         parser.error("--threads and --jobs must be at least 1")
+    return run_main(COMMAND, lambda: run(args))
+
+
+def run(args: argparse.Namespace) -> int:
+    """:func:`main` once its arguments are checked."""
     settings: Settings = dataclasses.replace(QUICK if args.quick else FULL, threads=args.threads)
     out = args.out or (QUICK_DIR / "RESULTS.md" if args.quick else ROOT / "docs" / "RESULTS.md")
     results_file = args.results or (QUICK_DIR / "experiments.json" if args.quick else RESULTS_DIR / "experiments.json")
@@ -74,8 +83,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from onecycle.rundir import write_json
 
     if args.render:
-        data = json.loads(results_file.read_text())
-        write(data, out)
+        data = read_json(results_file, "a results file", RESULTS_KEYS)
+        reading(results_file, "a results file", lambda: write(data, out))
         print(f"wrote {out}", file=sys.stderr)
         return 0
 
@@ -113,7 +122,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                      "machine": f"{platform.machine()}, {os.cpu_count()} CPU core(s), torch {torch.__version__}",
                      "jobs": args.jobs, "wall_time_s": time.perf_counter() - start, "new_runs": len(cache.new),
                      "runs": len(tasks), "run_time_s": run_time, "results_file": shown(results_file),
-                     "runs_file": shown(runs_file), "images": "images", "missing": ", ".join(missing)},
+                     "runs_file": shown(runs_file), "images": "images", "missing": ", ".join(missing),
+                     "quick": args.quick},
             "results": analyze(settings, lookup)}
     write_json(results_file, data)  # the numbers first: a figure that fails to draw does not lose them
     write(data, out)

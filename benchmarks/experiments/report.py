@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from benchmarks.common.cli import SMOKE_WARNING, BenchmarkError
 from benchmarks.common.template import Blocks
 from benchmarks.experiments.analysis import NOISE_Z, loss_diff, pts
 
@@ -213,7 +214,8 @@ def render(data: dict[str, Any]) -> str:
     """The twins' section, markers included."""
     images = data["meta"]["images"]
     results = data["results"]
-    parts = [BEGIN, head(data), claims(results), not_reproduced(results), budget(data, images),
+    smoke = [SMOKE_WARNING] if data["meta"].get("quick") else []
+    parts = [BEGIN, *smoke, head(data), claims(results), not_reproduced(results), budget(data, images),
              momentum(data, images), superconvergence(data, images), short_cycle(data, images),
              weight_decay(data, images)]
     if data["meta"].get("missing"):
@@ -224,9 +226,12 @@ def render(data: dict[str, Any]) -> str:
 def write_section(path: Path, section: str) -> None:
     """Put ``section`` in place of the one between the markers in ``path`` (appended when there is none, the file
     created when missing), leaving the rest of the file as it is."""
-    from onecycle.rundir import write_text
+    from onecycle.rundir import read_text, write_text
 
-    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    try:
+        text = read_text(path) if path.exists() else ""
+    except ValueError as err:  # not UTF-8: not a report of ours to write into
+        raise BenchmarkError(str(err)) from None
     start, end = text.find(BEGIN), text.find(END)
     if start >= 0 and end > start:
         text = text[:start] + section.rstrip("\n") + text[end + len(END):]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import platform
 import sys
 from collections.abc import Sequence
@@ -12,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import recommendation
+from benchmarks.common.cli import markdown_path, read_json, reading, run_main
 from benchmarks.recommendation.cases import CASES, QUICK_CASE, QUICK_SETTINGS, Case, Settings
 from benchmarks.recommendation.paths import NOTES, RESULTS_DIR, ROOT, RUNS_FILE
 from benchmarks.recommendation.report import COMMAND, fmt_lr, fmt_pts, render
@@ -24,7 +24,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=COMMAND, description=recommendation.__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="a smoke run of a few seconds on a tiny digits case")
     parser.add_argument("--cases", help="comma-separated case names (default: all)")
-    parser.add_argument("--out", type=Path, help="Markdown report (default docs/BENCHMARKS.md; quick: results dir)")
+    parser.add_argument("--out", type=markdown_path,
+                        help="Markdown report, a .md file (default docs/BENCHMARKS.md; quick: results dir)")
     parser.add_argument("--results", type=Path, help="raw JSON results (default under benchmarks/results/)")
     parser.add_argument("--runs", type=Path,
                         help="cache of finished runs, reused by later invocations (default under benchmarks/results/; "
@@ -37,15 +38,33 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def chosen_cases(args: argparse.Namespace, parser: argparse.ArgumentParser) -> list[Case]:
-    """The cases named by ``--cases`` (any of :data:`CASES` and the quick case), else all (or the quick one)."""
-    if not args.cases:
+    """The cases named by ``--cases`` (any of :data:`CASES` and the quick case), else all (or the quick one); names
+    that are not cases, none at all or one twice are an error listing the valid names."""
+    if args.cases is None:
         return [QUICK_CASE] if args.quick else list(CASES)
-    wanted = args.cases.split(",")
+    wanted = [name.strip() for name in args.cases.split(",")]
     known = {c.name: c for c in (*CASES, QUICK_CASE)}
+    valid = f"valid names: {', '.join(known)}"
+    if not any(wanted) or not all(wanted):
+        parser.error(f"--cases expects comma-separated case names, got {args.cases!r}; {valid}")
     unknown = [n for n in wanted if n not in known]
     if unknown:
-        parser.error(f"unknown case(s): {', '.join(unknown)}; known: {', '.join(known)}")
+        parser.error(f"unknown case(s) in --cases: {', '.join(unknown)}; {valid}")
+    if len(set(wanted)) < len(wanted):
+        parser.error(f"--cases names a case twice: {args.cases}")
     return [known[n] for n in wanted]
+
+
+RESULTS_KEYS = ("settings", "threads", "machine", "results_file", "cases")
+"""The top-level keys of a results file (what :func:`render` and ``--resume`` read)."""
+
+
+def read_results(path: Path) -> dict[str, Any]:
+    """The results file ``path``; one that cannot be read, or holds no results of this benchmark, is a
+    :class:`~benchmarks.common.cli.BenchmarkError` naming it."""
+    data = read_json(path, "a results file", RESULTS_KEYS)
+    reading(path, "a results file", lambda: {c["case"]["name"]: c for c in data["cases"]})
+    return data
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -54,12 +73,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.threads < 1 or args.jobs < 1:
         parser.error("--threads and --jobs must be at least 1")
+    cases = chosen_cases(args, parser)
+    return run_main(COMMAND, lambda: run(args, cases))
 
+
+def run(args: argparse.Namespace, cases: list[Case]) -> int:
+    """:func:`main` once its arguments are checked."""
     import torch
 
-    from onecycle.rundir import write_json
+    from onecycle.rundir import write_json, write_text
 
-    cases = chosen_cases(args, parser)
     settings = QUICK_SETTINGS if args.quick else Settings()
     stem = "recommendation-quick" if args.quick else "recommendation"
     results_file = args.results or RESULTS_DIR / f"{stem}.json"
@@ -68,12 +91,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     notes = None if args.quick or not NOTES.exists() else NOTES.read_text()
 
     if args.render:
-        out.write_text(render(json.loads(results_file.read_text()), notes))
+        data = read_results(results_file)
+        write_text(out, reading(results_file, "a results file", lambda: render(data, notes)))
         print(f"wrote {out}", file=sys.stderr)
         return 0
     done: dict[str, dict[str, Any]] = {}
     if args.resume and results_file.exists():
-        done = {c["case"]["name"]: c for c in json.loads(results_file.read_text())["cases"]}
+        done = {c["case"]["name"]: c for c in read_results(results_file)["cases"]}
     cache = RunCache.load(runs_file, args.threads) if runs_file else RunCache(threads=args.threads)
     try:
         shown = str(results_file.resolve().relative_to(ROOT))
@@ -91,8 +115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if runs_file:
             cache.save(runs_file, final)
         write_json(results_file, data)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(render(data, notes))
+        write_text(out, render(data, notes))
 
     def finished(case: Case, result: dict[str, Any], new_runs: dict[str, list[Any]]) -> None:
         results[case.name] = result

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks.common.cli import SMOKE_WARNING
 from benchmarks.common.template import Blocks
 from benchmarks.recommendation.candidates import TRAINED_MARGINS
 from benchmarks.recommendation.paths import ROOT, RUNS_FILE
@@ -256,8 +257,8 @@ def wall_time(data: dict[str, Any]) -> list[str]:
 def render(data: dict[str, Any], notes: str | None = None) -> str:
     """The Markdown report of a results dict (as written to the JSON file), with ``notes`` as its findings."""
     cases = data["cases"]
-    parts = [*introduction(data), *rule_summary(cases), *per_case(cases), *candidates(cases),
-             *stability_probe(cases), *weight_decay(cases), *wall_time(data)]
+    parts = [*([SMOKE_WARNING] if data.get("quick") else []), *introduction(data), *rule_summary(cases),
+             *per_case(cases), *candidates(cases), *stability_probe(cases), *weight_decay(cases), *wall_time(data)]
     if notes:
         parts.append(block("findings", notes=notes.strip()))
     return "\n\n".join(parts) + "\n"

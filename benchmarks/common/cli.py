@@ -1,0 +1,68 @@
+"""What the benchmarks' command lines share: the report's path (``--out``), reading their JSON files, the warning
+on a smoke run's report, and problems reported as one line naming the file, never a traceback."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+SMOKE_WARNING = ("> **Smoke run (`--quick`): tiny data, one seed, a few steps; the figures mean nothing.** It checks "
+                 "that the benchmark runs end to end; the measured report is the one without `--quick`.")
+"""The first lines of a report written by ``--quick``."""
+
+
+class BenchmarkError(Exception):
+    """A problem with a benchmark's input or files, reported as one line naming the file."""
+
+
+def markdown_path(text: str) -> Path:
+    """``--out``: the path of a Markdown file (``.md``; it need not exist, but must not be a directory). Its figures,
+    if any, go to ``images/`` beside it."""
+    path = Path(text)
+    if not text.strip() or path.suffix.lower() != ".md" or path.is_dir():
+        raise argparse.ArgumentTypeError(f"expected the path of a Markdown file ending in .md (figures go to images/ "
+                                         f"beside it), got {text!r}")
+    return path
+
+
+def read_json(path: Path, what: str, keys: Iterable[str] = ()) -> Any:
+    """The JSON object in ``path``, ``what`` the file is (for the message): a missing, unreadable, truncated or
+    corrupt file, or one without ``keys`` at its top, is a :class:`BenchmarkError` naming it."""
+    from onecycle.rundir import read_json as read
+
+    try:
+        data = read(path)
+    except (FileNotFoundError, ValueError) as err:  # their messages name the file
+        raise BenchmarkError(f"cannot read {what}: {err}") from None
+    except OSError as err:  # a directory, no permission...
+        raise BenchmarkError(f"cannot read {what}: {path}: {err.strerror or err}") from None
+    missing = [k for k in keys if not isinstance(data, dict) or k not in data]
+    if not isinstance(data, dict) or missing:
+        found = f"an object without {', '.join(missing)}" if isinstance(data, dict) else f"a JSON {type(data).__name__}"
+        raise BenchmarkError(f"{path} is not {what} of this benchmark: it holds {found}")
+    return data
+
+
+def reading(path: Path, what: str, read: Callable[[], Any]) -> Any:
+    """``read()``, which reads the contents of ``path`` (``what`` it is); a value of the wrong kind inside the file
+    (``KeyError``, ``TypeError``...) is a :class:`BenchmarkError` naming the file."""
+    try:
+        return read()
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as err:
+        raise BenchmarkError(f"{path} is not {what} of this benchmark ({type(err).__name__}: {err})") from None
+
+
+def run_main(prog: str, body: Callable[[], int]) -> int:
+    """``body()``, with a :class:`BenchmarkError` or a file that cannot be written printed as one line on stderr
+    (exit status 2)."""
+    try:
+        return body()
+    except BenchmarkError as err:
+        message = str(err)
+    except OSError as err:
+        message = f"{err.filename + ': ' if err.filename else ''}{err.strerror or err}"
+    print(f"{prog}: error: {' '.join(message.split())}", file=sys.stderr)
+    return 2
