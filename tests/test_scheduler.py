@@ -1,11 +1,14 @@
 """OneCycleScheduler and PolicyScheduler: torch conventions, per-group values, momentum keys, exact resume, AMP
 skips, the baseline policies."""
 
+import copy
 import io
 import warnings
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from torch.optim.lr_scheduler import LRScheduler, OneCycleLR
 
 from onecycle import OneCycleScheduler, PolicyScheduler, linear
@@ -273,3 +276,123 @@ def test_the_constant_momentum_is_a_setting_only_where_momentum_is_not_cycled():
     other = PolicyScheduler(opt, max_lr=0.5, total_steps=20, schedule="step", momentum=0.9)
     other.load_state_dict(old)
     assert other.schedule == "onecycle" and other.momentums is None and other.get_lr() == cycled.get_lr()
+
+
+def _two_group_optimizer(kind="sgd"):
+    model = _model()
+    groups = [{"params": model[0].parameters()}, {"params": model[2].parameters(), "lr": 0.05}]
+    if kind == "sgd":
+        return torch.optim.SGD(groups, lr=0.1, momentum=0.9)
+    return torch.optim.AdamW(groups, lr=0.1, betas=(0.9, 0.99))
+
+
+_SCHEDULER_ARGS = st.fixed_dictionaries({
+    "schedule": st.sampled_from(list(POLICIES)),
+    "max_lr": st.lists(st.floats(1e-4, 10.0), min_size=2, max_size=2),
+    "total_steps": st.integers(20, 400),
+    "momentum": st.one_of(st.none(), st.floats(0.0, 0.99)),
+    "div_factor": st.floats(1.01, 1e3),
+    "three_phase": st.booleans(),
+    "cycle_momentum": st.booleans(),
+})
+
+
+def _groups(optimizer):
+    """The values of each param group but the parameters and ``initial_lr`` (set once, by the constructor, as
+    torch's schedulers do)."""
+    return [{k: copy.deepcopy(v) for k, v in g.items() if k not in ("params", "initial_lr")}
+            for g in optimizer.param_groups]
+
+
+@settings(max_examples=25, deadline=None)
+@given(args=_SCHEDULER_ARGS, kind=st.sampled_from(["sgd", "adamw"]), steps=st.integers(0, 450),
+       data=st.data())
+def test_state_round_trip_is_bitwise(args, kind, steps, data):
+    """Any scheduler's state, saved and loaded into one built with other settings, gives back the same state, the
+    same values in the optimizer and the same values at every later step."""
+    opt = _two_group_optimizer(kind)
+    sched = PolicyScheduler(opt, **args)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # stepping past the end
+        for _ in range(steps):
+            sched.step()
+    buf = io.BytesIO()
+    torch.save(sched.state_dict(), buf)
+    buf.seek(0)
+    other_opt = _two_group_optimizer(kind)
+    other = PolicyScheduler(other_opt, max_lr=data.draw(st.floats(1e-3, 1.0)), total_steps=17, schedule="step")
+    other.load_state_dict(torch.load(buf, weights_only=True))
+    assert other.state_dict() == sched.state_dict()
+    assert _groups(other_opt) == _groups(opt)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for _ in range(5):
+            sched.step()
+            other.step()
+            assert _groups(other_opt) == _groups(opt)
+
+
+def _drop(key):
+    return lambda state: {k: v for k, v in state.items() if k != key}
+
+
+def _set(key, value):
+    return lambda state: {**state, key: value}
+
+
+def _one_cycle(**changes):
+    """A 1cycle state (the baselines ignore the 1cycle settings) with ``changes``."""
+    return lambda state: {**state, "schedule": "onecycle", "momentums": None, **changes}
+
+
+BAD_STATES = {
+    "a list": (lambda state: list(state), "expected a mapping"),
+    "no total_steps": (_drop("total_steps"), "missing keys ['total_steps']"),
+    "no last_epoch": (_drop("last_epoch"), "missing keys ['last_epoch']"),
+    "max_lrs for one group": (_set("max_lrs", [0.5]), "max_lrs has 1 values but the optimizer has 2"),
+    "max_lrs for three groups": (_set("max_lrs", [0.5, 0.5, 0.5]), "max_lrs has 3 values"),
+    "max_lrs a number": (_set("max_lrs", 0.5), "max_lrs must be a list of numbers"),
+    "max_lrs of strings": (_set("max_lrs", ["0.5", "0.5"]), "max_lrs must be a list of numbers"),
+    "max_lrs negative": (_set("max_lrs", [0.5, -1.0]), "max_lr must be in"),
+    "base_momentums short": (_set("base_momentums", [0.85]), "base_momentums has 1 values"),
+    "momentums short": (_set("momentums", [0.9]), "momentums has 1 values"),
+    "momentums a number": (_set("momentums", 0.9), "momentums must be a list of numbers"),
+    "total_steps a float": (_set("total_steps", 30.0), "total_steps must be an integer"),
+    "total_steps 1": (_set("total_steps", 1), "total_steps must be an integer >= 2"),
+    "last_epoch a string": (_set("last_epoch", "3"), "last_epoch must be an integer"),
+    "last_epoch below -1": (_set("last_epoch", -5), "last_epoch must be an integer >= -1"),
+    "step count negative": (_set("_step_count", -1), "_step_count must be an integer >= 0"),
+    "three_phase a number": (_set("three_phase", 1), "three_phase must be true or false"),
+    "warned flag None": (_set("_warned_past_end", None), "_warned_past_end must be true or false"),
+    "div_factor a string": (_set("div_factor", "10"), "div_factor must be a number"),
+    "div_factor below 1": (_set("div_factor", 0.5), "div_factor"),
+    "pct_start a list": (_set("pct_start", [0.3]), "pct_start must be a number"),
+    "pct_start above 1": (_one_cycle(pct_start=1.5), "pct_start"),
+    "unknown schedule": (_set("schedule", "triangular"), "schedule must be one of"),
+    "schedule not a string": (_set("schedule", ["step"]), "schedule must be one of"),
+    "unknown anneal strategy": (_one_cycle(anneal_strategy="quadratic"), "anneal_strategy"),
+    "unexpected key": (_set("bogus", 1), "unexpected keys ['bogus']"),
+    "unexpected key not a string": (_set(3, 1), "unexpected keys [3]"),
+}
+
+
+@pytest.mark.parametrize("scheduler", ["policy", "onecycle"])
+@pytest.mark.parametrize("name", list(BAD_STATES))
+def test_a_bad_state_is_one_value_error_and_changes_nothing(name, scheduler):
+    change, message = BAD_STATES[name]
+    opt = _two_group_optimizer()
+    if scheduler == "policy":
+        sched = PolicyScheduler(opt, max_lr=[0.4, 0.2], total_steps=30, schedule="cosine", momentum=0.9)
+    else:
+        sched = OneCycleScheduler(opt, max_lr=[0.4, 0.2], total_steps=30)
+    source = PolicyScheduler(_two_group_optimizer(), max_lr=[0.8, 0.6], total_steps=50, schedule="linear",
+                             momentum=[0.8, 0.85])
+    for _ in range(7):
+        sched.step()
+        source.step()
+    before, groups, policies = sched.state_dict(), _groups(opt), sched.policies
+    with pytest.raises(ValueError) as err:
+        sched.load_state_dict(change(source.state_dict()))
+    assert message in str(err.value) and "state" in str(err.value)
+    assert sched.state_dict() == before and _groups(opt) == groups and sched.policies is policies
+    assert sched.get_lr() == [p.lr(7) for p in policies]

@@ -4,6 +4,7 @@ the arguments of ``torch.optim.lr_scheduler.OneCycleLR``."""
 
 from __future__ import annotations
 
+import numbers
 import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -12,7 +13,7 @@ import torch
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
 
-from onecycle.schedules import ONE_CYCLE, AnnealStrategy, Policy, Schedule, policy
+from onecycle.schedules import ONE_CYCLE, POLICIES, AnnealStrategy, Policy, Schedule, policy
 
 # The settings that define the schedules; they travel in state_dict() so a resumed run rebuilds the same ones.
 _SETTINGS = (
@@ -33,6 +34,10 @@ _SETTINGS = (
 _COUNTERS = ("last_epoch", "_step_count", "_warned_no_momentum", "_warned_past_end")
 LEGACY_STATE = {"schedule": "onecycle", "momentums": None}
 """The settings a state_dict() of an older version lacks, with the values it meant (it knew 1cycle only)."""
+_PER_GROUP = ("max_lrs", "base_momentums", "max_momentums")  # and momentums, which may be None
+_FLAGS = ("cycle_momentum", "three_phase", "_warned_no_momentum", "_warned_past_end")
+_NUMBERS = ("div_factor", "final_div_factor")
+_OPTIONAL_NUMBERS = ("pct_start", "annihilation_pct")
 
 
 def _per_group(name: str, value: float | Sequence[float], n_groups: int) -> list[float]:
@@ -41,6 +46,74 @@ def _per_group(name: str, value: float | Sequence[float], n_groups: int) -> list
             raise ValueError(f"{name} has {len(value)} values but the optimizer has {n_groups} param groups")
         return [float(v) for v in value]
     return [float(value)] * n_groups  # type: ignore[arg-type]
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _state_problem(state: Mapping[str, Any], n_groups: int) -> str | None:
+    """What is wrong with the keys, types and lengths of a :meth:`PolicyScheduler.state_dict` for an optimizer of
+    ``n_groups`` param groups (``None``: nothing); the values' ranges are checked by building the policies."""
+    missing = [k for k in (*_SETTINGS, *_COUNTERS) if k not in state and k not in LEGACY_STATE]
+    if missing:
+        return f"missing keys {missing}"
+    if not isinstance(state.get("schedule", "onecycle"), str) or state.get("schedule", "onecycle") not in POLICIES:
+        return f"schedule must be one of {', '.join(POLICIES)}, got {state['schedule']!r}"
+    lists = {k: state[k] for k in _PER_GROUP}
+    if state.get("momentums") is not None:
+        lists["momentums"] = state["momentums"]
+    for key, value in lists.items():
+        if not isinstance(value, (list, tuple)) or not all(_is_number(v) for v in value):
+            return f"{key} must be a list of numbers, got {value!r}"
+        if len(value) != n_groups:
+            return f"{key} has {len(value)} values but the optimizer has {n_groups} param groups"
+    for key in _FLAGS:
+        if not isinstance(state[key], bool):
+            return f"{key} must be true or false, got {state[key]!r}"
+    for key in (*_NUMBERS, *_OPTIONAL_NUMBERS):
+        if not (_is_number(state[key]) or (key in _OPTIONAL_NUMBERS and state[key] is None)):
+            return f"{key} must be a number, got {state[key]!r}"
+    if not isinstance(state["anneal_strategy"], str):
+        return f"anneal_strategy must be a string, got {state['anneal_strategy']!r}"
+    if not _is_int(state["total_steps"]):
+        return f"total_steps must be an integer, got {state['total_steps']!r}"
+    if not (_is_int(state["last_epoch"]) and state["last_epoch"] >= -1):
+        return f"last_epoch must be an integer >= -1, got {state['last_epoch']!r}"
+    if not (_is_int(state["_step_count"]) and state["_step_count"] >= 0):
+        return f"_step_count must be an integer >= 0, got {state['_step_count']!r}"
+    return None
+
+
+def _policies(settings: Mapping[str, Any], epochs: int | None = None,
+              steps_per_epoch: int | None = None) -> list[Policy]:
+    """One policy per param group from the scheduler settings (:data:`_SETTINGS`)."""
+    momentums = settings["momentums"] or [None] * len(settings["max_lrs"])
+    return [
+        policy(
+            settings["schedule"],
+            max_lr=max_lr,
+            total_steps=settings["total_steps"],
+            epochs=epochs,
+            steps_per_epoch=steps_per_epoch,
+            pct_start=settings["pct_start"],
+            anneal_strategy=settings["anneal_strategy"],
+            cycle_momentum=settings["cycle_momentum"],
+            base_momentum=base_m,
+            max_momentum=max_m,
+            div_factor=settings["div_factor"],
+            final_div_factor=settings["final_div_factor"],
+            three_phase=settings["three_phase"],
+            annihilation_pct=settings["annihilation_pct"],
+            momentum=m,
+        )
+        for max_lr, base_m, max_m, m in zip(settings["max_lrs"], settings["base_momentums"],
+                                            settings["max_momentums"], momentums)
+    ]
 
 
 def momentum_key(group: Mapping[str, Any]) -> str | None:
@@ -146,27 +219,8 @@ class PolicyScheduler(LRScheduler):
         self._initial_step()
 
     def _build(self) -> None:
-        momentums = self.momentums or [None] * len(self.max_lrs)
-        self.policies: list[Policy] = [
-            policy(
-                self.schedule,
-                max_lr=max_lr,
-                total_steps=self.total_steps,
-                epochs=self.epochs,
-                steps_per_epoch=self.steps_per_epoch,
-                pct_start=self.pct_start,
-                anneal_strategy=self.anneal_strategy,
-                cycle_momentum=self.cycle_momentum,
-                base_momentum=base_m,
-                max_momentum=max_m,
-                div_factor=self.div_factor,
-                final_div_factor=self.final_div_factor,
-                three_phase=self.three_phase,
-                annihilation_pct=self.annihilation_pct,
-                momentum=m,
-            )
-            for max_lr, base_m, max_m, m in zip(self.max_lrs, self.base_momentums, self.max_momentums, momentums)
-        ]
+        self.policies: list[Policy] = _policies({k: getattr(self, k) for k in _SETTINGS}, self.epochs,
+                                                self.steps_per_epoch)
 
     def step(self, epoch: None = None) -> None:  # type: ignore[override]
         """Advance one iteration and write lr, momentum and any extra scheduled values into the optimizer."""
@@ -220,15 +274,31 @@ class PolicyScheduler(LRScheduler):
         """The settings held in a :meth:`state_dict` (an older version's too, see :data:`LEGACY_STATE`)."""
         unknown = set(state_dict) - {*_SETTINGS, *_COUNTERS}
         if unknown:
-            raise ValueError(f"not a PolicyScheduler state: unexpected keys {sorted(unknown)}")
+            raise ValueError(f"not a PolicyScheduler state: unexpected keys {sorted(unknown, key=str)}")
         return {**LEGACY_STATE, **{k: v for k, v in state_dict.items() if k in _SETTINGS}}
 
     def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
-        """Restore the settings and the step count, and write the values of that step into the optimizer."""
-        for key, value in {**state_dict, **self.settings(state_dict)}.items():
-            setattr(self, key, value)
+        """Restore the settings and the step count, and write the values of that step into the optimizer.
+
+        The whole state is checked first (keys, types, one value per param group, values the policy accepts): a
+        bad one is a ``ValueError`` that names the problem, and leaves the scheduler and the optimizer as they
+        were."""
+        name = type(self).__name__
+        if not isinstance(state_dict, Mapping):
+            raise ValueError(f"not a {name} state: expected a mapping, got {type(state_dict).__name__}")
+        settings = self.settings(state_dict)
+        problem = _state_problem(state_dict, len(self.optimizer.param_groups))
+        if problem is None:
+            try:
+                policies = _policies(settings)
+            except (TypeError, ValueError) as err:
+                problem = str(err)
+        if problem is not None:
+            raise ValueError(f"not a valid {name} state: {problem}")
+        for key, value in {**state_dict, **settings}.items():
+            setattr(self, key, [float(v) for v in value] if isinstance(value, (list, tuple)) else value)
         self.epochs = self.steps_per_epoch = None
-        self._build()
+        self.policies = policies
         self.base_lrs = [p.lr(0) for p in self.policies]
         self._apply(self.last_epoch)
 
