@@ -1,10 +1,16 @@
 """Plots read results only: built here from hand-made results, checked through the matplotlib objects."""
 
+import math
+import tracemalloc
+
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from onecycle.plots import plot_history, plot_range_test, plot_sweep
+from onecycle.plots import plot_history, plot_range_test, plot_schedule, plot_sweep, plotted_steps
 from onecycle.range_test import Curve, RangeTestResult
+from onecycle.schedules import POLICIES, policy
 from onecycle.suggestions import recommend, zero_phase_smooth
 from onecycle.sweep import SweepResult
 
@@ -85,3 +91,57 @@ def test_history_overlays_the_learning_rate_on_the_loss_on_its_own_axis():
     (line,) = lr_axis.get_lines()
     assert list(line.get_xdata()) == epochs and list(line.get_ydata()) == lrs
     assert _labels(loss) == ["train", "test", "learning rate"] and _labels(accuracy) == ["train", "test"]
+
+
+@pytest.mark.parametrize("total", [2, 1999, 2000, 2001, 20_000_000, 2**31 - 1])
+def test_plotted_steps_are_bounded_and_hold_each_side_of_every_corner(total):
+    corners = (0.45 * total - 1, 0.9 * total - 2, total - 1.0)
+    steps = plotted_steps(total, corners, points=2000)
+    assert steps == sorted(set(steps)) and steps[0] == 0 and steps[-1] == total - 1
+    assert len(steps) <= 2000 + 2 * len(corners)
+    for corner in corners:
+        assert {min(max(math.floor(corner) + d, 0), total - 1) for d in (0, 1)} <= set(steps)
+    if total <= 2000:
+        assert steps == list(range(total))
+
+
+_LINEAR_POLICIES = st.fixed_dictionaries({
+    "schedule": st.sampled_from([name for name in POLICIES if name != "cosine"]),  # linear between corners
+    "max_lr": st.floats(1e-3, 10.0),
+    "total_steps": st.integers(20, 3000),
+    "div_factor": st.floats(1.5, 100.0),
+    "three_phase": st.booleans(),
+    "momentum": st.just(0.9),
+})
+
+
+@settings(max_examples=30, deadline=None)
+@given(kwargs=_LINEAR_POLICIES, points=st.integers(2, 100))
+def test_the_drawn_line_of_a_piecewise_linear_schedule_is_exact(kwargs, points):
+    """Drawn through the plotted steps only, a schedule whose phases are linear passes through its value at every
+    step: no corner is cut, however few points are drawn."""
+    schedule = policy(**kwargs)
+    steps = plotted_steps(schedule.total_steps, schedule.phase_ends, points=points)
+    every = np.arange(schedule.total_steps)
+    for values in (schedule.lr, schedule.momentum):
+        drawn = np.interp(every, steps, [values(t) for t in steps])
+        exact = np.array([values(t) for t in every])
+        np.testing.assert_allclose(drawn, exact, rtol=1e-9, atol=1e-12 * kwargs["max_lr"])
+
+
+@pytest.mark.parametrize("name", list(POLICIES))
+def test_plot_schedule_of_twenty_million_steps_draws_a_few_thousand_points(name):
+    schedule = policy(name, max_lr=0.8, total_steps=20_000_000, momentum=0.9)
+    tracemalloc.start()
+    try:
+        fig = plot_schedule(schedule)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 50 << 20  # every step would be hundreds of megabytes
+    line = fig.axes[0].get_lines()[0]
+    steps, lrs = line.get_xdata(), line.get_ydata()
+    assert len(steps) <= 2000 + 2 * len(schedule.phase_ends)
+    for _, first, last, lr_first, lr_last in schedule.table():  # each phase's first and last step, at its value
+        assert {first, last} <= set(steps)
+        assert lrs[list(steps).index(first)] == lr_first and lrs[list(steps).index(last)] == lr_last
