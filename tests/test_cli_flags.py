@@ -10,6 +10,7 @@ from onecycle import experiment
 from onecycle.cli import build_parser, main
 from onecycle.cli.common import config_from_args
 from onecycle.cli.demo import DEMO
+from onecycle.config import POLICY_SETTINGS, RunConfig, from_dict
 from onecycle.datasets import DatasetNotFound
 from onecycle.schedules import ONE_CYCLE
 
@@ -41,8 +42,26 @@ def test_each_command_shows_only_the_settings_it_uses():
     assert "--sweep-param" not in train  # train --auto sweeps weight decay only
     assert {"--pct-start", "--div-factor", "--three-phase", "--no-three-phase", "--max-lr", "--schedule",
             "--momentum"} <= schedule
-    assert not {"--batch-size", "--dataset", "--epochs"} & schedule
+    assert not {"--batch-size", "--dataset", "--weight-decay"} & schedule
     assert len(_commands()["find-lr"].format_help().splitlines()) < 110
+
+
+def test_the_schedule_settings_are_what_shapes_the_schedule_and_train_and_schedule_take_them_all():
+    class Spy:  # a RunConfig that records the settings its methods read
+        def __init__(self, cfg):
+            self.cfg, self.read = cfg, set()
+
+        def __getattr__(self, name):
+            if callable(getattr(RunConfig, name, None)):
+                return getattr(RunConfig, name).__get__(self)
+            self.read.add(name)
+            return getattr(self.cfg, name)
+
+    spy = Spy(from_dict({"epochs": 10, "cycle_epochs": 4}))
+    RunConfig.policy_kwargs(spy)
+    assert spy.read == {*POLICY_SETTINGS, "epochs"}
+    flags = {"--" + name.replace("_", "-") for name in spy.read}
+    assert flags <= _flags("train") and flags <= _flags("schedule") and flags <= _flags("find-lr")
 
 
 def test_one_spelling_per_option():

@@ -36,6 +36,27 @@ def test_schedule_command_previews_a_baseline(tmp_path, capsys):
     assert "cool-down" in (text := capsys.readouterr().out) and "100-198" in text and "199-499" in text
 
 
+def test_schedule_command_takes_cycle_epochs_like_train(tmp_path, capsys):
+    out = tmp_path / "s.png"
+    flags = ["--total-steps", "500", "--max-lr", "1", "--out", str(out)]
+    assert main(["schedule", "--epochs", "10", "--cycle-epochs", "4", *flags]) == 0
+    text = capsys.readouterr().out
+    assert "100-198" in text and "199-499" in text  # the cycle ends at 4/10 of the steps, then the annihilation
+    path = tmp_path / "short-cycle.toml"
+    path.write_text("epochs = 10\ncycle_epochs = 4\n")
+    assert main(["schedule", "--config", str(path), *flags]) == 0
+    assert capsys.readouterr().out == text  # the same as a --config file's
+    assert main(["schedule", "--cycle-epochs", "5", *flags]) == 2  # more than the default 4 epochs
+    assert "cycle_epochs must be between 1 and epochs (4), got 5" in capsys.readouterr().err
+
+
+def test_schedule_command_writes_under_runs_by_default(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["schedule", "--total-steps", "100", "--max-lr", "1"]) == 0
+    assert capsys.readouterr().out.strip().endswith("wrote runs/schedule.png")
+    assert [p.name for p in tmp_path.iterdir()] == ["runs"] and (tmp_path / "runs" / "schedule.png").exists()
+
+
 def test_schedule_command_svg_and_two_phase(tmp_path, capsys):
     out = tmp_path / "s.svg"
     assert main(["schedule", "--total-steps", "100", "--max-lr", "1", "--two-phase", "--pct-start", "0.3",

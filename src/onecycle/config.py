@@ -47,7 +47,8 @@ SCHEDULE_KEYS = tuple(f.name for f in dataclasses.fields(OneCycleDefaults))
 """The settings that are :func:`onecycle.schedules.one_cycle` arguments (same names)."""
 
 POLICY_SETTINGS = ("schedule", "momentum", *SCHEDULE_KEYS, "cycle_epochs")
-"""The settings :meth:`RunConfig.policy_kwargs` reads: the schedule of a run, besides its length (``epochs``)."""
+"""The settings :meth:`RunConfig.policy_kwargs` reads: the schedule of a run, besides its length (``epochs``).
+``train``, ``find-lr`` (for the probe) and the ``schedule`` preview take the same flags for them."""
 
 OPTIMIZERS = ("sgd", "adamw")
 PROBE_HELP = (f"after the range test, train the schedule compressed to a few steps at the recommendation and "

@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 
 from onecycle.cli.common import add_config_argument, add_settings, config_from_args
-from onecycle.config import SCHEDULE_KEYS
+from onecycle.config import POLICY_SETTINGS
 from onecycle.plots import plot_schedule
 from onecycle.schedules import POLICIES, Constant, policy
 
 MAX_TOTAL_STEPS = 2**31 - 1
+DEFAULT_OUT = "runs/schedule.png"  # under runs/, like every command's results
 
 
 def total_steps(text: str) -> int:
@@ -26,13 +27,14 @@ def total_steps(text: str) -> int:
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("schedule", help="preview a learning-rate and momentum schedule (1cycle or a baseline)",
                        description="Plot a schedule and print its phases. The schedule settings are those of train "
-                       "(same flags, same --config keys; a file's cycle_epochs counts in its epochs).")
+                       "(same flags, same --config keys); --epochs matters only to --cycle-epochs, which ends the "
+                       "cycle after that share of --total-steps.")
     p.add_argument("--total-steps", type=total_steps, required=True, help="number of optimizer steps")
     p.add_argument("--max-lr", dest="peak_lr", metavar="MAX_LR", type=float, required=True,
                    help="peak learning rate")
-    p.add_argument("--out", default="schedule.png", help="plot file, .png or .svg (default: schedule.png)")
+    p.add_argument("--out", default=DEFAULT_OUT, help=f"plot file, .png or .svg (default: {DEFAULT_OUT})")
     add_config_argument(p)
-    add_settings(p, ("schedule", "momentum", *SCHEDULE_KEYS))
+    add_settings(p, (*POLICY_SETTINGS, "epochs"))
     # An earlier spelling of --no-three-phase, still accepted.
     p.add_argument("--two-phase", dest="three_phase", action="store_false", default=argparse.SUPPRESS,
                    help=argparse.SUPPRESS)
