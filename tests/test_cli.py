@@ -26,6 +26,20 @@ def test_find_lr_writes_plot_json_and_csv(tmp_path, capsys):
     assert data["settings"]["num_steps"] == 40 and data["recommendation"]["max_lr"] > 0
 
 
+def test_find_lr_describes_the_recommendation_for_the_schedule_given(tmp_path, capsys):
+    assert main(["find-lr", "--run-dir", str(tmp_path), *TINY, "--schedule", "step"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"recommended max_lr \S+ \(step decay\), \w+ confidence", out) and "1cycle" not in out
+    assert json.loads((tmp_path / "finder.json").read_text())["settings"]["schedule"] == "step"
+    assert main(["report", str(tmp_path)]) == 0
+    assert "(step decay)" in (tmp_path / "report.md").read_text()
+    capsys.readouterr()
+    train = ["train", "--run-dir", str(tmp_path), *TINY, "--epochs", "1", "--schedule", "cosine"]
+    assert main(train) == 0  # the range test serves every schedule; the report speaks of the one trained
+    assert main(["report", str(tmp_path)]) == 0
+    assert re.search(r"\(warm-up from \S+, then cosine to zero\)", (tmp_path / "report.md").read_text())
+
+
 def test_find_lr_verify_runs_the_probe_and_train_uses_its_pick(tmp_path, capsys):
     run = ["--run-dir", str(tmp_path), *TINY, "--epochs", "2", "--weight-decay", "5e-4"]
     assert main(["find-lr", *run, "--verify"]) == 0

@@ -145,3 +145,18 @@ def test_plot_schedule_of_twenty_million_steps_draws_a_few_thousand_points(name)
     for _, first, last, lr_first, lr_last in schedule.table():  # each phase's first and last step, at its value
         assert {first, last} <= set(steps)
         assert lrs[list(steps).index(first)] == lr_first and lrs[list(steps).index(last)] == lr_last
+
+
+@pytest.mark.parametrize(("schedule", "band"), [(None, "1cycle range"), ("onecycle", "1cycle range"),
+                                                 ("cosine", "warm-up range"), ("linear", "warm-up range"),
+                                                 ("step", None), ("constant", None)])
+def test_range_test_band_is_the_range_the_schedule_rises_through(schedule, band):
+    result = _result()
+    if schedule is not None:
+        result.settings["schedule"] = schedule
+    labels = _labels(plot_range_test(result).axes[0])
+    rec = result.recommendation
+    spans = [label for label in labels if " range " in label]
+    assert spans == ([] if band is None else
+                     [f"{band} {rec.min_lr:.3g} – {rec.max_lr:.3g} ({rec.confidence} confidence)"])
+    assert f"max_lr {result.max_lr:.3g} (recommended)" in labels

@@ -14,6 +14,7 @@ from onecycle.schedules import (
     POLICIES,
     STEP_GAMMA,
     STEP_MILESTONES,
+    WARM_STARTS,
     WARMUP_PCT,
     Join,
     constant,
@@ -336,3 +337,9 @@ def test_cycle_epochs_ends_the_cycle_there_then_decreases_linearly_to_the_final_
     whole = one_cycle(max_lr, epochs=10, steps_per_epoch=spe,
                       **from_dict({"epochs": 10, "cycle_epochs": 10}).schedule_kwargs())
     assert whole.lr(498) == pytest.approx(start) and whole.lr(499) == pytest.approx(final)
+
+
+@pytest.mark.parametrize("name", list(POLICIES))
+def test_warm_starts_are_the_policies_that_start_from_max_lr_over_div_factor(name):
+    start = policy(name, max_lr=1.0, total_steps=100, div_factor=8.0).lr(0)
+    assert start == (0.125 if name in WARM_STARTS else 1.0)

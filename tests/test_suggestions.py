@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from onecycle.schedules import POLICIES
 from onecycle.suggestions import (
     EMA,
     MARGIN,
@@ -22,6 +23,7 @@ from onecycle.suggestions import (
     minimum_div10,
     recommend,
     relative_fall,
+    schedule_use,
     steepest,
     unanswered,
     valley,
@@ -832,3 +834,19 @@ def test_margin_divides_the_smoothed_minimum(margin):
 def test_bad_margin_is_named(margin):
     with pytest.raises(ValueError, match="margin"):
         recommend(np.logspace(-5, 0, 50), np.linspace(2.0, 1.0, 50), margin=margin)
+
+
+def test_recommendation_says_how_the_schedule_it_is_for_uses_it():
+    rec = Recommendation(0.149, 0.0149, {"valley": 0.028}, "high", None)
+    headlines = {name: rec.describe(name).splitlines()[0] for name in POLICIES}
+    assert headlines == {
+        "onecycle": "recommended max_lr 0.149 (1cycle from min_lr 0.0149), high confidence",
+        "step": "recommended max_lr 0.149 (step decay), high confidence",
+        "linear": "recommended max_lr 0.149 (warm-up from 0.0149, then linear to zero), high confidence",
+        "cosine": "recommended max_lr 0.149 (warm-up from 0.0149, then cosine to zero), high confidence",
+        "constant": "recommended max_lr 0.149 (constant), high confidence",
+    }
+    assert str(rec) == rec.describe("onecycle") and rec.describe("step").splitlines()[1:] == str(rec).splitlines()[1:]
+    assert schedule_use("cosine", None) == POLICIES["cosine"]
+    with pytest.raises(ValueError, match="schedule must be one of onecycle, step"):
+        rec.describe("triangular")

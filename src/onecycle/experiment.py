@@ -272,7 +272,9 @@ def find_lr(setup: Setup, run_dir: Path, weight_decay: float | None = None) -> R
         amp_dtype=setup.amp_dtype, div_factor=cfg.div_factor, progress=cfg.progress,
     )
     probing = cfg.verify and result.recommendation.max_lr is not None
-    result.settings.update(finder_conditions(cfg.replace(verify=False) if probing else cfg, wd))
+    # The schedule it recommends for (a condition only when the probe trained it): what the text and plot describe.
+    result.settings.update({"schedule": cfg.schedule,
+                            **finder_conditions(cfg.replace(verify=False) if probing else cfg, wd)})
     result.save_json(run_dir / rundir.FINDER_JSON)
     result.to_csv(run_dir / "finder.csv")
     result.plot(run_dir / "finder.png")

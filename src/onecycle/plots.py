@@ -15,7 +15,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from onecycle import rundir
-from onecycle.schedules import POLICIES, Policy, one_cycle
+from onecycle.schedules import POLICIES, WARM_STARTS, Policy, one_cycle
 
 if TYPE_CHECKING:
     from onecycle.range_test import RangeTestResult
@@ -86,8 +86,10 @@ def _loss_ylim(curves: list) -> tuple[float, float]:
 def plot_range_test(result: RangeTestResult, out: str | Path | None = None,
                     trained_max_lr: float | None = None) -> Figure:
     """Loss against learning rate (log x): raw points, the online EMA, the unshifted (zero-phase) smoothing,
-    each rule's suggestion, the recommended ``[max_lr/div, max_lr]`` band, the stop point and, when recorded,
-    test losses (``val_data``). ``trained_max_lr``: the max_lr a run trained at, marked when given."""
+    each rule's suggestion, the recommended max_lr with the ``[max_lr/div, max_lr]`` band that the schedule in the
+    result's settings rises through (1cycle when they name none; no band for one that starts at max_lr), the stop
+    point and, when recorded, test losses (``val_data``). ``trained_max_lr``: the max_lr a run trained at, marked
+    when given."""
     fig, ax = plt.subplots(figsize=(10, 4.5))
     low, high = _loss_ylim(result.curves)
     for i, c in enumerate(result.curves):
@@ -107,9 +109,12 @@ def plot_range_test(result: RangeTestResult, out: str | Path | None = None,
     for name, lr in rec.suggestions.items():
         if lr is not None:
             ax.axvline(lr, color=_RULE_STYLE.get(name, "0.4"), ls="--", lw=1, label=f"{name}: {lr:.2g}")
-    if rec.max_lr is not None:
+    schedule = result.settings.get("schedule") or "onecycle"
+    if rec.max_lr is not None and schedule in WARM_STARTS:  # the lrs the schedule runs at, up to its peak
+        span = "1cycle range" if schedule == "onecycle" else "warm-up range"
         ax.axvspan(rec.min_lr, rec.max_lr, color="tab:green", alpha=0.12,
-                   label=f"1cycle range {rec.min_lr:.3g} – {rec.max_lr:.3g} ({rec.confidence} confidence)")
+                   label=f"{span} {rec.min_lr:.3g} – {rec.max_lr:.3g} ({rec.confidence} confidence)")
+    if rec.max_lr is not None:
         ax.axvline(rec.max_lr, color="tab:green", lw=2, label=f"max_lr {rec.max_lr:.3g} (recommended)")
     if trained_max_lr is not None:
         ax.axvline(trained_max_lr, color="black", lw=2, ls="-.", label=f"max_lr {trained_max_lr:.3g} (trained)")

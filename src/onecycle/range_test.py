@@ -129,8 +129,14 @@ class RangeTestResult:
         return self.probe.pick if self.probe is not None else self.recommendation.max_lr
 
     def __str__(self) -> str:
+        """:meth:`describe` for the schedule in the settings (1cycle when they name none)."""
+        return self.describe()
+
+    def describe(self, schedule: str | None = None) -> str:
         """How the test ended (one line per repeat: where it stopped, and how far past ``end_lr`` it was extended),
-        then the recommendation (see ``Recommendation.__str__``)."""
+        then the recommendation for ``schedule`` (default: the one in the settings, else 1cycle; see
+        ``Recommendation.describe``)."""
+        schedule = schedule or self.settings.get("schedule") or "onecycle"
         end_lr = self.settings.get("end_lr")
         by = f"end_lr {end_lr:g}" if isinstance(end_lr, (int, float)) else "end_lr"
         lines = [f"{f'repeat {i + 1}: ' if len(self.curves) > 1 else ''}range test of {len(c.lrs)} steps, "
@@ -138,7 +144,7 @@ class RangeTestResult:
                  + (f"; extended to lr {c.stop_lr:.3g}: the loss had not diverged by {by}" if c.extended else "")
                  for i, c in enumerate(self.curves)]
         probe = [] if self.probe is None else [str(self.probe)]
-        return "\n".join([*lines, str(self.recommendation), *probe])
+        return "\n".join([*lines, self.recommendation.describe(schedule), *probe])
 
     def to_dict(self) -> dict[str, Any]:
         return {

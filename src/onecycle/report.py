@@ -131,8 +131,10 @@ def results_table(runs: list[RunSummary]) -> tuple[list[str], list[list[str]]]:
 
 def _finder_lines(run: RunSummary) -> list[str]:
     lines = []
-    if run.finder:
-        lines += str(RangeTestResult.from_dict(run.finder)).splitlines()
+    if run.finder:  # described for the schedule the run trained with, if it trained
+        schedule = run.config.get("schedule")
+        known = isinstance(schedule, str) and schedule in POLICIES
+        lines += RangeTestResult.from_dict(run.finder).describe(schedule if known else None).splitlines()
     if run.sweep:
         lines.append(f"sweep over {run.sweep['param']}: values {run.sweep['values']}, pick {run.sweep['pick']}.")
     if run.summary and run.summary.get("stopped"):

@@ -50,6 +50,8 @@ POLICIES = {"onecycle": "1cycle", "step": "step decay", "linear": "warm-up, line
             "cosine": "warm-up, cosine to zero", "constant": "constant"}
 """The policies :func:`policy` builds, by name, with a few words each: 1cycle and the baselines it is compared
 with."""
+WARM_STARTS = ("onecycle", "linear", "cosine")
+"""The policies that start from ``max_lr / div_factor`` (a range test's ``min_lr``); the others start at max_lr."""
 WARMUP_PCT = 0.05
 """The share of training :func:`linear_decay` and :func:`cosine_decay` spend warming up."""
 STEP_MILESTONES = (0.5, 0.75)

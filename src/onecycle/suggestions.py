@@ -31,7 +31,7 @@ from typing import Any, Literal
 import numpy as np
 
 from onecycle import records
-from onecycle.schedules import ONE_CYCLE
+from onecycle.schedules import ONE_CYCLE, POLICIES, WARM_STARTS
 
 __all__ = [
     "EMA",
@@ -399,6 +399,18 @@ range tests of ``benchmarks/recommendation/`` fall by 39% to 93%, except those o
 BatchNorm, which fall by 4% to 5%."""
 
 
+def schedule_use(schedule: str, min_lr: float | None) -> str:
+    """How the policy ``schedule`` uses a recommended max_lr, in a few words: ``"1cycle from min_lr 0.08"``,
+    ``"warm-up from 0.08, then cosine to zero"``, ``"step decay"``."""
+    if schedule not in POLICIES:
+        raise ValueError(f"schedule must be one of {', '.join(POLICIES)}, got {schedule!r}")
+    if schedule not in WARM_STARTS or min_lr is None:
+        return POLICIES[schedule]
+    if schedule == "onecycle":
+        return f"1cycle from min_lr {min_lr:.3g}"
+    return f"warm-up from {min_lr:.3g}, then {schedule} to zero"
+
+
 @dataclass(frozen=True)
 class Recommendation:
     """Learning rates for the 1cycle policy read off one range test (or combined over several).
@@ -434,12 +446,17 @@ class Recommendation:
             raise ValueError(f"confidence must be one of {sorted(_RANK)}, got {self.confidence!r}")
 
     def __str__(self) -> str:
-        """A few lines a person reads: max_lr and min_lr, confidence, each rule's answer, the spread, notes."""
+        """:meth:`describe` for the 1cycle policy."""
+        return self.describe()
+
+    def describe(self, schedule: str = "onecycle") -> str:
+        """A few lines a person reads: max_lr and how ``schedule`` (one of
+        :data:`~onecycle.schedules.POLICIES`) uses it, confidence, each rule's answer, the spread, notes."""
         source = f" from {self.repeats} range tests" if self.repeats > 1 else ""
         if self.max_lr is None:
             lines = [f"no recommendation{source}: the curve gives no answer"]
         else:
-            lines = [f"recommended max_lr {self.max_lr:.3g} (1cycle from min_lr {self.min_lr:.3g}), "
+            lines = [f"recommended max_lr {self.max_lr:.3g} ({schedule_use(schedule, self.min_lr)}), "
                      f"{self.confidence} confidence{source}"]
         lines.append("rules: " + ", ".join(f"{name} {_lr_text(lr)}" for name, lr in self.suggestions.items()))
         if self.spread is not None:
