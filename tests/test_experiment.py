@@ -327,3 +327,37 @@ def test_data_too_small_for_a_schedule_names_the_batch_size(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "1cycle needs at least 2 steps, and 256 training images at batch_size 4096 make 1 per epoch" in err
     assert not any(tmp_path.iterdir())
+
+
+def test_too_few_steps_are_warned_about_with_what_would_be_enough():
+    cfg = from_dict({"dataset": "digits", "epochs": 2})  # the default batch size, 256: 5 steps an epoch
+    assert experiment.few_steps_warning(cfg, 1437, 5) == (
+        "only 10 optimizer steps (2 epoch(s) of 5: 1437 training images at batch_size 256), fewer than the 100 of a "
+        "range test: each phase of the schedule is a few steps long and training will likely end far from the "
+        "accuracy it can reach; use a smaller --batch-size (16 gives 178 steps) or more --epochs (20 give 100 "
+        "steps)")
+    assert experiment.FEW_STEPS == 100  # the range test's default length
+    assert experiment.few_steps_warning(cfg.replace(epochs=20), 1437, 5) is None  # 100 steps
+    assert "steps (19 epoch(s)" in experiment.few_steps_warning(cfg.replace(epochs=19), 1437, 5)
+    tiny = experiment.few_steps_warning(cfg.replace(batch_size=2, epochs=1), 20, 10)  # no batch size is enough
+    assert "--batch-size" not in tiny and tiny.endswith("use more --epochs (10 give 100 steps)")
+    fashion = from_dict({"epochs": 1})  # 60,000 images: 234 steps in one epoch
+    assert experiment.few_steps_warning(fashion, 60_000, 234) is None
+
+
+def test_a_run_too_short_says_so_in_the_log_the_summary_and_the_report(tmp_path, capsys, caplog):
+    run = ["train", "--dataset", "digits", "--model", "mlp", "--max-lr", "0.1", "--weight-decay", "1e-4",
+           "--quiet", "--epochs"]
+    assert main([*run, "2", "--run-dir", str(tmp_path / "short")]) == 0  # batches of 256: 10 steps
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and warnings[0].startswith("warning: only 10 optimizer steps")
+    summary = json.loads((tmp_path / "short" / rundir.SUMMARY_JSON).read_text())
+    assert summary["warnings"] == [warnings[0].removeprefix("warning: ")]
+    assert main(["report", str(tmp_path / "short")]) == 0
+    assert f"- {warnings[0]}" in (tmp_path / "short" / "report.md").read_text()
+    caplog.clear()
+    assert main([*run, "3", "--batch-size", "32", "--run-dir", str(tmp_path / "long")]) == 0  # 132 steps
+    assert not [r for r in caplog.records if r.levelname == "WARNING"]
+    assert json.loads((tmp_path / "long" / rundir.SUMMARY_JSON).read_text())["warnings"] == []
+    assert main(["report", str(tmp_path / "long")]) == 0
+    assert "warning" not in (tmp_path / "long" / "report.md").read_text()

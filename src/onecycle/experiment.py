@@ -26,7 +26,7 @@ from onecycle.loader import Batches, num_batches
 from onecycle.models import build_model
 from onecycle.plots import plot_schedule
 from onecycle.probe import candidates_below, probe, steps_per_candidate
-from onecycle.range_test import RangeTestResult, range_test
+from onecycle.range_test import RANGE_TEST, RangeTestResult, range_test
 from onecycle.scheduler import PolicyScheduler
 from onecycle.schedules import policy
 from onecycle.sweep import SweepResult, sweep
@@ -467,14 +467,44 @@ def _check_resolved(path: Path, resolved: dict[str, Any], cfg: RunConfig) -> Non
                          f"total_steps {reprlib.repr(total)} do not make {cfg.epochs} epochs")
 
 
+FEW_STEPS = RANGE_TEST.num_steps
+"""A training run of fewer optimizer steps than a (default) range test takes is too short to trust: its schedule's
+phases are a handful of steps each, and the lr was chosen by watching the loss over more steps than it trains."""
+
+
+def few_steps_warning(cfg: RunConfig, images: int, steps_per_epoch: int) -> str | None:
+    """Why a run of ``cfg.epochs`` epochs of ``steps_per_epoch`` steps (``images`` training images) is too short
+    (:data:`FEW_STEPS`), with the batch size and the epochs that would make it long enough; ``None`` when it is
+    not."""
+    total = cfg.epochs * steps_per_epoch
+    if total >= FEW_STEPS:
+        return None
+    fixes = []
+    smaller = [b for b in (2**k for k in range(cfg.batch_size.bit_length())) if b < cfg.batch_size
+               and cfg.epochs * num_batches(images, b, drops_last(images, b)) >= FEW_STEPS]
+    if smaller:
+        steps = cfg.epochs * num_batches(images, smaller[-1], drops_last(images, smaller[-1]))
+        fixes.append(f"a smaller --batch-size ({smaller[-1]} gives {steps} steps)")
+    epochs = -(-FEW_STEPS // steps_per_epoch)
+    fixes.append(f"more --epochs ({epochs} give {epochs * steps_per_epoch} steps)")
+    return (f"only {total} optimizer steps ({cfg.epochs} epoch(s) of {steps_per_epoch}: {images} training images at "
+            f"batch_size {cfg.batch_size}), fewer than the {FEW_STEPS} of a range test: each phase of the schedule "
+            f"is a few steps long and training will likely end far from the accuracy it can reach; use "
+            f"{' or '.join(fixes)}")
+
+
 def train_run(setup: Setup, run_dir: Path, max_lr: float, weight_decay: float, resume: bool = False,
               extra_hooks: Sequence[Any] = ()) -> TrainState:
     """Training with ``cfg.schedule`` (1cycle or a baseline) into ``run_dir``: the files of
-    :data:`rundir.TRAIN_FILES`, checkpoint.pt each epoch."""
+    :data:`rundir.TRAIN_FILES`, checkpoint.pt each epoch. A run too short to trust (:func:`few_steps_warning`) is
+    warned about in the log and in summary.json's ``warnings``."""
     cfg = setup.cfg
     run_dir.mkdir(parents=True, exist_ok=True)
     check_schedule(cfg.replace(verify=False), len(setup.train_data))
     data = setup.batches()
+    warnings = [w for w in [few_steps_warning(cfg, len(setup.train_data), len(data))] if w is not None]
+    for warning in warnings:
+        log.warning("warning: %s", warning)
     model = setup.model()
     optimizer = setup.optimizer(model, max_lr, weight_decay)
     scheduler = PolicyScheduler(optimizer, max_lr=max_lr, epochs=cfg.epochs, steps_per_epoch=len(data),
@@ -498,7 +528,8 @@ def train_run(setup: Setup, run_dir: Path, max_lr: float, weight_decay: float, r
     train(state, loss_fn=setup.loss_fn(), val_data=setup.batches(train=False), hooks=hooks,
           amp_dtype=setup.amp_dtype, clip_grad_norm=cfg.clip_grad_norm, progress=cfg.progress)
     summary = {"epochs_completed": state.epoch, "steps": state.step, "stopped": state.stopped,
-               "train_time_s": train_time(state.history), "final": state.history[-1] if state.history else None}
+               "train_time_s": train_time(state.history), "final": state.history[-1] if state.history else None,
+               "warnings": warnings}
     rundir.write_json(run_dir / rundir.SUMMARY_JSON, summary)
     return state
 

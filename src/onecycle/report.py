@@ -139,6 +139,9 @@ def _finder_lines(run: RunSummary) -> list[str]:
         lines.append(f"sweep over {run.sweep['param']}: values {run.sweep['values']}, pick {run.sweep['pick']}.")
     if run.summary and run.summary.get("stopped"):
         lines.append(f"training stopped early: {run.summary['stopped']}.")
+    warnings = (run.summary or {}).get("warnings")
+    if isinstance(warnings, list):
+        lines += [f"warning: {warning}" for warning in warnings if isinstance(warning, str)]
     return lines
 
 
