@@ -8,8 +8,9 @@ import statistics
 import pytest
 import torch
 
-from onecycle import datasets, experiment, presets
-from onecycle.cli import main
+from onecycle import datasets, experiment, presets, rundir
+from onecycle.cli import main, reproduce
+from onecycle.cli.common import PrintEpochs
 from onecycle.cli.reproduce import duration, refusal
 from onecycle.config import build_config, from_dict, load_toml
 from onecycle.experiment import planned_steps, seconds_per_step
@@ -128,7 +129,17 @@ def test_no_name_and_bad_seeds(capsys):
         main(["reproduce", "r56-95ep", "--seeds", "0"])
 
 
-def test_without_a_gpu_it_refuses_with_an_estimate(tmp_path, monkeypatch, capsys):
+@pytest.fixture
+def nowhere(tmp_path, monkeypatch):
+    """No dataset anywhere but where a test puts it: an empty cache, no system directories, no $ONECYCLE_DATA."""
+    monkeypatch.setattr(datasets, "default_cache_dir", lambda: tmp_path / "cache")
+    monkeypatch.setattr(datasets, "SYSTEM_DIRS", ())
+    monkeypatch.delenv(datasets.ENV_VAR, raising=False)
+    return tmp_path / "cache" / "cifar-10-batches-py"
+
+
+def test_without_a_gpu_it_refuses_with_an_estimate(tmp_path, monkeypatch, nowhere, capsys):
+    _write_cifar(nowhere, per_batch=2, n_test=5)  # CIFAR-10 is here: the time is the one reason
     timed = []
     monkeypatch.setattr("onecycle.cli.reproduce.seconds_per_step", lambda cfg, steps: timed.append(cfg) or 2.1)
     run = tmp_path / "run"
@@ -140,6 +151,48 @@ def test_without_a_gpu_it_refuses_with_an_estimate(tmp_path, monkeypatch, capsys
     assert refusal("r56-wd-sweep", "mps", 0.5, 700, 1).startswith("r56-wd-sweep would take about 6 min on this "
                                                                    "machine's mps device (measured 0.5 s/step × 700 ")
     assert [duration(s) for s in (40, 720, 5400, 111_600)] == ["40 s", "12 min", "1.5 h", "31 h"]
+
+
+@pytest.mark.parametrize(("flags", "missing"), [
+    ([], "CIFAR-10 is not in any of {cache}; it would be downloaded from https://www.cs.toronto.edu/~kriz first"),
+    (["--no-download"], "CIFAR-10 is not in any of {cache} and download is off; put the cifar-10-batches-py files"),
+    (["--data-dir", "{empty}"], "data_dir {empty} does not exist; give the directory that holds the cifar-10"),
+])
+def test_without_a_gpu_or_cifar_it_says_both_in_one_line(flags, missing, tmp_path, monkeypatch, nowhere, capsys):
+    monkeypatch.setattr("onecycle.cli.reproduce.seconds_per_step", lambda cfg, steps: 2.1)
+    flags = [flag.format(empty=tmp_path / "empty") for flag in flags]
+    assert main(["reproduce", "r56-95ep", "--device", "cpu", "--run-dir", str(tmp_path / "run"), *flags]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1
+    assert err.startswith("onecycle reproduce: error: r56-95ep would take about 5.4 h on this CPU (measured 2.1 "
+                          "s/step × 9,215 steps, test evaluation not counted); run it on a GPU or pass --force. The "
+                          "data is missing too: " + missing.format(cache=nowhere, empty=tmp_path / "empty"))
+    assert refusal("r", "cpu", 1.0, 10, 1, "it is not here") == ("r would take about 10 s on this CPU (measured 1 "
+                                                                  "s/step × 10 steps, test evaluation not counted); "
+                                                                  "run it on a GPU or pass --force. The data is "
+                                                                  "missing too: it is not here")
+
+
+def test_a_broken_preset_file_is_named_and_leaves_the_others_listed(tmp_path, monkeypatch, capsys):
+    _tiny_presets(tmp_path, monkeypatch)
+    (tmp_path / "presets" / "a-not-toml.toml").write_text("[preset\ndescription = 'x'\n")
+    (tmp_path / "presets" / "b-bad-key.toml").write_text(
+        (presets.DIRECTORY / "r56-95ep.toml").read_text().replace("epochs = 95", "epocs = 95"))
+    (tmp_path / "presets" / "c-not-utf8.toml").write_bytes(b"\xff\xfe[preset]\n")
+    assert main(["reproduce", "--list"]) == 0
+    out, err = capsys.readouterr()
+    for name in presets.names():
+        if name[0] not in "abc":
+            assert any(line.startswith(name + " ") for line in out.splitlines())
+    assert not any(line.startswith(("a-", "b-", "c-")) for line in out.splitlines())
+    lines = err.strip().splitlines()
+    assert len(lines) == 3 and all(line.startswith("onecycle reproduce: warning: preset ") for line in lines)
+    assert f"preset a-not-toml left out: {tmp_path / 'presets' / 'a-not-toml.toml'} is not a valid preset file" in err
+    assert "unknown key(s) in" in lines[1] and "epocs (did you mean epochs?)" in lines[1]
+    assert f"{tmp_path / 'presets' / 'c-not-utf8.toml'} is not a valid preset file" in lines[2]
+    assert main(["reproduce", "a-not-toml"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "a-not-toml.toml is not a valid preset file" in err
 
 
 def test_seconds_per_step_times_real_steps():
@@ -228,3 +281,59 @@ def test_reproduction_table_mean_and_sample_std():
     one = {**record, "runs": ["seed-0"], "test_accuracy": [92.0], "mean": 92.0, "std": None,
            "published_accuracy": None}
     assert reproduction_table(one)[1] == [["test accuracy", "-", "92.00%", "-"]]
+
+
+TINY_95EP = {"r56-95ep": {"epochs = 95": "epochs = 3", "batch_size = 512": "batch_size = 4",
+                          '"resnet56-b"': '"mlp"'}}
+
+
+@pytest.mark.parametrize(("damage", "message"), [
+    (lambda seed: (seed / "summary.json").write_text('{"epochs_completed": 3, "fin'),
+     "{seed}/summary.json is not valid JSON"),
+    (lambda seed: (seed / "config.json").write_text("[]"),
+     "{seed}/config.json is damaged: it holds a JSON list, not an object"),
+    (lambda seed: (seed / "summary.json").write_text('{"epochs_completed": 3, "stopped": null, "final": null}'),
+     "{seed}/summary.json is damaged: it holds no number at final.val_accuracy"),
+])
+def test_a_damaged_seed_directory_is_one_error_naming_the_file(damage, message, tmp_path, monkeypatch, cifar,
+                                                               capsys):
+    _tiny_presets(tmp_path, monkeypatch, **TINY_95EP)
+    run = tmp_path / "run"
+    assert main(["reproduce", "r56-95ep", "--run-dir", str(run), *cifar]) == 0
+    damage(run / "seed-0")
+    capsys.readouterr()
+    assert main(["reproduce", "r56-95ep", "--run-dir", str(run), *cifar]) == 2
+    out, err = capsys.readouterr()
+    assert len(err.strip().splitlines()) == 1 and message.format(seed=run / "seed-0") in err
+    assert "seed 0 (1/1)" not in out  # nothing was run again
+
+
+def test_a_killed_seed_run_is_resumed_to_the_result_of_an_uninterrupted_one(tmp_path, monkeypatch, cifar,
+                                                                            capsys):
+    _tiny_presets(tmp_path, monkeypatch, **TINY_95EP)
+    assert main(["reproduce", "r56-95ep", "--run-dir", str(tmp_path / "whole"), *cifar]) == 0
+
+    class Kill(PrintEpochs):
+        def on_epoch_end(self, state, metrics):
+            if state.epoch == 2:  # after its checkpoint
+                raise KeyboardInterrupt
+            return False
+
+    monkeypatch.setattr(reproduce, "PrintEpochs", Kill)
+    shown = [flag for flag in cifar if flag != "--quiet"]  # the epoch printer is the one that kills
+    run = tmp_path / "killed"
+    assert main(["reproduce", "r56-95ep", "--seeds", "2", "--run-dir", str(run), *shown]) == 130
+    seed = run / "seed-0"
+    assert (seed / "checkpoint.pt").exists() and not (seed / "summary.json").exists()
+    monkeypatch.setattr(reproduce, "PrintEpochs", PrintEpochs)
+    capsys.readouterr()
+    assert main(["reproduce", "r56-95ep", "--seeds", "2", "--run-dir", str(run), *shown]) == 0
+    out = capsys.readouterr().out
+    assert "seed 0 (1/2): train in " + str(seed) + ", resumed from its checkpoint" in out
+    assert out.count("epoch  1/3") == 1 and out.count("epoch  3/3") == 2  # seed 0 from epoch 3, seed 1 whole
+    whole, resumed = (json.loads((d / "seed-0" / "summary.json").read_text()) for d in (tmp_path / "whole", run))
+    timing = ("time_s", "images_per_s")
+    assert {k: v for k, v in resumed["final"].items() if k not in timing} == {
+        k: v for k, v in whole["final"].items() if k not in timing}
+    weights = [rundir.read_checkpoint(d / "seed-0" / "checkpoint.pt")["model"] for d in (tmp_path / "whole", run)]
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])

@@ -199,6 +199,35 @@ def load_dataset(
     return replace(train, source=str(directory)), replace(test, source=str(directory))
 
 
+def missing(
+    name: str,
+    data_dir: str | Path | None = None,
+    download: bool = True,
+    *,
+    cache_dir: str | Path | None = None,
+    system_dirs: Sequence[str | Path] | None = None,
+) -> str | None:
+    """Why dataset ``name`` is not on this machine, where :func:`load_dataset` would look for it (and whether it
+    would download it); ``None`` when its files are there or it needs none. Nothing is read or downloaded."""
+    if name not in _SPECS:
+        return None
+    spec = _SPECS[name]
+    cache = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
+    if data_dir is not None:
+        try:
+            _in_data_dir(spec, Path(data_dir).expanduser())
+        except DatasetNotFound as err:
+            return str(err)
+        return None
+    dirs = _candidate_dirs(spec.subdir, cache, SYSTEM_DIRS if system_dirs is None else system_dirs)
+    if _first_complete(spec, dirs) is not None:
+        return None
+    if download:
+        return (f"{spec.title} is not in any of {', '.join(str(d) for d in dirs)}; it would be downloaded from "
+                f"{spec.remote.base_url} first")
+    return _not_found(spec, dirs, "download is off")
+
+
 def read_idx(path: str | Path, magic: int, max_bytes: int = IDX_MAX_BYTES) -> np.ndarray:
     """The uint8 array in a gzipped IDX file, after checking its magic number and its length.
 
@@ -546,6 +575,11 @@ def _candidate_dirs(subdir: str, cache: Path, system_dirs: Sequence[str | Path])
     return list(dict.fromkeys(dirs))
 
 
+def _first_complete(spec: _Spec, dirs: Sequence[Path]) -> Path | None:
+    """The first of ``dirs`` that holds every file of ``spec``."""
+    return next((d for d in dirs if all((d / f).is_file() for f in spec.files)), None)
+
+
 def _locate(
     spec: _Spec,
     data_dir: str | Path | None,
@@ -557,9 +591,9 @@ def _locate(
     if data_dir is not None:  # the user's: there or nowhere, never another copy found elsewhere
         return _in_data_dir(spec, Path(data_dir).expanduser())
     dirs = _candidate_dirs(spec.subdir, cache, system_dirs)
-    for directory in dirs:
-        if all((directory / f).is_file() for f in spec.files):
-            return directory
+    found = _first_complete(spec, dirs)
+    if found is not None:
+        return found
     if not download:
         raise DatasetNotFound(_not_found(spec, dirs, "download=False"))
     try:

@@ -545,7 +545,9 @@ def run_seeds(cfg: RunConfig, job: str, run_dir: Path, seeds: int, say: Callable
               extra_hooks: Sequence[Any] = ()) -> list[Path]:
     """``job`` (one of :data:`JOBS`) once for each seed 0 .. ``seeds - 1``, each in its own directory of ``run_dir``
     (:data:`SEED_DIR`); a seed whose directory holds the job finished under the same settings is kept, not run
-    again. Returns the directories. Training needs ``cfg.max_lr`` and ``cfg.weight_decay``."""
+    again, and a training run killed after a checkpoint under the same settings is resumed. A seed directory whose
+    records are damaged is a ``ValueError`` naming the file. Returns the directories. Training needs
+    ``cfg.max_lr`` and ``cfg.weight_decay``."""
     if job not in JOBS:
         raise ValueError(f"job must be one of {', '.join(JOBS)}, got {job!r}")
     if job == "train" and (cfg.max_lr is None or cfg.weight_decay is None):
@@ -554,40 +556,63 @@ def run_seeds(cfg: RunConfig, job: str, run_dir: Path, seeds: int, say: Callable
     for seed in range(seeds):
         seed_cfg, seed_dir = cfg.replace(seed=seed), run_dir / SEED_DIR.format(seed)
         dirs.append(seed_dir)
-        if _finished(seed_cfg, job, seed_dir):
+        try:
+            progress = seed_progress(seed_cfg, job, seed_dir)
+        except ValueError as err:
+            raise ValueError(f"seed {seed}: {err}; remove {seed_dir} to run the seed again") from None
+        if progress == "finished":
             say(f"seed {seed}: {seed_dir} holds this {job} run, finished: kept")
             continue
-        say(f"seed {seed} ({seed + 1}/{seeds}): {job} in {seed_dir}")
+        resume = progress == "killed"
+        say(f"seed {seed} ({seed + 1}/{seeds}): {job} in {seed_dir}"
+            + (", resumed from its checkpoint (the run was stopped before its end)" if resume else ""))
         setup = prepare(seed_cfg)
         if job == "sweep":
             seed_dir.mkdir(parents=True, exist_ok=True)
             say(str(run_sweep(setup, seed_dir)))
             continue
-        state = train_run(setup, seed_dir, seed_cfg.max_lr, seed_cfg.weight_decay, extra_hooks=extra_hooks)
+        state = train_run(setup, seed_dir, seed_cfg.max_lr, seed_cfg.weight_decay, resume=resume,
+                          extra_hooks=extra_hooks)
         if state.stopped:
             raise ValueError(f"seed {seed}: {state.stopped}; the last good checkpoint is "
                              f"{seed_dir / rundir.CHECKPOINT}")
     return dirs
 
 
-def _finished(cfg: RunConfig, job: str, run_dir: Path) -> bool:
-    """Whether ``run_dir`` holds ``job`` run to its end under ``cfg`` (where it ran and what it showed aside)."""
+def json_object(path: Path) -> dict[str, Any]:
+    """The JSON object in ``path``; a file that is missing, not JSON or not an object is a ``ValueError`` (or
+    ``FileNotFoundError``) naming it."""
+    data = rundir.read_json(path)
+    if not isinstance(data, dict):
+        raise ValueError(f"{path} is damaged: it holds a JSON {type(data).__name__}, not an object")
+    return data
+
+
+def seed_progress(cfg: RunConfig, job: str, run_dir: Path) -> str:
+    """How far ``run_dir`` holds ``job`` under ``cfg`` (where it ran and what it showed aside): ``"finished"``;
+    ``"killed"``, a training run stopped from outside after a checkpoint (it resumes); or ``"new"``, nothing of
+    it (another run's files, or none)."""
     if job == "sweep":
         path = run_dir / rundir.SWEEP_JSON
         if not path.exists():
-            return False
+            return "new"
         result = SweepResult.load_json(path)
         wd = 0.0 if cfg.sweep_param == "weight_decay" else weight_decay_for(cfg, run_dir)[0]
-        return (result.param, list(result.values), result.settings) == (cfg.sweep_param, cfg.sweep_values,
-                                                                          sweep_settings(cfg, wd))
+        same = (result.param, list(result.values), result.settings) == (cfg.sweep_param, cfg.sweep_values,
+                                                                         sweep_settings(cfg, wd))
+        return "finished" if same else "new"
     summary, config = run_dir / rundir.SUMMARY_JSON, run_dir / rundir.CONFIG
-    if not (summary.exists() and config.exists()):
-        return False
-    done, saved = rundir.read_json(summary), rundir.read_json(config)
+    if not config.exists():
+        return "new"
+    saved = json_object(config)
     saved.pop("resolved", None)
-    same = {k: v for k, v in saved.items() if k not in RESUME_MAY_CHANGE} == {
-        k: v for k, v in cfg.to_dict().items() if k not in RESUME_MAY_CHANGE}
-    return same and done.get("epochs_completed") == cfg.epochs and not done.get("stopped")
+    if {k: v for k, v in saved.items() if k not in RESUME_MAY_CHANGE} != {
+            k: v for k, v in cfg.to_dict().items() if k not in RESUME_MAY_CHANGE}:
+        return "new"
+    if summary.exists():
+        done = json_object(summary)
+        return "finished" if done.get("epochs_completed") == cfg.epochs and not done.get("stopped") else "new"
+    return "killed" if (run_dir / rundir.CHECKPOINT).exists() else "new"
 
 
 def planned_steps(cfg: RunConfig, job: str = "train") -> int:

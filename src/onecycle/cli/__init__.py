@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from onecycle import __version__
 from onecycle.cli import demo, find_lr, report, reproduce, schedule, sweep, train
-from onecycle.cli.common import CommandError, Parser
+from onecycle.cli.common import CommandError, Parser, one_line
 from onecycle.datasets import DatasetError, DatasetNotFound
 
 COMMANDS = [find_lr, sweep, train, report, demo, schedule, reproduce]
@@ -25,11 +25,6 @@ def build_parser() -> argparse.ArgumentParser:
     for command in COMMANDS:
         command.add_parser(sub)
     return parser
-
-
-def one_line(message: str) -> str:
-    """An error message as one line: the lines of a message from a library run together."""
-    return " ".join(message.split())
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -65,6 +65,11 @@ class Parser(argparse.ArgumentParser):
         return text + (f" ({'; '.join(hints)})" if hints else "")
 
 
+def one_line(message: str) -> str:
+    """An error message as one line: the lines of a message from a library run together."""
+    return " ".join(message.split())
+
+
 def floats(text: str) -> list[float]:
     try:
         return [float(v) for v in text.split(",") if v.strip()]

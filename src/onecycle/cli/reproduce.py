@@ -4,10 +4,11 @@ figures."""
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
-from onecycle import presets, rundir
-from onecycle.cli.common import CommandError, PrintEpochs, add_settings, config_from_args, directory
+from onecycle import datasets, presets, rundir
+from onecycle.cli.common import CommandError, PrintEpochs, add_settings, config_from_args, directory, one_line
 from onecycle.engine import pick_device
 from onecycle.experiment import RESUME_MAY_CHANGE, SEED_DIR, planned_steps, run_seeds, seconds_per_step
 from onecycle.report import reproduction_table, write_report
@@ -65,7 +66,8 @@ def run(args: argparse.Namespace) -> int:
     if device.type != "cuda" and not args.force:
         print(f"no CUDA GPU: timing a few training steps of {preset.name} on {device} to say how long it would take",
               flush=True)
-        raise CommandError(refusal(preset.name, device.type, seconds_per_step(cfg, TIMED_STEPS), steps, args.seeds))
+        raise CommandError(refusal(preset.name, device.type, seconds_per_step(cfg, TIMED_STEPS), steps, args.seeds,
+                                   datasets.missing(cfg.dataset, cfg.data_dir, cfg.download)))
     print(f"{preset.name}: {preset.description}, {args.seeds} seed(s), {steps:,} steps on {device}; published: "
           f"{preset.published}")
     dirs = run_seeds(cfg, preset.job, run_dir, args.seeds, extra_hooks=[] if args.quiet else [PrintEpochs()])
@@ -80,13 +82,21 @@ def run(args: argparse.Namespace) -> int:
 
 
 def print_list() -> None:
+    """The presets, one a line; a preset file that cannot be read is named, with why, after the others."""
     print("The 1cycle article's CIFAR-10 / ResNet-56 runs:\n")
     print(f"{'preset':<20}{'published':<21}description")
+    broken = []
     for name in presets.names():
-        preset = presets.load(name)
+        try:
+            preset = presets.load(name)
+        except ValueError as err:
+            broken.append(f"onecycle reproduce: warning: preset {name} left out: {one_line(str(err))}")
+            continue
         print(f"{name:<20}{preset.published:<21}{preset.description}")
     print(f"\nThe presets are TOML files in {presets.DIRECTORY} (each also a --config file); the published figures' "
           "sources are in them.")
+    for line in broken:
+        print(line, file=sys.stderr)
 
 
 def duration(seconds: float) -> str:
@@ -96,9 +106,11 @@ def duration(seconds: float) -> str:
     return f"{seconds / 60:.0f} min" if seconds >= 60 else f"{seconds:.0f} s"
 
 
-def refusal(name: str, device: str, step_s: float, steps: int, seeds: int) -> str:
-    """Why a preset does not run without a GPU: how long it would take, from the measured time of a step."""
+def refusal(name: str, device: str, step_s: float, steps: int, seeds: int, missing_data: str | None = None) -> str:
+    """Why a preset does not run without a GPU: how long it would take, from the measured time of a step, and
+    ``missing_data``, why its dataset is not here (see :func:`onecycle.datasets.missing`), when it is not."""
     where = "this CPU" if device == "cpu" else f"this machine's {device} device"
     runs = f" in {seeds} runs" if seeds > 1 else ""
-    return (f"{name} would take about {duration(step_s * steps)} on {where} (measured {step_s:.2g} s/step × "
+    text = (f"{name} would take about {duration(step_s * steps)} on {where} (measured {step_s:.2g} s/step × "
             f"{steps:,} steps{runs}, test evaluation not counted); run it on a GPU or pass --force")
+    return text if missing_data is None else f"{text}. The data is missing too: {missing_data}"

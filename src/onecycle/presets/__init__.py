@@ -55,7 +55,7 @@ class Preset:
         if self.published_accuracy is not None:
             return f"{self.published_accuracy:.2f}%"
         if self.published_pick is not None:
-            return f"{self.settings['sweep_param']} {self.published_pick:g}"
+            return f"{self.config().sweep_param} {self.published_pick:g}"
         return "-"
 
 
@@ -65,14 +65,20 @@ def names() -> list[str]:
 
 
 def load(name: str) -> Preset:
-    """The preset ``name``; an unknown name is a ``ValueError`` with the closest one and the list."""
+    """The preset ``name``; an unknown name is a ``ValueError`` with the closest one and the list, a damaged file
+    one naming the file."""
     known = names()
     if name not in known:
         close = difflib.get_close_matches(name, known, n=1)
         hint = f" (did you mean {close[0]}?)" if close else ""
         raise ValueError(f"unknown preset {name!r}{hint}; the presets are {', '.join(known)}")
     path = DIRECTORY / f"{name}.toml"
-    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as err:
+        raise ValueError(f"{path} cannot be read: {err.strerror or err}") from None
+    except ValueError as err:  # not UTF-8, not TOML
+        raise ValueError(f"{path} is not a valid preset file: {err}") from None
     meta, settings = data.get("preset"), data.get("onecycle")
     if not isinstance(meta, dict) or not isinstance(settings, dict) or set(data) != {"preset", "onecycle"}:
         raise ValueError(f"{path}: a preset file holds a [preset] and an [onecycle] table, and nothing else")
@@ -94,17 +100,31 @@ def load(name: str) -> Preset:
 def summarize(preset: Preset, run_dir: Path, runs: list[Path]) -> dict[str, Any]:
     """What the runs of ``preset`` in ``run_dir`` (one per seed) found, beside what the article published:
     training's final test accuracies (percent), their mean and sample standard deviation (``None`` for one run),
-    or a sweep's picks."""
+    or a sweep's picks. A record without them is a ``ValueError`` naming the file."""
     record: dict[str, Any] = {
         "preset": preset.name, "description": preset.description, "source": preset.source, "job": preset.job,
         "published_accuracy": preset.published_accuracy, "published_pick": preset.published_pick,
         "runs": [str(path.relative_to(run_dir)) for path in runs],
     }
     if preset.job == "sweep":
-        sweeps = [rundir.read_json(path / rundir.SWEEP_JSON) for path in runs]
-        return {**record, "seeds": [s["settings"]["seed"] for s in sweeps], "picks": [s["pick"] for s in sweeps]}
-    finals = [rundir.read_json(path / rundir.SUMMARY_JSON)["final"] for path in runs]
-    accuracies = [100 * final["val_accuracy"] for final in finals]
-    return {**record, "seeds": [rundir.read_json(path / rundir.CONFIG)["seed"] for path in runs],
-            "test_accuracy": accuracies, "mean": statistics.fmean(accuracies),
+        sweeps = [(path / rundir.SWEEP_JSON, rundir.read_json(path / rundir.SWEEP_JSON)) for path in runs]
+        return {**record, "seeds": [_field(p, s, "settings", "seed") for p, s in sweeps],
+                "picks": [_field(p, s, "pick", optional=True) for p, s in sweeps]}
+    accuracies = [100 * _field(path / rundir.SUMMARY_JSON, rundir.read_json(path / rundir.SUMMARY_JSON), "final",
+                               "val_accuracy") for path in runs]
+    seeds = [_field(path / rundir.CONFIG, rundir.read_json(path / rundir.CONFIG), "seed") for path in runs]
+    return {**record, "seeds": seeds, "test_accuracy": accuracies, "mean": statistics.fmean(accuracies),
             "std": statistics.stdev(accuracies) if len(accuracies) > 1 else None}
+
+
+def _field(path: Path, data: Any, *keys: str, optional: bool = False) -> Any:
+    """``data[keys[0]][keys[1]]...``, a number (or, when ``optional``, ``None`` held under that key); anything
+    else is a ``ValueError`` naming ``path``, the file ``data`` was read from."""
+    value, held = data, True
+    for key in keys:
+        held = isinstance(value, dict) and key in value
+        value = value[key] if held else None
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if not (number or (optional and held and value is None)):
+        raise ValueError(f"{path} is damaged: it holds no number at {'.'.join(keys)}")
+    return value
