@@ -1,7 +1,9 @@
 """The command line end to end on tiny data in temporary run directories."""
 
+import io
 import json
 import re
+import sys
 
 import pytest
 import torch
@@ -337,13 +339,33 @@ def test_demo_end_to_end_with_fallback_to_digits(tmp_path, capsys, monkeypatch):
         return real(name, *args, **kwargs)
 
     monkeypatch.setattr(experiment, "load_dataset", offline)
-    code = main(["demo", "--run-dir", str(tmp_path), "--train-subset", "384", "--epochs", "2",
-                 "--sweep-steps", "20", "--num-steps", "30", "--quiet"])
-    out = capsys.readouterr().out
+    demo = ["demo", "--run-dir", str(tmp_path), "--train-subset", "384", "--epochs", "2", "--sweep-steps", "20",
+            "--num-steps", "30"]
+    code = main(demo)
+    out, err = capsys.readouterr()
     assert code == 0, out
     assert "notice: running the demo on scikit-learn's 8x8 digits instead" in out
-    assert "[3/3] report" in out and "test acc" in out
+    assert "test acc" in out
     assert (tmp_path / "report.html").exists() and (tmp_path / "sweep.png").exists()
+    # a line as each phase starts, and progress bars (stderr) within it
+    phases = ["[1/3] weight decay and max_lr", "weight-decay sweep over", "range test at weight decay",
+              "[2/3] 1cycle training", "epoch  1/2", "epoch  2/2", "[3/3] report", f"wrote {tmp_path / 'report.html'}"]
+    assert [out.find(line) for line in phases] == sorted(out.find(line) for line in phases) and -1 not in [
+        out.find(line) for line in phases]
+    assert [line for line in err.replace("\r", "\n").splitlines() if line.startswith("sweep ")] == [
+        "sweep 1/3: weight_decay=0.001", "sweep 2/3: weight_decay=0.0001", "sweep 3/3: weight_decay=1e-05"]
+    assert "range test:" in err and "epoch 1/2:" in err
+    assert main([*demo, "--quiet"]) == 0  # run again: what is reused is said
+    out, err = capsys.readouterr()
+    assert f"weight-decay sweep: reusing {tmp_path / 'sweep.json'}" in out and "range test: reusing" in out
+    assert "sweep 1/3" not in err and "range test:" not in err
+
+
+def test_the_command_line_shows_each_line_as_it_is_printed(tmp_path, monkeypatch, capsys):
+    stdout = io.TextIOWrapper(io.BytesIO(), line_buffering=False)
+    monkeypatch.setattr(sys, "stdout", stdout)
+    assert main(["schedule", "--total-steps", "100", "--max-lr", "1", "--out", str(tmp_path / "s.png")]) == 0
+    assert stdout.line_buffering
 
 
 def test_train_names_every_file_it_writes(tmp_path, capsys):

@@ -315,10 +315,14 @@ def test_auto_reruns_what_is_stale_and_says_so(runs, tmp_path, monkeypatch):
                for s in said)
     assert any("finder.json was measured under other settings" in s for s in said)
     assert said[-1] == "max_lr 0.123 (range test), weight decay 1e-05 (sweep)"
-    ran.clear()  # under the settings they were measured with, both are reused as they are
+    ran.clear()  # under the settings they were measured with, both are reused as they are, and it says so
+    said.clear()
     assert experiment.resolve(from_dict(SETTINGS), runs["measured"], True, lambda: None, said.append) == (
         runs["max_lr"], runs["wd"])
     assert ran == []
+    assert said[:2] == [
+        f"weight-decay sweep: reusing {runs['measured'] / rundir.SWEEP_JSON}, measured under these settings",
+        f"range test: reusing {runs['measured'] / rundir.FINDER_JSON}, measured under these settings"]
 
 
 def test_data_too_small_for_a_schedule_names_the_batch_size(tmp_path, capsys):

@@ -371,6 +371,8 @@ def resolve(cfg: RunConfig, run_dir: Path, auto: bool, setup: Callable[[], Setup
             say(f"weight decay {wd:g} given: no sweep")
     else:
         swept = _reusable(lambda: fresh_sweep(cfg, run_dir), auto, say)
+        if swept is not None and auto:
+            say(f"weight-decay sweep: reusing {run_dir / rundir.SWEEP_JSON}, measured under these settings")
         if swept is None and auto and cfg.sweep_param == "weight_decay":
             say(f"weight-decay sweep over {', '.join(f'{v:g}' for v in cfg.sweep_values)}")
             swept = run_sweep(loaded(), run_dir, 0.0)
@@ -382,6 +384,8 @@ def resolve(cfg: RunConfig, run_dir: Path, auto: bool, setup: Callable[[], Setup
             say(f"max_lr {max_lr:g} given: no range test")
     else:
         finder = _reusable(lambda: fresh_finder(cfg, run_dir, wd), auto, say)
+        if finder is not None and auto:
+            say(f"range test: reusing {run_dir / rundir.FINDER_JSON}, measured under these settings")
         if finder is None:
             if not auto:
                 raise ValueError(f"no max_lr: pass --max-lr, run `onecycle find-lr --run-dir {run_dir}` first, or "

@@ -17,6 +17,7 @@ a factor of 2 in learning rate and 10% in reached loss.
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
+from tqdm.auto import tqdm
 
 from onecycle import records, rundir
 from onecycle.range_test import RangeTestResult, preserved, range_test
@@ -182,7 +184,8 @@ def sweep(
 
     Optimizer hyper-parameters (``"weight_decay"``, ``"momentum"``: beta1 for Adam...) are set on every param group
     of ``optimizer`` for each run and put back afterwards; each run starts from the same weights and optimizer
-    state, the same RNG seed (``seed``) and the same batch order. For anything that needs a rebuild (dropout,
+    state, the same RNG seed (``seed``) and the same batch order. With ``progress=True`` (a range-test argument) a
+    line on stderr names each value before its progress bar. For anything that needs a rebuild (dropout,
     batch size, architecture) pass ``build(value) -> (model, optimizer, data)``: it is called after
     ``torch.manual_seed(seed)``, so a model built inside it starts from the same initial weights each time.
     """
@@ -195,7 +198,9 @@ def sweep(
     range_test_kwargs.setdefault("seed", seed)
 
     results = []
-    for value in values:
+    for i, value in enumerate(values):
+        if range_test_kwargs.get("progress"):  # which of the range tests the progress bar below is
+            tqdm.write(f"sweep {i + 1}/{len(values)}: {param}={value}", file=sys.stderr)
         if build is not None:
             torch.manual_seed(seed)
             m, opt, d = build(value)

@@ -65,8 +65,9 @@ def run(args: argparse.Namespace) -> int:
     state = train_run(setup, run_dir, max_lr, wd, extra_hooks=[] if args.quiet else [PrintEpochs()])
     if state.stopped:
         raise ValueError(state.stopped)
+    print("[3/3] report", flush=True)
     html_path, _ = write_report([run_dir], run_dir)
-    print(f"[3/3] report: {html_path}")
+    print(f"wrote {html_path}")
     header, rows = results_table([read_run(run_dir)])
     for name, value in zip(header, rows[0]):
         print(f"  {name:<13} {value}")
