@@ -10,7 +10,9 @@ import torch
 from onecycle.cli import main
 from onecycle.engine import train_time
 from onecycle.report import (
+    RunSummary,
     lr_per_epoch,
+    range_test_of,
     read_run,
     results_table,
     schedule_text,
@@ -18,6 +20,7 @@ from onecycle.report import (
     write_report,
 )
 from tests import browser
+from tests.test_plots import _result as hand_made_range_test
 from tests.test_plots import _result as range_result
 
 TINY = ["--dataset", "digits", "--train-subset", "256", "--batch-size", "32", "--model", "small-cnn", "--quiet"]
@@ -208,3 +211,14 @@ def test_the_page_check_sees_a_missing_image_one_too_wide_a_page_too_wide_and_a_
     assert verdict["without_alt"] == ["http://example.com/a.png"]
     assert verdict["scroll_width"] > browser.WIDTH
     assert not all(url.startswith("file:") for url in verdict["fetched"]), verdict["fetched"]
+
+
+@pytest.mark.parametrize(("config", "schedule"), [({}, None), ({"schedule": "cosine"}, "cosine"),
+                                                  ({"schedule": ["damaged"]}, "step")])
+def test_the_range_test_of_a_run_is_described_for_the_schedule_it_trained_with(config, schedule, tmp_path):
+    finder = hand_made_range_test().to_dict()
+    finder["settings"]["schedule"] = "step"  # what find-lr was given
+    result = range_test_of(RunSummary(tmp_path, config=config, finder=finder))
+    assert result.settings["schedule"] == (schedule or "step")
+    expected = "warm-up from" if schedule == "cosine" else "(step decay)"
+    assert expected in str(result).splitlines()[1]

@@ -129,12 +129,20 @@ def results_table(runs: list[RunSummary]) -> tuple[list[str], list[list[str]]]:
     return header, rows
 
 
+def range_test_of(run: RunSummary) -> RangeTestResult:
+    """The range test in the run's finder.json, for the schedule the run trained with when it trained (its text
+    and its plot describe the recommendation for that schedule)."""
+    result = RangeTestResult.from_dict(run.finder or {})
+    schedule = run.config.get("schedule")
+    if isinstance(schedule, str) and schedule in POLICIES:
+        result.settings["schedule"] = schedule
+    return result
+
+
 def _finder_lines(run: RunSummary) -> list[str]:
     lines = []
-    if run.finder:  # described for the schedule the run trained with, if it trained
-        schedule = run.config.get("schedule")
-        known = isinstance(schedule, str) and schedule in POLICIES
-        lines += RangeTestResult.from_dict(run.finder).describe(schedule if known else None).splitlines()
+    if run.finder:
+        lines += str(range_test_of(run)).splitlines()
     if run.sweep:
         lines.append(f"sweep over {run.sweep['param']}: values {run.sweep['values']}, pick {run.sweep['pick']}.")
     if run.summary and run.summary.get("stopped"):
@@ -253,7 +261,7 @@ def write_report(run_dirs: list[str | Path], out_dir: str | Path) -> tuple[Path,
                       if not (name == "finder.png" and trained is not None)}
         if trained is not None:  # the range test again, from finder.json, with the max_lr trained at marked
             run.images["finder.png"] = out_dir / f"{prefix}finder-trained.png"
-            plot_range_test(RangeTestResult.from_dict(run.finder), run.images["finder.png"], trained_max_lr=trained)
+            plot_range_test(range_test_of(run), run.images["finder.png"], trained_max_lr=trained)
         if run.history:
             run.images["curves.png"] = out_dir / f"{prefix}curves.png"
             plot_history({run.name: run.history}, run.images["curves.png"], lr=lr_per_epoch(run))
