@@ -22,7 +22,17 @@ from onecycle import records, rng, rundir
 from onecycle.engine import evaluate
 from onecycle.scheduler import set_group_value
 from onecycle.schedules import ONE_CYCLE
-from onecycle.suggestions import EMA, MIN_POINTS, Recommendation, combine, recommend, unanswered, zero_phase_smooth
+from onecycle.suggestions import (
+    DIVERGE_FACTOR,
+    EMA,
+    MIN_POINTS,
+    Recommendation,
+    combine,
+    has_diverged,
+    recommend,
+    unanswered,
+    zero_phase_smooth,
+)
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -385,7 +395,7 @@ def range_test(
     num_steps: int = RANGE_TEST.num_steps,
     growth: Literal["exp", "linear"] = "exp",
     beta: float = 0.98,
-    diverge_factor: float = 4.0,
+    diverge_factor: float = DIVERGE_FACTOR,
     extend: bool = True,
     max_extend_factor: float = 1e3,
     accumulation_steps: int = 1,
@@ -544,7 +554,7 @@ def _run_curve(model: nn.Module, optimizer: torch.optim.Optimizer, one_step: Cal
             val_losses.append(evaluate(model, val_set, loss_fn or _no_loss, amp_dtype)["loss"])
         bar.update(1)
         bar.set_postfix(lr=f"{lr:.2g}", loss=f"{sm:.3g}")
-        if sm > s["diverge_factor"] * best:
+        if has_diverged(sm, best, s["diverge_factor"]):
             reason, diverged = f"smoothed loss exceeded {s['diverge_factor']:g}x its best at lr={lr:.3g}", True
             break
         i += 1

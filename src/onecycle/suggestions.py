@@ -71,6 +71,17 @@ NOISE_Z = 5.0
 
 # --------------------------------------------------------------------------------------------- smoothing
 
+DIVERGE_FACTOR = 4.0
+"""A loss has diverged once its smoothed value exceeds this many times its lowest so far (:func:`has_diverged`): the
+range test stops there, and so does training by default."""
+
+
+def has_diverged(smoothed: float, best: float, factor: float = DIVERGE_FACTOR) -> bool:
+    """Whether the smoothed loss ``smoothed`` has diverged: it exceeds ``factor`` x ``best``, the lowest smoothed
+    value so far. The one definition of the stop rule of the range test and of training."""
+    return smoothed > factor * best
+
+
 
 class EMA:
     """Exponential moving average with bias correction, updated one value at a time: after values
