@@ -140,12 +140,36 @@ def _write(name: str, data: bytes | str) -> Callable[[Path], None]:
     return damage
 
 
-def _checkpoint(change: Callable[[dict], object]) -> Callable[[Path], None]:
+def _checkpoint(change: Callable[[dict], object], hashed: bool = True) -> Callable[[Path], None]:
+    """Change the contents of the run's checkpoint, written again with its hash (``hashed``) so that the
+    change reaches the checks of its contents, or as older versions wrote it."""
+    def damage(ws: Path) -> None:
+        from onecycle import rundir
+
+        path = ws / "run" / "checkpoint.pt"
+        ckpt = change(rundir.read_checkpoint(path))
+        if hashed:
+            rundir.write_checkpoint(path, ckpt)
+        else:
+            torch.save(ckpt, path)
+    return damage
+
+
+def _checkpoint_bytes(change: Callable[[bytes], bytes]) -> Callable[[Path], None]:
     def damage(ws: Path) -> None:
         path = ws / "run" / "checkpoint.pt"
-        ckpt = torch.load(path, weights_only=True)
-        torch.save(change(ckpt), path)
+        path.write_bytes(change(path.read_bytes()))
     return damage
+
+
+def _flip_middle_byte(data: bytes) -> bytes:
+    middle = len(data) // 2
+    return data[:middle] + bytes([data[middle] ^ 1]) + data[middle + 1:]
+
+
+def _scheduler_ahead(ckpt: dict) -> dict:
+    ckpt["scheduler"]["last_epoch"] += 1
+    return ckpt
 
 
 def _without(key: str) -> Callable[[dict], dict]:
@@ -306,6 +330,16 @@ CASES: tuple[Case, ...] = (
     Case(CHECKPOINTS, "epoch 99 of 3", RESUME, "checkpoint.pt is at epoch 99", _checkpoint(_with(epoch=99))),
     Case(CHECKPOINTS, "epoch -5", RESUME, "checkpoint.pt is at epoch -5", _checkpoint(_with(epoch=-5))),
     Case(CHECKPOINTS, "step past the epoch", RESUME, "checkpoint.pt is at step 999", _checkpoint(_with(step=999))),
+    Case(CHECKPOINTS, "counters that disagree (the scheduler's step)", RESUME, "but its scheduler has taken 5 steps",
+         _checkpoint(_scheduler_ahead)),
+    Case(CHECKPOINTS, "one byte changed", RESUME, "checkpoint.pt is damaged: its contents do not match the SHA-256",
+         _checkpoint_bytes(_flip_middle_byte)),
+    Case(CHECKPOINTS, "cut short", RESUME, "checkpoint.pt is damaged: its contents do not match the SHA-256",
+         _checkpoint_bytes(lambda data: data[: len(data) // 2])),
+    Case(CHECKPOINTS, "a newer format", RESUME, "checkpoint.pt is in checkpoint format 3",
+         _checkpoint_bytes(lambda data: data.replace(b"format 2 ", b"format 3 ", 1))),
+    Case(CHECKPOINTS, "an older version's, without a hash (read with a warning)", RESUME, "", ok=True,
+         damage=_checkpoint(lambda c: c, hashed=False)),
     Case(CHECKPOINTS, "an unsafe object (builtins.print)", RESUME, "refused unread",
          _checkpoint(lambda c: {**c, "history": [print]})),
     Case(CHECKPOINTS, "empty file", RESUME, "checkpoint.pt is empty", _write("run/checkpoint.pt", b"")),

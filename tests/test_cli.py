@@ -206,10 +206,10 @@ def test_killed_run_resumes_to_the_same_result(tmp_path):
             return metrics["epoch"] == 1
 
     experiment.train_run(setup, tmp_path / "cut", 0.05, 5e-4, extra_hooks=[Kill()])
-    assert torch.load(tmp_path / "cut" / rundir.CHECKPOINT, weights_only=True)["epoch"] == 1
+    assert rundir.read_checkpoint(tmp_path / "cut" / rundir.CHECKPOINT)["epoch"] == 1
     experiment.train_run(setup, tmp_path / "cut", 0.05, 5e-4, resume=True)
-    full = torch.load(tmp_path / "full" / rundir.CHECKPOINT, weights_only=True)
-    cut = torch.load(tmp_path / "cut" / rundir.CHECKPOINT, weights_only=True)
+    full = rundir.read_checkpoint(tmp_path / "full" / rundir.CHECKPOINT)
+    cut = rundir.read_checkpoint(tmp_path / "cut" / rundir.CHECKPOINT)
     for key, value in full["model"].items():
         assert torch.equal(value, cut["model"][key]), key
     assert (tmp_path / "full" / "metrics.csv").read_text().splitlines()[1:] != []
@@ -233,8 +233,8 @@ def test_resume_needs_only_the_run_directory(tmp_path):
 
     experiment.train_run(setup, cut, 0.05, 5e-4, extra_hooks=[Kill()])
     assert main(["train", "--resume", "--run-dir", str(cut), "--quiet"]) == 0
-    a = torch.load(full / rundir.CHECKPOINT, weights_only=True)["model"]
-    b = torch.load(cut / rundir.CHECKPOINT, weights_only=True)["model"]
+    a = rundir.read_checkpoint(full / rundir.CHECKPOINT)["model"]
+    b = rundir.read_checkpoint(cut / rundir.CHECKPOINT)["model"]
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
@@ -378,3 +378,56 @@ def test_train_names_every_file_it_writes(tmp_path, capsys):
     assert written == f"wrote {tmp_path}/: {', '.join(rundir.TRAIN_FILES)}"
     assert sorted(rundir.TRAIN_FILES) == files
     assert all(name in help_text for name in files)
+
+
+def test_a_diverging_run_names_the_step_the_lr_a_hint_and_its_last_good_checkpoint(tmp_path, capsys):
+    run = [*TINY, "--epochs", "2", "--weight-decay", "5e-4", "--max-lr", "8"]
+    first = tmp_path / "first"
+    assert main(["train", "--run-dir", str(first), *run]) == 2
+    err = capsys.readouterr().err.splitlines()[-1]  # after the warning that the run is short
+    assert err.startswith("onecycle train: error: ") and "exceeded 4x its lowest" in err
+    assert "at step 11 (epoch 1, lr=" in err
+    assert (f"lower --max-lr (it was 8), or run `onecycle find-lr --run-dir {first}` to measure it; no checkpoint "
+            "was written before it") in err
+    assert json.loads((first / "summary.json").read_text())["stopped"] == err.split("error: ", 1)[1].strip()
+    later = tmp_path / "later"  # with checkpoints every 4 steps, the last one before step 11 is named
+    assert main(["train", "--run-dir", str(later), "--checkpoint-every-steps", "4", *run]) == 2
+    err = capsys.readouterr().err
+    assert (f"the last good checkpoint is {later / 'checkpoint.pt'}, at step 8, in epoch 1, but resumed with these "
+            "settings it would diverge the same way") in err
+    assert main(["train", "--resume", "--run-dir", str(later), "--quiet"]) == 2
+    assert "at step 11 (epoch 1, lr=" in capsys.readouterr().err
+
+
+def test_a_run_killed_after_its_last_checkpoint_is_completed_on_resume(tmp_path, monkeypatch, capsys):
+    """The last epoch's row comes after its checkpoint, and summary.json after both: a run killed in between is
+    finished (nothing is trained again) and gets them on resume; a complete run is left as it is."""
+
+    class Killed(Exception):
+        pass
+
+    setup = experiment.prepare(_cfg(epochs=2))
+    full, cut = tmp_path / "full", tmp_path / "cut"
+    experiment.train_run(setup, full, 0.05, 5e-4)
+    write_row = rundir.MetricsHook.on_epoch_end
+
+    def killed_before_the_last_row(self, state, metrics):
+        if metrics["epoch"] == 2:
+            raise Killed
+        return write_row(self, state, metrics)
+
+    monkeypatch.setattr(rundir.MetricsHook, "on_epoch_end", killed_before_the_last_row)
+    with pytest.raises(Killed):
+        experiment.train_run(setup, cut, 0.05, 5e-4)
+    monkeypatch.undo()
+    assert not (cut / "summary.json").exists()
+    assert main(["train", "--resume", "--run-dir", str(cut), "--quiet"]) == 0
+    assert "is finished (2/2 epochs); nothing to do" in capsys.readouterr().out
+    times = ("time_s", "images_per_s")
+    rows = [[{k: v for k, v in r.items() if k not in times} for r in rundir.read_metrics(d)] for d in (full, cut)]
+    assert rows[0] == rows[1]
+    assert (full / "steps.csv").read_bytes() == (cut / "steps.csv").read_bytes()
+    assert json.loads((cut / "summary.json").read_text())["epochs_completed"] == 2
+    files = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in cut.iterdir() if p.is_file()}
+    assert main(["train", "--resume", "--run-dir", str(cut), "--quiet"]) == 0
+    assert files == {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in cut.iterdir() if p.is_file()}

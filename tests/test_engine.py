@@ -2,7 +2,9 @@
 
 import csv
 import json
+import math
 import os
+import re
 import stat
 import time
 
@@ -12,8 +14,9 @@ from torch import nn
 
 from onecycle import OneCycleScheduler, rundir
 from onecycle.datasets import digits
-from onecycle.engine import TrainState, are_class_scores, evaluate, train, train_time
+from onecycle.engine import DIVERGENCE_WARMUP, TrainState, are_class_scores, evaluate, train, train_time
 from onecycle.loader import Batches
+from tests.quadratic import half_mse, least_squares
 
 
 def _data():
@@ -80,7 +83,7 @@ def test_non_finite_loss_stops_at_once_and_keeps_the_last_good_checkpoint(tmp_pa
     assert state.stopped is not None
     assert f"at step {nan_at}" in state.stopped and "epoch 2" in state.stopped and "lr=" in state.stopped
     assert state.step == nan_at - 1 and state.epoch == 1
-    ckpt = torch.load(tmp_path / rundir.CHECKPOINT, weights_only=True)
+    ckpt = rundir.read_checkpoint(tmp_path / rundir.CHECKPOINT)
     assert ckpt["epoch"] == 1
     assert all(torch.isfinite(p).all() for p in state.model.parameters())
 
@@ -103,7 +106,7 @@ def test_hook_can_stop_training_and_metrics_are_written(tmp_path):
         steps = list(csv.DictReader(f))
     assert {"step", "smoothed_loss", "lr", "momentum"} <= set(steps[0])
     assert float(steps[0]["momentum"]) == pytest.approx(0.95)
-    rundir.truncate_metrics(tmp_path, 1)
+    rundir.truncate_metrics(tmp_path, len(state.data), state.history[:1])
     rows = [json.loads(line) for line in (tmp_path / rundir.METRICS_JSONL).read_text().splitlines()]
     assert max(r["step"] for r in rows) == len(state.data)
 
@@ -165,7 +168,7 @@ def test_truncate_metrics_drops_a_line_cut_short(tmp_path):
     train(state, hooks=[rundir.MetricsHook(tmp_path)], progress=False)
     with open(tmp_path / rundir.METRICS_JSONL, "a") as f:
         f.write('{"kind": "step", "step": 9')  # killed in the middle of a write
-    rundir.truncate_metrics(tmp_path, 1)
+    rundir.truncate_metrics(tmp_path, len(state.data), state.history[:1])
     rows = [json.loads(line) for line in (tmp_path / rundir.METRICS_JSONL).read_text().splitlines()]
     assert max(r["step"] for r in rows) == len(state.data)
     assert len((tmp_path / rundir.STEPS_CSV).read_text().splitlines()) == len(state.data) + 1
@@ -176,7 +179,7 @@ def test_corrupt_or_missing_checkpoint_is_a_clear_error(tmp_path):
     train(state, hooks=[rundir.CheckpointHook(tmp_path)], progress=False)
     data = (tmp_path / rundir.CHECKPOINT).read_bytes()
     (tmp_path / "cut.pt").write_bytes(data[: len(data) // 2])
-    with pytest.raises(ValueError, match=r"cut.pt is not a readable checkpoint"):
+    with pytest.raises(ValueError, match=r"cut.pt is damaged: its contents do not match the SHA-256"):
         rundir.load_checkpoint(tmp_path / "cut.pt", _state())
     with pytest.raises(FileNotFoundError, match="no checkpoint to resume from"):
         rundir.load_checkpoint(tmp_path / "none.pt", _state())
@@ -253,12 +256,66 @@ def test_checkpoint_of_an_older_version_still_resumes(tmp_path):
     state = _state(epochs=2)
     state.epochs = 1
     train(state, hooks=[rundir.CheckpointHook(tmp_path)], progress=False)
-    ckpt = torch.load(tmp_path / rundir.CHECKPOINT, weights_only=True)
+    ckpt = rundir.read_checkpoint(tmp_path / rundir.CHECKPOINT)
     ckpt["smoothed_loss"] = state.smoothed_loss
-    del ckpt["loss_ema"]
+    for key in ("loss_ema", "best_loss", "totals"):
+        del ckpt[key]
     ckpt["rng"].pop("mps")
     torch.save(ckpt, tmp_path / "old.pt")
     resumed = rundir.load_checkpoint(tmp_path / "old.pt", _state(epochs=2))
     assert resumed.smoothed_loss == pytest.approx(state.smoothed_loss, rel=1e-12)
     train(resumed, progress=False)
     assert resumed.epoch == 2
+
+
+def _least_squares_run(lr_times_l, divergence_factor, epochs=200):
+    """Gradient descent at ``lr_times_l / L`` on full-batch least squares (one step an epoch): it diverges above
+    2 / L, slowly at first, with finite losses for hundreds of steps."""
+    model, data, lipschitz = least_squares()
+    opt = torch.optim.SGD(model.parameters(), lr=lr_times_l / lipschitz)
+    losses = []
+
+    class Record:
+        def on_step(self, state, metrics):
+            losses.append(metrics["loss"])
+
+    state = train(TrainState(model, opt, None, data, epochs), loss_fn=half_mse, hooks=[Record()],
+                  divergence_factor=divergence_factor, progress=False)
+    return state, losses
+
+
+def _first_diverged_step(losses, factor=4.0, beta=0.98):
+    """The range test's rule written out: the first step after the warm-up whose bias-corrected EMA exceeds
+    ``factor`` x the lowest before it."""
+    avg, best = 0.0, math.inf
+    for step, loss in enumerate(losses, 1):
+        avg = beta * avg + (1 - beta) * loss
+        smoothed = avg / (1 - beta**step)
+        if step > DIVERGENCE_WARMUP and smoothed > factor * best:
+            return step
+        best = min(best, smoothed)
+    return None
+
+
+def test_a_diverging_loss_stops_training_before_it_is_non_finite():
+    """Above 2 / L the loss grows without bound yet stays finite for the whole run: without the divergence factor
+    training "succeeds"; with it, training stops at the step where the smoothed loss passes 4x its lowest,
+    without taking that step, and says where and at which lr."""
+    unchecked, losses = _least_squares_run(2.05, None)
+    assert unchecked.stopped is None and unchecked.epoch == 200 and math.isfinite(losses[-1])
+    assert losses[-1] > 1e8 * min(losses)
+    expected = _first_diverged_step(losses)
+    assert expected is not None and expected > DIVERGENCE_WARMUP + 1
+    state, _ = _least_squares_run(2.05, 4.0)
+    assert state.diverged and state.step == expected - 1 and state.epoch == expected - 1
+    assert re.fullmatch(rf"the smoothed training loss \(\S+\) exceeded 4x its lowest \(\S+\) at step {expected} "
+                        rf"\(epoch {expected}, lr=\S+\): it diverged", state.stopped)
+    assert all(torch.isfinite(p).all() for p in state.model.parameters())
+    # below 2 / L it converges: no stop
+    stable, losses = _least_squares_run(1.9, 4.0)
+    assert stable.stopped is None and losses[-1] < losses[0]
+
+
+def test_divergence_is_checked_after_the_warm_up_only():
+    state, _ = _least_squares_run(20.0, 4.0)  # diverges from the first step
+    assert state.diverged and f"at step {DIVERGENCE_WARMUP + 1} " in state.stopped

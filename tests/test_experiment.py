@@ -102,8 +102,8 @@ def test_resume_takes_machine_settings_and_continues_exactly(runs, tmp_path):
     assert main(["train", "--resume", "--run-dir", str(run_dir), "--quiet", *flags]) == 0
     full = runs["full"]
     assert (run_dir / rundir.STEPS_CSV).read_bytes() == (full / rundir.STEPS_CSV).read_bytes()
-    a = torch.load(full / rundir.CHECKPOINT, weights_only=True)["model"]
-    b = torch.load(run_dir / rundir.CHECKPOINT, weights_only=True)["model"]
+    a = rundir.read_checkpoint(full / rundir.CHECKPOINT)["model"]
+    b = rundir.read_checkpoint(run_dir / rundir.CHECKPOINT)["model"]
     assert all(torch.equal(a[k], b[k]) for k in a)
     config = json.loads((run_dir / rundir.CONFIG).read_text())
     expected = json.loads((full / rundir.CONFIG).read_text())

@@ -21,6 +21,7 @@ from typing import Any
 import torch
 
 from onecycle.datasets import DATASETS
+from onecycle.engine import DIVERGENCE_WARMUP
 from onecycle.models import MODELS
 from onecycle.probe import BUDGET_FRACTION, CANDIDATES, MIN_STEPS, STEP_DOWN
 from onecycle.range_test import RANGE_TEST
@@ -36,6 +37,7 @@ from onecycle.schedules import (
     OneCycleDefaults,
     check_one_cycle,
 )
+from onecycle.suggestions import DIVERGE_FACTOR
 from onecycle.sweep import SWEEPABLE
 
 if sys.version_info >= (3, 11):
@@ -137,6 +139,13 @@ class RunConfig:
     three_phase: bool = _schedule("three_phase", "rise, fall, then annihilation (off: torch's two-phase OneCycleLR)")
     clip_grad_norm: float | None = setting(None, Group.TRAINING, "clip the gradient norm to this value",
                                            none="no clipping")
+    divergence_factor: float = setting(DIVERGE_FACTOR, Group.TRAINING, "stop training when the smoothed training "
+                                       "loss exceeds this many times its lowest so far (the range test's rule; "
+                                       f"checked after the first {DIVERGENCE_WARMUP} steps)")
+    checkpoint_every_steps: int | None = setting(None, Group.TRAINING, "write checkpoint.pt every this many steps "
+                                                 "too", none="at the end of each epoch only")
+    checkpoint_every_minutes: float | None = setting(None, Group.TRAINING, "write checkpoint.pt every this many "
+                                                     "minutes too", none="at the end of each epoch only")
     start_lr: float = setting(RANGE_TEST.start_lr, Group.RANGE_TEST, "first learning rate")
     end_lr: float = setting(RANGE_TEST.end_lr, Group.RANGE_TEST,
                             "last learning rate (extended if the loss has not diverged by then)")
@@ -181,7 +190,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "anneal_strategy": ANNEAL_STRATEGIES, "sweep_param": SWEEPABLE, "schedule": tuple(POLICIES),
 }
 _POSITIVE = {"batch_size", "epochs", "repeats", "max_lr", "start_lr", "end_lr", "train_subset", "test_subset",
-             "threads", "clip_grad_norm"}
+             "threads", "clip_grad_norm", "checkpoint_every_steps", "checkpoint_every_minutes"}
 _AT_LEAST_2 = {"num_steps", "sweep_steps"}  # a range test needs two points
 _UNIT = {"momentum", "base_momentum", "max_momentum", "label_smoothing"}
 _FLOAT32 = {"max_lr", "start_lr", "end_lr", "weight_decay"}  # set in the optimizer: must fit its float32 tensors
@@ -302,6 +311,9 @@ def _check_values(cfg: RunConfig) -> None:
             raise ValueError(f"{key} must be at most {_AT_MOST[key]:g}, got {v!r}")
     if cfg.data_dir is not None and not cfg.data_dir.strip():
         raise ValueError("data_dir must be a directory, got an empty string (. is the current directory)")
+    if cfg.divergence_factor <= 1:
+        raise ValueError(f"divergence_factor must be > 1 (its lowest loss is never above itself), got "
+                         f"{cfg.divergence_factor!r}")
     if cfg.weight_decay is not None and cfg.weight_decay < 0:
         raise ValueError(f"weight_decay must be >= 0, got {cfg.weight_decay!r}")
     if cfg.start_lr >= cfg.end_lr:

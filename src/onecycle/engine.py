@@ -1,8 +1,8 @@
 """The training loop: forward, loss, backward, optimizer step, scheduler step, metrics — and a short hook list.
 
 Hooks are plain objects with any of ``on_step(state, metrics)``, ``on_epoch_end(state, metrics)`` and
-``on_train_end(state)``; ``on_epoch_end`` may return ``True`` to stop training after that epoch. Nothing else
-reaches into the loop.
+``on_train_end(state)``; ``on_step`` and ``on_epoch_end`` may return ``True`` to stop training after that step or
+epoch. Nothing else reaches into the loop.
 """
 
 from __future__ import annotations
@@ -18,7 +18,39 @@ from torch import nn
 from torch.nn import functional as F
 
 from onecycle.scheduler import momentum_key
-from onecycle.suggestions import EMA
+from onecycle.suggestions import EMA, has_diverged
+
+DIVERGENCE_WARMUP = 10
+"""Steps before training may stop for a diverged loss: the smoothed loss of the first few steps averages a
+handful of losses of an untrained network. Its lowest value counts from the first step."""
+
+
+class Totals:
+    """Running sums over batches: loss (weighted by batch size), images, and correct predictions while every
+    batch holds class scores; for training also its steps and seconds. Training keeps the epoch's in its state,
+    so that an epoch resumed in the middle reports what it would have uninterrupted."""
+
+    def __init__(self) -> None:
+        self.steps = self.seen = self.scored = self.correct = 0
+        self.loss_sum = self.seconds = 0.0
+
+    def add(self, loss: float, out: torch.Tensor, y: torch.Tensor) -> None:
+        self.loss_sum += loss * len(y)
+        self.seen += len(y)
+        if are_class_scores(out, y):
+            self.scored += len(y)
+            self.correct += int((out.argmax(1) == y).sum())
+
+    def accuracy(self, key: str) -> dict[str, float]:
+        """``{key: accuracy}``, or nothing when some batch was not class scores (or none was seen)."""
+        return {key: self.correct / self.seen} if self.seen and self.scored == self.seen else {}
+
+    def state_dict(self) -> dict[str, int | float]:
+        return dict(vars(self))
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for key in vars(self):
+            setattr(self, key, type(getattr(self, key))(state[key]))
 
 
 @dataclass
@@ -35,7 +67,10 @@ class TrainState:
     loss_ema: EMA = field(default_factory=EMA)  # the smoothed training loss, one update per step
     history: list[dict[str, Any]] = field(default_factory=list)  # one dict per completed epoch
     stopped: str | None = None  # why training ended early, if it did
+    diverged: bool = False  # whether it ended early because the loss diverged (or was not finite)
     scaler: torch.amp.GradScaler | None = None
+    best_loss: float = math.inf  # the lowest smoothed training loss so far
+    totals: Totals = field(default_factory=Totals)  # the running sums of the epoch in progress
 
     @property
     def smoothed_loss(self) -> float:
@@ -80,23 +115,6 @@ def are_class_scores(out: torch.Tensor, y: torch.Tensor) -> bool:
     return out.ndim == 2 and y.ndim == 1 and len(out) == len(y) and not y.is_floating_point()
 
 
-class _Accuracy:
-    """Correct predictions over the samples seen, while every batch holds class scores."""
-
-    def __init__(self) -> None:
-        self.seen = self.scored = self.correct = 0
-
-    def add(self, out: torch.Tensor, y: torch.Tensor) -> None:
-        self.seen += len(y)
-        if are_class_scores(out, y):
-            self.scored += len(y)
-            self.correct += int((out.argmax(1) == y).sum())
-
-    def result(self, key: str) -> dict[str, float]:
-        """``{key: accuracy}``, or nothing when some batch was not class scores (or none was seen)."""
-        return {key: self.correct / self.seen} if self.seen and self.scored == self.seen else {}
-
-
 @torch.no_grad()
 def evaluate(
     model: nn.Module,
@@ -108,18 +126,16 @@ def evaluate(
     ``accuracy`` only when every batch's outputs are class scores for integer labels (:func:`are_class_scores`)."""
     was_training = model.training
     model.eval()
-    loss_sum = 0.0
-    tally = _Accuracy()
+    totals = Totals()
     for x, y in data:
         with torch.autocast(x.device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
             out = model(x)
             loss = loss_fn(out, y)
-        loss_sum += float(loss) * len(y)
-        tally.add(out, y)
+        totals.add(float(loss), out, y)
     model.train(was_training)
-    if tally.seen == 0:
+    if totals.seen == 0:
         raise ValueError("evaluation data yielded no batches")
-    return {"loss": loss_sum / tally.seen, **tally.result("accuracy")}
+    return {"loss": totals.loss_sum / totals.seen, **totals.accuracy("accuracy")}
 
 
 def train_time(history: Sequence[dict[str, Any]]) -> float:
@@ -144,6 +160,22 @@ def _backward_and_step(state: TrainState, loss: torch.Tensor, clip_grad_norm: fl
         optimizer.step()
 
 
+def _stop_reason(state: TrainState, value: float, lr: float, divergence_factor: float | None) -> str | None:
+    """Why training must stop before the optimizer step of a batch whose loss is ``value``: a non-finite loss,
+    or (with ``divergence_factor``, after :data:`DIVERGENCE_WARMUP` steps) a smoothed loss that has diverged
+    (:func:`~onecycle.suggestions.has_diverged`); ``None`` to go on. Updates the smoothed loss and its best."""
+    where = f"at step {state.step + 1} (epoch {state.epoch + 1}, lr={lr:.4g})"
+    if not math.isfinite(value):
+        return f"non-finite loss ({value}) {where}"
+    best, smoothed = state.best_loss, state.loss_ema.update(value)
+    state.best_loss = min(best, smoothed)
+    if divergence_factor is not None and state.step >= DIVERGENCE_WARMUP and has_diverged(smoothed, best,
+                                                                                           divergence_factor):
+        return (f"the smoothed training loss ({smoothed:.4g}) exceeded {divergence_factor:g}x its lowest "
+                f"({best:.4g}) {where}: it diverged")
+    return None
+
+
 def train(
     state: TrainState,
     *,
@@ -152,14 +184,18 @@ def train(
     hooks: Sequence[Any] = (),
     amp_dtype: torch.dtype | None = None,
     clip_grad_norm: float | None = None,
+    divergence_factor: float | None = None,
     progress: bool = True,
 ) -> TrainState:
-    """Train from ``state.epoch`` to ``state.epochs``; returns the state with its history.
+    """Train from ``state.epoch`` (and ``state.step``: a run resumes in the middle of an epoch too) to
+    ``state.epochs``; returns the state with its history.
 
     Each epoch's metrics (train loss/accuracy, test loss/accuracy on ``val_data`` as ``val_loss``/``val_accuracy``,
-    lr, ``time_s``: the epoch's wall time, its steps and test evaluation, images/s of the steps) are appended to
-    ``state.history`` and passed to the hooks. A non-finite loss stops
-    training at once: ``state.stopped`` names the step and the learning rate, and the optimizer step is not taken.
+    lr, ``time_s``: the epoch's wall time, its steps and test evaluation but not the hooks', images/s of the steps)
+    are appended to ``state.history`` and passed to the hooks. A loss that is not finite, or (given
+    ``divergence_factor``) a smoothed loss above ``divergence_factor`` x its lowest, stops training at once:
+    ``state.stopped`` names the step and the learning rate, ``state.diverged`` is set, and the optimizer step is
+    not taken.
     """
     from tqdm.auto import tqdm
 
@@ -168,49 +204,50 @@ def train(
         state.scaler = torch.amp.GradScaler()
     while state.epoch < state.epochs and state.stopped is None:
         model.train()
-        start, loss_sum, tally = time.perf_counter(), 0.0, _Accuracy()
-        bar = tqdm(state.data, desc=f"epoch {state.epoch + 1}/{state.epochs}", disable=not progress, leave=False)
+        totals, start = state.totals, time.perf_counter() - state.totals.seconds  # resumed: the time it took
+        bar = tqdm(state.data, desc=f"epoch {state.epoch + 1}/{state.epochs}", initial=totals.steps,
+                   disable=not progress, leave=False)
         for x, y in bar:
             lr, momentum = float(optimizer.param_groups[0]["lr"]), momentum_of(optimizer)  # used by this step
             with torch.autocast(x.device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
                 out = model(x)
                 loss = loss_fn(out, y)
             value = float(loss.detach())
-            if not math.isfinite(value):
-                state.stopped = (f"non-finite loss ({value}) at step {state.step + 1} "
-                                 f"(epoch {state.epoch + 1}, lr={lr:.4g})")
+            state.stopped = _stop_reason(state, value, lr, divergence_factor)
+            if state.stopped is not None:
+                state.diverged = True
                 break
             _backward_and_step(state, loss, clip_grad_norm)
             if state.scheduler is not None:
                 state.scheduler.step()
             state.step += 1
-            state.loss_ema.update(value)
-            loss_sum += value * len(y)
-            tally.add(out.detach(), y)
+            totals.add(value, out.detach(), y)
+            totals.steps, totals.seconds = totals.steps + 1, time.perf_counter() - start
             step_metrics = {"step": state.step, "loss": value, "smoothed_loss": state.smoothed_loss, "lr": lr,
                             "momentum": momentum}
             bar.set_postfix(loss=f"{state.smoothed_loss:.4f}", lr=f"{lr:.3g}",
-                            img_s=f"{tally.seen / (time.perf_counter() - start):.0f}")
-            for hook in hooks:
-                if hasattr(hook, "on_step"):
-                    hook.on_step(state, step_metrics)
+                            img_s=f"{totals.seen / totals.seconds:.0f}")
+            if any([hook.on_step(state, step_metrics) for hook in hooks if hasattr(hook, "on_step")]):
+                state.stopped = f"stopped by a hook after step {state.step} (epoch {state.epoch + 1})"
+            start = time.perf_counter() - totals.seconds  # the hooks' time is not the epoch's
+            if state.stopped is not None:
+                break
         bar.close()
         if state.stopped is not None:
             break
-        elapsed = time.perf_counter() - start  # the training steps
         metrics: dict[str, Any] = {
             "epoch": state.epoch + 1, "step": state.step, "lr": float(optimizer.param_groups[0]["lr"]),
-            "train_loss": loss_sum / max(tally.seen, 1), **tally.result("train_accuracy"),
-            "time_s": elapsed, "images_per_s": tally.seen / elapsed if elapsed > 0 else math.nan,
+            "train_loss": totals.loss_sum / max(totals.seen, 1), **totals.accuracy("train_accuracy"),
+            "time_s": totals.seconds, "images_per_s": totals.seen / totals.seconds if totals.seconds > 0 else math.nan,
         }
         if val_data is not None:
             val = evaluate(model, val_data, loss_fn, amp_dtype)
             metrics.update({f"val_{key}": value for key, value in val.items()})
             metrics["time_s"] = time.perf_counter() - start  # the steps and the test evaluation
-        state.epoch += 1
+        state.epoch, state.totals = state.epoch + 1, Totals()
         state.history.append(metrics)
         stop = [hook.on_epoch_end(state, metrics) for hook in hooks if hasattr(hook, "on_epoch_end")]
-        if any(stop):
+        if any(stop) and state.epoch < state.epochs:
             state.stopped = "stopped by a hook"
     for hook in hooks:
         if hasattr(hook, "on_train_end"):

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import reprlib
+import shlex
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -22,6 +23,7 @@ from onecycle.augment import channel_stats
 from onecycle.config import ConfigError, RunConfig, from_dict
 from onecycle.datasets import LAYOUTS, DatasetError, ImageData, load_dataset
 from onecycle.engine import TrainState, autocast_dtype, pick_device, train, train_time
+from onecycle.interrupt import StopRequest
 from onecycle.loader import Batches, num_batches
 from onecycle.models import build_model
 from onecycle.plots import plot_schedule
@@ -401,20 +403,24 @@ def resolve(cfg: RunConfig, run_dir: Path, auto: bool, setup: Callable[[], Setup
     return max_lr, wd
 
 
-RESUME_MAY_CHANGE = ("data_dir", "download", "device", "threads", "progress")
-"""The settings a resumed run takes from the command line: where the data and the computation are, and what is
-shown. They leave what the run computes alone (though on another device the numbers may differ in the last
-bits); every other setting is the saved run's."""
+RESUME_MAY_CHANGE = ("data_dir", "download", "device", "threads", "progress", "checkpoint_every_steps",
+                     "checkpoint_every_minutes", "divergence_factor")
+"""The settings a resumed run takes from the command line: where the data and the computation are, what is
+shown, how often checkpoints are written and when a diverged loss stops it. They leave what the run computes
+alone (though on another device the numbers may differ in the last bits); every other setting is the saved
+run's."""
 
 
 @dataclass
 class Resume:
-    """A saved run to continue: its settings, the max_lr and weight decay it resolved, the epochs it completed."""
+    """A saved run to continue: its settings, the max_lr and weight decay it resolved, the epochs it completed
+    and the steps it took (more than those epochs' when its checkpoint is from the middle of an epoch)."""
 
     cfg: RunConfig
     max_lr: float
     weight_decay: float
     epoch: int
+    step: int
 
     @property
     def finished(self) -> bool:
@@ -431,7 +437,8 @@ def resume_settings(run_dir: Path, given: dict[str, Any]) -> Resume:
     checkpoint, config = run_dir / rundir.CHECKPOINT, run_dir / rundir.CONFIG
     if not checkpoint.exists():
         raise FileNotFoundError(f"nothing to resume: {checkpoint} does not exist (a run writes it at the end of "
-                                "each epoch); start the run without --resume")
+                                "each epoch, or as often as --checkpoint-every-steps/-minutes say); start the run "
+                                "without --resume")
     if not config.exists():
         raise FileNotFoundError(f"cannot resume: {config} does not exist, and it holds the run's settings")
     saved = rundir.read_json(config)
@@ -450,7 +457,7 @@ def resume_settings(run_dir: Path, given: dict[str, Any]) -> Resume:
     cfg = cfg.replace(**{k: v for k, v in given.items() if k in RESUME_MAY_CHANGE})
     ckpt = rundir.read_checkpoint(checkpoint)
     rundir.check_position(checkpoint, ckpt, cfg.epochs, resolved.get("steps_per_epoch"))
-    return Resume(cfg, float(resolved["max_lr"]), float(resolved["weight_decay"]), ckpt["epoch"])
+    return Resume(cfg, float(resolved["max_lr"]), float(resolved["weight_decay"]), ckpt["epoch"], ckpt["step"])
 
 
 def _check_resolved(path: Path, resolved: dict[str, Any], cfg: RunConfig) -> None:
@@ -498,10 +505,15 @@ def few_steps_warning(cfg: RunConfig, images: int, steps_per_epoch: int) -> str 
 
 
 def train_run(setup: Setup, run_dir: Path, max_lr: float, weight_decay: float, resume: bool = False,
-              extra_hooks: Sequence[Any] = ()) -> TrainState:
+              extra_hooks: Sequence[Any] = (), stop: StopRequest | None = None) -> TrainState:
     """Training with ``cfg.schedule`` (1cycle or a baseline) into ``run_dir``: the files of
-    :data:`rundir.TRAIN_FILES`, checkpoint.pt each epoch. A run too short to trust (:func:`few_steps_warning`) is
-    warned about in the log and in summary.json's ``warnings``."""
+    :data:`rundir.TRAIN_FILES`, checkpoint.pt each epoch (and as often as ``cfg.checkpoint_every_*`` say). A run
+    too short to trust (:func:`few_steps_warning`) is warned about in the log and in summary.json's ``warnings``.
+
+    While it trains, the first SIGTERM or SIGINT ends it after the current step with a checkpoint (``stop``
+    records the signal); like a killed run, it has no summary.json until it is resumed to its end. When training
+    stops early, ``state.stopped`` says why, which checkpoint holds the run and what to do: resume it after a
+    signal; after a diverged loss, lower max_lr."""
     cfg = setup.cfg
     run_dir.mkdir(parents=True, exist_ok=True)
     check_schedule(cfg.replace(verify=False), len(setup.train_data))
@@ -515,10 +527,13 @@ def train_run(setup: Setup, run_dir: Path, max_lr: float, weight_decay: float, r
                                 **cfg.policy_kwargs())
     state = TrainState(model, optimizer, scheduler, data, cfg.epochs)
     checkpoint = run_dir / rundir.CHECKPOINT
+    stop = stop if stop is not None else StopRequest()
+    checkpoints = rundir.CheckpointHook(run_dir, cfg.checkpoint_every_steps, cfg.checkpoint_every_minutes, stop)
     if resume:
         rundir.load_checkpoint(checkpoint, state)
-        rundir.truncate_metrics(run_dir, state.epoch)
-        log.info("resuming from %s at epoch %d", checkpoint, state.epoch)
+        rundir.truncate_metrics(run_dir, state.step, state.history)
+        checkpoints.written = rundir.position(state)
+        log.info("resuming from %s at %s", checkpoint, checkpoints.written)
     else:
         for name in (rundir.METRICS_JSONL, rundir.METRICS_CSV, rundir.STEPS_CSV):
             (run_dir / name).unlink(missing_ok=True)
@@ -526,16 +541,57 @@ def train_run(setup: Setup, run_dir: Path, max_lr: float, weight_decay: float, r
         "max_lr": max_lr, "weight_decay": weight_decay, "device": str(setup.device),
         "steps_per_epoch": len(data), "total_steps": cfg.epochs * len(data), "data": setup.train_data.source}})
     plot_schedule(scheduler.policies[0], out=run_dir / rundir.SCHEDULE_PNG)
-    hooks: list[Any] = [rundir.MetricsHook(run_dir), rundir.CheckpointHook(run_dir), *extra_hooks]
+    hooks: list[Any] = [rundir.RunFiles(rundir.MetricsHook(run_dir), checkpoints), *extra_hooks]
     with contextlib.suppress(ImportError):
         hooks.append(rundir.TensorBoardHook(run_dir))
-    train(state, loss_fn=setup.loss_fn(), val_data=setup.batches(train=False), hooks=hooks,
-          amp_dtype=setup.amp_dtype, clip_grad_norm=cfg.clip_grad_norm, progress=cfg.progress)
-    summary = {"epochs_completed": state.epoch, "steps": state.step, "stopped": state.stopped,
-               "train_time_s": train_time(state.history), "final": state.history[-1] if state.history else None,
-               "warnings": warnings}
-    rundir.write_json(run_dir / rundir.SUMMARY_JSON, summary)
+    with stop.handling():
+        train(state, loss_fn=setup.loss_fn(), val_data=setup.batches(train=False), hooks=hooks,
+              amp_dtype=setup.amp_dtype, clip_grad_norm=cfg.clip_grad_norm,
+              divergence_factor=cfg.divergence_factor, progress=cfg.progress)
+    if state.stopped is not None:
+        state.stopped = _stopped_text(state, run_dir, max_lr, checkpoints.written, stop)
+    if stop.signal is None or state.stopped is None or state.diverged:  # stopped by a signal, it is only paused
+        rundir.write_json(run_dir / rundir.SUMMARY_JSON,
+                          _summary(state.epoch, state.step, state.stopped, state.history, warnings))
     return state
+
+
+def _summary(epoch: int, step: int, stopped: str | None, history: list[dict[str, Any]],
+             warnings: list[str]) -> dict[str, Any]:
+    """What summary.json holds."""
+    return {"epochs_completed": epoch, "steps": step, "stopped": stopped, "train_time_s": train_time(history),
+            "final": history[-1] if history else None, "warnings": warnings}
+
+
+def complete_run(run_dir: Path, cfg: RunConfig) -> None:
+    """Write what a run of ``cfg`` killed after its last checkpoint left unwritten: the last epoch's metrics row
+    (written after the checkpoint) and summary.json. A complete run is left as it is."""
+    ckpt = rundir.read_checkpoint(run_dir / rundir.CHECKPOINT)
+    history = ckpt["history"]
+    if [r for r in rundir.read_metrics(run_dir) if r["kind"] == "epoch"] != [{"kind": "epoch", **h} for h in history]:
+        rundir.truncate_metrics(run_dir, ckpt["step"], history)
+    if not (run_dir / rundir.SUMMARY_JSON).exists():
+        images = (ckpt["data"] or {}).get("num_samples")
+        warning = few_steps_warning(cfg, images, history[0]["step"]) if isinstance(images, int) and history else None
+        rundir.write_json(run_dir / rundir.SUMMARY_JSON,
+                          _summary(ckpt["epoch"], ckpt["step"], None, history, [warning] if warning else []))
+
+
+def _stopped_text(state: TrainState, run_dir: Path, max_lr: float, written: str | None, stop: StopRequest) -> str:
+    """Why training stopped early, which checkpoint holds the run (``written``: where the last one this run
+    wrote or resumed from is, if any) and what to do."""
+    where = f"{run_dir / rundir.CHECKPOINT}, at {written}" if written else None
+    if state.diverged:
+        hint = (f"lower --max-lr (it was {max_lr:.4g}), or run `onecycle find-lr --run-dir "
+                f"{shlex.quote(str(run_dir))}` to measure it")
+        if where is None:
+            return f"{state.stopped}; {hint}; no checkpoint was written before it"
+        return (f"{state.stopped}; {hint}; the last good checkpoint is {where}, but resumed with these settings it "
+                "would diverge the same way")
+    if stop.signal is not None and where is not None:
+        return (f"stopped by {stop.signal.name}: the run is in {where}; resume it with `onecycle train --resume "
+                f"--run-dir {shlex.quote(str(run_dir))}`")
+    return f"{state.stopped}; the last checkpoint is {where}" if where else f"{state.stopped}; no checkpoint yet"
 
 
 JOBS = ("train", "sweep")
@@ -578,8 +634,7 @@ def run_seeds(cfg: RunConfig, job: str, run_dir: Path, seeds: int, say: Callable
         state = train_run(setup, seed_dir, seed_cfg.max_lr, seed_cfg.weight_decay, resume=resume,
                           extra_hooks=extra_hooks)
         if state.stopped:
-            raise ValueError(f"seed {seed}: {state.stopped}; the last good checkpoint is "
-                             f"{seed_dir / rundir.CHECKPOINT}")
+            raise ValueError(f"seed {seed}: {state.stopped}")
     return dirs
 
 

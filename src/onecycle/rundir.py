@@ -1,17 +1,22 @@
 """Run directories: ``config.json``, ``metrics.jsonl``/``metrics.csv``/``steps.csv``, plots, and an atomically
-written ``checkpoint.pt`` from which a killed run resumes exactly."""
+written, hashed ``checkpoint.pt`` from which a killed run resumes exactly."""
 
 from __future__ import annotations
 
 import contextlib
 import csv
 import errno
+import hashlib
 import io
 import json
+import logging
+import math
 import os
 import pickle
 import re
+import stat
 import tempfile
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -19,8 +24,11 @@ from typing import Any
 import torch
 
 from onecycle import rng
-from onecycle.engine import TrainState
+from onecycle.engine import Totals, TrainState
+from onecycle.interrupt import StopRequest
 from onecycle.scheduler import PolicyScheduler
+
+log = logging.getLogger("onecycle")
 
 CONFIG = "config.json"
 CHECKPOINT = "checkpoint.pt"
@@ -112,9 +120,17 @@ def read_json(path: Path) -> Any:
         raise ValueError(f"{path} is not valid JSON ({type(err).__name__}: {err})") from None
 
 
+CHECKPOINT_FORMAT = 2
+"""The format :func:`save_checkpoint` writes: one header line, ``onecycle checkpoint format 2 sha256 <hex>``, then
+the bytes of ``torch.save(payload)``, whose SHA-256 the header holds. Older versions wrote the ``torch.save``
+bytes alone (format 1): they are read without an integrity check, and a warning says so."""
+_HEADER = re.compile(rb"onecycle checkpoint format (\d{1,6}) sha256 ([0-9a-f]{64})")
+
+
 def save_checkpoint(path: Path, state: TrainState) -> None:
-    """Everything needed to continue ``state`` exactly, written atomically (temp file + rename)."""
-    payload = {
+    """Everything needed to continue ``state`` exactly, at the end of an epoch or in the middle of one, written
+    atomically (temp file + rename) with its hash (:data:`CHECKPOINT_FORMAT`)."""
+    write_checkpoint(path, {
         "model": state.model.state_dict(),
         "optimizer": state.optimizer.state_dict(),
         "scheduler": state.scheduler.state_dict() if state.scheduler is not None else None,
@@ -123,31 +139,83 @@ def save_checkpoint(path: Path, state: TrainState) -> None:
         "epoch": state.epoch,
         "step": state.step,
         "loss_ema": state.loss_ema.state_dict(),
+        "best_loss": state.best_loss,
+        "totals": state.totals.state_dict(),
         "history": state.history,
         "rng": rng.get_state(),
-    }
-    atomic_write(path, lambda f: torch.save(payload, f))
+    })
+
+
+def write_checkpoint(path: Path, payload: Any) -> None:
+    """Write ``payload`` (tensors and plain data) in the checkpoint format :data:`CHECKPOINT_FORMAT`, atomically."""
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    body = buffer.getbuffer()
+    header = f"onecycle checkpoint format {CHECKPOINT_FORMAT} sha256 {hashlib.sha256(body).hexdigest()}\n"
+
+    def write(f: Any) -> None:
+        f.write(header.encode())
+        f.write(body)
+
+    atomic_write(path, write)
 
 
 CHECKPOINT_KEYS = ("model", "optimizer", "scheduler", "data", "scaler", "epoch", "step", "loss_ema", "history",
                    "rng")
-"""What :func:`save_checkpoint` writes (checkpoints of older versions hold ``smoothed_loss`` for ``loss_ema``)."""
+"""What every checkpoint holds (those of older versions hold ``smoothed_loss`` for ``loss_ema``); those of this
+version also hold ``best_loss`` and ``totals`` (:func:`save_checkpoint`)."""
 _CHECKPOINT_TYPES: dict[str, tuple[type, ...]] = {
     "model": (dict,), "optimizer": (dict,), "scheduler": (dict, type(None)), "data": (dict, type(None)),
     "scaler": (dict, type(None)), "epoch": (int,), "step": (int,), "loss_ema": (dict,), "history": (list,),
-    "rng": (dict,),
+    "rng": (dict,), "best_loss": (float, type(None)), "totals": (dict, type(None)),
 }
 
 
 def read_checkpoint(path: Path) -> dict[str, Any]:
-    """What :func:`save_checkpoint` wrote, its keys and their types checked (only plain data is unpickled); a
-    missing, unreadable or foreign file is one clear error naming it."""
+    """What :func:`save_checkpoint` wrote, its hash verified and its keys and types checked (only plain data is
+    unpickled); a missing, unreadable, damaged or foreign file is one clear error naming it."""
+    ckpt = _read_payload(Path(path))
+    _check_checkpoint(path, ckpt)
+    return ckpt
+
+
+def _read_payload(path: Path) -> Any:
+    """The payload of the checkpoint file at ``path``, its hash verified (a file of an older version, without
+    one, is read with a warning)."""
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        mode = path.stat().st_mode
     except FileNotFoundError:
         raise FileNotFoundError(f"no checkpoint to resume from: {path} does not exist") from None
-    except IsADirectoryError:
-        raise ValueError(f"{path} is a directory, not a checkpoint") from None
+    if stat.S_ISDIR(mode):
+        raise ValueError(f"{path} is a directory, not a checkpoint")
+    if not stat.S_ISREG(mode):
+        raise ValueError(f"{path} is not a regular file: not a checkpoint")
+    data = path.read_bytes()
+    line, _, body = data.partition(b"\n")
+    header = _HEADER.fullmatch(line)
+    if header is None:
+        if b"onecycle checkpoint" in data[:100] or b" sha256 " in data[:100]:  # one changed byte leaves one
+            raise ValueError(f"{path} is damaged: its first line is not a checkpoint header "
+                             f"({line[:100].decode('ascii', 'replace')!r})")
+        payload = _torch_load(path, data)
+        log.warning("%s has no content hash (an older version of onecycle wrote it): read without an integrity "
+                    "check", path)
+        return payload
+    version = int(header.group(1))
+    if version != CHECKPOINT_FORMAT:
+        raise ValueError(f"{path} is in checkpoint format {version}, and this version of onecycle reads format "
+                         f"{CHECKPOINT_FORMAT}: a newer version wrote it, or it is damaged")
+    if hashlib.sha256(body).hexdigest() != header.group(2).decode():
+        raise ValueError(f"{path} is damaged: its contents do not match the SHA-256 it was written with (a byte "
+                         "changed, or the file was cut short or added to)")
+    return _torch_load(path, body)
+
+
+def _torch_load(path: Path, data: bytes) -> Any:
+    """``torch.load`` of ``data`` (read from ``path``) with ``weights_only``; its refusals and failures are one
+    ``ValueError`` naming ``path``."""
+    try:
+        return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except EOFError:
         raise ValueError(f"{path} is empty or cut short: not a checkpoint") from None
     except pickle.UnpicklingError as err:  # torch's refusal, ten lines that suggest weights_only=False
@@ -160,13 +228,11 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
         raise ValueError(f"{path} is not a checkpoint written by onecycle ({' '.join(reason.split())})") from None
     except Exception as err:  # a truncated or corrupt file: say which, not where torch failed
         raise ValueError(f"{path} is not a readable checkpoint ({type(err).__name__}: {err})") from None
-    _check_checkpoint(path, ckpt)
-    return ckpt
 
 
 def _check_checkpoint(path: Path, ckpt: Any) -> None:
     """Raise a ``ValueError`` naming ``path`` unless ``ckpt`` has the keys and types :func:`save_checkpoint`
-    writes."""
+    writes (an older version's are given what it lacks)."""
     if not isinstance(ckpt, dict):
         raise ValueError(f"{path} is not a onecycle checkpoint: it holds a value of type {type(ckpt).__name__}, not "
                          "a dict")
@@ -175,6 +241,8 @@ def _check_checkpoint(path: Path, ckpt: Any) -> None:
     missing = [k for k in CHECKPOINT_KEYS if k not in ckpt]
     if missing:
         raise ValueError(f"{path} is not a complete onecycle checkpoint: it lacks {', '.join(missing)}")
+    ckpt.setdefault("best_loss", None)  # older versions: from the smoothed loss
+    ckpt.setdefault("totals", None)  # older versions checkpointed at the ends of epochs only
     for key, types in _CHECKPOINT_TYPES.items():
         value = ckpt[key]
         if not isinstance(value, types) or isinstance(value, bool):
@@ -191,18 +259,52 @@ def _check_checkpoint(path: Path, ckpt: Any) -> None:
 
 
 def check_position(path: Path, ckpt: dict[str, Any], epochs: int, steps_per_epoch: int | None = None) -> None:
-    """Raise a ``ValueError`` naming ``path`` unless the checkpoint's epoch (and, given ``steps_per_epoch``, its
-    step) lies within a schedule of ``epochs`` epochs: one from another run would train past its end."""
-    epoch, step = ckpt["epoch"], ckpt["step"]
+    """Raise a ``ValueError`` naming ``path`` unless the checkpoint's counters agree with each other and with a
+    schedule of ``epochs`` epochs (of ``steps_per_epoch`` steps, when given): the epoch, the step, the epochs of
+    its history and the steps they end at, and the steps counted by the smoothed loss, the scheduler, the epoch
+    in progress and the data position. One from another run would train past its end; a damaged one would
+    resume somewhere else than it says."""
+    epoch, step, history = ckpt["epoch"], ckpt["step"], ckpt["history"]
     if not 0 <= epoch <= epochs:
         raise ValueError(f"{path} is at epoch {epoch}, outside this run's 0..{epochs}: it is not this run's "
                          "checkpoint, or it is damaged")
-    if steps_per_epoch is not None and not epoch * steps_per_epoch <= step <= min(epoch + 1, epochs) * steps_per_epoch:
+    if len(history) != epoch:
+        raise ValueError(f"{path} is at epoch {epoch} but holds the metrics of {len(history)} epochs: it is "
+                         "damaged")
+    if steps_per_epoch is not None and not epoch * steps_per_epoch <= step < (epoch + 1) * steps_per_epoch:
         raise ValueError(f"{path} is at step {step} of epoch {epoch}, but this run's epochs are {steps_per_epoch} "
                          "steps long: it is not this run's checkpoint, or it is damaged")
-    if len(ckpt["history"]) != epoch:
-        raise ValueError(f"{path} is at epoch {epoch} but holds the metrics of {len(ckpt['history'])} epochs: it is "
-                         "damaged")
+    if steps_per_epoch is not None and epoch == epochs and step != epoch * steps_per_epoch:
+        raise ValueError(f"{path} is at step {step}, past the end of this run's {epochs} epochs of "
+                         f"{steps_per_epoch} steps: it is damaged")
+    ends = [h.get("step") for h in history]
+    expected = [(i + 1) * steps_per_epoch for i in range(epoch)] if steps_per_epoch is not None else None
+    if [h.get("epoch") for h in history] != list(range(1, epoch + 1)) or not _counts(*ends, step) or (
+            expected is not None and ends != expected):
+        raise ValueError(f"{path} is damaged: the metrics it holds are of epochs {[h.get('epoch') for h in history]}"
+                         f" ending at steps {ends}, which do not lead to step {step} of epoch {epoch}")
+    in_epoch = step - (ends[-1] if ends else 0)
+    counted = {
+        "its smoothed loss has averaged": (ckpt["loss_ema"].get("count"), step, "losses"),
+        "its scheduler has taken": (_get(ckpt["scheduler"], "last_epoch"), step, "steps"),
+        "its epoch totals count": (_get(ckpt["totals"], "steps"), in_epoch, "steps of the epoch in progress"),
+        "its data position is": (_get(ckpt["data"], "batch"), in_epoch, "batches into the epoch"),
+    }
+    for what, (found, wanted, unit) in counted.items():
+        if found is not None and found != wanted:
+            raise ValueError(f"{path} is damaged: it is at step {step}, {in_epoch} into epoch {epoch + 1}, but {what} "
+                             f"{found!r} {unit}, not {wanted}")
+
+
+def _counts(*values: Any) -> bool:
+    """Whether ``values`` are non-negative integers in non-decreasing order."""
+    ints = [v for v in values if isinstance(v, int) and not isinstance(v, bool)]
+    return len(ints) == len(values) and all(0 <= a <= b for a, b in zip([0, *ints], ints))
+
+
+def _get(state: dict[str, Any] | None, key: str) -> Any:
+    """``state[key]`` when ``state`` is a dict that holds it, else ``None`` (nothing to cross-check)."""
+    return state.get(key) if isinstance(state, dict) else None
 
 
 _SCHEDULED = {"params", "lr", "initial_lr", "momentum", "betas"}  # param-group keys a policy writes
@@ -245,9 +347,13 @@ def load_checkpoint(path: Path, state: TrainState) -> TrainState:
     if state.scheduler is not None and ckpt["scheduler"] is not None:
         with _loading(path, "scheduler state"):
             state.scheduler.load_state_dict(ckpt["scheduler"])
-    if ckpt["data"] is not None and hasattr(state.data, "load_state_dict"):
+    resumable = ckpt["data"] is not None and hasattr(state.data, "load_state_dict")
+    if resumable:
         with _loading(path, "data position"):
             state.data.load_state_dict(ckpt["data"])
+    if not resumable and ckpt["step"] != (ckpt["history"][-1]["step"] if ckpt["history"] else 0):
+        raise ValueError(f"{path} is in the middle of an epoch (step {ckpt['step']}), and this run's data cannot "
+                         "resume there (it records no position)")
     if ckpt["scaler"] is not None:
         with _loading(path, "gradient scaler state"):
             state.scaler = torch.amp.GradScaler()
@@ -255,6 +361,12 @@ def load_checkpoint(path: Path, state: TrainState) -> TrainState:
     state.epoch, state.step = ckpt["epoch"], ckpt["step"]
     with _loading(path, "smoothed loss"):
         state.loss_ema.load_state_dict(ckpt["loss_ema"])
+        best = ckpt["best_loss"]  # older versions: the lowest is counted from here
+        state.best_loss = best if best is not None else state.smoothed_loss if state.loss_ema.count else math.inf
+    state.totals = Totals()
+    if ckpt["totals"] is not None:
+        with _loading(path, "epoch totals"):
+            state.totals.load_state_dict(ckpt["totals"])
     state.history = list(ckpt["history"])
     with _loading(path, "random number generator states"):
         rng.set_state(ckpt["rng"])
@@ -280,15 +392,48 @@ def _loading(path: Path, part: str) -> Iterator[None]:
         raise ValueError(f"{path}: cannot load its {part} into this run ({reason})") from None
 
 
-class CheckpointHook:
-    """Writes ``checkpoint.pt`` at the end of every epoch."""
+def position(state: TrainState) -> str:
+    """Where ``state`` is in training, as messages say it: ``the end of epoch 2 (step 88)``, or ``step 100, in
+    epoch 3``."""
+    if state.totals.steps == 0:
+        return f"the end of epoch {state.epoch} (step {state.step})"
+    return f"step {state.step}, in epoch {state.epoch + 1}"
 
-    def __init__(self, run_dir: Path) -> None:
+
+class CheckpointHook:
+    """Writes ``checkpoint.pt`` at the end of every epoch and, with ``every_steps`` or ``every_minutes``, after a
+    step in the middle of one too (not after an epoch's last step: the epoch's own checkpoint follows). When
+    ``stop`` is requested (a signal, see :mod:`onecycle.interrupt`) it writes one after the current step and ends
+    training. Checkpoints in the middle of an epoch need data that has a length and records its position
+    (``state_dict``), as :class:`~onecycle.loader.Batches` does; without, a stop waits for the end of the epoch."""
+
+    def __init__(self, run_dir: Path, every_steps: int | None = None, every_minutes: float | None = None,
+                 stop: StopRequest | None = None, clock: Any = time.monotonic) -> None:
         self.path = Path(run_dir) / CHECKPOINT
+        self.every_steps, self.every_minutes, self.stop, self.clock = every_steps, every_minutes, stop, clock
+        self.saved_at = clock()
+        self.written: str | None = None  # where the last checkpoint written is (:func:`position`)
+
+    def _save(self, state: TrainState) -> None:
+        save_checkpoint(self.path, state)
+        self.saved_at, self.written = self.clock(), position(state)
+
+    def on_step(self, state: TrainState, metrics: dict[str, Any]) -> bool:
+        stop = self.stop is not None and self.stop.requested
+        resumable = hasattr(state.data, "state_dict") and hasattr(state.data, "__len__")
+        if not resumable and (self.every_steps or self.every_minutes):
+            raise ValueError("checkpoints in the middle of an epoch need data that has a length and records its "
+                             "position (a state_dict), such as onecycle.loader.Batches")
+        due = stop or (self.every_steps is not None and state.step % self.every_steps == 0) or (
+            self.every_minutes is not None and self.clock() - self.saved_at >= 60 * self.every_minutes)
+        if not due or not resumable or state.step == (state.epoch + 1) * len(state.data):
+            return False
+        self._save(state)
+        return stop
 
     def on_epoch_end(self, state: TrainState, metrics: dict[str, Any]) -> bool:
-        save_checkpoint(self.path, state)
-        return False
+        self._save(state)
+        return self.stop is not None and self.stop.requested
 
 
 class MetricsHook:
@@ -320,6 +465,25 @@ class MetricsHook:
         self._append_jsonl({"kind": "epoch", **metrics})
         self._append_csv(METRICS_CSV, metrics)
         return False
+
+
+class RunFiles:
+    """The files training writes to a run directory, in the order that keeps a resume exact and never trains a
+    finished epoch again: after a step its metrics row, then the checkpoint if one is due (the rows of the steps
+    a checkpoint holds are on disk before it); at the end of an epoch its checkpoint, then its metrics row (the
+    epoch rows of a checkpoint are written again from it on resume, see :func:`truncate_metrics`)."""
+
+    def __init__(self, metrics: MetricsHook, checkpoints: CheckpointHook) -> None:
+        self.metrics, self.checkpoints = metrics, checkpoints
+
+    def on_step(self, state: TrainState, metrics: dict[str, Any]) -> bool:
+        self.metrics.on_step(state, metrics)
+        return self.checkpoints.on_step(state, metrics)
+
+    def on_epoch_end(self, state: TrainState, metrics: dict[str, Any]) -> bool:
+        stop = self.checkpoints.on_epoch_end(state, metrics)
+        self.metrics.on_epoch_end(state, metrics)
+        return stop
 
 
 class TensorBoardHook:
@@ -399,17 +563,16 @@ def read_text(path: Path) -> str:
         raise ValueError(f"{path} is not UTF-8 text") from None
 
 
-def truncate_metrics(run_dir: Path, epoch: int) -> None:
-    """On resume, drop metric rows written after the checkpoint's epoch (a run killed mid-epoch, perhaps in the
-    middle of a line)."""
+def truncate_metrics(run_dir: Path, step: int, history: Sequence[dict[str, Any]]) -> None:
+    """On resume from a checkpoint at ``step`` holding the epoch metrics ``history``: keep the step rows up to
+    ``step`` (a run killed after its checkpoint wrote more, perhaps the last one cut short) and make the epoch rows
+    those of ``history`` (a run killed between an epoch's checkpoint and its row wrote one fewer)."""
     run_dir = Path(run_dir)
     jsonl = run_dir / METRICS_JSONL
-    if not jsonl.exists():
+    if not jsonl.exists() and not history:
         return
-    rows = read_metrics(run_dir)
-    last_step = max((r["step"] for r in rows if r["kind"] == "epoch" and r["epoch"] <= epoch), default=0)
-    keep = [r for r in rows if (r["kind"] == "epoch" and r["epoch"] <= epoch) or
-            (r["kind"] == "step" and r["step"] <= last_step)]
+    steps = [r for r in read_metrics(run_dir) if r["kind"] == "step" and r["step"] <= step]
+    keep = sorted([*steps, *({"kind": "epoch", **h} for h in history)], key=lambda r: (r["step"], r["kind"] == "epoch"))
     write_text(jsonl, "".join(json.dumps(r) + "\n" for r in keep))
     for name, kind in ((METRICS_CSV, "epoch"), (STEPS_CSV, "step")):
         path = run_dir / name

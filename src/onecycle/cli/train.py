@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import sys
 
 from onecycle import rundir
 from onecycle.cli.common import (
@@ -15,7 +16,8 @@ from onecycle.cli.common import (
     config_from_args,
     given_settings,
 )
-from onecycle.experiment import RESUME_MAY_CHANGE, prepare, resolve, resume_settings, train_run
+from onecycle.experiment import RESUME_MAY_CHANGE, complete_run, prepare, resolve, resume_settings, train_run
+from onecycle.interrupt import StopRequest
 from onecycle.report import train_time_text
 
 
@@ -41,19 +43,24 @@ def run(args: argparse.Namespace) -> int:
     if args.resume:
         saved = resume_settings(run_dir, given_settings(args, cfg))
         if saved.finished:
+            complete_run(run_dir, saved.cfg)
             print(f"the run in {run_dir} is finished ({saved.epoch}/{saved.cfg.epochs} epochs); nothing to do")
             return 0
-        print(f"resuming after epoch {saved.epoch}/{saved.cfg.epochs}: max_lr {saved.max_lr:.4g}, weight decay "
-              f"{saved.weight_decay:g}")
+        print(f"resuming at step {saved.step}, after epoch {saved.epoch}/{saved.cfg.epochs}: max_lr "
+              f"{saved.max_lr:.4g}, weight decay {saved.weight_decay:g}")
         cfg, max_lr, wd = saved.cfg, saved.max_lr, saved.weight_decay
         setup = prepare(cfg)
     else:
         setup_once = functools.cache(lambda: prepare(cfg))
         max_lr, wd = resolve(cfg, run_dir, args.auto, setup_once)
         setup = setup_once()
-    state = train_run(setup, run_dir, max_lr, wd, resume=args.resume, extra_hooks=[PrintEpochs()])
+    stop = StopRequest()
+    state = train_run(setup, run_dir, max_lr, wd, resume=args.resume, extra_hooks=[PrintEpochs()], stop=stop)
+    if state.stopped and stop.signal is not None and not state.diverged:  # the checkpoint holds the run
+        print(f"onecycle train: {state.stopped}", file=sys.stderr)
+        return 128 + stop.signal
     if state.stopped:
-        raise CommandError(f"{state.stopped}; the last good checkpoint is {run_dir / rundir.CHECKPOINT}")
+        raise CommandError(state.stopped)
     print(f"train time {train_time_text(state.history)} (the epochs' steps and test evaluation)")
     print(f"wrote {run_dir}/: {', '.join(rundir.TRAIN_FILES)}")
     return 0
