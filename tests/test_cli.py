@@ -273,8 +273,10 @@ def test_train_with_a_baseline_schedule_records_it_and_resume_keeps_it(tmp_path,
         (["--schedule", "foo"], "schedule must be one of onecycle, step, linear, cosine, constant; got 'foo'"),
         (["--schedule", "cosin"], "schedule must be one of onecycle, step, linear, cosine, constant; got 'cosin' "
                                   "(did you mean cosine?)"),
-        (["--cycle-epochs", "3"], "cycle_epochs must be between 1 and epochs (2), got 3"),
-        (["--schedule", "linear", "--cycle-epochs", "1"], "cycle_epochs applies to schedule onecycle only"),
+        (["--cycle-epochs", "3"], "cycle_epochs 3 (from --cycle-epochs) must be between 1 and epochs 2 "
+                                  "(from --epochs)"),
+        (["--schedule", "linear", "--cycle-epochs", "1"], "cycle_epochs 1 (from --cycle-epochs) applies to schedule "
+                                                          "onecycle only"),
     ],
 )
 def test_a_bad_schedule_is_one_clear_line_before_any_work(tmp_path, capsys, flags, message):

@@ -47,7 +47,7 @@ def test_schedule_command_takes_cycle_epochs_like_train(tmp_path, capsys):
     assert main(["schedule", "--config", str(path), *flags]) == 0
     assert capsys.readouterr().out == text  # the same as a --config file's
     assert main(["schedule", "--cycle-epochs", "5", *flags]) == 2  # more than the default 4 epochs
-    assert "cycle_epochs must be between 1 and epochs (4), got 5" in capsys.readouterr().err
+    assert "cycle_epochs 5 (from --cycle-epochs) must be between 1 and epochs 4 (default)" in capsys.readouterr().err
 
 
 def test_schedule_command_writes_under_runs_by_default(tmp_path, monkeypatch, capsys):
@@ -69,7 +69,7 @@ def test_bad_value_is_one_clear_line(tmp_path, capsys):
     code = main(["schedule", "--total-steps", "100", "--max-lr", "-1", "--out", str(tmp_path / "x.png")])
     err = capsys.readouterr().err
     assert code == 2
-    assert err.strip() == "onecycle schedule: error: max_lr must be > 0, got -1.0"
+    assert err.strip() == "onecycle schedule: error: max_lr must be > 0, got -1.0 (from --max-lr)"
 
 
 def test_an_output_that_is_a_directory_is_one_error_before_the_table(tmp_path, capsys):

@@ -8,6 +8,8 @@ import pytest
 import torch
 
 from onecycle import datasets, models
+from onecycle.cli import build_parser
+from onecycle.cli.common import config_from_args
 from onecycle.config import CHOICES, FIELDS, SCHEDULE_KEYS, Group, RunConfig, build_config, field_type, from_dict
 from onecycle.range_test import RANGE_TEST, range_test
 from onecycle.scheduler import OneCycleScheduler, PolicyScheduler
@@ -83,38 +85,41 @@ def test_replace_validates():
     "values,message",
     [
         ({"pct_start": 1.5}, r"pct_start must be in \(0.0, 1.0\)"),
-        ({"pct_start": 0.6}, "pct_start must be <= 0.5 with three phases"),
+        ({"pct_start": 0.6}, r"pct_start 0.6 must be <= 0.5 with three_phase True \(rise and fall"),
         ({"annihilation_pct": 0.0}, r"annihilation_pct must be in \(0.0, 1.0\)"),
-        ({"annihilation_pct": 0.1, "pct_start": 0.3}, "give pct_start or annihilation_pct, not both"),
+        ({"annihilation_pct": 0.1, "pct_start": 0.3}, "give pct_start or annihilation_pct, not both: pct_start 0.3, "
+                                                 "annihilation_pct 0.1"),
         ({"annihilation_pct": 0.1, "three_phase": False}, "annihilation_pct needs three_phase"),
         ({"div_factor": 0.5}, r"div_factor must be in \(1.0, inf\)"),
         ({"final_div_factor": 0.0}, r"final_div_factor must be in \[1.0, inf\)"),
-        ({"base_momentum": 0.95, "max_momentum": 0.85}, r"base_momentum \(0.95\) must be <= max_momentum"),
+        ({"base_momentum": 0.95, "max_momentum": 0.85}, "base_momentum 0.95 must be <= max_momentum 0.85"),
         ({"sweep_param": "lr"}, "sweep_param must be one of weight_decay, momentum"),
         ({"model": "resnet"}, "model must be one of resnet20, "),
         ({"num_steps": 1}, "num_steps must be >= 2"),
         ({"sweep_steps": 1}, "sweep_steps must be >= 2"),
-        ({"sweep_param": "momentum", "sweep_values": [0.9, 1.2]}, r"sweep_values must be in \[0, 1\) for momentum"),
+        ({"sweep_param": "momentum", "sweep_values": [0.9, 1.2]}, r"sweep_values \[0.9, 1.2\] must be in \[0, 1\) for "
+                                                                  "sweep_param 'momentum'"),
         ({"sweep_values": [1e-4, 1e-4]}, "sweep_values must be distinct"),
         ({"sweep_values": [1e-4, True]}, "sweep_values must be a list of numbers"),
-        ({"nesterov": True, "optimizer": "adamw"}, "nesterov applies to optimizer sgd only"),
-        ({"nesterov": True, "momentum": 0.0}, "nesterov needs momentum > 0"),
+        ({"nesterov": True, "optimizer": "adamw"}, "nesterov True applies to optimizer sgd only, got optimizer 'adam"),
+        ({"nesterov": True, "momentum": 0.0}, "nesterov True needs momentum > 0, got momentum 0.0"),
         ({"device": "gpu"}, "device must be auto, cpu, cuda, cuda:N or mps, got 'gpu'"),
         ({"seed": 10**20}, r"seed must be below 2\*\*31 in magnitude"),
         ({"threads": 10**11}, r"threads must be below 2\*\*31 in magnitude"),
         ({"epochs": 10**20}, r"epochs must be below 2\*\*31 in magnitude"),
         ({"max_lr": 1e308}, r"max_lr must be at most 3.403e\+38 \(float32\)"),
         ({"weight_decay": 1e300}, r"weight_decay must be at most 3.403e\+38 \(float32\)"),
-        ({"sweep_values": [1e-4, 1e300]}, r"sweep_values must be in \[0, 3.403e\+38\] for weight_decay"),
+        ({"sweep_values": [1e-4, 1e300]}, r"sweep_values \[0.0001, 1e\+300\] must be in \[0, 3.403e\+38\] for "
+                                       "sweep_param 'weight_decay'"),
         ({"schedule": "foo"}, r"^schedule must be one of onecycle, step, linear, cosine, constant; got 'foo'$"),
         ({"schedule": "cosin"}, r"got 'cosin' \(did you mean cosine\?\)$"),
         ({"optimizer": "adam"}, r"got 'adam' \(did you mean adamw\?\)$"),
-        ({"epochs": 4, "cycle_epochs": 5}, r"^cycle_epochs must be between 1 and epochs \(4\), got 5$"),
-        ({"cycle_epochs": 0}, r"^cycle_epochs must be between 1 and epochs \(4\), got 0$"),
-        ({"cycle_epochs": 2, "schedule": "step"}, "^cycle_epochs applies to schedule onecycle only, got sc"),
+        ({"epochs": 4, "cycle_epochs": 5}, r"^cycle_epochs 5 must be between 1 and epochs 4$"),
+        ({"cycle_epochs": 0}, r"^cycle_epochs 0 must be between 1 and epochs 4$"),
+        ({"cycle_epochs": 2, "schedule": "step"}, "^cycle_epochs 2 applies to schedule onecycle only, got sc"),
         ({"cycle_epochs": 2, "pct_start": 0.3}, "^give cycle_epochs, pct_start or annihilation_pct, not more t"),
         ({"cycle_epochs": 2, "annihilation_pct": 0.3}, "^give cycle_epochs, pct_start or annihilation_pct, not more"),
-        ({"cycle_epochs": 2, "three_phase": False}, r"^cycle_epochs needs three_phase \(the rest of training"),
+        ({"cycle_epochs": 2, "three_phase": False}, r"^cycle_epochs 2 needs three_phase \(the rest of training"),
     ],
 )
 def test_settings_that_would_fail_late_are_rejected_at_once(values, message):
@@ -180,3 +185,80 @@ def test_cycle_epochs_is_the_pct_start_that_ends_the_cycle_there():
     kwargs = from_dict({"schedule": "step", "momentum": 0.85}).policy_kwargs()
     assert kwargs == {"schedule": "step", "momentum": 0.85, **RunConfig().schedule_kwargs()}
     assert policy(max_lr=0.1, total_steps=100, **kwargs).momentum(50) == 0.85
+
+
+# ------------------------------------------------------------------------------ a file merged with the flags
+
+COMBINATIONS = [  # a, its value, b, its value, the error with {a} and {b} where each came from
+    ("cycle_epochs", 8, "epochs", 4, "cycle_epochs 8 ({a}) must be between 1 and epochs 4 ({b})"),
+    ("start_lr", 1.0, "end_lr", 0.1, "start_lr 1.0 ({a}) must be below end_lr 0.1 ({b})"),
+    ("base_momentum", 0.95, "max_momentum", 0.85, "base_momentum 0.95 ({a}) must be <= max_momentum 0.85 ({b})"),
+    ("nesterov", True, "optimizer", "adamw", "nesterov True ({a}) applies to optimizer sgd only, got optimizer "
+                                             "'adamw' ({b})"),
+    ("nesterov", True, "momentum", 0.0, "nesterov True ({a}) needs momentum > 0, got momentum 0.0 ({b})"),
+    ("cycle_epochs", 2, "schedule", "step", "cycle_epochs 2 ({a}) applies to schedule onecycle only, got schedule "
+                                            "'step' ({b})"),
+    ("cycle_epochs", 2, "three_phase", False, "cycle_epochs 2 ({a}) needs three_phase (the rest of training after "
+                                              "the cycle is its annihilation), got three_phase False ({b})"),
+    ("cycle_epochs", 2, "pct_start", 0.3, "give cycle_epochs, pct_start or annihilation_pct, not more than one; got "
+                                          "cycle_epochs 2 ({a}), pct_start 0.3 ({b})"),
+    ("pct_start", 0.6, "three_phase", True, "pct_start 0.6 ({a}) must be <= 0.5 with three_phase True ({b}) (rise "
+                                            "and fall take pct_start each)"),
+    ("pct_start", 0.3, "annihilation_pct", 0.1, "give pct_start or annihilation_pct, not both: pct_start 0.3 ({a}), "
+                                                "annihilation_pct 0.1 ({b})"),
+    ("annihilation_pct", 0.1, "three_phase", False, "annihilation_pct needs three_phase=True (two phases have no "
+                                                    "annihilation): annihilation_pct 0.1 ({a}), three_phase False "
+                                                    "({b})"),
+    ("sweep_values", [0.5, 2.0], "sweep_param", "momentum", "sweep_values [0.5, 2.0] ({a}) must be in [0, 1) for "
+                                                            "sweep_param 'momentum' ({b})"),
+]
+
+
+def _toml(values):
+    return "".join(f"{k} = {str(v).lower() if isinstance(v, bool) else repr(v).replace(chr(39), chr(34))}\n"
+                   for k, v in values.items())
+
+
+@pytest.mark.parametrize("where", ["file", "flags", "mixed"])
+@pytest.mark.parametrize("a,a_value,b,b_value,message", COMBINATIONS, ids=[f"{c[0]}-{c[2]}" for c in COMBINATIONS])
+def test_settings_are_checked_against_each_other_once_merged_naming_where_each_came_from(
+        tmp_path, where, a, a_value, b, b_value, message):
+    path = tmp_path / "run.toml"
+    in_file = {"file": [a, b], "flags": [], "mixed": [a]}[where]
+    values = {a: a_value, b: b_value}
+    path.write_text(_toml({k: values[k] for k in in_file}) + 'dataset = "digits"\n')
+    flags = {k: v for k, v in values.items() if k not in in_file}
+    origins = {k: f"from --{k.replace('_', '-')}" for k in flags}
+    origin = {**dict.fromkeys(in_file, f"from {path}"), **origins}
+    with pytest.raises(ValueError) as err:
+        build_config(path, flags, origins=origins)
+    assert str(err.value) == message.format(a=origin[a], b=origin[b])
+
+
+def test_a_file_value_is_checked_against_the_flags_not_against_the_defaults(tmp_path):
+    path = tmp_path / "run.toml"
+    path.write_text("cycle_epochs = 8\nstart_lr = 20.0\n")  # beyond the default epochs (4) and end_lr (10)...
+    cfg = build_config(path, {"epochs": 10, "end_lr": 40.0})
+    assert (cfg.cycle_epochs, cfg.epochs, cfg.start_lr, cfg.end_lr) == (8, 10, 20.0, 40.0)
+    path.write_text("epochs = 10\ncycle_epochs = 8\n")  # ...and a file fine on its own, not with the flags
+    with pytest.raises(ValueError, match=rf"^cycle_epochs 8 \(from {re.escape(str(path))}\) must be between 1 and "
+                                         r"epochs 4 \(from --epochs\)$"):
+        build_config(path, {"epochs": 4}, origins={"epochs": "from --epochs"})
+
+
+def test_a_value_bad_on_its_own_names_the_file_even_when_a_flag_overrides_it(tmp_path):
+    path = tmp_path / "run.toml"
+    path.write_text("epochs = 0\n")
+    with pytest.raises(ValueError, match=rf"^epochs must be > 0, got 0 \(from {re.escape(str(path))}\)$"):
+        build_config(path, {"epochs": 3})
+
+
+def test_the_command_line_names_each_flag(tmp_path):
+    path = tmp_path / "run.toml"
+    path.write_text("cycle_epochs = 2\n")
+    args = build_parser().parse_args(["train", "--config", str(path), "--no-three-phase", "--quiet"])
+    with pytest.raises(ValueError, match=r"got three_phase False \(from --no-three-phase\)$"):
+        config_from_args(args)
+    args = build_parser().parse_args(["demo", "--epochs", "0"])
+    with pytest.raises(ValueError, match=r"^epochs must be > 0, got 0 \(from --epochs\)$"):
+        config_from_args(args, defaults={"epochs": 4}, sweep_param="weight_decay")

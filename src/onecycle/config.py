@@ -11,9 +11,11 @@ import dataclasses
 import difflib
 import enum
 import math
+import re
 import sys
 import types
 import typing
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -285,81 +287,120 @@ def check_device(name: str) -> None:
         raise ValueError(f"device {_shown(name)}: MPS is not available on this machine (use auto or cpu)")
 
 
-def _check_values(cfg: RunConfig) -> None:
-    """Ranges and combinations, first problem first; everything that would otherwise fail after work started."""
-    for key, choices in CHOICES.items():
-        value = getattr(cfg, key)
-        if value not in choices:
-            close = difflib.get_close_matches(value, choices, n=1)
-            hint = f" (did you mean {close[0]}?)" if close else ""
-            raise ValueError(f"{key} must be one of {', '.join(choices)}; got {_shown(value)}{hint}")
-    for key in FIELDS:
-        v = getattr(cfg, key)
-        if v is None:
-            continue
-        if key in _POSITIVE and v <= 0:
-            raise ValueError(f"{key} must be > 0, got {v!r}")
-        if key in _AT_LEAST_2 and v < 2:
-            raise ValueError(f"{key} must be >= 2, got {v!r}")
-        if key in _UNIT and not 0 <= v < 1:
-            raise ValueError(f"{key} must be in [0, 1), got {v!r}")
-        if key in _FLOAT32 and v > _FLOAT32_MAX:
-            raise ValueError(f"{key} must be at most {_FLOAT32_MAX:.4g} (float32), got {v!r}")
-        if isinstance(v, int) and not isinstance(v, bool) and not -_INT_LIMIT < v < _INT_LIMIT:
-            raise ValueError(f"{key} must be below 2**31 in magnitude, got {_shown(v)}")
-        if key in _AT_MOST and v > _AT_MOST[key]:
-            raise ValueError(f"{key} must be at most {_AT_MOST[key]:g}, got {v!r}")
-    if cfg.data_dir is not None and not cfg.data_dir.strip():
+def _check_value(key: str, v: Any) -> None:
+    """Raise ``ValueError`` unless ``v`` (of the type of setting ``key``) lies in the range of ``key`` whatever
+    the other settings are."""
+    if v is None:
+        return
+    if key in CHOICES and v not in CHOICES[key]:
+        close = difflib.get_close_matches(v, CHOICES[key], n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        raise ValueError(f"{key} must be one of {', '.join(CHOICES[key])}; got {_shown(v)}{hint}")
+    if key in _POSITIVE and v <= 0:
+        raise ValueError(f"{key} must be > 0, got {v!r}")
+    if key in _AT_LEAST_2 and v < 2:
+        raise ValueError(f"{key} must be >= 2, got {v!r}")
+    if key in _UNIT and not 0 <= v < 1:
+        raise ValueError(f"{key} must be in [0, 1), got {v!r}")
+    if key in _FLOAT32 and v > _FLOAT32_MAX:
+        raise ValueError(f"{key} must be at most {_FLOAT32_MAX:.4g} (float32), got {v!r}")
+    if isinstance(v, int) and not isinstance(v, bool) and not -_INT_LIMIT < v < _INT_LIMIT:
+        raise ValueError(f"{key} must be below 2**31 in magnitude, got {_shown(v)}")
+    if key in _AT_MOST and v > _AT_MOST[key]:
+        raise ValueError(f"{key} must be at most {_AT_MOST[key]:g}, got {v!r}")
+    if key == "data_dir" and not v.strip():
         raise ValueError("data_dir must be a directory, got an empty string (. is the current directory)")
-    if cfg.divergence_factor <= 1:
-        raise ValueError(f"divergence_factor must be > 1 (its lowest loss is never above itself), got "
-                         f"{cfg.divergence_factor!r}")
-    if cfg.weight_decay is not None and cfg.weight_decay < 0:
-        raise ValueError(f"weight_decay must be >= 0, got {cfg.weight_decay!r}")
+    if key == "divergence_factor" and v <= 1:
+        raise ValueError(f"divergence_factor must be > 1 (its lowest loss is never above itself), got {v!r}")
+    if key == "weight_decay" and v < 0:
+        raise ValueError(f"weight_decay must be >= 0, got {v!r}")
+    if key == "sweep_values" and len(set(v)) != len(v):
+        raise ValueError(f"sweep_values must be distinct, got {_shown(v)}")
+    if key in SCHEDULE_KEYS:
+        check_one_cycle(**{key: v})  # its range (combinations are checked with the other settings)
+    if key == "device":
+        check_device(v)
+
+
+Origins = Mapping[str, str]
+"""Where each setting's value came from, as a phrase: ``"from run.toml"``, ``"from --epochs"``; a setting left
+out took its default."""
+
+
+def _said(cfg: RunConfig, origins: Origins | None) -> Callable[[str], str]:
+    """How the combination checks name a setting: ``said("epochs")`` is ``"epochs 4 (from --epochs)"`` (without
+    the parenthesis when where the values came from is not known)."""
+    def said(key: str) -> str:
+        where = "" if origins is None else f" ({origins.get(key, 'default')})"
+        return f"{key} {_shown(getattr(cfg, key))}{where}"
+    return said
+
+
+def _check_combinations(cfg: RunConfig, origins: Origins | None = None) -> None:
+    """The checks of settings against each other, first problem first, each naming the values (and, given
+    ``origins``, where each came from)."""
+    said = _said(cfg, origins)
     if cfg.start_lr >= cfg.end_lr:
-        raise ValueError(f"start_lr ({cfg.start_lr}) must be below end_lr ({cfg.end_lr})")
+        raise ValueError(f"{said('start_lr')} must be below {said('end_lr')}")
     if cfg.nesterov and cfg.optimizer != "sgd":
-        raise ValueError(f"nesterov applies to optimizer sgd only, got optimizer {cfg.optimizer!r}")
+        raise ValueError(f"{said('nesterov')} applies to optimizer sgd only, got {said('optimizer')}")
     if cfg.nesterov and cfg.momentum == 0:
-        raise ValueError("nesterov needs momentum > 0")
+        raise ValueError(f"{said('nesterov')} needs momentum > 0, got {said('momentum')}")
     if cfg.cycle_epochs is not None:
         if cfg.schedule != "onecycle":
-            raise ValueError(f"cycle_epochs applies to schedule onecycle only, got schedule {cfg.schedule!r}")
+            raise ValueError(f"{said('cycle_epochs')} applies to schedule onecycle only, got {said('schedule')}")
         if not 1 <= cfg.cycle_epochs <= cfg.epochs:
-            raise ValueError(f"cycle_epochs must be between 1 and epochs ({cfg.epochs}), got {cfg.cycle_epochs}")
-        if cfg.pct_start is not None or cfg.annihilation_pct is not None:
-            raise ValueError("give cycle_epochs, pct_start or annihilation_pct, not more than one")
+            raise ValueError(f"{said('cycle_epochs')} must be between 1 and {said('epochs')}")
+        given = [said(k) for k in ("pct_start", "annihilation_pct") if getattr(cfg, k) is not None]
+        if given:
+            raise ValueError(f"give cycle_epochs, pct_start or annihilation_pct, not more than one; got "
+                             f"{', '.join([said('cycle_epochs'), *given])}")
         if not cfg.three_phase:
-            raise ValueError("cycle_epochs needs three_phase (the rest of training after the cycle is its "
-                             "annihilation)")
-    check_one_cycle(**cfg.schedule_kwargs())
+            raise ValueError(f"{said('cycle_epochs')} needs three_phase (the rest of training after the cycle is "
+                             f"its annihilation), got {said('three_phase')}")
+    try:
+        check_one_cycle(**cfg.schedule_kwargs())
+    except ValueError as err:  # pct_start with annihilation_pct, annihilation_pct without three_phase
+        named = [said(k) for k in SCHEDULE_KEYS if re.search(rf"\b{k}\b", str(err))]
+        raise ValueError(f"{err}: {', '.join(named)}" if named else str(err)) from None
     if cfg.three_phase and cfg.pct_start is not None and cfg.pct_start > 0.5:
-        raise ValueError(f"pct_start must be <= 0.5 with three phases (rise and fall take pct_start each), "
-                         f"got {cfg.pct_start!r}")
+        raise ValueError(f"{said('pct_start')} must be <= 0.5 with {said('three_phase')} (rise and fall take "
+                         "pct_start each)")
     if cfg.cycle_momentum and cfg.base_momentum > cfg.max_momentum:
-        raise ValueError(f"base_momentum ({cfg.base_momentum}) must be <= max_momentum ({cfg.max_momentum})")
-    if len(set(cfg.sweep_values)) != len(cfg.sweep_values):
-        raise ValueError(f"sweep_values must be distinct, got {_shown(cfg.sweep_values)}")
+        raise ValueError(f"{said('base_momentum')} must be <= {said('max_momentum')}")
     if cfg.sweep_param == "weight_decay" and not all(0 <= v <= _FLOAT32_MAX for v in cfg.sweep_values):
-        raise ValueError(f"sweep_values must be in [0, {_FLOAT32_MAX:.4g}] for weight_decay, "
-                         f"got {_shown(cfg.sweep_values)}")
+        raise ValueError(f"{said('sweep_values')} must be in [0, {_FLOAT32_MAX:.4g}] for {said('sweep_param')}")
     if cfg.sweep_param == "momentum" and not all(0 <= v < 1 for v in cfg.sweep_values):
-        raise ValueError(f"sweep_values must be in [0, 1) for momentum, got {_shown(cfg.sweep_values)}")
-    check_device(cfg.device)
+        raise ValueError(f"{said('sweep_values')} must be in [0, 1) for {said('sweep_param')}")
 
 
-def from_dict(values: dict[str, Any], source: str = "settings") -> RunConfig:
-    """A validated :class:`RunConfig`; unknown keys and bad values raise one :class:`ConfigError` naming them."""
+def check_each(values: Mapping[str, Any], source: str = "settings", origins: Origins | None = None) -> dict[str, Any]:
+    """``values`` with each checked on its own: a known key, of the setting's type, in its range (not against the
+    other settings: see :func:`from_dict`). Returns them converted (ints to floats where floats are expected); the
+    first problem is one :class:`ConfigError` naming it (and where the value came from, given ``origins``)."""
     if not isinstance(values, dict):
         raise ConfigError(f"{source} must be a table of settings, got {type(values).__name__}")
     unknown = sorted(set(values) - set(FIELDS), key=str)
     if unknown:
         raise ConfigError(_unknown_key_message([str(k) for k in unknown], source))
+    checked = {}
+    for key in sorted(values, key=list(FIELDS).index):
+        try:
+            checked[key] = _check_type(key, values[key])
+            _check_value(key, checked[key])
+        except ValueError as err:
+            where = f" ({origins[key]})" if origins is not None and key in origins else ""
+            raise ConfigError(f"{err}{where}") from None
+    return checked
+
+
+def from_dict(values: dict[str, Any], source: str = "settings", origins: Origins | None = None) -> RunConfig:
+    """A validated :class:`RunConfig`: each value on its own (:func:`check_each`), then the settings against each
+    other; unknown keys and bad values raise one :class:`ConfigError` naming them (and, given ``origins``, where
+    each value came from)."""
+    cfg = RunConfig(**check_each(values, source, origins))
     try:
-        cfg = RunConfig(**{k: _check_type(k, v) for k, v in values.items()})
-        _check_values(cfg)
-    except ConfigError:
-        raise
+        _check_combinations(cfg, origins)
     except ValueError as err:
         raise ConfigError(str(err)) from None
     return cfg
@@ -397,13 +438,20 @@ def load_toml(path: str | Path) -> dict[str, Any]:
 
 
 def build_config(toml_path: str | Path | None = None, overrides: dict[str, Any] | None = None,
-                 defaults: dict[str, Any] | None = None) -> RunConfig:
-    """``defaults`` (over RunConfig's own), then the TOML file, then ``overrides`` (command-line flags),
-    validated together."""
+                 defaults: dict[str, Any] | None = None, origins: Origins | None = None) -> RunConfig:
+    """``defaults`` (over RunConfig's own), then the TOML file, then ``overrides`` (command-line flags). Each
+    value of the file is checked on its own first (naming the file); the settings are checked against each other
+    once, on the merged values, naming where each came from: the file, ``origins`` of the overrides (default:
+    ``"given"``) or a default."""
     values: dict[str, Any] = dict(defaults or {})
+    where: dict[str, str] = {}
     if toml_path is not None:
         file_values = load_toml(toml_path)
-        from_dict({**values, **file_values}, source=str(toml_path))  # report the file's own problems first
+        file_origins = dict.fromkeys(file_values, f"from {toml_path}")
+        check_each(file_values, source=str(toml_path), origins=file_origins)
         values.update(file_values)
-    values.update(overrides or {})
-    return from_dict(values)
+        where.update(file_origins)
+    overrides = overrides or {}
+    values.update(overrides)
+    where.update({k: (origins or {}).get(k, "given") for k in overrides})
+    return from_dict(values, origins=where)

@@ -47,10 +47,10 @@ class Parser(argparse.ArgumentParser):
         for arg in extras:
             if not arg.startswith("--"):
                 continue
-            flag = arg.split("=", 1)[0]
-            dashed = "--" + flag[2:].replace("_", "-")
-            name = flag[2:].replace("-", "_").removeprefix("no_")
-            if dashed in shown and dashed != flag:
+            option = arg.split("=", 1)[0]
+            dashed = "--" + option[2:].replace("_", "-")
+            name = option[2:].replace("-", "_").removeprefix("no_")
+            if dashed in shown and dashed != option:
                 hints.append(f"did you mean {dashed}?")
             elif name in FIELDS:
                 hints.append(f"{command} does not use {name}")
@@ -130,14 +130,13 @@ def add_settings(parser: argparse.ArgumentParser, names: Sequence[str],
         if title not in groups:
             groups[title] = parser.add_argument_group(f"{title.value} settings")
         group = groups[title]
-        flag = "--" + name.replace("_", "-")
         kind, _ = field_type(name)
         text = help_text(name, defaults[name])
         if kind is bool:
-            group.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS,
+            group.add_argument(flag(name), dest=name, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS,
                                help=text)
         else:
-            group.add_argument(flag, dest=name, type=_PARSE[kind], default=argparse.SUPPRESS,
+            group.add_argument(flag(name), dest=name, type=_PARSE[kind], default=argparse.SUPPRESS,
                                metavar=_METAVAR.get(kind, name.upper()), help=text)
 
 
@@ -166,11 +165,27 @@ def _flag_settings(args: argparse.Namespace) -> dict[str, Any]:
     return given
 
 
+def flag(name: str, value: Any = None) -> str:
+    """The flag of setting ``name`` (``--no-amp`` for ``amp`` set to false)."""
+    dashed = name.replace("_", "-")
+    return f"--no-{dashed}" if value is False else f"--{dashed}"
+
+
+def _flag_origins(args: argparse.Namespace, given: Mapping[str, Any]) -> dict[str, str]:
+    """Where each setting of :func:`_flag_settings` came from: its flag (or ``--quiet``)."""
+    origins = {k: f"from {flag(k, v)}" for k, v in given.items()}
+    if getattr(args, "quiet", False):
+        origins["progress"] = "from --quiet"
+    return origins
+
+
 def config_from_args(args: argparse.Namespace, defaults: Mapping[str, Any] | None = None,
                      **fixed: Any) -> RunConfig:
     """``defaults`` (the command's own), then ``--config``, then ``fixed`` values, then the flags given, validated
-    together."""
-    cfg = build_config(args.config, {**fixed, **_flag_settings(args)}, dict(defaults or {}))
+    together; an error names where each value came from (the file, a flag, the command, a default)."""
+    flags = _flag_settings(args)
+    origins = {**dict.fromkeys(fixed, f"set by onecycle {args.command}"), **_flag_origins(args, flags)}
+    cfg = build_config(args.config, {**fixed, **flags}, dict(defaults or {}), origins)
     logging.basicConfig(level=logging.WARNING if getattr(args, "quiet", False) else logging.INFO,
                         format="%(message)s")
     return cfg

@@ -30,7 +30,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        "(same flags, same --config keys); --epochs matters only to --cycle-epochs, which ends the "
                        "cycle after that share of --total-steps.")
     p.add_argument("--total-steps", type=total_steps, required=True, help="number of optimizer steps")
-    p.add_argument("--max-lr", dest="peak_lr", metavar="MAX_LR", type=float, required=True,
+    p.add_argument("--max-lr", dest="max_lr", metavar="MAX_LR", type=float, required=True,
                    help="peak learning rate")
     p.add_argument("--out", default=DEFAULT_OUT, help=f"plot file, .png or .svg (default: {DEFAULT_OUT})")
     add_config_argument(p)
@@ -42,8 +42,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    cfg = config_from_args(args, max_lr=args.peak_lr)  # --max-lr within the limits of the setting
-    schedule = policy(max_lr=args.peak_lr, total_steps=args.total_steps, **cfg.policy_kwargs())
+    cfg = config_from_args(args)  # --max-lr within the limits of the setting
+    schedule = policy(max_lr=cfg.max_lr, total_steps=args.total_steps, **cfg.policy_kwargs())
     plot_schedule(schedule, out=args.out)  # first: a bad --out is reported before the table
     print(f"{POLICIES[schedule.name]}:")
     print(f"{'phase':<13}{'steps':>15}{'lr start':>12}{'lr end':>12}")
