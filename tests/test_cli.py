@@ -57,9 +57,14 @@ def test_find_lr_verify_runs_the_probe_and_train_uses_its_pick(tmp_path, capsys)
     assert main(["train", *run, "--verify"]) == 0
     assert json.loads((tmp_path / "config.json").read_text())["resolved"]["max_lr"] == probe["pick"]
     assert "(stability probe)" in capsys.readouterr().out
-    # another planned length changes the probe's budget: stale too
-    assert main(["train", *run[:-4], "--weight-decay", "5e-4", "--epochs", "3", "--verify"]) == 2
+    # a second fresh run there is refused; with --overwrite, another planned length changes the probe's budget:
+    # stale too, found before the first run's files are removed
+    assert main(["train", *run, "--verify"]) == 2
+    assert f"{tmp_path} holds a run (config.json, " in capsys.readouterr().err
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    assert main(["train", *run[:-4], "--weight-decay", "5e-4", "--epochs", "3", "--verify", "--overwrite"]) == 2
     assert "epochs 2 (now 3)" in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
 
 
 def _must_not_run(name):
@@ -243,7 +248,7 @@ def test_resume_cli_flag_and_nan_message(tmp_path, capsys):
     assert main(["train", "--max-lr", "1e6", *run]) == 2  # diverges at once
     err = capsys.readouterr().err
     assert "non-finite loss" in err and "lr=" in err and "checkpoint" in err
-    assert main(["train", "--max-lr", "0.05", *run]) == 0
+    assert main(["train", "--max-lr", "0.05", "--overwrite", *run]) == 0
     assert main(["train", "--max-lr", "0.05", "--resume", *run]) == 0  # nothing left to do: same result
     assert len((tmp_path / "metrics.csv").read_text().splitlines()) == 2
 
@@ -359,8 +364,16 @@ def test_demo_end_to_end_with_fallback_to_digits(tmp_path, capsys, monkeypatch):
     assert "range test:" in err and "epoch 1/2:" in err
     assert main([*demo, "--quiet"]) == 0  # run again: what is reused is said
     out, err = capsys.readouterr()
+    assert f"reusing those of the run of these settings in {tmp_path} (no sweep or range test)" in out
+    assert f"{tmp_path} holds this run, finished (2/2 epochs): kept" in out
+    assert "sweep 1/3" not in err and "range test:" not in err and "epoch 1/2:" not in err
+    (tmp_path / "checkpoint.pt").unlink()  # a training run of the demo's settings that wrote no checkpoint
+    (tmp_path / "summary.json").unlink()
+    assert main([*demo, "--quiet"]) == 0  # its sweep and range test are reused, and training starts again
+    out, err = capsys.readouterr()
     assert f"weight-decay sweep: reusing {tmp_path / 'sweep.json'}" in out and "range test: reusing" in out
-    assert "sweep 1/3" not in err and "range test:" not in err
+    assert "sweep 1/3" not in err and "range test:" not in err and "holds this run" not in out
+    assert json.loads((tmp_path / "summary.json").read_text())["epochs_completed"] == 2
 
 
 def test_the_command_line_shows_each_line_as_it_is_printed(tmp_path, monkeypatch, capsys):

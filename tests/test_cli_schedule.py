@@ -1,5 +1,6 @@
 """``onecycle schedule`` and ``plot_schedule``; the README's commands match CI."""
 
+import json
 from pathlib import Path
 
 import pytest
@@ -112,8 +113,9 @@ def test_readme_command_line_sweep_find_lr_train_chain_works(tmp_path, capsys):
     block = (ROOT / "README.md").read_text().split("## Command line", 1)[1].split("```bash", 1)[1].split("```", 1)[0]
     lines = [line.split("#", 1)[0].split() for line in block.splitlines() if line.startswith("onecycle ")]
     chain = [words[1:] for words in lines if words[1] in ("sweep", "find-lr", "train") and "runs/fm" in words
-             and "--resume" not in words]
+             and "--resume" not in words and "--overwrite" not in words]
     assert [words[0] for words in chain] == ["sweep", "find-lr", "train"]
+    again = [words[1:] for words in lines if "runs/fm" in words and "--overwrite" in words]  # then start over
     config = tmp_path / "tiny.toml"
     config.write_text('dataset = "digits"\nmodel = "mlp"\ntrain_subset = 256\ntest_subset = 64\nbatch_size = 32\n'
                       "num_steps = 20\nsweep_steps = 15\nprogress = false\n")
@@ -123,3 +125,6 @@ def test_readme_command_line_sweep_find_lr_train_chain_works(tmp_path, capsys):
         if args[0] == "train":
             args = [w if w != "4" else "1" for w in args]
         assert main([*args, *tiny]) == 0, capsys.readouterr().err
+    assert len(again) == 1
+    assert main([*(str(tmp_path) if w == "runs/fm" else w for w in again[0]), *tiny]) == 0, capsys.readouterr().err
+    assert json.loads((tmp_path / "summary.json").read_text())["epochs_completed"] == 8

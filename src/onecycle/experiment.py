@@ -23,6 +23,7 @@ from onecycle.augment import channel_stats
 from onecycle.config import ConfigError, RunConfig, from_dict
 from onecycle.datasets import LAYOUTS, DatasetError, ImageData, load_dataset
 from onecycle.engine import TrainState, autocast_dtype, pick_device, train, train_time
+from onecycle.guard import RunDirError, check_fresh, locked
 from onecycle.interrupt import StopRequest
 from onecycle.loader import Batches, num_batches
 from onecycle.models import build_model
@@ -434,19 +435,12 @@ def resume_settings(run_dir: Path, given: dict[str, Any]) -> Resume:
     any other that differs from the saved value (max_lr and weight decay: the resolved ones) is a
     ``ValueError`` naming each with both values. No checkpoint is a ``FileNotFoundError``.
     """
-    checkpoint, config = run_dir / rundir.CHECKPOINT, run_dir / rundir.CONFIG
+    checkpoint = run_dir / rundir.CHECKPOINT
     if not checkpoint.exists():
         raise FileNotFoundError(f"nothing to resume: {checkpoint} does not exist (a run writes it at the end of "
                                 "each epoch, or as often as --checkpoint-every-steps/-minutes say); start the run "
                                 "without --resume")
-    if not config.exists():
-        raise FileNotFoundError(f"cannot resume: {config} does not exist, and it holds the run's settings")
-    saved = rundir.read_json(config)
-    resolved = saved.pop("resolved", None) if isinstance(saved, dict) else None
-    if not isinstance(resolved, dict) or not {"max_lr", "weight_decay"} <= set(resolved):
-        raise ValueError(f"{config} is not the settings file of a train run (no resolved max_lr and weight_decay)")
-    cfg = from_dict(saved, source=str(config))
-    _check_resolved(config, resolved, cfg)
+    cfg, resolved = saved_settings(run_dir)
     used = {**cfg.to_dict(), "max_lr": resolved["max_lr"], "weight_decay": resolved["weight_decay"]}
     differences = [f"{k} {used[k]} (saved) vs {v} (given)" for k, v in given.items()
                    if k not in RESUME_MAY_CHANGE and v != used[k]]
@@ -458,6 +452,46 @@ def resume_settings(run_dir: Path, given: dict[str, Any]) -> Resume:
     ckpt = rundir.read_checkpoint(checkpoint)
     rundir.check_position(checkpoint, ckpt, cfg.epochs, resolved.get("steps_per_epoch"))
     return Resume(cfg, float(resolved["max_lr"]), float(resolved["weight_decay"]), ckpt["epoch"], ckpt["step"])
+
+
+def saved_settings(run_dir: Path) -> tuple[RunConfig, dict[str, Any]]:
+    """The settings of the run saved in ``run_dir`` and what it resolved (max_lr, weight decay, steps), from its
+    config.json; a missing or damaged file is an error naming it."""
+    config = run_dir / rundir.CONFIG
+    if not config.exists():
+        raise FileNotFoundError(f"cannot resume: {config} does not exist, and it holds the run's settings")
+    saved = rundir.read_json(config)
+    resolved = saved.pop("resolved", None) if isinstance(saved, dict) else None
+    if not isinstance(resolved, dict) or not {"max_lr", "weight_decay"} <= set(resolved):
+        raise ValueError(f"{config} is not the settings file of a train run (no resolved max_lr and weight_decay)")
+    cfg = from_dict(saved, source=str(config), origins=dict.fromkeys(saved, f"in {config}"))
+    _check_resolved(config, resolved, cfg)
+    return cfg, resolved
+
+
+def kept_run(cfg: RunConfig, run_dir: Path, options: str, say: Callable[[str], None] = print) -> Resume | None:
+    """The run in ``run_dir`` when it is a run of ``cfg`` (where it ran and what it showed aside), to keep when
+    finished or continue from its checkpoint (as the machine settings of ``cfg`` say); ``None`` when there is no
+    run, or one that wrote no checkpoint (nothing to keep: ``say`` is told). A run of other settings is a
+    :class:`~onecycle.guard.RunDirError` naming each difference, and ``options`` (what the command offers
+    instead)."""
+    if not rundir.run_files(run_dir):
+        return None
+    try:
+        saved, _ = saved_settings(run_dir)
+    except (ValueError, FileNotFoundError) as err:
+        raise RunDirError(f"{run_dir} holds a run that cannot be read ({err}); {options}, or use another "
+                          "directory") from None
+    now = cfg.to_dict()
+    differences = [f"{k} {v} (saved) vs {now[k]} (now)" for k, v in saved.to_dict().items()
+                   if k not in RESUME_MAY_CHANGE and v != now[k]]
+    if differences:
+        raise RunDirError(f"{run_dir} holds a run with other settings: {', '.join(differences)}; {options}, or use "
+                          "another directory")
+    if not (run_dir / rundir.CHECKPOINT).exists():
+        say(f"{run_dir} holds a run of these settings that wrote no checkpoint: starting it again")
+        return None
+    return resume_settings(run_dir, {k: now[k] for k in RESUME_MAY_CHANGE})
 
 
 def _check_resolved(path: Path, resolved: dict[str, Any], cfg: RunConfig) -> None:
@@ -504,8 +538,13 @@ def few_steps_warning(cfg: RunConfig, images: int, steps_per_epoch: int) -> str 
             f"{' or '.join(fixes)}")
 
 
+FRESH_TRAINING = "pass --resume to continue it or --overwrite to remove it and start over"
+"""What a directory holding a run offers a fresh start of training instead (:func:`~onecycle.guard.check_fresh`)."""
+
+
 def train_run(setup: Setup, run_dir: Path, max_lr: float, weight_decay: float, resume: bool = False,
-              extra_hooks: Sequence[Any] = (), stop: StopRequest | None = None) -> TrainState:
+              overwrite: bool = False, extra_hooks: Sequence[Any] = (),
+              stop: StopRequest | None = None) -> TrainState:
     """Training with ``cfg.schedule`` (1cycle or a baseline) into ``run_dir``: the files of
     :data:`rundir.TRAIN_FILES`, checkpoint.pt each epoch (and as often as ``cfg.checkpoint_every_*`` say). A run
     too short to trust (:func:`few_steps_warning`) is warned about in the log and in summary.json's ``warnings``.
@@ -513,10 +552,15 @@ def train_run(setup: Setup, run_dir: Path, max_lr: float, weight_decay: float, r
     While it trains, the first SIGTERM or SIGINT ends it after the current step with a checkpoint (``stop``
     records the signal); like a killed run, it has no summary.json until it is resumed to its end. When training
     stops early, ``state.stopped`` says why, which checkpoint holds the run and what to do: resume it after a
-    signal; after a diverged loss, lower max_lr."""
+    signal; after a diverged loss, lower max_lr.
+
+    ``resume``: continue the run in ``run_dir`` from its checkpoint; else a run there is a
+    :class:`~onecycle.guard.RunDirError`, unless ``overwrite``: its files are removed (:func:`rundir.remove_run`).
+    Everything that can fail is checked before a file is written or removed."""
     cfg = setup.cfg
-    run_dir.mkdir(parents=True, exist_ok=True)
     check_schedule(cfg.replace(verify=False), len(setup.train_data))
+    if not resume and not overwrite:
+        check_fresh(run_dir, FRESH_TRAINING)
     data = setup.batches()
     warnings = [w for w in [few_steps_warning(cfg, len(setup.train_data), len(data))] if w is not None]
     for warning in warnings:
@@ -535,8 +579,8 @@ def train_run(setup: Setup, run_dir: Path, max_lr: float, weight_decay: float, r
         checkpoints.written = rundir.position(state)
         log.info("resuming from %s at %s", checkpoint, checkpoints.written)
     else:
-        for name in (rundir.METRICS_JSONL, rundir.METRICS_CSV, rundir.STEPS_CSV):
-            (run_dir / name).unlink(missing_ok=True)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        rundir.remove_run(run_dir)
     rundir.write_json(run_dir / rundir.CONFIG, {**cfg.to_dict(), "resolved": {
         "max_lr": max_lr, "weight_decay": weight_decay, "device": str(setup.device),
         "steps_per_epoch": len(data), "total_steps": cfg.epochs * len(data), "data": setup.train_data.source}})
@@ -602,40 +646,52 @@ SEED_DIR = "seed-{}"
 
 
 def run_seeds(cfg: RunConfig, job: str, run_dir: Path, seeds: int, say: Callable[[str], None] = print,
-              extra_hooks: Sequence[Any] = ()) -> list[Path]:
+              extra_hooks: Sequence[Any] = (), overwrite: bool = False) -> list[Path]:
     """``job`` (one of :data:`JOBS`) once for each seed 0 .. ``seeds - 1``, each in its own directory of ``run_dir``
-    (:data:`SEED_DIR`); a seed whose directory holds the job finished under the same settings is kept, not run
-    again, and a training run killed after a checkpoint under the same settings is resumed. A seed directory whose
-    records are damaged is a ``ValueError`` naming the file. Returns the directories. Training needs
+    (:data:`SEED_DIR`), locked while it runs; a seed whose directory holds the job finished under the same
+    settings is kept, not run again, and a training run killed after a checkpoint under the same settings is
+    resumed. Every seed's directory is checked before any seed runs: one whose records are damaged is a
+    ``ValueError`` naming the file, one holding a run of other settings a :class:`~onecycle.guard.RunDirError`,
+    unless ``overwrite``: that run is removed, and the seed run afresh. Returns the directories. Training needs
     ``cfg.max_lr`` and ``cfg.weight_decay``."""
     if job not in JOBS:
         raise ValueError(f"job must be one of {', '.join(JOBS)}, got {job!r}")
     if job == "train" and (cfg.max_lr is None or cfg.weight_decay is None):
         raise ValueError("training once per seed needs max_lr and weight_decay in the settings")
-    dirs = []
-    for seed in range(seeds):
+    plans = []
+    for seed in range(seeds):  # every seed's directory checked before any work
         seed_cfg, seed_dir = cfg.replace(seed=seed), run_dir / SEED_DIR.format(seed)
-        dirs.append(seed_dir)
         try:
             progress = seed_progress(seed_cfg, job, seed_dir)
         except ValueError as err:
-            raise ValueError(f"seed {seed}: {err}; remove {seed_dir} to run the seed again") from None
+            if not overwrite:
+                raise ValueError(f"seed {seed}: {err}; remove {seed_dir} or pass --overwrite to run the seed "
+                                 "again") from None
+            progress = "other"
+        if progress == "other" and not overwrite:
+            raise RunDirError(f"seed {seed}: {seed_dir} holds a run of other settings "
+                              f"({', '.join(rundir.run_files(seed_dir))}); pass --overwrite to start it over, or use "
+                              "another directory")
+        plans.append((seed_cfg, seed_dir, progress))
+    for seed, (seed_cfg, seed_dir, progress) in enumerate(plans):
         if progress == "finished":
             say(f"seed {seed}: {seed_dir} holds this {job} run, finished: kept")
             continue
         resume = progress == "killed"
         say(f"seed {seed} ({seed + 1}/{seeds}): {job} in {seed_dir}"
             + (", resumed from its checkpoint (the run was stopped before its end)" if resume else ""))
-        setup = prepare(seed_cfg)
-        if job == "sweep":
-            seed_dir.mkdir(parents=True, exist_ok=True)
-            say(str(run_sweep(setup, seed_dir)))
-            continue
-        state = train_run(setup, seed_dir, seed_cfg.max_lr, seed_cfg.weight_decay, resume=resume,
-                          extra_hooks=extra_hooks)
+        with locked(seed_dir, "reproduce"):
+            setup = prepare(seed_cfg)
+            if job == "sweep":
+                if progress == "other":  # only with overwrite
+                    rundir.remove_run(seed_dir)
+                say(str(run_sweep(setup, seed_dir)))
+                continue
+            state = train_run(setup, seed_dir, seed_cfg.max_lr, seed_cfg.weight_decay, resume=resume,
+                              overwrite=not resume, extra_hooks=extra_hooks)
         if state.stopped:
             raise ValueError(f"seed {seed}: {state.stopped}")
-    return dirs
+    return [seed_dir for _, seed_dir, _ in plans]
 
 
 def json_object(path: Path) -> dict[str, Any]:
@@ -649,25 +705,28 @@ def json_object(path: Path) -> dict[str, Any]:
 
 def seed_progress(cfg: RunConfig, job: str, run_dir: Path) -> str:
     """How far ``run_dir`` holds ``job`` under ``cfg`` (where it ran and what it showed aside): ``"finished"``;
-    ``"killed"``, a training run stopped from outside after a checkpoint (it resumes); or ``"new"``, nothing of
-    it (another run's files, or none)."""
+    ``"killed"``, a training run stopped from outside after a checkpoint (it resumes); ``"new"``, nothing of it
+    to keep (no run, a sweep of other settings, a run of these settings stopped before its end or before its first
+    checkpoint); or ``"other"``, a run of other settings (:data:`rundir.RUN_FILES`), which only ``overwrite``
+    replaces."""
+    held = bool(rundir.run_files(run_dir))
     if job == "sweep":
         path = run_dir / rundir.SWEEP_JSON
-        if not path.exists():
-            return "new"
-        result = SweepResult.load_json(path)
-        wd = 0.0 if cfg.sweep_param == "weight_decay" else weight_decay_for(cfg, run_dir)[0]
-        same = (result.param, list(result.values), result.settings) == (cfg.sweep_param, cfg.sweep_values,
-                                                                         sweep_settings(cfg, wd))
-        return "finished" if same else "new"
+        if path.exists():
+            result = SweepResult.load_json(path)
+            wd = 0.0 if cfg.sweep_param == "weight_decay" else weight_decay_for(cfg, run_dir)[0]
+            if (result.param, list(result.values), result.settings) == (cfg.sweep_param, cfg.sweep_values,
+                                                                          sweep_settings(cfg, wd)):
+                return "finished"
+        return "other" if held else "new"
     summary, config = run_dir / rundir.SUMMARY_JSON, run_dir / rundir.CONFIG
     if not config.exists():
-        return "new"
+        return "other" if held else "new"
     saved = json_object(config)
     saved.pop("resolved", None)
     if {k: v for k, v in saved.items() if k not in RESUME_MAY_CHANGE} != {
             k: v for k, v in cfg.to_dict().items() if k not in RESUME_MAY_CHANGE}:
-        return "new"
+        return "other"
     if summary.exists():
         done = json_object(summary)
         return "finished" if done.get("epochs_completed") == cfg.epochs and not done.get("stopped") else "new"

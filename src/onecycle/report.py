@@ -260,11 +260,11 @@ def write_report(run_dirs: list[str | Path], out_dir: str | Path) -> tuple[Path,
         run.images = {name: _place(image, out_dir, prefix + name) for name, image in run.images.items()
                       if not (name == "finder.png" and trained is not None)}
         if trained is not None:  # the range test again, from finder.json, with the max_lr trained at marked
-            run.images["finder.png"] = out_dir / f"{prefix}finder-trained.png"
+            run.images["finder.png"] = out_dir / f"{prefix}{rundir.FINDER_TRAINED_PNG}"
             plot_range_test(range_test_of(run), run.images["finder.png"], trained_max_lr=trained)
         if run.history:
-            run.images["curves.png"] = out_dir / f"{prefix}curves.png"
-            plot_history({run.name: run.history}, run.images["curves.png"], lr=lr_per_epoch(run))
+            run.images[rundir.CURVES_PNG] = out_dir / f"{prefix}{rundir.CURVES_PNG}"
+            plot_history({run.name: run.history}, run.images[rundir.CURVES_PNG], lr=lr_per_epoch(run))
         run.images = {name: run.images[name] for name in IMAGES if name in run.images}
     header, rows = results_table(runs)
 
@@ -291,7 +291,7 @@ def write_report(run_dirs: list[str | Path], out_dir: str | Path) -> tuple[Path,
             page += [f"<h3>{IMAGES[name]}</h3>", _html_figure(image.name, f"{IMAGES[name]} of {run.name}",
                                                                CAPTIONS[name])]
     page.append("</body></html>")
-    html_path, md_path = out_dir / "report.html", out_dir / "report.md"
+    html_path, md_path = out_dir / rundir.REPORT_HTML, out_dir / rundir.REPORT_MD
     rundir.write_text(html_path, "\n".join(page))
     rundir.write_text(md_path, "\n".join(md) + "\n")
     return html_path, md_path

@@ -14,6 +14,7 @@ import math
 import os
 import pickle
 import re
+import shutil
 import stat
 import tempfile
 import time
@@ -39,9 +40,45 @@ SCHEDULE_PNG = "schedule.png"
 SUMMARY_JSON = "summary.json"
 TRAIN_FILES = (CONFIG, METRICS_JSONL, METRICS_CSV, STEPS_CSV, SCHEDULE_PNG, SUMMARY_JSON, CHECKPOINT)
 """What training writes to its run directory (TensorBoard logs aside)."""
+TENSORBOARD = "tensorboard"  # the directory of TensorBoard logs, where the package is installed
+RUN_FILES = (*TRAIN_FILES, TENSORBOARD)
+"""What makes a directory hold a run: anything training writes. The results of find-lr and sweep do not: they are
+measurements that training reads (and measures again when asked)."""
 FINDER_JSON = "finder.json"
 SWEEP_JSON = "sweep.json"
 REPRODUCE_JSON = "reproduce.json"  # the summary of a preset's runs over seeds (onecycle reproduce)
+REPORT_HTML, REPORT_MD = "report.html", "report.md"
+CURVES_PNG, FINDER_TRAINED_PNG = "curves.png", "finder-trained.png"  # figures a report draws
+REPORT_FILES = (REPORT_HTML, REPORT_MD, CURVES_PNG, FINDER_TRAINED_PNG)
+"""What a report of a run written into its own directory adds there (its other figures are the run's own)."""
+_TEMPORARY = re.compile(r"\..+\.[a-z0-9_]{8}\.tmp")
+"""The names of :func:`atomic_write`'s temporary files: ``.NAME.XXXXXXXX.tmp`` (``tempfile.mkstemp``)."""
+
+
+def run_files(run_dir: Path) -> list[str]:
+    """The files of :data:`RUN_FILES` in ``run_dir``: none when it holds no run."""
+    return [name for name in RUN_FILES if (Path(run_dir) / name).exists()]
+
+
+def remove_run(run_dir: Path) -> None:
+    """Remove the run in ``run_dir`` (:data:`RUN_FILES`, and a report of it written there), to start over; the
+    results of find-lr and sweep stay."""
+    run_dir = Path(run_dir)
+    for name in (*RUN_FILES, *REPORT_FILES):
+        path = run_dir / name
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)
+
+
+def remove_temporaries(directory: Path) -> list[str]:
+    """Remove the temporary files of :func:`atomic_write` left in ``directory`` by a process killed while
+    writing (call it only where no other process writes); returns their names."""
+    found = sorted(p.name for p in Path(directory).iterdir() if _TEMPORARY.fullmatch(p.name) and p.is_file())
+    for name in found:
+        (Path(directory) / name).unlink(missing_ok=True)
+    return found
 
 
 def atomic_write(path: Path, write: Any) -> None:
@@ -52,7 +89,7 @@ def atomic_write(path: Path, write: Any) -> None:
     if path.is_dir():
         raise IsADirectoryError(errno.EISDIR, "is a directory, not a file", str(path))
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")  # see _TEMPORARY
     try:
         _chmod_as_open(fd)
         with os.fdopen(fd, "wb") as f:
@@ -492,7 +529,7 @@ class TensorBoardHook:
     def __init__(self, run_dir: Path) -> None:
         from torch.utils.tensorboard import SummaryWriter
 
-        self.writer = SummaryWriter(str(Path(run_dir) / "tensorboard"))
+        self.writer = SummaryWriter(str(Path(run_dir) / TENSORBOARD))
 
     def on_step(self, state: TrainState, metrics: dict[str, Any]) -> None:
         for key in ("smoothed_loss", "lr", "momentum"):

@@ -11,9 +11,11 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
+from onecycle import rundir
 from onecycle.config import CHOICES, FIELDS, Group, RunConfig, build_config, field_type, load_toml, settings_in
 from onecycle.engine import TrainState
 from onecycle.experiment import Setup, prepare
+from onecycle.guard import check_fresh, locked
 
 # --auto (train) and demo run a weight-decay sweep, so every setting but the swept parameter.
 RUN_SETTINGS = tuple(name for name in settings_in(*Group) if name != "sweep_param")
@@ -147,14 +149,22 @@ def add_config_argument(parser: argparse.ArgumentParser) -> None:
 
 
 def add_run_arguments(parser: argparse.ArgumentParser, names: Sequence[str], run_dir_default: str = "runs/latest",
-                      defaults: Mapping[str, Any] | None = None) -> None:
-    """``--config FILE``, ``--run-dir DIR``, ``--quiet`` and a flag per setting in ``names``."""
-    parser.usage = "%(prog)s [-h] [--config FILE] [--run-dir RUN_DIR] [--quiet] [setting flags]"
+                      defaults: Mapping[str, Any] | None = None,
+                      overwrite_group: argparse._MutuallyExclusiveGroup | None = None) -> None:
+    """``--config FILE``, ``--run-dir DIR``, ``--overwrite`` (in ``overwrite_group`` when given: exclusive with
+    what it holds), ``--quiet`` and a flag per setting in ``names``."""
+    parser.usage = "%(prog)s [-h] [--config FILE] [--run-dir RUN_DIR] [--overwrite] [--quiet] [setting flags]"
     add_config_argument(parser)
     parser.add_argument("--run-dir", default=run_dir_default, type=directory,
                         help=f"directory for results (default: {run_dir_default})")
+    add_overwrite_argument(overwrite_group or parser)
     parser.add_argument("--quiet", action="store_true", help="no progress bars or info messages")
     add_settings(parser, names, defaults)
+
+
+def add_overwrite_argument(parser: argparse.ArgumentParser | argparse._MutuallyExclusiveGroup) -> None:
+    parser.add_argument("--overwrite", action="store_true",
+                        help="start over where a run is (removed after all checks)")
 
 
 def _flag_settings(args: argparse.Namespace) -> dict[str, Any]:
@@ -215,11 +225,19 @@ class PrintEpochs:
 
 def measure(args: argparse.Namespace, weight_decay: Callable[[RunConfig, Path], float],
             job: Callable[[Setup, Path, float], Any], written: Sequence[str]) -> int:
-    """Run ``find-lr`` or ``sweep``: the settings, the weight decay to run at (checked against the run directory
-    before any data is loaded), the job, then what it found and the files it wrote."""
+    """Run ``find-lr`` or ``sweep``: the settings, the run directory locked and checked (one holding a run is
+    refused without ``--overwrite``), the weight decay to run at (checked against the run directory before any
+    data is loaded), the data, and only then the run's files removed (``--overwrite``) and the job run; then what
+    it found and the files it wrote."""
     cfg = config_from_args(args)
-    wd = weight_decay(cfg, args.run_dir)
-    result = job(prepare(cfg), args.run_dir, wd)
+    with locked(args.run_dir, args.command):
+        if not args.overwrite:
+            check_fresh(args.run_dir, "pass --overwrite to remove it and start over")
+        wd = weight_decay(cfg, args.run_dir)
+        setup = prepare(cfg)
+        if args.overwrite:  # after every check
+            rundir.remove_run(args.run_dir)
+        result = job(setup, args.run_dir, wd)
     print(result)
     print(f"wrote {args.run_dir / written[0]}, {', '.join(written[1:])}")
     return 0

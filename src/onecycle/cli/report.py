@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from onecycle.cli.common import directory
+from onecycle.guard import locked
 from onecycle.report import write_report
 
 
@@ -20,6 +21,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    html_path, md_path = write_report(args.run_dirs, args.out or args.run_dirs[0])
+    out = args.out or args.run_dirs[0]
+    with locked(out, args.command):
+        html_path, md_path = write_report(args.run_dirs, out)
     print(f"wrote {html_path} and {md_path}")
     return 0

@@ -8,9 +8,18 @@ import sys
 from pathlib import Path
 
 from onecycle import datasets, presets, rundir
-from onecycle.cli.common import CommandError, PrintEpochs, add_settings, config_from_args, directory, one_line
+from onecycle.cli.common import (
+    CommandError,
+    PrintEpochs,
+    add_overwrite_argument,
+    add_settings,
+    config_from_args,
+    directory,
+    one_line,
+)
 from onecycle.engine import pick_device
 from onecycle.experiment import RESUME_MAY_CHANGE, SEED_DIR, planned_steps, run_seeds, seconds_per_step
+from onecycle.guard import locked
 from onecycle.report import reproduction_table, write_report
 
 MACHINE = RESUME_MAY_CHANGE
@@ -38,8 +47,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        description="Run a preset: one of the 1cycle article's CIFAR-10 / ResNet-56 experiments, "
                        "its settings in a TOML file shipped with onecycle (--list shows where; each is also a "
                        "--config file). Each seed 0..N-1 runs in RUN_DIR/" + SEED_DIR.format("K") + " (a seed "
-                       "finished there under the same settings is kept); " + rundir.REPRODUCE_JSON + " and the "
-                       "report put the final test accuracy (mean ± std over the seeds) beside the published one. "
+                       "finished there under the same settings is kept, one cut short is continued from its "
+                       "checkpoint, and one of other settings is refused unless --overwrite); " + rundir.REPRODUCE_JSON
+                       + " and the report put the final test accuracy (mean ± std over the seeds) beside the "
+                       "published one. "
                        "Without a CUDA GPU it measures a few training steps and says how long the runs would "
                        "take, and stops unless --force.")
     p.add_argument("name", nargs="?", metavar="NAME", help="the preset (see --list)")
@@ -47,6 +58,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seeds", type=count, default=1, metavar="N", help="runs with seeds 0..N-1 (default: 1)")
     p.add_argument("--run-dir", type=directory, default=None, help="directory for results (default: runs/NAME)")
     p.add_argument("--force", action="store_true", help="run without a CUDA GPU too")
+    add_overwrite_argument(p)
     p.add_argument("--quiet", action="store_true", help="no progress bars or info messages")
     add_settings(p, MACHINE)
     p.set_defaults(func=run, config=None)  # the preset is the configuration: no --config
@@ -61,19 +73,21 @@ def run(args: argparse.Namespace) -> int:
     preset = presets.load(args.name)
     cfg = config_from_args(args, defaults=preset.settings)
     run_dir = args.run_dir or Path("runs") / preset.name
-    device = pick_device(cfg.device)
-    steps = planned_steps(cfg, preset.job) * args.seeds
-    if device.type != "cuda" and not args.force:
-        print(f"no CUDA GPU: timing a few training steps of {preset.name} on {device} to say how long it would take",
-              flush=True)
-        raise CommandError(refusal(preset.name, device.type, seconds_per_step(cfg, TIMED_STEPS), steps, args.seeds,
-                                   datasets.missing(cfg.dataset, cfg.data_dir, cfg.download)))
-    print(f"{preset.name}: {preset.description}, {args.seeds} seed(s), {steps:,} steps on {device}; published: "
-          f"{preset.published}")
-    dirs = run_seeds(cfg, preset.job, run_dir, args.seeds, extra_hooks=[] if args.quiet else [PrintEpochs()])
-    record = presets.summarize(preset, run_dir, dirs)
-    rundir.write_json(run_dir / rundir.REPRODUCE_JSON, record)
-    html_path, _ = write_report([run_dir], run_dir)
+    with locked(run_dir, args.command):
+        device = pick_device(cfg.device)
+        steps = planned_steps(cfg, preset.job) * args.seeds
+        if device.type != "cuda" and not args.force:
+            print(f"no CUDA GPU: timing a few training steps of {preset.name} on {device} to say how long it would "
+                  "take", flush=True)
+            raise CommandError(refusal(preset.name, device.type, seconds_per_step(cfg, TIMED_STEPS), steps,
+                                       args.seeds, datasets.missing(cfg.dataset, cfg.data_dir, cfg.download)))
+        print(f"{preset.name}: {preset.description}, {args.seeds} seed(s), {steps:,} steps on {device}; published: "
+              f"{preset.published}")
+        dirs = run_seeds(cfg, preset.job, run_dir, args.seeds, extra_hooks=[] if args.quiet else [PrintEpochs()],
+                         overwrite=args.overwrite)
+        record = presets.summarize(preset, run_dir, dirs)
+        rundir.write_json(run_dir / rundir.REPRODUCE_JSON, record)
+        html_path, _ = write_report([run_dir], run_dir)
     header, rows = reproduction_table(record)
     for row in rows:
         print("  ".join(f"{name}: {value}" if name else value for name, value in zip(header, row)))

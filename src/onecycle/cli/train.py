@@ -16,7 +16,16 @@ from onecycle.cli.common import (
     config_from_args,
     given_settings,
 )
-from onecycle.experiment import RESUME_MAY_CHANGE, complete_run, prepare, resolve, resume_settings, train_run
+from onecycle.experiment import (
+    FRESH_TRAINING,
+    RESUME_MAY_CHANGE,
+    complete_run,
+    prepare,
+    resolve,
+    resume_settings,
+    train_run,
+)
+from onecycle.guard import check_fresh, locked
 from onecycle.interrupt import StopRequest
 from onecycle.report import train_time_text
 
@@ -27,35 +36,42 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        "and weight decay come from the flags, else "
                        "from a find-lr/sweep in the same run directory measured under the same settings (a result "
                        "measured under others is refused, naming each difference); --auto runs those first when "
-                       "missing or stale. Writes " + ", ".join(rundir.TRAIN_FILES) + ".")
+                       "missing or stale. Writes " + ", ".join(rundir.TRAIN_FILES) + ". A run directory that holds "
+                       "a run already is refused unless --resume or --overwrite.")
     p.add_argument("--auto", action="store_true", help="run the sweep and the range test first if missing or stale")
-    p.add_argument("--resume", action="store_true",
-                   help="continue the run in --run-dir from its checkpoint.pt, exactly as it was set up (its "
-                   "config.json); only --quiet and " + ", ".join("--" + k.replace("_", "-") for k in RESUME_MAY_CHANGE)
-                   + " may be given anew, any other setting that differs from the saved one is refused")
-    add_run_arguments(p, RUN_SETTINGS)
+    start = p.add_mutually_exclusive_group()
+    start.add_argument("--resume", action="store_true",
+                       help="continue the run in --run-dir from its checkpoint.pt, exactly as it was set up (its "
+                       "config.json); only --quiet and " + ", ".join(
+                           "--" + k.replace("_", "-") for k in RESUME_MAY_CHANGE) + " may be given anew, any other "
+                       "setting that differs from the saved one is refused")
+    add_run_arguments(p, RUN_SETTINGS, overwrite_group=start)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     cfg = config_from_args(args)
     run_dir = args.run_dir
-    if args.resume:
-        saved = resume_settings(run_dir, given_settings(args, cfg))
-        if saved.finished:
-            complete_run(run_dir, saved.cfg)
-            print(f"the run in {run_dir} is finished ({saved.epoch}/{saved.cfg.epochs} epochs); nothing to do")
-            return 0
-        print(f"resuming at step {saved.step}, after epoch {saved.epoch}/{saved.cfg.epochs}: max_lr "
-              f"{saved.max_lr:.4g}, weight decay {saved.weight_decay:g}")
-        cfg, max_lr, wd = saved.cfg, saved.max_lr, saved.weight_decay
-        setup = prepare(cfg)
-    else:
-        setup_once = functools.cache(lambda: prepare(cfg))
-        max_lr, wd = resolve(cfg, run_dir, args.auto, setup_once)
-        setup = setup_once()
-    stop = StopRequest()
-    state = train_run(setup, run_dir, max_lr, wd, resume=args.resume, extra_hooks=[PrintEpochs()], stop=stop)
+    with locked(run_dir, args.command):
+        if args.resume:
+            saved = resume_settings(run_dir, given_settings(args, cfg))
+            if saved.finished:
+                complete_run(run_dir, saved.cfg)
+                print(f"the run in {run_dir} is finished ({saved.epoch}/{saved.cfg.epochs} epochs); nothing to do")
+                return 0
+            print(f"resuming at step {saved.step}, after epoch {saved.epoch}/{saved.cfg.epochs}: max_lr "
+                  f"{saved.max_lr:.4g}, weight decay {saved.weight_decay:g}")
+            cfg, max_lr, wd = saved.cfg, saved.max_lr, saved.weight_decay
+            setup = prepare(cfg)
+        else:
+            if not args.overwrite:
+                check_fresh(run_dir, FRESH_TRAINING)  # at once, before any data is read or measured
+            setup_once = functools.cache(lambda: prepare(cfg))
+            max_lr, wd = resolve(cfg, run_dir, args.auto, setup_once)
+            setup = setup_once()
+        stop = StopRequest()
+        state = train_run(setup, run_dir, max_lr, wd, resume=args.resume, overwrite=args.overwrite,
+                          extra_hooks=[PrintEpochs()], stop=stop)
     if state.stopped and stop.signal is not None and not state.diverged:  # the checkpoint holds the run
         print(f"onecycle train: {state.stopped}", file=sys.stderr)
         return 128 + stop.signal
