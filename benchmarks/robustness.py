@@ -1,16 +1,19 @@
 """Bad inputs, tried as a hostile user would: each case damages a small workspace (a run directory stopped after
-its first epoch, tiny Fashion-MNIST and CIFAR-10 directories), runs one ``onecycle`` command and says what the
-command should answer: one line on stderr naming the setting or file, or, for the few inputs that are fine
-(a metrics line torn by a kill, a report of a run whose config.json holds odd values), success.
+its first epoch, a finished one, tiny Fashion-MNIST and CIFAR-10 directories), runs one ``onecycle`` command and
+says what the command should answer: one line on stderr naming the setting or file, with both run directories left
+byte for byte as they were, or, for the few inputs that are fine (a metrics line torn by a kill, a report of a run
+whose config.json holds odd values), success.
 
 ``python -m benchmarks.robustness`` runs every case as its own process, under a memory cap and a time limit, and
 writes ``docs/ROBUSTNESS.md``: the table of what was tried and what came back, and the counts (inputs tried,
-tracebacks, silently wrong, crashes, hangs). ``tests/test_robustness_inputs.py`` runs the same table in-process.
+tracebacks, silently wrong, damaged run directories, crashes, hangs). ``tests/test_robustness_inputs.py`` runs the
+same table in-process.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import gzip
 import json
 import os
@@ -112,22 +115,38 @@ class _StopAfterOneEpoch:
         return True
 
 
-def make_run(run_dir: Path) -> None:
-    """A run of 3 epochs stopped after its first: config.json, checkpoint.pt at epoch 1, metrics."""
+RUNS = ("run", "done")
+"""The run directories of the workspace: ``run``, a run of 3 epochs stopped after its first; ``done``, a finished
+run of 1 epoch. A command that fails must leave both byte for byte as they were."""
+
+
+def make_runs(template: Path) -> None:
+    """``template/run`` (config.json, checkpoint.pt at epoch 1 of 3, metrics) and ``template/done`` (a finished
+    run: every file of training)."""
     from onecycle.config import from_dict
     from onecycle.experiment import prepare, train_run
 
     cfg = from_dict({"dataset": "digits", "train_subset": 64, "test_subset": 32, "batch_size": 16, "epochs": 3,
                      "max_lr": 0.1, "weight_decay": 0.0, "progress": False})
-    train_run(prepare(cfg, say=lambda _: None), run_dir, 0.1, 0.0, extra_hooks=[_StopAfterOneEpoch()])
+    setup = prepare(cfg, say=lambda _: None)
+    train_run(setup, template / "run", 0.1, 0.0, extra_hooks=[_StopAfterOneEpoch()])
+    train_run(dataclasses.replace(setup, cfg=cfg.replace(epochs=1)), template / "done", 0.1, 0.0)
 
 
-def make_workspace(ws: Path, template_run: Path) -> None:
-    """``ws/run`` (a copy of ``template_run``), ``ws/fashion``, ``ws/cifar`` and ``ws/notes.txt`` (a file)."""
-    shutil.copytree(template_run, ws / "run")
+def make_workspace(ws: Path, template: Path) -> None:
+    """The run directories of ``template`` (:data:`RUNS`), ``ws/fashion``, ``ws/cifar`` and ``ws/notes.txt`` (a
+    file)."""
+    for name in RUNS:
+        shutil.copytree(template / name, ws / name)
     write_fashion(ws / "fashion")
     write_cifar(ws / "cifar")
     (ws / "notes.txt").write_text("a file, not a directory\n")
+
+
+def snapshot(ws: Path) -> dict[str, bytes]:
+    """Every file of the workspace's run directories and its bytes."""
+    return {str(p.relative_to(ws)): p.read_bytes() for name in RUNS for p in sorted((ws / name).rglob("*"))
+            if p.is_file()}
 
 
 # ------------------------------------------------------------------------------------------------ damage
@@ -265,6 +284,9 @@ def _deep_toml() -> str:
 DEVICES, CONFIG, RUN_DIR, SIZES = "Devices", "Settings files", "Run directories", "Sizes"
 CHECKPOINTS, RUN_FILES, IDX, PICKLES, DATA = ("Checkpoints", "config.json and metrics.jsonl", "IDX files (memory)",
                                                "CIFAR pickles (memory and values)", "Data directories and contents")
+KEPT = "A finished run directory kept as it was"
+DONE = ("train", "--run-dir", "{ws}/done", "--max-lr", "0.1", "--weight-decay", "0", "--epochs", "1", *TINY)
+OVER = (*DONE, "--overwrite")  # a fresh start that may replace the finished run, once every check passed
 
 CASES: tuple[Case, ...] = (
     Case(DEVICES, "--device cuda without CUDA", (*TRAIN, "--device", "cuda"), "device 'cuda'", needs_no_cuda=True),
@@ -427,9 +449,48 @@ CASES: tuple[Case, ...] = (
     Case(DATA, "empty test set", FASHION, "t10k-images-idx3-ubyte.gz: holds no images", _empty_test_set),
     Case(DATA, "label 10 in an IDX file", FASHION, "label 10 is outside 0..9", _fashion_file(
         "t10k-labels-idx1-ubyte.gz", idx_bytes(np.array([10] * 16), 2049))),
+    Case(KEPT, "train in a directory holding a run", DONE, "done holds a run (config.json,"),
+    Case(KEPT, "train --auto in a directory holding a run", (*DONE, "--auto"), "--overwrite to remove it and start"),
+    Case(KEPT, "find-lr in a directory holding a run", ("find-lr", "--run-dir", "{ws}/done", *TINY),
+         "done holds a run"),
+    Case(KEPT, "sweep in a directory holding a run", ("sweep", "--run-dir", "{ws}/done", *TINY), "done holds a run"),
+    Case(KEPT, "demo with other settings in a directory holding a run", ("demo", "--run-dir", "{ws}/done", *TINY),
+         "done holds a run with other settings: augment flip (saved) vs none (now)"),
+    Case(KEPT, "--overwrite --epochs 0", (*OVER, "--epochs", "0"), "epochs must be > 0, got 0 (from --epochs)"),
+    Case(KEPT, "--overwrite --batch-size 4096: no schedule", (*OVER, "--batch-size", "4096"),
+         "1cycle needs at least 2 steps"),
+    Case(KEPT, "--overwrite --data-dir that does not exist",
+         (*OVER, "--dataset", "fashion-mnist", "--data-dir", "{ws}/nowhere"), "does not exist"),
+    Case(KEPT, "--overwrite --device cuda:99", (*OVER, "--device", "cuda:99"), "device 'cuda:99'"),
+    Case(KEPT, "--overwrite --config not TOML", (*OVER, "--config", "{ws}/c.toml"), "c.toml is not valid TOML",
+         _write("c.toml", "seed = = 1\n")),
+    Case(KEPT, "--overwrite --config cycle_epochs beyond --epochs", (*OVER, "--config", "{ws}/c.toml"),
+         "cycle_epochs 3 (from WS/c.toml) must be between 1 and epochs 1 (from --epochs)",
+         _write("c.toml", "epochs = 4\ncycle_epochs = 3\n")),
+    Case(KEPT, "--overwrite without a max_lr", (*OVER[:3], *OVER[5:]), "no max_lr: pass --max-lr"),
+    Case(KEPT, "--overwrite --auto with --data-dir that does not exist",
+         (*OVER[:3], *OVER[5:], "--auto", "--dataset", "fashion-mnist", "--data-dir", "{ws}/nowhere"),
+         "does not exist"),
+    Case(KEPT, "--resume with another --epochs", ("train", "--resume", "--run-dir", "{ws}/done", "--epochs", "9"),
+         "epochs 1 (saved) vs 9 (given)"),
+    Case(KEPT, "--resume --overwrite", ("train", "--resume", "--overwrite", "--run-dir", "{ws}/done"),
+         "not allowed with argument --resume"),
+    Case(KEPT, "--resume of a checkpoint cut short", ("train", "--resume", "--run-dir", "{ws}/done"),
+         "checkpoint.pt is damaged",
+         lambda ws: (ws / "done/checkpoint.pt").write_bytes((ws / "done/checkpoint.pt").read_bytes()[:4000])),
+    Case(KEPT, "find-lr --overwrite --data-dir that does not exist",
+         ("find-lr", "--run-dir", "{ws}/done", "--overwrite", "--dataset", "fashion-mnist", "--data-dir",
+          "{ws}/nowhere"), "does not exist"),
+    Case(KEPT, "sweep --overwrite --sweep-values 1e-3,1e-3",
+         ("sweep", "--run-dir", "{ws}/done", "--overwrite", "--sweep-values", "1e-3,1e-3", *TINY),
+         "sweep_values must be distinct"),
+    Case(KEPT, "report into the run directory of a directory without results", ("report", "{ws}/fashion", "--out",
+                                                                                  "{ws}/done"),
+         "holds no onecycle results"),
 )
-"""The table: every case of issue 13's tracebacks, memory bombs and silently wrong results that this repository's
-commands answer (the checkpoint content hash, divergence, locking and damage are tested elsewhere)."""
+"""The table: every case of issue 13's tracebacks, memory bombs, silently wrong results and damaged run directories
+that this repository's commands answer (the checkpoint content hash, divergence and locking are tested
+elsewhere)."""
 
 
 # ------------------------------------------------------------------------------------------------ running
@@ -437,14 +498,15 @@ commands answer (the checkpoint content hash, divergence, locking and damage are
 @dataclass
 class Outcome:
     case: Case
-    kind: str  # error, unclear error, traceback, silently wrong, crash, hang, ok, failed
+    kind: str  # error, unclear error, traceback, silently wrong, crash, hang, damaged, ok, failed
     returncode: int | None
     stderr: str
     seconds: float
 
 
-def classify(case: Case, returncode: int | None, stderr: str) -> str:
-    """``ok``/``error`` when the command answered as it should; otherwise what went wrong."""
+def classify(case: Case, returncode: int | None, stderr: str, damaged: bool = False) -> str:
+    """``ok``/``error`` when the command answered as it should; otherwise what went wrong. ``damaged``: the
+    command changed a run directory of the workspace (which only the commands that succeed may do)."""
     lines = [line for line in stderr.splitlines() if line.strip()]
     if returncode is None:
         return "hang"
@@ -456,6 +518,8 @@ def classify(case: Case, returncode: int | None, stderr: str) -> str:
         return "silently wrong"
     if returncode != 2:
         return "crash"
+    if damaged:
+        return "damaged"
     if len(lines) == 1 and ": error: " in lines[0] and case.expect in lines[0]:
         return "error"
     return "unclear error"
@@ -465,14 +529,15 @@ def _limit_memory() -> None:
     resource.setrlimit(resource.RLIMIT_AS, (MEMORY_CAP, MEMORY_CAP))
 
 
-def run_case(case: Case, template_run: Path, src: Path = REPO / "src") -> Outcome:
+def run_case(case: Case, template: Path, src: Path = REPO / "src") -> Outcome:
     """``case`` in a fresh workspace, as its own process (the ``onecycle`` package in ``src``) under
     :data:`MEMORY_CAP` and :data:`TIME_LIMIT`."""
     with tempfile.TemporaryDirectory() as tmp:
         ws = Path(tmp)
-        make_workspace(ws, template_run)
+        make_workspace(ws, template)
         if case.damage is not None:
             case.damage(ws)
+        before = snapshot(ws)
         env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(src), os.environ.get("PYTHONPATH", "")])}
         env.pop("ONECYCLE_DEBUG", None)
         start = time.perf_counter()
@@ -484,7 +549,8 @@ def run_case(case: Case, template_run: Path, src: Path = REPO / "src") -> Outcom
             returncode, stderr = None, ""
         seconds = time.perf_counter() - start
         stderr = stderr.replace(str(ws), "WS")
-    return Outcome(case, classify(case, returncode, stderr), returncode, stderr, seconds)
+        damaged = snapshot(ws) != before
+    return Outcome(case, classify(case, returncode, stderr, damaged), returncode, stderr, seconds)
 
 
 def _cell(text: str, width: int = 160) -> str:
@@ -494,7 +560,7 @@ def _cell(text: str, width: int = 160) -> str:
 
 def write_doc(outcomes: list[Outcome], path: Path = DOC) -> None:
     counts = Counter(o.kind for o in outcomes)
-    bad = ("traceback", "silently wrong", "crash", "hang", "unclear error", "failed")
+    bad = ("traceback", "silently wrong", "damaged", "crash", "hang", "unclear error", "failed")
     lines = [
         "# Robustness: bad inputs and what onecycle answers",
         "",
@@ -503,10 +569,12 @@ def write_doc(outcomes: list[Outcome], path: Path = DOC) -> None:
         "settings parser, the IDX reader and the CIFAR-10 reader.",
         "",
         f"Each command ran as its own process under a {MEMORY_CAP >> 30} GiB address-space cap and a "
-        f"{TIME_LIMIT} s limit, in a workspace holding a run stopped after its first epoch and tiny Fashion-MNIST "
-        "and CIFAR-10 directories (`WS` below). Expected: exit status 2 and one line on stderr that names the "
-        "setting or file; for the inputs that are fine (a metrics line torn by a kill, odd values a report shows as "
-        "they are), success.",
+        f"{TIME_LIMIT} s limit, in a workspace holding a run stopped after its first epoch (`WS/run`), a finished "
+        "run (`WS/done`) and tiny Fashion-MNIST and CIFAR-10 directories (`WS` below). Expected: exit status 2, "
+        "one line on stderr that names the setting or file, and both run directories byte for byte as they were "
+        "(*damaged* otherwise); for the inputs that are fine (a metrics line torn by a kill, odd values a report "
+        "shows as they are), success. One process per run directory (a second refused with the holder's pid, a "
+        "killed holder blocking nothing) is tested in `tests/test_rundir_safety.py`.",
         "",
         f"**Inputs tried: {len(outcomes)}.** Answered as expected: {counts['error'] + counts['ok']}. "
         + ", ".join(f"{kind}: {counts[kind]}" for kind in bad) + ".",
@@ -532,8 +600,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if torch.cuda.is_available():
         cases = [c for c in cases if not c.needs_no_cuda]
     with tempfile.TemporaryDirectory() as tmp:
-        template = Path(tmp) / "run"
-        make_run(template)
+        template = Path(tmp)
+        make_runs(template)
         outcomes = []
         for case in cases:
             outcome = run_case(case, template, args.src)

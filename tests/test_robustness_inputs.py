@@ -7,16 +7,16 @@ import json
 import pytest
 import torch
 
-from benchmarks.robustness import CASES, FASHION, classify, make_run, make_workspace
+from benchmarks.robustness import CASES, FASHION, classify, make_runs, make_workspace, snapshot
 from onecycle.cli import main
 from onecycle.datasets import ENV_VAR
 from tests.limits import memory_cap, time_limit
 
 
 @pytest.fixture(scope="module")
-def template_run(tmp_path_factory):
-    path = tmp_path_factory.mktemp("template") / "run"
-    make_run(path)
+def template(tmp_path_factory):
+    path = tmp_path_factory.mktemp("template")
+    make_runs(path)
     return path
 
 
@@ -29,22 +29,29 @@ def _run(argv, capsys):
 
 
 @pytest.mark.parametrize("case", CASES, ids=[f"{c.section}: {c.name}" for c in CASES])
-def test_a_bad_input_gets_one_clear_error(case, template_run, tmp_path, capsys, monkeypatch):
+def test_a_bad_input_gets_one_clear_error_and_damages_no_run_directory(case, template, tmp_path, capsys,
+                                                                         monkeypatch):
     if case.needs_no_cuda and torch.cuda.is_available():
         pytest.skip("this machine has CUDA")
-    make_workspace(tmp_path, template_run)
+    make_workspace(tmp_path, template)
     if case.damage is not None:
         case.damage(tmp_path)
+    before = snapshot(tmp_path)
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("ONECYCLE_DEBUG", raising=False)
     with memory_cap(2 << 30), time_limit(120):
         code, captured = _run(case.command(tmp_path), capsys)
-    assert classify(case, code, captured.err) in ("error", "ok"), (code, captured.err)
+    err = captured.err.replace(str(tmp_path), "WS")
+    assert classify(case, code, err, snapshot(tmp_path) != before) in ("error", "ok"), (code, captured.err)
 
 
 def test_the_table_covers_the_issue():
     sections = {c.section for c in CASES}
-    assert len(CASES) >= 60 and len(sections) == 9
+    assert len(CASES) >= 60 and len(sections) == 10
+    assert sum(c.section == "A finished run directory kept as it was" for c in CASES) >= 15
+    refused = next(c for c in CASES if c.name == "train in a directory holding a run")
+    error = "onecycle train: error: WS/done holds a run (config.json, ...)"
+    assert classify(refused, 2, error) == "error" and classify(refused, 2, error, damaged=True) == "damaged"
     assert len({c.name for c in CASES}) == len(CASES)
 
 
