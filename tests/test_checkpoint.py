@@ -101,6 +101,20 @@ def test_a_changed_byte_anywhere_in_the_file_is_refused(tmp_path, caplog):
         rundir.read_checkpoint(path)
 
 
+def test_the_readme_way_to_take_the_weights_out_of_a_checkpoint_gives_the_trained_weights(tmp_path):
+    """README: ``model.load_state_dict(read_checkpoint(path)["model"])``, where plain ``torch.load`` cannot read
+    the file (its first line is the header)."""
+    state = tiny()
+    train(state, progress=False)
+    rundir.save_checkpoint(tmp_path / "checkpoint.pt", state)
+    with pytest.raises(RuntimeError):  # not a zip archive: the header comes first
+        torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    fresh = tiny().model
+    assert not _same_weights(fresh, state.model)
+    fresh.load_state_dict(rundir.read_checkpoint(tmp_path / "checkpoint.pt")["model"])
+    assert _same_weights(fresh, state.model)
+
+
 def test_a_checkpoint_of_an_older_version_is_read_with_a_warning(tmp_path, caplog):
     """Format 1 (torch.save alone, no hash): resumed, since its keys, types and counters are checked, with a
     warning that its bytes could not be."""
