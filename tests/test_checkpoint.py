@@ -5,6 +5,7 @@ again)."""
 import functools
 import json
 import logging
+import pickle
 import random
 import re
 import signal
@@ -107,7 +108,7 @@ def test_the_readme_way_to_take_the_weights_out_of_a_checkpoint_gives_the_traine
     state = tiny()
     train(state, progress=False)
     rundir.save_checkpoint(tmp_path / "checkpoint.pt", state)
-    with pytest.raises(RuntimeError):  # not a zip archive: the header comes first
+    with pytest.raises((RuntimeError, pickle.UnpicklingError)):  # the header comes first: not a torch file
         torch.load(tmp_path / "checkpoint.pt", weights_only=True)
     fresh = tiny().model
     assert not _same_weights(fresh, state.model)
