@@ -688,6 +688,8 @@ def test_recommendation_from_dict_rejects_bad_dicts():
     ({"repeats": "2"}, "where.repeats must be an integer >= 1, got '2'"),
     ({"fall": math.inf}, "where.fall must be a finite number or null, got inf"),
     ({"confidence": None}, "where.confidence must be one of low, medium, high, got None"),
+    ({"confidence": ["high"]}, r"where.confidence must be one of low, medium, high, got \['high'\]"),
+    ({"confidence": {"a": 1}}, "where.confidence must be one of low, medium, high, got"),
 ])
 def test_recommendation_from_dict_names_the_bad_key(change, message):
     d = Recommendation(1e-3, 1e-4, {"valley": 1e-3}, "high", 0.1).to_dict()

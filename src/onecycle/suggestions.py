@@ -496,7 +496,7 @@ class Recommendation:
 
         suggestions = records.table(d["suggestions"], records.key(where, "suggestions"))
         confidence = d["confidence"]
-        if confidence not in _RANK:
+        if not isinstance(confidence, str) or confidence not in _RANK:
             raise ValueError(f"{records.key(where, 'confidence')} must be one of {', '.join(_RANK)}, got "
                              f"{records.shown(confidence)}")
         return cls(
