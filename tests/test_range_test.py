@@ -31,6 +31,17 @@ def test_quadratic_never_stops_below_2_over_L_and_recommends_below_it(seed, num_
     assert math.isclose(res.recommendation.min_lr, res.max_lr / 10)
 
 
+def test_a_loss_below_zero_stops_where_the_same_loss_above_zero_does():
+    """The quadratic shifted down by 10 (its loss starts near -9) diverges at the same 2/L: the stop rule does not
+    fire at the first step of a negative loss."""
+    model, data, L = least_squares(0)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    res = range_test(model, opt, data, lambda out, y: half_mse(out, y) - 10.0, start_lr=1e-5, end_lr=100.0,
+                     num_steps=100)
+    assert res.diverged and res.curves[0].stop_lr >= 2 / L
+    assert len(res.lrs) > 50
+
+
 @pytest.mark.parametrize(
     "opt_kind,accumulation,amp,repeats",
     [

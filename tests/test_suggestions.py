@@ -20,6 +20,7 @@ from onecycle.suggestions import (
     combine,
     drop_fraction,
     ema,
+    has_diverged,
     minimum_div10,
     recommend,
     relative_fall,
@@ -852,3 +853,20 @@ def test_recommendation_says_how_the_schedule_it_is_for_uses_it():
     assert schedule_use("cosine", None) == POLICIES["cosine"]
     with pytest.raises(ValueError, match="schedule must be one of onecycle, step"):
         rec.describe("triangular")
+
+
+@pytest.mark.parametrize(("smoothed", "best", "diverged"), [
+    (4.0, 1.0, False), (4.001, 1.0, True),          # a positive best: factor x best
+    (-99.0, -100.0, False), (-50.0, -100.0, False),  # below zero: a fall or a small rise is not divergence
+    (199.0, -100.0, False), (201.0, -100.0, True),   # a rise of more than 3 x |best|
+    (0.0, 0.0, False), (1e-9, 0.0, True),
+])
+def test_divergence_is_a_rise_of_factor_minus_one_times_the_size_of_the_best(smoothed, best, diverged):
+    """The range test's and training's stop rule holds for losses that go below zero (it used to stop at the first
+    step of any negative loss, since every value exceeds 4 x a negative best)."""
+    assert has_diverged(smoothed, best) is diverged
+
+
+@given(st.floats(0.01, 100), st.floats(0.01, 100), st.floats(1.01, 10))
+def test_divergence_of_a_positive_best_is_exactly_factor_times_best(smoothed, best, factor):
+    assert has_diverged(smoothed, best, factor) is (smoothed > factor * best)

@@ -78,8 +78,12 @@ range test stops there, and so does training by default."""
 
 def has_diverged(smoothed: float, best: float, factor: float = DIVERGE_FACTOR) -> bool:
     """Whether the smoothed loss ``smoothed`` has diverged: it exceeds ``factor`` x ``best``, the lowest smoothed
-    value so far. The one definition of the stop rule of the range test and of training."""
-    return smoothed > factor * best
+    value so far. The one definition of the stop rule of the range test and of training. For a loss that can go
+    below zero the rise is measured against the size of the best: ``smoothed - best > (factor - 1) * |best|``
+    (the same rule for a positive best)."""
+    if best > 0:
+        return smoothed > factor * best
+    return smoothed - best > (factor - 1) * abs(best)
 
 
 
