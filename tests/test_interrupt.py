@@ -57,7 +57,16 @@ def _same_runs(a, b):
     assert rows_a == rows_b
 
 
-def test_the_first_signal_asks_for_a_stop_and_a_second_sigint_interrupts_at_once():
+@pytest.fixture
+def _default_sigint():
+    """Python's own Ctrl-C handler for the test: a process started in the background (nohup, ``&``, some CI
+    runners) inherits SIGINT ignored, and a second Ctrl-C then does what it did before: nothing."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def test_the_first_signal_asks_for_a_stop_and_a_second_sigint_interrupts_at_once(_default_sigint):
     before = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
     stop = StopRequest()
     with stop.handling():
