@@ -53,7 +53,8 @@ def test_find_lr_verify_runs_the_probe_and_train_uses_its_pick(tmp_path, capsys)
     assert data["settings"]["verify"] is True and data["settings"]["epochs"] == 2
     # train reads the probe's pick only under the settings it was measured with: without --verify it is stale
     assert main(["train", *run, "--epochs", "2"]) == 2
-    assert "verify True (now False)" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "verify True (now False); pass --verify to train at the stability probe's pick it holds" in err
     assert main(["train", *run, "--verify"]) == 0
     assert json.loads((tmp_path / "config.json").read_text())["resolved"]["max_lr"] == probe["pick"]
     assert "(stability probe)" in capsys.readouterr().out

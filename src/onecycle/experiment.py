@@ -186,6 +186,8 @@ def _check_conditions(path: Path, recorded: dict[str, Any], wanted: dict[str, An
     if any(k not in recorded for k in wanted):
         raise StaleResult(path, [], advice)
     differences = [f"{k} {recorded[k]} (now {v})" for k, v in wanted.items() if recorded[k] != v]
+    if recorded.get("verify") is True and wanted.get("verify") is False:
+        advice = f"pass --verify to train at the stability probe's pick it holds; or {advice}"
     if differences:
         raise StaleResult(path, differences, advice)
 
