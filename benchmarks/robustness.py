@@ -13,7 +13,6 @@ same table in-process.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import gzip
 import json
 import os
@@ -116,21 +115,23 @@ class _StopAfterOneEpoch:
 
 
 RUNS = ("run", "done")
-"""The run directories of the workspace: ``run``, a run of 3 epochs stopped after its first; ``done``, a finished
-run of 1 epoch. A command that fails must leave both byte for byte as they were."""
+"""The run directories of the workspace: ``run``, a run of 2 epochs stopped after its first; ``done``, the same
+run finished. A command that fails must leave both byte for byte as they were. Both train 64 steps an epoch
+(128 digits, 2 at a time): a run shorter than a range test is warned about, and the warning is not the answer
+looked for."""
 
 
 def make_runs(template: Path) -> None:
-    """``template/run`` (config.json, checkpoint.pt at epoch 1 of 3, metrics) and ``template/done`` (a finished
+    """``template/run`` (config.json, checkpoint.pt at epoch 1 of 2, metrics) and ``template/done`` (a finished
     run: every file of training)."""
     from onecycle.config import from_dict
     from onecycle.experiment import prepare, train_run
 
-    cfg = from_dict({"dataset": "digits", "train_subset": 64, "test_subset": 32, "batch_size": 16, "epochs": 3,
+    cfg = from_dict({"dataset": "digits", "train_subset": 128, "test_subset": 32, "batch_size": 2, "epochs": 2,
                      "max_lr": 0.1, "weight_decay": 0.0, "progress": False})
     setup = prepare(cfg, say=lambda _: None)
     train_run(setup, template / "run", 0.1, 0.0, extra_hooks=[_StopAfterOneEpoch()])
-    train_run(dataclasses.replace(setup, cfg=cfg.replace(epochs=1)), template / "done", 0.1, 0.0)
+    train_run(setup, template / "done", 0.1, 0.0)
 
 
 def make_workspace(ws: Path, template: Path) -> None:
@@ -349,10 +350,10 @@ CASES: tuple[Case, ...] = (
     Case(CHECKPOINTS, "rng state an int", RESUME, "its rng is of type int", _checkpoint(_with(rng=5))),
     Case(CHECKPOINTS, "rng state of other tensors", RESUME, "cannot load its random number generator states",
          _checkpoint(lambda c: {**c, "rng": {**c["rng"], "torch": torch.zeros(3, dtype=torch.uint8)}})),
-    Case(CHECKPOINTS, "epoch 99 of 3", RESUME, "checkpoint.pt is at epoch 99", _checkpoint(_with(epoch=99))),
+    Case(CHECKPOINTS, "epoch 99 of 2", RESUME, "checkpoint.pt is at epoch 99", _checkpoint(_with(epoch=99))),
     Case(CHECKPOINTS, "epoch -5", RESUME, "checkpoint.pt is at epoch -5", _checkpoint(_with(epoch=-5))),
     Case(CHECKPOINTS, "step past the epoch", RESUME, "checkpoint.pt is at step 999", _checkpoint(_with(step=999))),
-    Case(CHECKPOINTS, "counters that disagree (the scheduler's step)", RESUME, "but its scheduler has taken 5 steps",
+    Case(CHECKPOINTS, "counters that disagree (the scheduler's step)", RESUME, "but its scheduler has taken 65 steps",
          _checkpoint(_scheduler_ahead)),
     Case(CHECKPOINTS, "one byte changed", RESUME, "checkpoint.pt is damaged: its contents do not match the SHA-256",
          _checkpoint_bytes(_flip_middle_byte)),
@@ -455,7 +456,7 @@ CASES: tuple[Case, ...] = (
          "done holds a run"),
     Case(KEPT, "sweep in a directory holding a run", ("sweep", "--run-dir", "{ws}/done", *TINY), "done holds a run"),
     Case(KEPT, "demo with other settings in a directory holding a run", ("demo", "--run-dir", "{ws}/done", *TINY),
-         "done holds a run with other settings: augment flip (saved) vs none (now)"),
+         "done holds a run with other settings: train_subset 128 (saved) vs 64 (now)"),
     Case(KEPT, "--overwrite --epochs 0", (*OVER, "--epochs", "0"), "epochs must be > 0, got 0 (from --epochs)"),
     Case(KEPT, "--overwrite --batch-size 4096: no schedule", (*OVER, "--batch-size", "4096"),
          "1cycle needs at least 2 steps"),
@@ -472,7 +473,7 @@ CASES: tuple[Case, ...] = (
          (*OVER[:3], *OVER[5:], "--auto", "--dataset", "fashion-mnist", "--data-dir", "{ws}/nowhere"),
          "does not exist"),
     Case(KEPT, "--resume with another --epochs", ("train", "--resume", "--run-dir", "{ws}/done", "--epochs", "9"),
-         "epochs 1 (saved) vs 9 (given)"),
+         "epochs 2 (saved) vs 9 (given)"),
     Case(KEPT, "--resume --overwrite", ("train", "--resume", "--overwrite", "--run-dir", "{ws}/done"),
          "not allowed with argument --resume"),
     Case(KEPT, "--resume of a checkpoint cut short", ("train", "--resume", "--run-dir", "{ws}/done"),
