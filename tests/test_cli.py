@@ -11,7 +11,7 @@ import torch
 from onecycle import experiment, rundir
 from onecycle.cli import main
 from onecycle.config import from_dict
-from onecycle.datasets import DatasetNotFound
+from tests.offline import without_fashion_mnist
 
 TINY = ["--dataset", "digits", "--train-subset", "384", "--batch-size", "32", "--num-steps", "40", "--model",
         "small-cnn", "--quiet"]
@@ -339,14 +339,7 @@ def test_a_directory_argument_that_is_a_file_or_empty_is_refused_at_once(tmp_pat
 
 
 def test_demo_end_to_end_with_fallback_to_digits(tmp_path, capsys, monkeypatch):
-    real = experiment.load_dataset
-
-    def offline(name, *args, **kwargs):
-        if name == "fashion-mnist":
-            raise DatasetNotFound("Fashion-MNIST not found in /nowhere; put the four .gz files there")
-        return real(name, *args, **kwargs)
-
-    monkeypatch.setattr(experiment, "load_dataset", offline)
+    without_fashion_mnist(monkeypatch, "Fashion-MNIST not found in /nowhere; put the four .gz files there")
     demo = ["demo", "--run-dir", str(tmp_path), "--train-subset", "384", "--epochs", "2", "--sweep-steps", "20",
             "--num-steps", "30"]
     code = main(demo)

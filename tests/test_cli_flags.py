@@ -6,13 +6,12 @@ import json
 
 import pytest
 
-from onecycle import experiment
 from onecycle.cli import build_parser, main
 from onecycle.cli.common import config_from_args
 from onecycle.cli.demo import DEMO
 from onecycle.config import POLICY_SETTINGS, RunConfig, from_dict
-from onecycle.datasets import DatasetNotFound
 from onecycle.schedules import ONE_CYCLE
+from tests.offline import without_fashion_mnist
 
 
 def _commands() -> dict[str, argparse.ArgumentParser]:
@@ -127,14 +126,7 @@ def test_schedule_reads_the_schedule_settings_of_a_config_file(tmp_path, capsys)
 
 
 def test_demo_honours_max_lr_and_weight_decay(tmp_path, capsys, monkeypatch):
-    real = experiment.load_dataset
-
-    def offline(name, *args, **kwargs):
-        if name == "fashion-mnist":
-            raise DatasetNotFound("Fashion-MNIST not found")
-        return real(name, *args, **kwargs)
-
-    monkeypatch.setattr(experiment, "load_dataset", offline)
+    without_fashion_mnist(monkeypatch)
     code = main(["demo", "--run-dir", str(tmp_path), "--train-subset", "256", "--epochs", "1", "--max-lr", "0.05",
                  "--weight-decay", "1e-4", "--quiet"])
     out = capsys.readouterr().out

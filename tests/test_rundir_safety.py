@@ -19,7 +19,7 @@ import torch
 from onecycle import experiment, guard, rundir
 from onecycle.cli import demo, main
 from onecycle.config import from_dict
-from onecycle.datasets import DatasetNotFound
+from tests.offline import without_fashion_mnist
 
 REPO = Path(__file__).resolve().parent.parent
 TINY = ["--dataset", "digits", "--train-subset", "64", "--test-subset", "32", "--batch-size", "16", "--quiet"]
@@ -246,24 +246,13 @@ class Kill:
         return True
 
 
-def _offline(monkeypatch):
-    real = experiment.load_dataset
-
-    def offline(name, *args, **kwargs):
-        if name == "fashion-mnist":
-            raise DatasetNotFound("Fashion-MNIST not found")
-        return real(name, *args, **kwargs)
-
-    monkeypatch.setattr(experiment, "load_dataset", offline)
-
-
 @pytest.fixture(scope="module")
 def demos(tmp_path_factory):
     """``full``: a finished demo (on digits, Fashion-MNIST being missing); ``cut``: the same stopped after its
     first epoch (its sweep and range test copied from ``full``)."""
     root = tmp_path_factory.mktemp("demos")
     with pytest.MonkeyPatch.context() as mp:
-        _offline(mp)
+        without_fashion_mnist(mp)
         assert main(["demo", "--run-dir", str(root / "full"), *DEMO]) == 0
         (root / "cut").mkdir()
         for name in ("sweep.json", "finder.json"):
@@ -275,7 +264,7 @@ def demos(tmp_path_factory):
 
 
 def test_demo_again_keeps_its_finished_run(demos, tmp_path, capsys, monkeypatch):
-    _offline(monkeypatch)
+    without_fashion_mnist(monkeypatch)
     run_dir = shutil.copytree(demos / "full", tmp_path / "full")
     before = _files(run_dir)
     code, captured = _run(["demo", "--run-dir", run_dir, *DEMO], capsys)
@@ -288,7 +277,7 @@ def test_demo_again_keeps_its_finished_run(demos, tmp_path, capsys, monkeypatch)
 
 
 def test_demo_again_continues_a_run_cut_short_exactly(demos, tmp_path, capsys, monkeypatch):
-    _offline(monkeypatch)
+    without_fashion_mnist(monkeypatch)
     run_dir = shutil.copytree(demos / "cut", tmp_path / "cut")
     assert rundir.read_checkpoint(run_dir / rundir.CHECKPOINT)["epoch"] == 1
     code, captured = _run(["demo", "--run-dir", run_dir, *DEMO], capsys)
@@ -300,7 +289,7 @@ def test_demo_again_continues_a_run_cut_short_exactly(demos, tmp_path, capsys, m
 
 
 def test_demo_with_other_settings_is_refused_unless_overwrite(demos, tmp_path, capsys, monkeypatch):
-    _offline(monkeypatch)
+    without_fashion_mnist(monkeypatch)
     run_dir = shutil.copytree(demos / "full", tmp_path / "full")
     before = _files(run_dir)
     code, captured = _run(["demo", "--run-dir", run_dir, *DEMO, "--epochs", "1"], capsys)
