@@ -239,6 +239,14 @@ def test_bad_idx_files_are_one_dataset_error_naming_the_file(case):
     assert name in str(info.value), (kind, str(info.value))
 
 
+def _change_bytes(path, changes):
+    """Set the byte at each offset (modulo the file's length) of ``changes`` to its value."""
+    raw = bytearray(path.read_bytes())
+    for at, value in changes:
+        raw[at % len(raw)] = value
+    path.write_bytes(bytes(raw))
+
+
 @settings(max_examples=max(100, EXAMPLES // 2), deadline=None, database=None)
 @given(st.sampled_from(FASHION_MNIST_FILES), st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 255)),
                                                       min_size=1, max_size=4))
@@ -246,10 +254,7 @@ def test_idx_files_with_bytes_changed_read_right_or_fail_clearly(name, changes):
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp)
         write_fashion(directory, n_train=4, n_test=4)
-        raw = bytearray((directory / name).read_bytes())
-        for at, value in changes:
-            raw[at % len(raw)] = value
-        (directory / name).write_bytes(bytes(raw))
+        _change_bytes(directory / name, changes)
         try:
             train, test = _guarded(read_fashion_mnist, directory)
         except DatasetError as err:
@@ -387,10 +392,7 @@ def test_cifar_files_with_bytes_changed_read_right_or_fail_clearly(name, changes
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp)
         write_cifar(directory, per_batch=3)
-        raw = bytearray((directory / name).read_bytes())
-        for at, value in changes:
-            raw[at % len(raw)] = value
-        (directory / name).write_bytes(bytes(raw))
+        _change_bytes(directory / name, changes)
         try:
             train, test = _guarded(read_cifar10, directory)
         except DatasetError as err:
