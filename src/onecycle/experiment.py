@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import reprlib
 import shlex
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -18,7 +17,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from onecycle import rundir
+from onecycle import records, rundir
 from onecycle.augment import channel_stats
 from onecycle.config import ConfigError, RunConfig, from_dict
 from onecycle.datasets import LAYOUTS, DatasetError, ImageData, load_dataset
@@ -510,8 +509,8 @@ def _check_resolved(path: Path, resolved: dict[str, Any], cfg: RunConfig) -> Non
     recorded = steps is not None or total is not None
     if recorded and not (isinstance(steps, int) and isinstance(total, int) and not isinstance(steps, bool)
                          and steps >= 1 and total == steps * cfg.epochs):
-        raise ValueError(f"{path} is damaged: its resolved steps_per_epoch {reprlib.repr(steps)} and "
-                         f"total_steps {reprlib.repr(total)} do not make {cfg.epochs} epochs")
+        raise ValueError(f"{path} is damaged: its resolved steps_per_epoch {records.shown(steps)} and "
+                         f"total_steps {records.shown(total)} do not make {cfg.epochs} epochs")
 
 
 FEW_STEPS = RANGE_TEST.num_steps
