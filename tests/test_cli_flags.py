@@ -156,7 +156,7 @@ def test_find_lr_takes_every_setting_of_the_schedule_the_probe_trains_in_trains_
                 read.add(name)
             return super().__getattribute__(name)
 
-    for values in ({}, {"cycle_epochs": 2, "epochs": 4}, {"annihilation_pct": 0.2, "schedule": "cosine"}):
+    for values in ({}, {"cycle_epochs": 2, "epochs": 4}, {"annihilation_pct": 0.2}, {"schedule": "cosine"}):
         Watched(**from_dict(values).to_dict()).policy_kwargs()
     assert {"schedule", "pct_start", "cycle_epochs", "epochs", "momentum"} <= read
     names = {a.dest: a.option_strings for a in _commands()["find-lr"]._actions}

@@ -92,7 +92,14 @@ def test_replace_validates():
         ({"annihilation_pct": 0.1, "three_phase": False}, "annihilation_pct needs three_phase"),
         ({"div_factor": 0.5}, r"div_factor must be in \(1.0, inf\)"),
         ({"final_div_factor": 0.0}, r"final_div_factor must be in \[1.0, inf\)"),
-        ({"base_momentum": 0.95, "max_momentum": 0.85}, "base_momentum 0.95 must be <= max_momentum 0.85"),
+        ({"base_momentum": 0.95, "max_momentum": 0.85}, r"^base_momentum must be <= max_momentum \(momentum is "
+                                                        r"lowest where the lr peaks\): base_momentum 0.95, "
+                                                        r"max_momentum 0.85$"),
+        ({"base_momentum": 0.95, "max_momentum": 0.85, "cycle_momentum": False}, None),  # unused: not cycled
+        ({"base_momentum": 0.97, "max_momentum": 0.99}, None),  # each checked alone against the other's value
+        ({"pct_start": 0.3, "schedule": "cosine"}, "^pct_start 0.3 applies to schedule onecycle only, got schedule "
+                                                   "'cosine'$"),
+        ({"annihilation_pct": 0.1, "schedule": "step"}, "^annihilation_pct 0.1 applies to schedule onecycle only"),
         ({"sweep_param": "lr"}, "sweep_param must be one of weight_decay, momentum"),
         ({"model": "resnet"}, "model must be one of resnet20, "),
         ({"num_steps": 1}, "num_steps must be >= 2"),
@@ -123,6 +130,9 @@ def test_replace_validates():
     ],
 )
 def test_settings_that_would_fail_late_are_rejected_at_once(values, message):
+    if message is None:  # a combination that is fine
+        assert {k: getattr(from_dict(values), k) for k in values} == values
+        return
     with pytest.raises(ValueError, match=message):
         from_dict(values)
 
@@ -192,7 +202,12 @@ def test_cycle_epochs_is_the_pct_start_that_ends_the_cycle_there():
 COMBINATIONS = [  # a, its value, b, its value, the error with {a} and {b} where each came from
     ("cycle_epochs", 8, "epochs", 4, "cycle_epochs 8 ({a}) must be between 1 and epochs 4 ({b})"),
     ("start_lr", 1.0, "end_lr", 0.1, "start_lr 1.0 ({a}) must be below end_lr 0.1 ({b})"),
-    ("base_momentum", 0.95, "max_momentum", 0.85, "base_momentum 0.95 ({a}) must be <= max_momentum 0.85 ({b})"),
+    ("base_momentum", 0.95, "max_momentum", 0.85, "base_momentum must be <= max_momentum (momentum is lowest where "
+                                                  "the lr peaks): base_momentum 0.95 ({a}), max_momentum 0.85 ({b})"),
+    ("pct_start", 0.3, "schedule", "linear", "pct_start 0.3 ({a}) applies to schedule onecycle only, got schedule "
+                                             "'linear' ({b})"),
+    ("annihilation_pct", 0.2, "schedule", "cosine", "annihilation_pct 0.2 ({a}) applies to schedule onecycle only, "
+                                                    "got schedule 'cosine' ({b})"),
     ("nesterov", True, "optimizer", "adamw", "nesterov True ({a}) applies to optimizer sgd only, got optimizer "
                                              "'adamw' ({b})"),
     ("nesterov", True, "momentum", 0.0, "nesterov True ({a}) needs momentum > 0, got momentum 0.0 ({b})"),

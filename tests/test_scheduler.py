@@ -373,6 +373,9 @@ BAD_STATES = {
     "unknown anneal strategy": (_one_cycle(anneal_strategy="quadratic"), "anneal_strategy"),
     "unexpected key": (_set("bogus", 1), "unexpected keys ['bogus']"),
     "unexpected key not a string": (_set(3, 1), "unexpected keys [3]"),
+    "max_lrs of booleans": (_set("max_lrs", [True, True]), "max_lrs must be a list of numbers"),
+    "base_momentums above max_momentums": (_one_cycle(base_momentums=[0.95, 0.8], max_momentums=[0.85, 0.9]),
+                                           "base_momentum must be <= max_momentum"),
 }
 
 
@@ -385,8 +388,11 @@ def test_a_bad_state_is_one_value_error_and_changes_nothing(name, scheduler):
         sched = PolicyScheduler(opt, max_lr=[0.4, 0.2], total_steps=30, schedule="cosine", momentum=0.9)
     else:
         sched = OneCycleScheduler(opt, max_lr=[0.4, 0.2], total_steps=30)
-    source = PolicyScheduler(_two_group_optimizer(), max_lr=[0.8, 0.6], total_steps=50, schedule="linear",
-                             momentum=[0.8, 0.85])
+    if scheduler == "policy":
+        source = PolicyScheduler(_two_group_optimizer(), max_lr=[0.8, 0.6], total_steps=50, schedule="linear",
+                                 momentum=[0.8, 0.85])
+    else:  # the state of its own schedule: that of another is refused first (see below)
+        source = OneCycleScheduler(_two_group_optimizer(), max_lr=[0.8, 0.6], total_steps=50)
     for _ in range(7):
         sched.step()
         source.step()
@@ -396,3 +402,59 @@ def test_a_bad_state_is_one_value_error_and_changes_nothing(name, scheduler):
     assert message in str(err.value) and "state" in str(err.value)
     assert sched.state_dict() == before and _groups(opt) == groups and sched.policies is policies
     assert sched.get_lr() == [p.lr(7) for p in policies]
+
+
+@pytest.mark.parametrize("name", [n for n in POLICIES if n != "onecycle"])
+def test_one_cycle_scheduler_refuses_the_state_of_another_schedule(name):
+    state = PolicyScheduler(_two_group_optimizer(), max_lr=0.5, total_steps=30, schedule=name, momentum=0.9)
+    for _ in range(4):
+        state.step()
+    opt = _two_group_optimizer()
+    sched = OneCycleScheduler(opt, max_lr=0.4, total_steps=30)
+    before, groups = sched.state_dict(), _groups(opt)
+    with pytest.raises(ValueError) as err:
+        sched.load_state_dict(state.state_dict())
+    assert str(err.value) == (f"not a valid OneCycleScheduler state: schedule must be 'onecycle', got {name!r} (the "
+                              "state of a PolicyScheduler of another schedule: load it into a PolicyScheduler)")
+    assert sched.state_dict() == before and _groups(opt) == groups
+    other = PolicyScheduler(_two_group_optimizer(), max_lr=0.4, total_steps=30)  # where it belongs
+    other.load_state_dict(state.state_dict())
+    assert other.state_dict() == state.state_dict()
+
+
+@pytest.mark.parametrize("cls", [OneCycleScheduler, PolicyScheduler])
+@pytest.mark.parametrize(("kwargs", "message"), [
+    (dict(max_lr=True), "max_lr must be a number, or a list of one number per param group, got True"),
+    (dict(max_lr="0.1"), "max_lr must be a number, or a list of one number per param group, got '0.1'"),
+    (dict(max_lr=[0.1, "0.2"]), r"max_lr must be a number, or a list of one number per param group, got "
+                                r"\[0.1, '0.2'\]"),
+    (dict(max_lr=0.1, base_momentum=False), "base_momentum must be a number"),
+    (dict(max_lr=0.1, max_momentum="0.95"), "max_momentum must be a number"),
+    (dict(max_lr=0.1, base_momentum=0.95, max_momentum=0.85), r"^base_momentum must be <= max_momentum \(momentum "
+                                                                r"is lowest where the lr peaks\)$"),
+    (dict(max_lr=0.1, base_momentum=[0.8, 0.9], max_momentum=[0.95, 0.85]), "^base_momentum must be <= max_momentum"),
+    (dict(max_lr=0.1, div_factor=True), "^div_factor must be a number, got True$"),
+    (dict(max_lr=0.1, pct_start="0.3"), "^pct_start must be a number, got '0.3'$"),
+    (dict(max_lr=0.1, three_phase=1), "^three_phase must be True or False, got 1$"),
+])
+def test_a_bad_argument_is_one_value_error_naming_it(cls, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        cls(_two_group_optimizer(), total_steps=50, **kwargs)
+
+
+def test_momentum_of_a_baseline_must_be_a_number():
+    with pytest.raises(ValueError, match=r"^momentum must be a number, or a list of one number per param group, "
+                                         r"got '0\.9'$"):
+        PolicyScheduler(_two_group_optimizer(), max_lr=0.1, total_steps=50, schedule="step", momentum="0.9")
+
+
+@pytest.mark.parametrize("name", [n for n in POLICIES if n != "onecycle"])
+@pytest.mark.parametrize(("key", "value"), [("pct_start", 0.3), ("annihilation_pct", 0.1)])
+def test_a_baseline_refuses_the_settings_that_place_1cycle_s_phases(name, key, value):
+    with pytest.raises(ValueError, match=rf"^{key}={value} applies to schedule 'onecycle' only, not to '{name}' "):
+        PolicyScheduler(_two_group_optimizer(), max_lr=0.1, total_steps=50, schedule=name, **{key: value})
+    state = {**PolicyScheduler(_two_group_optimizer(), max_lr=0.1, total_steps=50, schedule=name).state_dict(),
+             key: value}
+    sched = PolicyScheduler(_two_group_optimizer(), max_lr=0.1, total_steps=50)
+    with pytest.raises(ValueError, match=rf"^not a valid PolicyScheduler state: {key}={value} applies to schedule "):
+        sched.load_state_dict(state)

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from onecycle.config import from_dict
 from onecycle.schedules import (
+    ONE_CYCLE_ONLY,
     POLICIES,
     STEP_GAMMA,
     STEP_MILESTONES,
@@ -150,11 +151,24 @@ def test_epochs_and_steps_per_epoch_and_annihilation_pct():
         (dict(max_lr=0.1, total_steps=100, anneal_strategy="step"), "anneal_strategy"),
         (dict(max_lr=0.1, total_steps=100, pct_start=0.3, annihilation_pct=0.1), "annihilation_pct"),
         (dict(max_lr=0.1, total_steps=100, annihilation_pct=1.2), "annihilation_pct"),
+        (dict(max_lr=True, total_steps=100), "^max_lr must be a number, got True$"),
+        (dict(max_lr="0.1", total_steps=100), "^max_lr must be a number, got '0.1'$"),
+        (dict(max_lr=0.1, total_steps=100, pct_start="0.3"), "^pct_start must be a number, got '0.3'$"),
+        (dict(max_lr=0.1, total_steps=100, base_momentum=0.95, max_momentum=0.85),
+         r"^base_momentum must be <= max_momentum \(momentum is lowest where the lr peaks\)$"),
+        (dict(max_lr=0.1, total_steps=100, cycle_momentum="no"), "^cycle_momentum must be True or False, got 'no'$"),
     ],
 )
 def test_bad_arguments_name_themselves(kwargs, name):
     with pytest.raises(ValueError, match=name):
         one_cycle(**kwargs)
+
+
+def test_momentum_bounds_matter_only_where_momentum_is_cycled():
+    p = one_cycle(0.1, total_steps=100, base_momentum=0.95, max_momentum=0.85, cycle_momentum=False)
+    assert p.momentum is None
+    flat = one_cycle(0.1, total_steps=100, base_momentum=0.9, max_momentum=0.9)  # equal: momentum held
+    assert {flat.momentum(t) for t in range(100)} == {0.9}
 
 
 def test_range_in_message():
@@ -291,6 +305,16 @@ def test_policy_builds_each_by_name():
         policy("x", 0.5, total_steps=200)
     with pytest.raises(TypeError, match="unexpected arguments"):
         policy("step", 0.5, total_steps=200, warmup=3)
+
+
+@pytest.mark.parametrize("name", [n for n in POLICIES if n != "onecycle"])
+@pytest.mark.parametrize("key", ONE_CYCLE_ONLY)
+def test_a_baseline_refuses_the_arguments_that_place_1cycle_s_phases(name, key):
+    with pytest.raises(ValueError) as err:
+        policy(name, 0.5, total_steps=200, **{key: 0.25})
+    assert str(err.value) == (f"{key}=0.25 applies to schedule 'onecycle' only, not to {name!r} ({POLICIES[name]}), "
+                              "whose phases are fixed")
+    assert policy(name, 0.5, total_steps=200, **{key: None}) == policy(name, 0.5, total_steps=200)  # not given
 
 
 @settings(max_examples=100, deadline=None)

@@ -31,6 +31,7 @@ from onecycle.records import shown as _shown
 from onecycle.schedules import (
     ANNEAL_STRATEGIES,
     ONE_CYCLE,
+    ONE_CYCLE_ONLY,
     PCT_START,
     POLICIES,
     STEP_GAMMA,
@@ -38,6 +39,7 @@ from onecycle.schedules import (
     WARMUP_PCT,
     OneCycleDefaults,
     check_one_cycle,
+    check_one_cycle_argument,
 )
 from onecycle.suggestions import DIVERGE_FACTOR
 from onecycle.sweep import SWEEPABLE
@@ -124,13 +126,14 @@ class RunConfig:
     max_lr: float | None = setting(None, Group.TRAINING, "peak learning rate",
                                    none="the range test's recommendation in the run directory")
     pct_start: float | None = _schedule(
-        "pct_start", "fraction of training spent rising to max_lr",
+        "pct_start", "fraction of training spent rising to max_lr (1cycle only)",
         none=f"{PCT_START[True]} with three phases, {PCT_START[False]} with two")
     annihilation_pct: float | None = _schedule(
-        "annihilation_pct", "alternative to pct_start: the fraction of training spent in annihilation", "not set")
+        "annihilation_pct", "alternative to pct_start: the fraction of training spent in annihilation (1cycle "
+        "only)", "not set")
     cycle_epochs: int | None = setting(
         None, Group.TRAINING, "alternative to pct_start: the cycle (up and down) ends at this epoch, and the rest "
-        "of training is its annihilation, a slow linear decrease to the final lr", none="not set")
+        "of training is its annihilation, a slow linear decrease to the final lr (1cycle only)", none="not set")
     anneal_strategy: str = _schedule("anneal_strategy", "shape of each phase")
     div_factor: float = _schedule("div_factor", "initial lr = max_lr / div_factor (1cycle, linear, cosine)")
     final_div_factor: float = _schedule("final_div_factor", "final lr = initial lr / final_div_factor")
@@ -317,7 +320,7 @@ def _check_value(key: str, v: Any) -> None:
     if key == "sweep_values" and len(set(v)) != len(v):
         raise ValueError(f"sweep_values must be distinct, got {_shown(v)}")
     if key in SCHEDULE_KEYS:
-        check_one_cycle(**{key: v})  # its range (combinations are checked with the other settings)
+        check_one_cycle_argument(key, v)  # its range (combinations are checked with the other settings)
     if key == "device":
         check_device(v)
 
@@ -346,9 +349,10 @@ def _check_combinations(cfg: RunConfig, origins: Origins | None = None) -> None:
         raise ValueError(f"{said('nesterov')} applies to optimizer sgd only, got {said('optimizer')}")
     if cfg.nesterov and cfg.momentum == 0:
         raise ValueError(f"{said('nesterov')} needs momentum > 0, got {said('momentum')}")
+    for key in ("cycle_epochs", *ONE_CYCLE_ONLY):  # they place 1cycle's phases; the baselines' are fixed
+        if getattr(cfg, key) is not None and cfg.schedule != "onecycle":
+            raise ValueError(f"{said(key)} applies to schedule onecycle only, got {said('schedule')}")
     if cfg.cycle_epochs is not None:
-        if cfg.schedule != "onecycle":
-            raise ValueError(f"{said('cycle_epochs')} applies to schedule onecycle only, got {said('schedule')}")
         if not 1 <= cfg.cycle_epochs <= cfg.epochs:
             raise ValueError(f"{said('cycle_epochs')} must be between 1 and {said('epochs')}")
         given = [said(k) for k in ("pct_start", "annihilation_pct") if getattr(cfg, k) is not None]
@@ -360,14 +364,12 @@ def _check_combinations(cfg: RunConfig, origins: Origins | None = None) -> None:
                              f"its annihilation), got {said('three_phase')}")
     try:
         check_one_cycle(**cfg.schedule_kwargs())
-    except ValueError as err:  # pct_start with annihilation_pct, annihilation_pct without three_phase
+    except ValueError as err:  # pct_start with annihilation_pct, base_momentum above max_momentum, ...
         named = [said(k) for k in SCHEDULE_KEYS if re.search(rf"\b{k}\b", str(err))]
         raise ValueError(f"{err}: {', '.join(named)}" if named else str(err)) from None
     if cfg.three_phase and cfg.pct_start is not None and cfg.pct_start > 0.5:
         raise ValueError(f"{said('pct_start')} must be <= 0.5 with {said('three_phase')} (rise and fall take "
                          "pct_start each)")
-    if cfg.cycle_momentum and cfg.base_momentum > cfg.max_momentum:
-        raise ValueError(f"{said('base_momentum')} must be <= {said('max_momentum')}")
     if cfg.sweep_param == "weight_decay" and not all(0 <= v <= _FLOAT32_MAX for v in cfg.sweep_values):
         raise ValueError(f"{said('sweep_values')} must be in [0, {_FLOAT32_MAX:.4g}] for {said('sweep_param')}")
     if cfg.sweep_param == "momentum" and not all(0 <= v < 1 for v in cfg.sweep_values):

@@ -40,30 +40,40 @@ _NUMBERS = ("div_factor", "final_div_factor")
 _OPTIONAL_NUMBERS = ("pct_start", "annihilation_pct")
 
 
-def _per_group(name: str, value: float | Sequence[float], n_groups: int) -> list[float]:
-    if isinstance(value, (list, tuple)):
-        if len(value) != n_groups:
-            raise ValueError(f"{name} has {len(value)} values but the optimizer has {n_groups} param groups")
-        return [float(v) for v in value]
-    return [float(value)] * n_groups  # type: ignore[arg-type]
-
-
 def _is_number(value: Any) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def _per_group(name: str, value: float | Sequence[float], n_groups: int) -> list[float]:
+    """``value`` for each of ``n_groups`` param groups: one number for all, or a list of one per group."""
+    values = list(value) if isinstance(value, (list, tuple)) else [value] * n_groups
+    if not all(_is_number(v) for v in values):
+        raise ValueError(f"{name} must be a number, or a list of one number per param group, got {value!r}")
+    if len(values) != n_groups:
+        raise ValueError(f"{name} has {len(values)} values but the optimizer has {n_groups} param groups")
+    return [float(v) for v in values]
 
 
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _state_problem(state: Mapping[str, Any], n_groups: int) -> str | None:
+def _state_problem(state: Mapping[str, Any], n_groups: int, schedules: Sequence[str]) -> str | None:
     """What is wrong with the keys, types and lengths of a :meth:`PolicyScheduler.state_dict` for an optimizer of
-    ``n_groups`` param groups (``None``: nothing); the values' ranges are checked by building the policies."""
+    ``n_groups`` param groups and a scheduler that runs ``schedules`` (``None``: nothing); the values' ranges are
+    checked by building the policies."""
+    unknown = set(state) - {*_SETTINGS, *_COUNTERS}
+    if unknown:
+        return f"unexpected keys {sorted(unknown, key=str)}"
     missing = [k for k in (*_SETTINGS, *_COUNTERS) if k not in state and k not in LEGACY_STATE]
     if missing:
         return f"missing keys {missing}"
-    if not isinstance(state.get("schedule", "onecycle"), str) or state.get("schedule", "onecycle") not in POLICIES:
-        return f"schedule must be one of {', '.join(POLICIES)}, got {state['schedule']!r}"
+    schedule = state.get("schedule", LEGACY_STATE["schedule"])
+    if not isinstance(schedule, str) or schedule not in POLICIES:
+        return f"schedule must be one of {', '.join(POLICIES)}, got {schedule!r}"
+    if schedule not in schedules:
+        return (f"schedule must be {' or '.join(map(repr, schedules))}, got {schedule!r} (the state of a "
+                f"PolicyScheduler of another schedule: load it into a PolicyScheduler)")
     lists = {k: state[k] for k in _PER_GROUP}
     if state.get("momentums") is not None:
         lists["momentums"] = state["momentums"]
@@ -159,6 +169,9 @@ class PolicyScheduler(LRScheduler):
     not wrap ``optimizer.step`` (so it never warns about the call order), and past ``total_steps`` it holds the
     final values (with one warning) instead of raising.
     """
+
+    SCHEDULES: tuple[str, ...] = tuple(POLICIES)
+    """The policies it runs: :meth:`load_state_dict` refuses the state of another."""
 
     def __init__(
         self,
@@ -286,9 +299,9 @@ class PolicyScheduler(LRScheduler):
         name = type(self).__name__
         if not isinstance(state_dict, Mapping):
             raise ValueError(f"not a {name} state: expected a mapping, got {type(state_dict).__name__}")
-        settings = self.settings(state_dict)
-        problem = _state_problem(state_dict, len(self.optimizer.param_groups))
+        problem = _state_problem(state_dict, len(self.optimizer.param_groups), self.SCHEDULES)
         if problem is None:
+            settings = self.settings(state_dict)
             try:
                 policies = _policies(settings)
             except (TypeError, ValueError) as err:
@@ -313,6 +326,8 @@ class OneCycleScheduler(PolicyScheduler):
     :class:`PolicyScheduler`); with the same arguments it writes exactly torch's values. With
     ``cycle_momentum=False`` momentum is left as the optimizer has it.
     """
+
+    SCHEDULES = ("onecycle",)
 
     def __init__(
         self,

@@ -50,6 +50,10 @@ POLICIES = {"onecycle": "1cycle", "step": "step decay", "linear": "warm-up, line
             "cosine": "warm-up, cosine to zero", "constant": "constant"}
 """The policies :func:`policy` builds, by name, with a few words each: 1cycle and the baselines it is compared
 with."""
+ONE_CYCLE_ONLY = ("pct_start", "annihilation_pct")
+"""The :func:`one_cycle` arguments that are unset unless given (``None``) and that place 1cycle's phases: no other
+policy takes them, so :func:`policy` refuses them with another schedule (the baselines' own phases are fixed). The
+other 1cycle arguments always have a value and the baselines leave them unused (but ``div_factor``)."""
 WARM_STARTS = ("onecycle", "linear", "cosine")
 """The policies that start from ``max_lr / div_factor`` (a range test's ``min_lr``); the others start at max_lr."""
 WARMUP_PCT = 0.05
@@ -212,9 +216,11 @@ class Policy:
 
 
 def _check_range(name: str, value: float, low: float, high: float, low_open: bool, high_open: bool) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{name} must be a number, got {value!r}")
     ok_low = value > low if low_open else value >= low
     ok_high = value < high if high_open else value <= high
-    if not (isinstance(value, (int, float)) and math.isfinite(value) and ok_low and ok_high):
+    if not (math.isfinite(value) and ok_low and ok_high):
         lo = "(" if low_open else "["
         hi = ")" if high_open else "]"
         raise ValueError(f"{name} must be in {lo}{low}, {high}{hi}, got {value!r}")
@@ -236,6 +242,29 @@ def resolve_total_steps(
     return resolve_total_steps(epochs * steps_per_epoch, None, None)
 
 
+_RANGES = {  # the range of each numeric one_cycle argument: low, high, low open, high open
+    "pct_start": (0.0, 1.0, True, True),
+    "annihilation_pct": (0.0, 1.0, True, True),
+    "div_factor": (1.0, math.inf, True, True),
+    "final_div_factor": (1.0, math.inf, False, True),
+    "base_momentum": (0.0, 1.0, False, True),
+    "max_momentum": (0.0, 1.0, False, True),
+}
+
+
+def check_one_cycle_argument(name: str, value: Any) -> None:
+    """Raise a ``ValueError`` naming :func:`one_cycle` argument ``name`` unless ``value`` is of its type and in
+    its range, whatever the other arguments are (``None`` is fine for those unset by default)."""
+    if name == "anneal_strategy":
+        if value not in ANNEAL_STRATEGIES:
+            raise ValueError(f"anneal_strategy must be 'linear' or 'cos', got {value!r}")
+    elif name in ("cycle_momentum", "three_phase"):
+        if not isinstance(value, bool):
+            raise ValueError(f"{name} must be True or False, got {value!r}")
+    elif not (value is None and name in ONE_CYCLE_ONLY):
+        _check_range(name, value, *_RANGES[name])
+
+
 def check_one_cycle(
     pct_start: float | None = ONE_CYCLE.pct_start,
     anneal_strategy: AnnealStrategy = ONE_CYCLE.anneal_strategy,
@@ -247,26 +276,25 @@ def check_one_cycle(
     three_phase: bool = ONE_CYCLE.three_phase,
     annihilation_pct: float | None = ONE_CYCLE.annihilation_pct,
 ) -> float:
-    """Check the :func:`one_cycle` arguments that do not depend on the length of training (raising one
-    ``ValueError`` naming the first bad one) and return the resolved ``pct_start``."""
-    _check_range("div_factor", div_factor, 1.0, math.inf, True, True)
-    _check_range("final_div_factor", final_div_factor, 1.0, math.inf, False, True)
-    if anneal_strategy not in ANNEAL_STRATEGIES:
-        raise ValueError(f"anneal_strategy must be 'linear' or 'cos', got {anneal_strategy!r}")
+    """Check the :func:`one_cycle` arguments that do not depend on the length of training, each alone
+    (:func:`check_one_cycle_argument`; the momenta only where momentum is cycled), then against each other,
+    raising one ``ValueError`` naming the first bad one; return the resolved ``pct_start``."""
+    arguments = {"div_factor": div_factor, "final_div_factor": final_div_factor, "anneal_strategy": anneal_strategy,
+                 "cycle_momentum": cycle_momentum, "three_phase": three_phase, "pct_start": pct_start,
+                 "annihilation_pct": annihilation_pct}
+    if cycle_momentum is True:
+        arguments.update(base_momentum=base_momentum, max_momentum=max_momentum)
+    for name, value in arguments.items():
+        check_one_cycle_argument(name, value)
     if pct_start is not None and annihilation_pct is not None:
         raise ValueError("give pct_start or annihilation_pct, not both")
+    if annihilation_pct is not None and not three_phase:
+        raise ValueError("annihilation_pct needs three_phase=True (two phases have no annihilation)")
+    if cycle_momentum and base_momentum > max_momentum:
+        raise ValueError("base_momentum must be <= max_momentum (momentum is lowest where the lr peaks)")
     if annihilation_pct is not None:
-        if not three_phase:
-            raise ValueError("annihilation_pct needs three_phase=True (two phases have no annihilation)")
-        _check_range("annihilation_pct", annihilation_pct, 0.0, 1.0, True, True)
-        pct_start = (1.0 - annihilation_pct) / 2.0
-    if pct_start is None:
-        pct_start = PCT_START[three_phase]
-    _check_range("pct_start", pct_start, 0.0, 1.0, True, True)
-    if cycle_momentum:
-        _check_range("base_momentum", base_momentum, 0.0, 1.0, False, True)
-        _check_range("max_momentum", max_momentum, 0.0, 1.0, False, True)
-    return pct_start
+        return (1.0 - annihilation_pct) / 2.0
+    return PCT_START[three_phase] if pct_start is None else pct_start
 
 
 def one_cycle(
@@ -456,10 +484,15 @@ def policy(
     ``momentum`` is the constant momentum of a policy that does not cycle it (the baselines, and 1cycle with
     ``cycle_momentum=False``); ``None`` leaves the optimizer's. ``one_cycle_kwargs`` are :func:`one_cycle`'s
     arguments; of them the baselines use only ``div_factor`` (:func:`linear_decay` and :func:`cosine_decay` warm up
-    from ``max_lr / div_factor``)."""
+    from ``max_lr / div_factor``) and leave the others unused, but refuse a ``pct_start`` or ``annihilation_pct``
+    (:data:`ONE_CYCLE_ONLY`): their phases are fixed."""
     unknown = set(one_cycle_kwargs) - set(OneCycleDefaults.__dataclass_fields__)
     if unknown:
         raise TypeError(f"policy() got unexpected arguments {sorted(unknown)}")
+    given = [k for k in ONE_CYCLE_ONLY if one_cycle_kwargs.get(k) is not None]
+    if given and schedule in tuple(POLICIES) and schedule != "onecycle":
+        raise ValueError(f"{given[0]}={one_cycle_kwargs[given[0]]!r} applies to schedule 'onecycle' only, not to "
+                         f"{schedule!r} ({POLICIES[schedule]}), whose phases are fixed")
     length = {"total_steps": total_steps, "epochs": epochs, "steps_per_epoch": steps_per_epoch}
     if schedule == "onecycle":
         cycle = one_cycle(max_lr, **length, **one_cycle_kwargs)
