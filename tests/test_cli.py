@@ -87,6 +87,11 @@ def _must_not_run(name):
                                                     "20 epochs)"),
         (["--pct-start", "0.01"], "1cycle cannot run over the 24 training steps (2 epoch(s) of 12): pct_start=0.01 "
                                   "leaves a phase with no steps for total_steps=24"),
+        (["--annihilation-pct", "0.9"], "1cycle cannot run in the stability probe (verify), which trains it "
+                                        "compressed to 10 steps per candidate (2 epoch(s) of 12 steps planned): "
+                                        "annihilation_pct=0.9 leaves the rise and the fall less than a step each "
+                                        "((1 - annihilation_pct) / 2 of total_steps=10 each); it must be below 1 - "
+                                        "2/10 (0.8)"),
     ],
 )
 def test_an_infeasible_probe_schedule_is_one_error_before_the_range_test(tmp_path, capsys, monkeypatch, flags,

@@ -171,6 +171,37 @@ def test_momentum_bounds_matter_only_where_momentum_is_cycled():
     assert {flat.momentum(t) for t in range(100)} == {0.9}
 
 
+@settings(max_examples=200, deadline=None)
+@given(total=st.integers(2, 10**6), annihilation=st.floats(0.0, 1.0, exclude_min=True, exclude_max=True))
+def test_an_annihilation_too_long_for_the_steps_is_named_with_the_range_that_fits(total, annihilation):
+    """annihilation_pct leaves the rise and the fall (1 - annihilation_pct) / 2 of the steps each: one of less
+    than a step is an error naming annihilation_pct (never the pct_start it makes) and the bound, 1 - 2/total."""
+    bound = 1 - 2 / total
+    try:
+        one_cycle(0.1, total, annihilation_pct=annihilation)
+    except ValueError as err:
+        assert annihilation >= bound - 1e-12
+        fits = f"it must be below 1 - 2/{total} ({bound:.4g})" if total > 2 else "it needs 3 steps or more"
+        assert str(err) == (f"annihilation_pct={annihilation:.6g} leaves the rise and the fall less than a step each "
+                            f"((1 - annihilation_pct) / 2 of total_steps={total} each); {fits}")
+    else:
+        assert annihilation < bound + 1e-12
+
+
+def test_a_phase_of_no_steps_is_named_in_clean_numbers():
+    with pytest.raises(ValueError) as err:
+        one_cycle(0.1, 32, annihilation_pct=0.99)  # pct_start (1 - 0.99) / 2 is 0.0050000000000000044
+    assert str(err.value) == ("annihilation_pct=0.99 leaves the rise and the fall less than a step each "
+                              "((1 - annihilation_pct) / 2 of total_steps=32 each); it must be below 1 - 2/32 (0.9375)")
+    with pytest.raises(ValueError) as err:
+        one_cycle(0.1, 40, pct_start=1 / 60)
+    assert str(err.value) == ("pct_start=0.0166667 leaves a phase with no steps for total_steps=40; it must be in "
+                              "(1/40, 0.5125)")
+    with pytest.raises(ValueError, match=r"^pct_start=0.3 leaves a phase with no steps for total_steps=3; it must be "
+                                         r"in \(1/3, 0.6667\)$"):
+        one_cycle(0.1, 3, pct_start=0.3)
+
+
 def test_range_in_message():
     with pytest.raises(ValueError, match=r"max_lr must be in \(0.0, inf\)"):
         one_cycle(0.0, total_steps=10)

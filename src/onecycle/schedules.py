@@ -297,6 +297,18 @@ def check_one_cycle(
     return PCT_START[three_phase] if pct_start is None else pct_start
 
 
+def _no_steps(total: int, pct_start: float, three_phase: bool, annihilation_pct: float | None) -> str:
+    """Why :func:`one_cycle` over ``total`` steps has a phase of no steps, naming the argument given:
+    ``annihilation_pct`` (which leaves the rise and the fall ``(1 - annihilation_pct) / 2`` each) or ``pct_start``,
+    with the range that fits."""
+    if annihilation_pct is not None:  # only the rise and the fall can be too short: each needs more than a step
+        fits = f"it must be below 1 - 2/{total} ({1 - 2 / total:.4g})" if total > 2 else "it needs 3 steps or more"
+        return (f"annihilation_pct={annihilation_pct:.6g} leaves the rise and the fall less than a step each "
+                f"((1 - annihilation_pct) / 2 of total_steps={total} each); {fits}")
+    need = f"(1/{total}, {(total + 1) / (2 * total):.4g})" if three_phase else f"(1/{total}, 1 - 1/{total})"
+    return f"pct_start={pct_start:.6g} leaves a phase with no steps for total_steps={total}; it must be in {need}"
+
+
 def one_cycle(
     max_lr: float,
     total_steps: int | None = None,
@@ -337,11 +349,7 @@ def one_cycle(
     else:
         ends = (float(pct_start * total) - 1, float(total - 1))
     if any(b <= a for a, b in zip((0.0, *ends), ends)):
-        need = f"(1/{total}, {(total + 1) / (2 * total):.4g})" if three_phase else f"(1/{total}, 1 - 1/{total})"
-        raise ValueError(
-            f"pct_start={pct_start!r} leaves a phase with no steps for total_steps={total}; "
-            f"it must be in {need}"
-        )
+        raise ValueError(_no_steps(total, pct_start, three_phase, annihilation_pct))
 
     initial_lr = max_lr / div_factor
     min_lr = initial_lr / final_div_factor
