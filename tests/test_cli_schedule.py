@@ -43,12 +43,62 @@ def test_schedule_command_takes_cycle_epochs_like_train(tmp_path, capsys):
     assert main(["schedule", "--epochs", "10", "--cycle-epochs", "4", *flags]) == 0
     text = capsys.readouterr().out
     assert "100-198" in text and "199-499" in text  # the cycle ends at 4/10 of the steps, then the annihilation
+    note = "cycle_epochs 4 of epochs 10 ({}): the cycle ends at 4/10 of the 500 steps\n"
+    assert note.format("from --epochs") in text
     path = tmp_path / "short-cycle.toml"
     path.write_text("epochs = 10\ncycle_epochs = 4\n")
     assert main(["schedule", "--config", str(path), *flags]) == 0
-    assert capsys.readouterr().out == text  # the same as a --config file's
+    # the same as a --config file's, which it names
+    assert capsys.readouterr().out == text.replace(note.format("from --epochs"), note.format(f"from {path}"))
     assert main(["schedule", "--cycle-epochs", "5", *flags]) == 2  # more than the default 4 epochs
     assert "cycle_epochs 5 (from --cycle-epochs) must be between 1 and epochs 4 (default)" in capsys.readouterr().err
+
+
+def test_schedule_command_says_how_many_epochs_its_cycle_epochs_assumes(tmp_path, capsys):
+    assert main(["schedule", "--cycle-epochs", "3", "--total-steps", "100", "--max-lr", "0.8",
+                 "--out", str(tmp_path / "s.png")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[2:5] == ["warm-up                 0-36        0.08      0.7901",
+                          "cool-down              37-73      0.7901        0.08",
+                          "annihilation           74-99     0.07695      0.0008"]
+    assert lines[5] == ("cycle_epochs 3 of epochs 4 (default; --epochs sets the run's): the cycle ends at 3/4 of the "
+                        "100 steps")
+    assert main(["schedule", "--total-steps", "100", "--max-lr", "0.8", "--out", str(tmp_path / "s.png")]) == 0
+    assert "epochs" not in capsys.readouterr().out  # without cycle_epochs, the epochs play no part
+
+
+def test_schedule_command_states_the_peak_when_no_step_reaches_max_lr(tmp_path, capsys):
+    flags = ["--max-lr", "0.8", "--out", str(tmp_path / "s.png")]
+    assert main(["schedule", "--total-steps", "10", *flags]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[2] == "warm-up                  0-3        0.08      0.6971"
+    assert lines[5] == ("the lr peaks at 0.6971 (step 3), below max_lr 0.8: the top of the schedule falls between two "
+                        "steps")
+    assert main(["schedule", "--schedule", "cosine", "--total-steps", "10", *flags]) == 0
+    assert "the lr peaks at 0.7945 (step 1), below max_lr 0.8" in capsys.readouterr().out
+    for steps in ("200", "7000"):  # the top on a step: no note
+        assert main(["schedule", "--total-steps", steps, *flags]) == 0
+        assert "peaks" not in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("flags", "error"), [
+    (["--schedule", "cosine", "--pct-start", "0.3"], "pct_start 0.3 (from --pct-start) applies to schedule onecycle "
+                                                     "only, got schedule 'cosine' (from --schedule)"),
+    (["--schedule", "step", "--annihilation-pct", "0.2"], "annihilation_pct 0.2 (from --annihilation-pct) applies "
+                                                          "to schedule onecycle only, got schedule 'step' (from "
+                                                          "--schedule)"),
+    (["--base-momentum", "0.95", "--max-momentum", "0.85"], "base_momentum must be <= max_momentum (momentum is "
+                                                            "lowest where the lr peaks): base_momentum 0.95 (from "
+                                                            "--base-momentum), max_momentum 0.85 (from "
+                                                            "--max-momentum)"),
+    (["--annihilation-pct", "0.99", "--total-steps", "32"], "annihilation_pct=0.99 leaves the rise and the fall less "
+                                                            "than a step each ((1 - annihilation_pct) / 2 of "
+                                                            "total_steps=32 each); it must be below 1 - 2/32 (0.9375)"),
+])
+def test_schedule_settings_that_cannot_be_previewed_are_one_error_naming_them(tmp_path, capsys, flags, error):
+    out = tmp_path / "s.png"
+    assert main(["schedule", "--total-steps", "100", "--max-lr", "0.8", "--out", str(out), *flags]) == 2
+    assert capsys.readouterr() == ("", f"onecycle schedule: error: {error}\n") and not out.exists()
 
 
 def test_schedule_command_writes_under_runs_by_default(tmp_path, monkeypatch, capsys):

@@ -348,6 +348,27 @@ def test_a_baseline_refuses_the_arguments_that_place_1cycle_s_phases(name, key):
     assert policy(name, 0.5, total_steps=200, **{key: None}) == policy(name, 0.5, total_steps=200)  # not given
 
 
+@settings(max_examples=200, deadline=None)
+@given(name=st.sampled_from(list(POLICIES)), total=st.integers(2, 400), max_lr=st.floats(1e-4, 10.0),
+       pct=st.one_of(st.none(), st.floats(0.01, 0.5)), three=st.booleans())
+def test_peak_is_the_highest_lr_of_any_step(name, total, max_lr, pct, three):
+    try:
+        p = policy(name, max_lr, total_steps=total, **({"pct_start": pct, "three_phase": three}
+                                                       if name == "onecycle" else {}))
+    except ValueError:  # a phase of no steps
+        return
+    lrs = [p.lr(t) for t in range(total)]
+    assert p.peak() == (lrs.index(max(lrs)), max(lrs)) and p.max_lr == max_lr
+    assert max(lrs) <= max_lr * (1 + 1e-12)
+
+
+def test_peak_of_a_few_steps_falls_short_of_max_lr():
+    assert one_cycle(0.8, 10).peak() == (3, pytest.approx(0.08 + 0.72 * 3 / 3.5))
+    assert one_cycle(0.8, 7000).peak() == (3149, pytest.approx(0.8, rel=1e-15))  # the top on a step
+    assert policy("cosine", 0.8, total_steps=10).peak() == (1, pytest.approx(0.4 * (1 + math.cos(math.pi / 19))))
+    assert policy("step", 0.8, total_steps=10).peak() == (0, 0.8)
+
+
 @settings(max_examples=100, deadline=None)
 @given(
     name=st.sampled_from(["step", "linear", "cosine", "constant"]),

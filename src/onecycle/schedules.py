@@ -195,7 +195,8 @@ def join(segments: Sequence[Anneal | Constant]) -> Join:
 @dataclass(frozen=True)
 class Policy:
     """The learning-rate and momentum schedules of one training run (``momentum`` ``None``: left as the optimizer
-    has it), its length, and its phases: ``phases[i]`` ends at step ``phase_ends[i]``."""
+    has it), its length, its phases (``phases[i]`` ends at step ``phase_ends[i]``) and the ``max_lr`` it was built
+    to peak at."""
 
     name: str
     lr: Join
@@ -203,6 +204,15 @@ class Policy:
     total_steps: int
     phase_ends: tuple[float, ...]
     phases: tuple[str, ...]
+    max_lr: float
+
+    def peak(self) -> tuple[int, float]:
+        """The first of the steps ``0..total_steps-1`` at which the learning rate is highest, and that learning
+        rate: ``max_lr``, or less where the top of the schedule falls between two steps (a few steps per phase).
+        Each phase is monotone, so the highest value is at a step either side of a phase end."""
+        last = self.total_steps - 1
+        steps = sorted({0, last, *(min(max(math.floor(e) + d, 0), last) for e in self.phase_ends for d in (0, 1))})
+        return max(((s, self.lr(s)) for s in steps), key=lambda step_lr: (step_lr[1], -step_lr[0]))
 
     def table(self) -> list[tuple[str, int, int, float, float]]:
         """Rows ``(phase, first_step, last_step, lr_start, lr_end)`` for the integer steps of each phase."""
@@ -372,6 +382,7 @@ def one_cycle(
         total_steps=total,
         phase_ends=ends,
         phases=("warm-up", "cool-down", "annihilation") if three_phase else ("warm-up", "anneal"),
+        max_lr=max_lr,
     )
 
 
@@ -413,6 +424,7 @@ def step_decay(
         total_steps=total,
         phase_ends=ends,
         phases=("initial", *(f"drop {k}" for k in range(1, len(ends)))),
+        max_lr=max_lr,
     )
 
 
@@ -428,7 +440,7 @@ def _warmup_decay(
     # Zero is reached at step total, after the last update, so that every step trains.
     lr = Join((linear(max_lr / div_factor, max_lr, warmup), Anneal(max_lr, 0.0, total - warmup, shape)),
               (warmup, float(total)))
-    return Policy(name, lr, _constant_momentum(momentum), total, lr.boundaries, ("warm-up", "decay"))
+    return Policy(name, lr, _constant_momentum(momentum), total, lr.boundaries, ("warm-up", "decay"), max_lr)
 
 
 def linear_decay(
@@ -475,7 +487,7 @@ def constant_lr(
     _check_range("max_lr", max_lr, 0.0, math.inf, True, True)
     ends = (float(total - 1),)
     return Policy("constant", Join((Constant(float(max_lr)),), ends), _constant_momentum(momentum), total, ends,
-                  ("constant",))
+                  ("constant",), max_lr)
 
 
 def policy(

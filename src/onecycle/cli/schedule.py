@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 
-from onecycle.cli.common import add_config_argument, add_settings, config_from_args
-from onecycle.config import POLICY_SETTINGS
+from onecycle.cli.common import add_config_argument, add_settings, config_from_args, flag
+from onecycle.config import POLICY_SETTINGS, RunConfig, load_toml
 from onecycle.plots import plot_schedule
-from onecycle.schedules import POLICIES, Constant, policy
+from onecycle.schedules import POLICIES, Constant, Policy, policy
 
 MAX_TOTAL_STEPS = 2**31 - 1
 DEFAULT_OUT = "runs/schedule.png"  # under runs/, like every command's results
@@ -41,6 +41,40 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def lr_text(lr: float) -> str:
+    """A learning rate as the table shows it (4 significant digits)."""
+    return f"{lr:.4g}"
+
+
+def origin(args: argparse.Namespace, name: str) -> str:
+    """Where setting ``name`` came from: its flag, the ``--config`` file, or the default."""
+    if name in vars(args):
+        return f"from {flag(name)}"
+    if args.config is not None and name in load_toml(args.config):
+        return f"from {args.config}"
+    return "default"
+
+
+def cycle_note(cfg: RunConfig, total_steps: int, epochs_origin: str) -> str | None:
+    """What ``cycle_epochs`` makes of a preview of ``total_steps`` steps, with the epochs it assumes and where they
+    came from (``None`` without ``cycle_epochs``)."""
+    if cfg.cycle_epochs is None:
+        return None
+    hint = "; --epochs sets the run's" if epochs_origin == "default" else ""
+    return (f"cycle_epochs {cfg.cycle_epochs} of epochs {cfg.epochs} ({epochs_origin}{hint}): the cycle ends at "
+            f"{cfg.cycle_epochs}/{cfg.epochs} of the {total_steps} steps")
+
+
+def peak_note(schedule: Policy) -> str | None:
+    """The learning rate the schedule peaks at when, as the table shows it, it is below max_lr (the top of the
+    schedule falls between two steps), else ``None``."""
+    step, peak = schedule.peak()
+    if lr_text(peak) == lr_text(schedule.max_lr):
+        return None
+    return (f"the lr peaks at {lr_text(peak)} (step {step}), below max_lr {lr_text(schedule.max_lr)}: the top of the "
+            "schedule falls between two steps")
+
+
 def run(args: argparse.Namespace) -> int:
     cfg = config_from_args(args)  # --max-lr within the limits of the setting
     schedule = policy(max_lr=cfg.max_lr, total_steps=args.total_steps, **cfg.policy_kwargs())
@@ -48,8 +82,12 @@ def run(args: argparse.Namespace) -> int:
     print(f"{POLICIES[schedule.name]}:")
     print(f"{'phase':<13}{'steps':>15}{'lr start':>12}{'lr end':>12}")
     for name, first, last, lr0, lr1 in schedule.table():
-        print(f"{name:<13}{f'{first}-{last}':>15}{lr0:>12.4g}{lr1:>12.4g}")
+        print(f"{name:<13}{f'{first}-{last}':>15}{lr_text(lr0):>12}{lr_text(lr1):>12}")
+    notes = [cycle_note(cfg, args.total_steps, origin(args, "epochs")), peak_note(schedule)]
     if isinstance(schedule.momentum, Constant):
-        print(f"momentum {schedule.momentum(0):g} throughout")
+        notes.append(f"momentum {schedule.momentum(0):g} throughout")
+    for note in notes:
+        if note is not None:
+            print(note)
     print(f"wrote {args.out}")
     return 0
