@@ -218,7 +218,7 @@ def test_killed_run_resumes_to_the_same_result(tmp_path):
 
     experiment.train_run(setup, tmp_path / "cut", 0.05, 5e-4, extra_hooks=[Kill()])
     assert rundir.read_checkpoint(tmp_path / "cut" / rundir.CHECKPOINT)["epoch"] == 1
-    experiment.train_run(setup, tmp_path / "cut", 0.05, 5e-4, resume=True)
+    experiment.train_run(setup, tmp_path / "cut", 0.05, 5e-4, resume=experiment.resume_settings(tmp_path / "cut", {}))
     full = rundir.read_checkpoint(tmp_path / "full" / rundir.CHECKPOINT)
     cut = rundir.read_checkpoint(tmp_path / "cut" / rundir.CHECKPOINT)
     for key, value in full["model"].items():

@@ -3,6 +3,7 @@ measured under the same settings, and every file written atomically."""
 
 import dataclasses
 import json
+import logging
 import math
 import shutil
 from types import SimpleNamespace
@@ -16,6 +17,7 @@ from onecycle.config import from_dict
 from onecycle.range_test import RangeTestResult
 from onecycle.report import write_report
 from onecycle.sweep import SweepResult
+from tests.reads import count_reads
 
 SETTINGS = dict(dataset="digits", train_subset=256, test_subset=128, batch_size=32, epochs=2, num_steps=30,
                 sweep_steps=20, sweep_values=[1e-3, 1e-5], progress=False)
@@ -110,6 +112,32 @@ def test_resume_takes_machine_settings_and_continues_exactly(runs, tmp_path):
     assert config == {**expected, "device": "cpu", "threads": torch.get_num_threads()}
 
 
+@pytest.mark.parametrize("name", ["cut", "full"])
+def test_resume_reads_the_checkpoint_once(runs, tmp_path, monkeypatch, name):
+    """``train --resume`` checks the checkpoint before it writes anything, then restores the run from what it
+    read: the file is read (and hashed) once, whether the run is continued or finished (completed)."""
+    run_dir = _copy(runs, name, tmp_path)
+    reads = count_reads(monkeypatch, run_dir / rundir.CHECKPOINT)
+    assert main(["train", "--resume", "--run-dir", str(run_dir), "--quiet"]) == 0
+    assert len(reads) == 1
+    monkeypatch.undo()
+    a = rundir.read_checkpoint(runs["full"] / rundir.CHECKPOINT)["model"]
+    b = rundir.read_checkpoint(run_dir / rundir.CHECKPOINT)["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_resume_of_an_older_checkpoint_warns_once(runs, tmp_path, caplog):
+    """A checkpoint of an older version (no hash line) is resumed with one warning, not one per read."""
+    run_dir = _copy(runs, "cut", tmp_path)
+    checkpoint = run_dir / rundir.CHECKPOINT
+    torch.save(rundir.read_checkpoint(checkpoint), checkpoint)  # what an older version wrote: torch.save alone
+    with caplog.at_level(logging.WARNING, logger="onecycle"):
+        assert main(["train", "--resume", "--run-dir", str(run_dir), "--quiet"]) == 0
+    warned = [r for r in caplog.records if r.getMessage().startswith(f"{checkpoint} has no content hash")]
+    assert len(warned) == 1
+    assert (run_dir / rundir.STEPS_CSV).read_bytes() == (runs["full"] / rundir.STEPS_CSV).read_bytes()
+
+
 def test_resume_without_a_checkpoint_says_so(runs, tmp_path, capsys):
     run_dir = _copy(runs, "measured", tmp_path)
     before = _files(run_dir)
@@ -130,16 +158,17 @@ def test_resume_of_a_finished_run_does_nothing(runs, tmp_path, capsys):
 
 def test_checkpoint_of_another_schedule_is_refused(runs, tmp_path):
     run_dir = _copy(runs, "cut", tmp_path)
+    saved = experiment.resume_settings(run_dir, {})
     setup = experiment.prepare(from_dict({**SETTINGS, "epochs": 4}))
     with pytest.raises(ValueError, match=r"other settings: total_steps 16 \(checkpoint\) vs 32 \(now\)"):
-        experiment.train_run(setup, run_dir, runs["max_lr"], runs["wd"], resume=True)
+        experiment.train_run(setup, run_dir, runs["max_lr"], runs["wd"], resume=saved)
     setup = experiment.prepare(from_dict({**SETTINGS, "schedule": "step"}))
     with pytest.raises(ValueError, match=r"other settings: schedule onecycle \(checkpoint\) vs step \(now\), "
                                          r"momentums None \(checkpoint\) vs \[0.9\] \(now\)"):
-        experiment.train_run(setup, run_dir, runs["max_lr"], runs["wd"], resume=True)
+        experiment.train_run(setup, run_dir, runs["max_lr"], runs["wd"], resume=saved)
     setup = experiment.prepare(from_dict({**SETTINGS, "cycle_epochs": 1}))
     with pytest.raises(ValueError, match=r"other settings: pct_start None \(checkpoint\) vs 0.25 \(now\)"):
-        experiment.train_run(setup, run_dir, runs["max_lr"], runs["wd"], resume=True)
+        experiment.train_run(setup, run_dir, runs["max_lr"], runs["wd"], resume=saved)
 
 
 def test_the_schedule_is_a_condition_of_the_probe_not_of_the_range_test():

@@ -9,7 +9,7 @@ import contextlib
 import logging
 import shlex
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -416,13 +416,16 @@ run's."""
 @dataclass
 class Resume:
     """A saved run to continue: its settings, the max_lr and weight decay it resolved, the epochs it completed
-    and the steps it took (more than those epochs' when its checkpoint is from the middle of an epoch)."""
+    and the steps it took (more than those epochs' when its checkpoint is from the middle of an epoch), and its
+    checkpoint, read and checked once (:func:`rundir.read_checkpoint`), for :func:`train_run` or
+    :func:`complete_run` to use rather than read the file again."""
 
     cfg: RunConfig
     max_lr: float
     weight_decay: float
     epoch: int
     step: int
+    checkpoint: dict[str, Any] = field(repr=False, compare=False)
 
     @property
     def finished(self) -> bool:
@@ -452,7 +455,8 @@ def resume_settings(run_dir: Path, given: dict[str, Any]) -> Resume:
     cfg = cfg.replace(**{k: v for k, v in given.items() if k in RESUME_MAY_CHANGE})
     ckpt = rundir.read_checkpoint(checkpoint)
     rundir.check_position(checkpoint, ckpt, cfg.epochs, resolved.get("steps_per_epoch"))
-    return Resume(cfg, float(resolved["max_lr"]), float(resolved["weight_decay"]), ckpt["epoch"], ckpt["step"])
+    return Resume(cfg, float(resolved["max_lr"]), float(resolved["weight_decay"]), ckpt["epoch"], ckpt["step"],
+                  ckpt)
 
 
 def saved_settings(run_dir: Path) -> tuple[RunConfig, dict[str, Any]]:
@@ -543,7 +547,7 @@ FRESH_TRAINING = "pass --resume to continue it or --overwrite to remove it and s
 """What a directory holding a run offers a fresh start of training instead (:func:`~onecycle.guard.check_fresh`)."""
 
 
-def train_run(setup: Setup, run_dir: Path, max_lr: float, weight_decay: float, resume: bool = False,
+def train_run(setup: Setup, run_dir: Path, max_lr: float, weight_decay: float, resume: Resume | None = None,
               overwrite: bool = False, extra_hooks: Sequence[Any] = (),
               stop: StopRequest | None = None) -> TrainState:
     """Training with ``cfg.schedule`` (1cycle or a baseline) into ``run_dir``: the files of
@@ -555,12 +559,13 @@ def train_run(setup: Setup, run_dir: Path, max_lr: float, weight_decay: float, r
     stops early, ``state.stopped`` says why, which checkpoint holds the run and what to do: resume it after a
     signal; after a diverged loss, lower max_lr.
 
-    ``resume``: continue the run in ``run_dir`` from its checkpoint; else a run there is a
-    :class:`~onecycle.guard.RunDirError`, unless ``overwrite``: its files are removed (:func:`rundir.remove_run`).
+    ``resume``: continue the run in ``run_dir`` from its checkpoint, as :func:`resume_settings` read it (the file is
+    not read again); else a run there is a :class:`~onecycle.guard.RunDirError`, unless ``overwrite``: its files
+    are removed (:func:`rundir.remove_run`).
     Everything that can fail is checked before a file is written or removed."""
     cfg = setup.cfg
     check_schedule(cfg.replace(verify=False), len(setup.train_data))
-    if not resume and not overwrite:
+    if resume is None and not overwrite:
         check_fresh(run_dir, FRESH_TRAINING)
     data = setup.batches()
     warnings = [w for w in [few_steps_warning(cfg, len(setup.train_data), len(data))] if w is not None]
@@ -574,8 +579,8 @@ def train_run(setup: Setup, run_dir: Path, max_lr: float, weight_decay: float, r
     checkpoint = run_dir / rundir.CHECKPOINT
     stop = stop if stop is not None else StopRequest()
     checkpoints = rundir.CheckpointHook(run_dir, cfg.checkpoint_every_steps, cfg.checkpoint_every_minutes, stop)
-    if resume:
-        rundir.load_checkpoint(checkpoint, state)
+    if resume is not None:
+        rundir.load_checkpoint(checkpoint, state, resume.checkpoint)
         rundir.truncate_metrics(run_dir, state.step, state.history)
         checkpoints.written = rundir.position(state)
         log.info("resuming from %s at %s", checkpoint, checkpoints.written)
@@ -608,10 +613,11 @@ def _summary(epoch: int, step: int, stopped: str | None, history: list[dict[str,
             "final": history[-1] if history else None, "warnings": warnings}
 
 
-def complete_run(run_dir: Path, cfg: RunConfig) -> None:
-    """Write what a run of ``cfg`` killed after its last checkpoint left unwritten: the last epoch's metrics row
-    (written after the checkpoint) and summary.json. A complete run is left as it is."""
-    ckpt = rundir.read_checkpoint(run_dir / rundir.CHECKPOINT)
+def complete_run(run_dir: Path, saved: Resume) -> None:
+    """Write what the finished run ``saved`` (:func:`resume_settings`), killed after its last checkpoint, left
+    unwritten in ``run_dir``: the last epoch's metrics row (written after the checkpoint) and summary.json. A
+    complete run is left as it is."""
+    ckpt, cfg = saved.checkpoint, saved.cfg
     history = ckpt["history"]
     if [r for r in rundir.read_metrics(run_dir) if r["kind"] == "epoch"] != [{"kind": "epoch", **h} for h in history]:
         rundir.truncate_metrics(run_dir, ckpt["step"], history)
@@ -688,7 +694,8 @@ def run_seeds(cfg: RunConfig, job: str, run_dir: Path, seeds: int, say: Callable
                     rundir.remove_run(seed_dir)
                 say(str(run_sweep(setup, seed_dir)))
                 continue
-            state = train_run(setup, seed_dir, seed_cfg.max_lr, seed_cfg.weight_decay, resume=resume,
+            saved = resume_settings(seed_dir, {k: getattr(seed_cfg, k) for k in RESUME_MAY_CHANGE}) if resume else None
+            state = train_run(setup, seed_dir, seed_cfg.max_lr, seed_cfg.weight_decay, resume=saved,
                               overwrite=not resume, extra_hooks=extra_hooks)
         if state.stopped:
             raise ValueError(f"seed {seed}: {state.stopped}")

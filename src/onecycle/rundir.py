@@ -361,10 +361,13 @@ def _differences(ckpt: dict[str, Any], state: TrainState) -> list[str]:
     return list(dict.fromkeys(f"{k} {old} (checkpoint) vs {new} (now)" for k, old, new in found))
 
 
-def load_checkpoint(path: Path, state: TrainState) -> TrainState:
+def load_checkpoint(path: Path, state: TrainState, ckpt: dict[str, Any] | None = None) -> TrainState:
     """Restore ``state`` (built as for a fresh run of the same settings) from a checkpoint; a checkpoint of a
-    run with another schedule or other optimizer settings is a ``ValueError`` naming each difference."""
-    ckpt = read_checkpoint(path)
+    run with another schedule or other optimizer settings is a ``ValueError`` naming each difference. ``ckpt``:
+    what :func:`read_checkpoint` gave for ``path`` already (the file is read once, and not again here); its
+    tensors become the state's, so it is not to be used again."""
+    if ckpt is None:
+        ckpt = read_checkpoint(path)
     steps_per_epoch = len(state.data) if hasattr(state.data, "__len__") else None
     check_position(path, ckpt, state.epochs, steps_per_epoch)
     if len(ckpt["optimizer"]["param_groups"]) != len(state.optimizer.param_groups):

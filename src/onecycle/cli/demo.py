@@ -73,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             if kept is not None:
                 print(f"resuming the run in {run_dir} after epoch {kept.epoch}/{cfg.epochs}")
-            state = train_run(setup, run_dir, max_lr, wd, resume=kept is not None, overwrite=kept is None,
+            state = train_run(setup, run_dir, max_lr, wd, resume=kept, overwrite=kept is None,
                               extra_hooks=[] if args.quiet else [PrintEpochs()])
             if state.stopped:
                 raise ValueError(state.stopped)

@@ -53,10 +53,10 @@ def run(args: argparse.Namespace) -> int:
     cfg = config_from_args(args)
     run_dir = args.run_dir
     with locked(run_dir, args.command):
-        if args.resume:
-            saved = resume_settings(run_dir, given_settings(args, cfg))
+        saved = resume_settings(run_dir, given_settings(args, cfg)) if args.resume else None
+        if saved is not None:
             if saved.finished:
-                complete_run(run_dir, saved.cfg)
+                complete_run(run_dir, saved)
                 print(f"the run in {run_dir} is finished ({saved.epoch}/{saved.cfg.epochs} epochs); nothing to do")
                 return 0
             print(f"resuming at step {saved.step}, after epoch {saved.epoch}/{saved.cfg.epochs}: max_lr "
@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
             max_lr, wd = resolve(cfg, run_dir, args.auto, setup_once)
             setup = setup_once()
         stop = StopRequest()
-        state = train_run(setup, run_dir, max_lr, wd, resume=args.resume, overwrite=args.overwrite,
+        state = train_run(setup, run_dir, max_lr, wd, resume=saved, overwrite=args.overwrite,
                           extra_hooks=[PrintEpochs()], stop=stop)
     if state.stopped and stop.signal is not None and not state.diverged:  # the checkpoint holds the run
         print(f"onecycle train: {state.stopped}", file=sys.stderr)
