@@ -291,7 +291,7 @@ TINY_95EP = {"r56-95ep": {"epochs = 95": "epochs = 3", "batch_size = 512": "batc
     (lambda seed: (seed / "summary.json").write_text('{"epochs_completed": 3, "fin'),
      "{seed}/summary.json is not valid JSON"),
     (lambda seed: (seed / "config.json").write_text("[]"),
-     "{seed}/config.json is damaged: it holds a JSON list, not an object"),
+     "{seed}/config.json is not the settings file of a train run"),
     (lambda seed: (seed / "summary.json").write_text('{"epochs_completed": 3, "stopped": null, "final": null}'),
      "{seed}/summary.json is damaged: it holds no number at final.val_accuracy"),
 ])

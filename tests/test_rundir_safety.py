@@ -20,6 +20,7 @@ from onecycle import experiment, guard, rundir
 from onecycle.cli import demo, main
 from onecycle.config import from_dict
 from tests.offline import without_fashion_mnist
+from tests.reads import count_reads
 
 REPO = Path(__file__).resolve().parent.parent
 TINY = ["--dataset", "digits", "--train-subset", "64", "--test-subset", "32", "--batch-size", "16", "--quiet"]
@@ -263,10 +264,15 @@ def demos(tmp_path_factory):
     return root
 
 
-def test_demo_again_keeps_its_finished_run(demos, tmp_path, capsys, monkeypatch):
+@pytest.mark.parametrize("killed", [False, True])
+def test_demo_again_keeps_its_finished_run(demos, tmp_path, capsys, monkeypatch, killed):
+    """Kept as it is; one killed after its last checkpoint (no summary.json yet) gets what it had not written, as
+    ``train --resume`` and ``reproduce`` give it."""
     without_fashion_mnist(monkeypatch)
     run_dir = shutil.copytree(demos / "full", tmp_path / "full")
     before = _files(run_dir)
+    if killed:
+        (run_dir / rundir.SUMMARY_JSON).unlink()
     code, captured = _run(["demo", "--run-dir", run_dir, *DEMO], capsys)
     assert code == 0, captured.err
     assert f"{run_dir} holds this run, finished (2/2 epochs): kept (--overwrite trains it again)" in captured.out
@@ -277,11 +283,16 @@ def test_demo_again_keeps_its_finished_run(demos, tmp_path, capsys, monkeypatch)
 
 
 def test_demo_again_continues_a_run_cut_short_exactly(demos, tmp_path, capsys, monkeypatch):
+    """A run of the same settings stopped before its end (here by a hook, so with a summary.json that says so) is
+    continued from its checkpoint, read once: the rule of reproduce too."""
     without_fashion_mnist(monkeypatch)
     run_dir = shutil.copytree(demos / "cut", tmp_path / "cut")
     assert rundir.read_checkpoint(run_dir / rundir.CHECKPOINT)["epoch"] == 1
+    assert json.loads((run_dir / rundir.SUMMARY_JSON).read_text())["stopped"].startswith("stopped by a hook")
+    reads = count_reads(monkeypatch, run_dir / rundir.CHECKPOINT)
     code, captured = _run(["demo", "--run-dir", run_dir, *DEMO], capsys)
     assert code == 0, captured.err
+    assert len(reads) == 1
     assert f"resuming the run in {run_dir} after epoch 1/2" in captured.out
     full = rundir.read_checkpoint(demos / "full" / rundir.CHECKPOINT)["model"]
     cut = rundir.read_checkpoint(run_dir / rundir.CHECKPOINT)["model"]
@@ -308,15 +319,20 @@ def test_reproduce_checks_every_seed_before_any_runs_and_continues_one_cut_short
     said = []
     experiment.run_seeds(cfg, "train", tmp_path, 1, say=said.append)
     other = cfg.replace(epochs=1)
-    with pytest.raises(guard.RunDirError, match=r"^seed 0: .*seed-0 holds a run of other settings \(config.json, .*\); "
-                                                r"pass --overwrite to start it over, or use another directory$"):
+    with pytest.raises(guard.RunDirError, match=r"^seed 0: .*seed-0 holds a run with other settings: epochs 2 "
+                                                r"\(saved\) vs 1 \(now\); pass --overwrite to start it over, or use "
+                                                r"another directory$"):
         experiment.run_seeds(other, "train", tmp_path, 2, say=said.append)
     assert not (tmp_path / "seed-1").exists()  # refused before any seed ran
     experiment.train_run(experiment.prepare(cfg.replace(seed=1), say=said.append), tmp_path / "seed-1", 0.05, 0.0,
                          extra_hooks=[Kill()])
-    (tmp_path / "seed-1" / rundir.SUMMARY_JSON).unlink()  # as if killed after its first checkpoint
+    # stopped before its end with a summary.json that says so: continued from its checkpoint (read once), as demo does
+    assert json.loads((tmp_path / "seed-1" / rundir.SUMMARY_JSON).read_text())["stopped"].startswith("stopped by")
     said.clear()
-    experiment.run_seeds(cfg, "train", tmp_path, 2, say=said.append)
+    with pytest.MonkeyPatch.context() as mp:
+        reads = count_reads(mp, tmp_path / "seed-1" / rundir.CHECKPOINT)
+        experiment.run_seeds(cfg, "train", tmp_path, 2, say=said.append)
+    assert len(reads) == 1
     assert f"seed 0: {tmp_path / 'seed-0'} holds this train run, finished: kept" in said
     assert f"seed 1 (2/2): train in {tmp_path / 'seed-1'}, resumed from its checkpoint (the run was stopped before " \
            "its end)" in said

@@ -475,15 +475,19 @@ def saved_settings(run_dir: Path) -> tuple[RunConfig, dict[str, Any]]:
 
 
 def kept_run(cfg: RunConfig, run_dir: Path, options: str, say: Callable[[str], None] = print) -> Resume | None:
-    """The run in ``run_dir`` when it is a run of ``cfg`` (where it ran and what it showed aside), to keep when
-    finished or continue from its checkpoint (as the machine settings of ``cfg`` say); ``None`` when there is no
-    run, or one that wrote no checkpoint (nothing to keep: ``say`` is told). A run of other settings is a
-    :class:`~onecycle.guard.RunDirError` naming each difference, and ``options`` (what the command offers
-    instead)."""
+    """The run in ``run_dir`` when it is a run of ``cfg`` (where it ran and what it showed aside): the one rule of
+    ``demo`` and ``reproduce`` for a run they find. Finished (:attr:`Resume.finished`), it is kept
+    (:func:`complete_run`); stopped before its end, however it stopped (killed, a signal, a diverged loss), it is
+    continued from its checkpoint (:func:`train_run` with ``resume``, as the machine settings of ``cfg`` say);
+    ``None`` when there is no run, or one that wrote no checkpoint (nothing to keep: ``say`` is told). A run of other
+    settings is a :class:`~onecycle.guard.RunDirError` naming each difference, and ``options`` (what the command
+    offers instead); so is one whose config.json or summary.json cannot be read."""
     if not rundir.run_files(run_dir):
         return None
     try:
         saved, _ = saved_settings(run_dir)
+        if (run_dir / rundir.SUMMARY_JSON).exists():
+            json_object(run_dir / rundir.SUMMARY_JSON)
     except (ValueError, FileNotFoundError) as err:
         raise RunDirError(f"{run_dir} holds a run that cannot be read ({err}); {options}, or use another "
                           "directory") from None
@@ -656,11 +660,11 @@ def run_seeds(cfg: RunConfig, job: str, run_dir: Path, seeds: int, say: Callable
               extra_hooks: Sequence[Any] = (), overwrite: bool = False) -> list[Path]:
     """``job`` (one of :data:`JOBS`) once for each seed 0 .. ``seeds - 1``, each in its own directory of ``run_dir``
     (:data:`SEED_DIR`), locked while it runs; a seed whose directory holds the job finished under the same
-    settings is kept, not run again, and a training run killed after a checkpoint under the same settings is
-    resumed. Every seed's directory is checked before any seed runs: one whose records are damaged is a
-    ``ValueError`` naming the file, one holding a run of other settings a :class:`~onecycle.guard.RunDirError`,
-    unless ``overwrite``: that run is removed, and the seed run afresh. Returns the directories. Training needs
-    ``cfg.max_lr`` and ``cfg.weight_decay``."""
+    settings is kept, not run again, and a training run of the same settings stopped before its end is continued
+    from its checkpoint (:func:`kept_run`: the rule of ``demo`` too). Every seed's directory is checked before any
+    seed runs: one whose records are damaged is a ``ValueError`` naming the file, one holding a run of other
+    settings a :class:`~onecycle.guard.RunDirError`, unless ``overwrite``: that run is removed, and the seed run
+    afresh. Returns the directories. Training needs ``cfg.max_lr`` and ``cfg.weight_decay``."""
     if job not in JOBS:
         raise ValueError(f"job must be one of {', '.join(JOBS)}, got {job!r}")
     if job == "train" and (cfg.max_lr is None or cfg.weight_decay is None):
@@ -668,8 +672,17 @@ def run_seeds(cfg: RunConfig, job: str, run_dir: Path, seeds: int, say: Callable
     plans = []
     for seed in range(seeds):  # every seed's directory checked before any work
         seed_cfg, seed_dir = cfg.replace(seed=seed), run_dir / SEED_DIR.format(seed)
+        kept = None
         try:
-            progress = seed_progress(seed_cfg, job, seed_dir)
+            if job == "train":
+                kept = kept_run(seed_cfg, seed_dir, "pass --overwrite to start it over", say)
+                progress = "new" if kept is None else "finished" if kept.finished else "stopped"
+            else:
+                progress = sweep_progress(seed_cfg, seed_dir)
+        except RunDirError as err:
+            if not overwrite:
+                raise RunDirError(f"seed {seed}: {err}") from None
+            progress = "other"
         except ValueError as err:
             if not overwrite:
                 raise ValueError(f"seed {seed}: {err}; remove {seed_dir} or pass --overwrite to run the seed "
@@ -679,14 +692,17 @@ def run_seeds(cfg: RunConfig, job: str, run_dir: Path, seeds: int, say: Callable
             raise RunDirError(f"seed {seed}: {seed_dir} holds a run of other settings "
                               f"({', '.join(rundir.run_files(seed_dir))}); pass --overwrite to start it over, or use "
                               "another directory")
-        plans.append((seed_cfg, seed_dir, progress))
-    for seed, (seed_cfg, seed_dir, progress) in enumerate(plans):
+        plans.append((seed_cfg, seed_dir, progress, kept))
+    for seed, (seed_cfg, seed_dir, progress, kept) in enumerate(plans):
         if progress == "finished":
+            if kept is not None:
+                with locked(seed_dir, "reproduce"):
+                    complete_run(seed_dir, kept)
             say(f"seed {seed}: {seed_dir} holds this {job} run, finished: kept")
             continue
-        resume = progress == "killed"
+        resume = kept if progress == "stopped" else None
         say(f"seed {seed} ({seed + 1}/{seeds}): {job} in {seed_dir}"
-            + (", resumed from its checkpoint (the run was stopped before its end)" if resume else ""))
+            + (", resumed from its checkpoint (the run was stopped before its end)" if resume is not None else ""))
         with locked(seed_dir, "reproduce"):
             setup = prepare(seed_cfg)
             if job == "sweep":
@@ -694,12 +710,11 @@ def run_seeds(cfg: RunConfig, job: str, run_dir: Path, seeds: int, say: Callable
                     rundir.remove_run(seed_dir)
                 say(str(run_sweep(setup, seed_dir)))
                 continue
-            saved = resume_settings(seed_dir, {k: getattr(seed_cfg, k) for k in RESUME_MAY_CHANGE}) if resume else None
-            state = train_run(setup, seed_dir, seed_cfg.max_lr, seed_cfg.weight_decay, resume=saved,
-                              overwrite=not resume, extra_hooks=extra_hooks)
+            state = train_run(setup, seed_dir, seed_cfg.max_lr, seed_cfg.weight_decay, resume=resume,
+                              overwrite=resume is None, extra_hooks=extra_hooks)
         if state.stopped:
             raise ValueError(f"seed {seed}: {state.stopped}")
-    return [seed_dir for _, seed_dir, _ in plans]
+    return [seed_dir for _, seed_dir, _, _ in plans]
 
 
 def json_object(path: Path) -> dict[str, Any]:
@@ -711,34 +726,18 @@ def json_object(path: Path) -> dict[str, Any]:
     return data
 
 
-def seed_progress(cfg: RunConfig, job: str, run_dir: Path) -> str:
-    """How far ``run_dir`` holds ``job`` under ``cfg`` (where it ran and what it showed aside): ``"finished"``;
-    ``"killed"``, a training run stopped from outside after a checkpoint (it resumes); ``"new"``, nothing of it
-    to keep (no run, a sweep of other settings, a run of these settings stopped before its end or before its first
-    checkpoint); or ``"other"``, a run of other settings (:data:`rundir.RUN_FILES`), which only ``overwrite``
-    replaces."""
-    held = bool(rundir.run_files(run_dir))
-    if job == "sweep":
-        path = run_dir / rundir.SWEEP_JSON
-        if path.exists():
-            result = SweepResult.load_json(path)
-            wd = 0.0 if cfg.sweep_param == "weight_decay" else weight_decay_for(cfg, run_dir)[0]
-            if (result.param, list(result.values), result.settings) == (cfg.sweep_param, cfg.sweep_values,
-                                                                          sweep_settings(cfg, wd)):
-                return "finished"
-        return "other" if held else "new"
-    summary, config = run_dir / rundir.SUMMARY_JSON, run_dir / rundir.CONFIG
-    if not config.exists():
-        return "other" if held else "new"
-    saved = json_object(config)
-    saved.pop("resolved", None)
-    if {k: v for k, v in saved.items() if k not in RESUME_MAY_CHANGE} != {
-            k: v for k, v in cfg.to_dict().items() if k not in RESUME_MAY_CHANGE}:
-        return "other"
-    if summary.exists():
-        done = json_object(summary)
-        return "finished" if done.get("epochs_completed") == cfg.epochs and not done.get("stopped") else "new"
-    return "killed" if (run_dir / rundir.CHECKPOINT).exists() else "new"
+def sweep_progress(cfg: RunConfig, run_dir: Path) -> str:
+    """How far ``run_dir`` holds the sweep of ``cfg`` (where it ran and what it showed aside): ``"finished"``;
+    ``"new"``, nothing of it to keep (no sweep, or one of other settings); or ``"other"``, a run
+    (:data:`rundir.RUN_FILES`), which only ``overwrite`` replaces."""
+    path = run_dir / rundir.SWEEP_JSON
+    if path.exists():
+        result = SweepResult.load_json(path)
+        wd = 0.0 if cfg.sweep_param == "weight_decay" else weight_decay_for(cfg, run_dir)[0]
+        if (result.param, list(result.values), result.settings) == (cfg.sweep_param, cfg.sweep_values,
+                                                                      sweep_settings(cfg, wd)):
+            return "finished"
+    return "other" if rundir.run_files(run_dir) else "new"
 
 
 def planned_steps(cfg: RunConfig, job: str = "train") -> int:

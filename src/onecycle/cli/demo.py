@@ -9,7 +9,7 @@ import time
 from onecycle.cli.common import RUN_SETTINGS, PrintEpochs, add_run_arguments, config_from_args, show
 from onecycle.config import RunConfig
 from onecycle.datasets import DatasetNotFound
-from onecycle.experiment import Setup, kept_run, prepare, resolve, train_run
+from onecycle.experiment import Setup, complete_run, kept_run, prepare, resolve, train_run
 from onecycle.guard import locked
 from onecycle.report import read_run, results_table, write_report
 from onecycle.schedules import POLICIES
@@ -68,6 +68,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"[2/3] {POLICIES[cfg.schedule]} training: {cfg.epochs} epochs, max_lr {max_lr:.3g}, weight decay "
               f"{wd:g}")
         if kept is not None and kept.finished:
+            complete_run(run_dir, kept)
             print(f"{run_dir} holds this run, finished ({kept.epoch}/{cfg.epochs} epochs): kept (--overwrite trains "
                   "it again)")
         else:
