@@ -254,6 +254,7 @@ DAMAGED_FINDERS = [  # (edit of finder.json, what the one-line error says after 
     (_set(MAX_LR, {}), MAX_LR_ERROR + "{}"),
     (_set(MAX_LR, [0.1]), MAX_LR_ERROR + "[0.1]"),
     (_set(MAX_LR, True), MAX_LR_ERROR + "True"),
+    (_set(MAX_LR, 10**400), MAX_LR_ERROR + "1000"),  # an integer too large for a float
     (_delete(["recommendation"]), "the result is missing the key(s) recommendation"),
     (_delete(["recommendation", "confidence"]), "recommendation is missing the key(s) confidence"),
     (_set(["recommendation", "confidence"], "sure"), "recommendation.confidence must be one of low, medium, high"),

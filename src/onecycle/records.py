@@ -63,7 +63,10 @@ def number(value: Any, where: str, *, optional: bool = False, finite: bool = Tru
     expected = " ".join(parts) + (" or null" if optional else "")
     if not _is_number(value):
         raise _bad(where, expected, value)
-    v = float(value)
+    try:
+        v = float(value)
+    except OverflowError:  # an integer too large for a float: a JSON file may hold one of 400 digits
+        v = math.inf if value > 0 else -math.inf
     if (finite and not math.isfinite(v)) or (positive and not v > 0) or (at_least is not None and not v >= at_least):
         raise _bad(where, expected, value)
     return v
