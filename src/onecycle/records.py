@@ -72,6 +72,15 @@ def number(value: Any, where: str, *, optional: bool = False, finite: bool = Tru
     return v
 
 
+def number_or_none(value: Any) -> float | None:
+    """``value`` as a float when :func:`number` accepts it (a finite number), else ``None``: for readers that show
+    what a file holds rather than refuse it (a report of a config.json written by hand)."""
+    try:
+        return number(value, "value")
+    except ValueError:
+        return None
+
+
 def integer(value: Any, where: str, at_least: int = 0) -> int:
     """``value`` as an int ``>= at_least`` (not a bool, not a float)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < at_least:

@@ -12,6 +12,7 @@ from onecycle import rundir
 from onecycle.engine import train_time
 from onecycle.plots import plot_history, plot_range_test
 from onecycle.range_test import RangeTestResult
+from onecycle.records import number_or_none
 from onecycle.schedules import POLICIES
 from onecycle.sweep import SweepResult
 
@@ -209,19 +210,13 @@ def _read_runs(run_dirs: list[str | Path]) -> tuple[list[RunSummary], list[dict[
     return runs, records
 
 
-def _number(value: Any) -> float | None:
-    """``value`` when it is a finite number (a config.json written by hand may hold anything), else ``None``."""
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    return float(value) if ok else None
-
-
 def trained_off_recommendation(run: RunSummary) -> float | None:
     """The max_lr the run trained at when it has a range test that recommended another (given by hand, or the
     stability probe's pick), else ``None``: the range test's figure marks only its recommendation."""
-    trained = _number(run.config.get("resolved", {}).get("max_lr"))
+    trained = number_or_none(run.config.get("resolved", {}).get("max_lr"))
     if run.finder is None or trained is None:
         return None
-    recommended = _number(run.finder.get("recommendation", {}).get("max_lr"))
+    recommended = number_or_none(run.finder.get("recommendation", {}).get("max_lr"))
     return None if recommended is not None and math.isclose(trained, recommended, rel_tol=1e-9) else trained
 
 
@@ -232,7 +227,7 @@ def lr_per_epoch(run: RunSummary) -> tuple[list[float], list[float]] | None:
     if not run.steps or first.get("epoch", 0) < 1 or first["step"] < 1:
         return None
     per_epoch = first["step"] / first["epoch"]
-    points = [((r["step"] - 1) / per_epoch, lr) for r in run.steps if (lr := _number(r.get("lr"))) is not None]
+    points = [((r["step"] - 1) / per_epoch, lr) for r in run.steps if (lr := number_or_none(r.get("lr"))) is not None]
     return ([x for x, _ in points], [lr for _, lr in points]) if points else None
 
 
