@@ -188,6 +188,20 @@ def test_every_counter_of_a_checkpoint_is_cross_checked(tmp_path, change, messag
         rundir.load_checkpoint(bad, tiny())
 
 
+def test_the_loss_of_the_first_step_is_checkpointed_as_a_number(tmp_path):
+    """A run resumed compares its final losses with its first step's (engine.losses_above_start): the checkpoint
+    holds it, a float, and one that holds anything else is refused naming the key."""
+    state = tiny()
+    train(state, hooks=[StopAt(3)], progress=False)
+    rundir.save_checkpoint(tmp_path / "ok.pt", state)
+    ckpt = rundir.read_checkpoint(tmp_path / "ok.pt")
+    assert isinstance(state.initial_loss, float) and ckpt["initial_loss"] == state.initial_loss
+    ckpt["initial_loss"] = "2.3"
+    rundir.write_checkpoint(tmp_path / "bad.pt", ckpt)
+    with pytest.raises(ValueError, match=r"bad.pt is damaged: its initial_loss is of type str, expected float or None"):
+        rundir.read_checkpoint(tmp_path / "bad.pt")
+
+
 def test_a_finished_run_has_no_steps_past_its_end(tmp_path):
     state = tiny()
     train(state, progress=False)

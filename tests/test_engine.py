@@ -14,7 +14,15 @@ from torch import nn
 
 from onecycle import OneCycleScheduler, rundir
 from onecycle.datasets import digits
-from onecycle.engine import DIVERGENCE_WARMUP, TrainState, are_class_scores, evaluate, train, train_time
+from onecycle.engine import (
+    DIVERGENCE_WARMUP,
+    TrainState,
+    are_class_scores,
+    evaluate,
+    losses_above_start,
+    train,
+    train_time,
+)
 from onecycle.loader import Batches
 from tests.quadratic import half_mse, least_squares
 
@@ -67,6 +75,7 @@ def test_resume_equals_uninterrupted_bitwise(tmp_path):
         assert torch.equal(a, b)
     assert [h["train_loss"] for h in full.history] == [h["train_loss"] for h in resumed.history]
     assert full.optimizer.param_groups[0]["lr"] == resumed.optimizer.param_groups[0]["lr"]
+    assert resumed.initial_loss == full.initial_loss == first.initial_loss is not None
 
 
 def test_non_finite_loss_stops_at_once_and_keeps_the_last_good_checkpoint(tmp_path):
@@ -258,7 +267,7 @@ def test_checkpoint_of_an_older_version_still_resumes(tmp_path):
     train(state, hooks=[rundir.CheckpointHook(tmp_path)], progress=False)
     ckpt = rundir.read_checkpoint(tmp_path / rundir.CHECKPOINT)
     ckpt["smoothed_loss"] = state.smoothed_loss
-    for key in ("loss_ema", "best_loss", "totals"):
+    for key in ("loss_ema", "best_loss", "totals", "initial_loss"):
         del ckpt[key]
     ckpt["rng"].pop("mps")
     torch.save(ckpt, tmp_path / "old.pt")
@@ -266,6 +275,7 @@ def test_checkpoint_of_an_older_version_still_resumes(tmp_path):
     assert resumed.smoothed_loss == pytest.approx(state.smoothed_loss, rel=1e-12)
     train(resumed, progress=False)
     assert resumed.epoch == 2
+    assert resumed.initial_loss is None  # unknown: not taken from the step it resumed at
 
 
 def _least_squares_run(lr_times_l, divergence_factor, epochs=200):
@@ -319,3 +329,38 @@ def test_a_diverging_loss_stops_training_before_it_is_non_finite():
 def test_divergence_is_checked_after_the_warm_up_only():
     state, _ = _least_squares_run(20.0, 4.0)  # diverges from the first step
     assert state.diverged and f"at step {DIVERGENCE_WARMUP + 1} " in state.stopped
+
+
+def test_a_run_that_ends_above_its_first_loss_is_told_though_the_divergence_stop_never_fired():
+    """At 2.05 / L gradient descent on least squares diverges slowly: the loss dips, then passes the loss of the
+    first step (the untrained model's) long before the smoothed loss passes 4x its lowest. A run that ends there is
+    not stopped, and :func:`losses_above_start` names its final training loss; one that ends before has none, and
+    so has one at a stable lr."""
+    _, losses = _least_squares_run(2.05, None, epochs=60)
+    above = next(step for step, loss in enumerate(losses, 1) if step > 1 and loss >= losses[0])
+    stop = _first_diverged_step(losses)
+    assert 2 < above < stop - 1
+    for epochs in (above - 1, above, stop - 1):
+        state, _ = _least_squares_run(2.05, 4.0, epochs=epochs)
+        assert state.stopped is None and state.initial_loss == losses[0]
+        assert state.history[-1]["train_loss"] == losses[epochs - 1]  # one step an epoch: its loss
+        expected = {"train_loss": losses[epochs - 1]} if epochs >= above else {}
+        assert losses_above_start(state.initial_loss, state.history[-1]) == expected
+    stable, losses = _least_squares_run(1.9, 4.0, epochs=60)
+    assert stable.initial_loss == losses[0] and losses_above_start(stable.initial_loss, stable.history[-1]) == {}
+
+
+@pytest.mark.parametrize(("metrics", "expected"), [
+    ({"train_loss": 0.9, "val_loss": 1.2}, {}),
+    ({"train_loss": 0.9, "val_loss": 336.5}, {"val_loss": 336.5}),  # a test loss ruined at a high lr
+    ({"train_loss": 2.5, "val_loss": 2.6}, {"train_loss": 2.5, "val_loss": 2.6}),  # at the start's loss: no better
+    ({"train_loss": 5.5}, {"train_loss": 5.5}),  # no test data
+    ({"train_loss": 0.9, "val_loss": None}, {}),
+])
+def test_losses_above_start_on_exact_values(metrics, expected):
+    assert losses_above_start(2.5, {"epoch": 4, "step": 20, **metrics}) == expected
+    assert losses_above_start(None, metrics) == {}  # an older checkpoint's run: the first loss is unknown
+
+
+def test_a_test_loss_that_is_not_a_number_is_above_the_start():
+    assert list(losses_above_start(2.5, {"train_loss": 0.9, "val_loss": math.nan})) == ["val_loss"]

@@ -379,6 +379,32 @@ def test_too_few_steps_are_warned_about_with_what_would_be_enough():
     assert experiment.few_steps_warning(fashion, 60_000, 234) is None
 
 
+def test_a_run_that_ends_worse_than_it_started_says_so_in_the_log_the_summary_and_the_report(tmp_path, caplog):
+    """At max_lr 10 an MLP's loss grows a million-fold within its 8 steps, finite, and the divergence stop (from
+    step 11) never looks: the run ends, exit status 0, with a warning that names its final losses, the first
+    step's and what to do. A run killed after its last checkpoint gets the same summary on resume."""
+    run_dir = tmp_path / "run"
+    assert main(["train", "--dataset", "digits", "--model", "mlp", "--train-subset", "64", "--test-subset", "32",
+                 "--batch-size", "16", "--epochs", "2", "--max-lr", "10", "--weight-decay", "0", "--quiet",
+                 "--run-dir", str(run_dir)]) == 0
+    failed = [r.getMessage().removeprefix("warning: ") for r in caplog.records
+              if r.getMessage().startswith("warning: training failed")]
+    first = json.loads((run_dir / rundir.STEPS_CSV).read_text().splitlines()[1].split(",")[1])
+    final = rundir.read_metrics(run_dir)[-1]
+    assert failed == [f"training failed: the run ended with its training loss ({final['train_loss']:.4g}) and test "
+                      f"loss ({final['val_loss']:.4g}) at or above the loss of its first step ({first:.4g}, the "
+                      f"untrained model's); lower --max-lr (it was 10), or run `onecycle find-lr --run-dir {run_dir}` "
+                      "to measure it"]
+    assert final["train_loss"] > 1000 * first and math.isfinite(final["val_loss"])
+    summary = json.loads((run_dir / rundir.SUMMARY_JSON).read_text())
+    assert summary["stopped"] is None and failed[0] in summary["warnings"]
+    assert main(["report", str(run_dir)]) == 0
+    assert f"- warning: {failed[0]}" in (run_dir / "report.md").read_text()
+    (run_dir / rundir.SUMMARY_JSON).unlink()  # as if killed after its last checkpoint
+    assert main(["train", "--resume", "--run-dir", str(run_dir), "--quiet"]) == 0
+    assert json.loads((run_dir / rundir.SUMMARY_JSON).read_text()) == summary
+
+
 def test_a_run_too_short_says_so_in_the_log_the_summary_and_the_report(tmp_path, capsys, caplog):
     run = ["train", "--dataset", "digits", "--model", "mlp", "--max-lr", "0.1", "--weight-decay", "1e-4",
            "--quiet", "--epochs"]

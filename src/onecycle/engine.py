@@ -70,6 +70,7 @@ class TrainState:
     diverged: bool = False  # whether it ended early because the loss diverged (or was not finite)
     scaler: torch.amp.GradScaler | None = None
     best_loss: float = math.inf  # the lowest smoothed training loss so far
+    initial_loss: float | None = None  # the loss of the first step: the untrained model's
     totals: Totals = field(default_factory=Totals)  # the running sums of the epoch in progress
 
     @property
@@ -144,6 +145,21 @@ def train_time(history: Sequence[dict[str, Any]]) -> float:
     return float(sum(h["time_s"] for h in history))
 
 
+FINAL_LOSSES = {"train_loss": "training loss", "val_loss": "test loss"}
+"""The losses of an epoch's metrics that :func:`losses_above_start` compares with the loss of the first step, and
+how messages name them."""
+
+
+def losses_above_start(initial_loss: float | None, metrics: dict[str, Any]) -> dict[str, float]:
+    """The losses of ``metrics`` (an epoch's, :data:`FINAL_LOSSES`) that are not below ``initial_loss``, the loss of
+    the run's first step (its untrained model's); none when that is unknown (``None``: a checkpoint of an older
+    version). A run whose last epoch has any ended worse than it started: it failed, even when its loss never rose
+    far enough above its lowest to stop it (a plateau at a high loss; a test loss ruined at a high learning rate)."""
+    if initial_loss is None:
+        return {}
+    return {k: metrics[k] for k in FINAL_LOSSES if metrics.get(k) is not None and not metrics[k] < initial_loss}
+
+
 def _backward_and_step(state: TrainState, loss: torch.Tensor, clip_grad_norm: float | None) -> None:
     """Backward pass and optimizer update (through the GradScaler when there is one, clipping if asked)."""
     optimizer, scaler = state.optimizer, state.scaler
@@ -163,10 +179,13 @@ def _backward_and_step(state: TrainState, loss: torch.Tensor, clip_grad_norm: fl
 def _stop_reason(state: TrainState, value: float, lr: float, divergence_factor: float | None) -> str | None:
     """Why training must stop before the optimizer step of a batch whose loss is ``value``: a non-finite loss,
     or (with ``divergence_factor``, after :data:`DIVERGENCE_WARMUP` steps) a smoothed loss that has diverged
-    (:func:`~onecycle.suggestions.has_diverged`); ``None`` to go on. Updates the smoothed loss and its best."""
+    (:func:`~onecycle.suggestions.has_diverged`); ``None`` to go on. Updates the smoothed loss and its best, and
+    at the first step the initial loss."""
     where = f"at step {state.step + 1} (epoch {state.epoch + 1}, lr={lr:.4g})"
     if not math.isfinite(value):
         return f"non-finite loss ({value}) {where}"
+    if state.step == 0:
+        state.initial_loss = value
     best, smoothed = state.best_loss, state.loss_ema.update(value)
     state.best_loss = min(best, smoothed)
     if divergence_factor is not None and state.step >= DIVERGENCE_WARMUP and has_diverged(smoothed, best,

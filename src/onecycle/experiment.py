@@ -21,7 +21,7 @@ from onecycle import records, rundir
 from onecycle.augment import channel_stats
 from onecycle.config import ConfigError, RunConfig, from_dict
 from onecycle.datasets import LAYOUTS, DatasetError, ImageData, load_dataset
-from onecycle.engine import TrainState, autocast_dtype, pick_device, train, train_time
+from onecycle.engine import FINAL_LOSSES, TrainState, autocast_dtype, losses_above_start, pick_device, train, train_time
 from onecycle.guard import RunDirError, check_fresh, locked
 from onecycle.interrupt import StopRequest
 from onecycle.loader import Batches, num_batches
@@ -604,6 +604,11 @@ def train_run(setup: Setup, run_dir: Path, max_lr: float, weight_decay: float, r
               divergence_factor=cfg.divergence_factor, progress=cfg.progress)
     if state.stopped is not None:
         state.stopped = _stopped_text(state, run_dir, max_lr, checkpoints.written, stop)
+    else:
+        failed = failed_warning(state.initial_loss, state.history, max_lr, run_dir)
+        if failed is not None:
+            log.warning("warning: %s", failed)
+            warnings.append(failed)
     if stop.signal is None or state.stopped is None or state.diverged:  # stopped by a signal, it is only paused
         rundir.write_json(run_dir / rundir.SUMMARY_JSON,
                           _summary(state.epoch, state.step, state.stopped, state.history, warnings))
@@ -627,9 +632,28 @@ def complete_run(run_dir: Path, saved: Resume) -> None:
         rundir.truncate_metrics(run_dir, ckpt["step"], history)
     if not (run_dir / rundir.SUMMARY_JSON).exists():
         images = (ckpt["data"] or {}).get("num_samples")
-        warning = few_steps_warning(cfg, images, history[0]["step"]) if isinstance(images, int) and history else None
-        rundir.write_json(run_dir / rundir.SUMMARY_JSON,
-                          _summary(ckpt["epoch"], ckpt["step"], None, history, [warning] if warning else []))
+        few = few_steps_warning(cfg, images, history[0]["step"]) if isinstance(images, int) and history else None
+        warnings = [w for w in (few, failed_warning(ckpt["initial_loss"], history, saved.max_lr, run_dir)) if w]
+        rundir.write_json(run_dir / rundir.SUMMARY_JSON, _summary(ckpt["epoch"], ckpt["step"], None, history, warnings))
+
+
+def failed_warning(initial_loss: float | None, history: Sequence[dict[str, Any]], max_lr: float,
+                   run_dir: Path) -> str | None:
+    """Why a run of ``history`` that trained to its end at ``max_lr`` failed: its last epoch's losses are not below
+    ``initial_loss``, the loss of its first step (:func:`~onecycle.engine.losses_above_start`); ``None`` when they
+    are. Training is not stopped for it (1cycle's loss may rise for a while at its peak): it is told at the end."""
+    above = losses_above_start(initial_loss, history[-1]) if history else {}
+    if not above:
+        return None
+    losses = " and ".join(f"{FINAL_LOSSES[k]} ({v:.4g})" for k, v in above.items())
+    return (f"training failed: the run ended with its {losses} at or above the loss of its first step "
+            f"({initial_loss:.4g}, the untrained model's); {_lower_max_lr(max_lr, run_dir)}")
+
+
+def _lower_max_lr(max_lr: float, run_dir: Path) -> str:
+    """What to do after a run at ``max_lr`` in ``run_dir`` diverged or failed."""
+    return (f"lower --max-lr (it was {max_lr:.4g}), or run `onecycle find-lr --run-dir {shlex.quote(str(run_dir))}` "
+            "to measure it")
 
 
 def _stopped_text(state: TrainState, run_dir: Path, max_lr: float, written: str | None, stop: StopRequest) -> str:
@@ -637,8 +661,7 @@ def _stopped_text(state: TrainState, run_dir: Path, max_lr: float, written: str 
     wrote or resumed from is, if any) and what to do."""
     where = f"{run_dir / rundir.CHECKPOINT}, at {written}" if written else None
     if state.diverged:
-        hint = (f"lower --max-lr (it was {max_lr:.4g}), or run `onecycle find-lr --run-dir "
-                f"{shlex.quote(str(run_dir))}` to measure it")
+        hint = _lower_max_lr(max_lr, run_dir)
         if where is None:
             return f"{state.stopped}; {hint}; no checkpoint was written before it"
         return (f"{state.stopped}; {hint}; the last good checkpoint is {where}, but resumed with these settings it "

@@ -177,6 +177,7 @@ def save_checkpoint(path: Path, state: TrainState) -> None:
         "step": state.step,
         "loss_ema": state.loss_ema.state_dict(),
         "best_loss": state.best_loss,
+        "initial_loss": state.initial_loss,
         "totals": state.totals.state_dict(),
         "history": state.history,
         "rng": rng.get_state(),
@@ -200,11 +201,12 @@ def write_checkpoint(path: Path, payload: Any) -> None:
 CHECKPOINT_KEYS = ("model", "optimizer", "scheduler", "data", "scaler", "epoch", "step", "loss_ema", "history",
                    "rng")
 """What every checkpoint holds (those of older versions hold ``smoothed_loss`` for ``loss_ema``); those of this
-version also hold ``best_loss`` and ``totals`` (:func:`save_checkpoint`)."""
+version also hold ``best_loss``, ``totals`` and ``initial_loss`` (:func:`save_checkpoint`)."""
 _CHECKPOINT_TYPES: dict[str, tuple[type, ...]] = {
     "model": (dict,), "optimizer": (dict,), "scheduler": (dict, type(None)), "data": (dict, type(None)),
     "scaler": (dict, type(None)), "epoch": (int,), "step": (int,), "loss_ema": (dict,), "history": (list,),
     "rng": (dict,), "best_loss": (float, type(None)), "totals": (dict, type(None)),
+    "initial_loss": (float, type(None)),
 }
 
 
@@ -280,6 +282,7 @@ def _check_checkpoint(path: Path, ckpt: Any) -> None:
         raise ValueError(f"{path} is not a complete onecycle checkpoint: it lacks {', '.join(missing)}")
     ckpt.setdefault("best_loss", None)  # older versions: from the smoothed loss
     ckpt.setdefault("totals", None)  # older versions checkpointed at the ends of epochs only
+    ckpt.setdefault("initial_loss", None)  # older versions: unknown, so not compared with the final losses
     for key, types in _CHECKPOINT_TYPES.items():
         value = ckpt[key]
         if not isinstance(value, types) or isinstance(value, bool):
@@ -408,6 +411,7 @@ def load_checkpoint(path: Path, state: TrainState, ckpt: dict[str, Any] | None =
         with _loading(path, "epoch totals"):
             state.totals.load_state_dict(ckpt["totals"])
     state.history = list(ckpt["history"])
+    state.initial_loss = ckpt["initial_loss"]
     with _loading(path, "random number generator states"):
         rng.set_state(ckpt["rng"])
     return state
