@@ -138,7 +138,7 @@ def test_never_diverging_curve_is_extended_then_flagged():
     curve = res.curves[0]
     assert not res.diverged and curve.extended
     assert curve.stop_lr == pytest.approx(100.0)
-    assert "without diverging" in curve.stop_reason
+    assert curve.stop_reason == "not diverged by the last step under the cap 100 x end_lr = 100"
     assert any("diverge" in n for n in res.recommendation.notes)
     assert str(res).splitlines()[0] == (f"range test of {len(res.lrs)} steps, stopped: {curve.stop_reason}; extended "
                                         "to lr 100: the loss had not diverged by end_lr 1")
@@ -146,6 +146,43 @@ def test_never_diverging_curve_is_extended_then_flagged():
     res = range_test(model, opt, data, flat_loss, num_steps=50, end_lr=1.0, extend=False)
     assert len(res.lrs) == 50 and not res.curves[0].extended
     assert any("diverge" in n for n in res.recommendation.notes) and "extended" not in str(res)
+
+
+def _flat_step(batch):
+    return 1.0
+
+
+def test_a_range_extended_to_just_below_its_cap_says_where_it_stopped():
+    """end_lr 1e-3 x 1000 = a cap of 1 that the grid (x1.047 a step) steps over: the last step is at 0.977, and
+    neither the stop reason nor the extension line claims the cap was reached."""
+    model = nn.Linear(2, 1)
+    res = range_test(model, torch.optim.SGD(model.parameters(), lr=0.1), [None], step=_flat_step, end_lr=1e-3)
+    curve = res.curves[0]
+    assert curve.extended and curve.stop_lr == pytest.approx(0.977, abs=5e-4) and curve.stop_lr < 1.0
+    assert str(res).splitlines()[0] == (
+        f"range test of {len(curve.lrs)} steps, stopped: not diverged by the last step under the cap 1000 x end_lr = "
+        "1; extended to lr 0.977: the loss had not diverged by end_lr 0.001")
+
+
+@pytest.mark.parametrize("kwargs", [dict(num_steps=2), dict(start_lr=1e-30, num_steps=10)])
+def test_a_range_whose_next_step_passes_the_cap_says_it_was_not_extended(kwargs):
+    """With steps of 6 or more decades, the first step past end_lr lies past the cap (1000 x end_lr) at once: the
+    test ends at end_lr, unextended, and says why."""
+    model = nn.Linear(2, 1)
+    res = range_test(model, torch.optim.SGD(model.parameters(), lr=0.1), [None], step=_flat_step, **kwargs)
+    curve = res.curves[0]
+    assert not curve.extended and curve.stop_lr == pytest.approx(10.0) and len(curve.lrs) == kwargs["num_steps"]
+    assert curve.stop_reason == ("reached end_lr without diverging; not extended: the next step passes the cap 1000 x "
+                                 "end_lr")
+    assert str(res).splitlines()[0] == f"range test of {len(curve.lrs)} steps, stopped: {curve.stop_reason}"
+
+
+def test_the_lr_schedule_past_the_float_range_is_infinite_not_an_error():
+    assert lr_at(10, 1e-30, 1e270, 10, "exp") == math.inf
+    model = nn.Linear(2, 1)
+    res = range_test(model, torch.optim.SGD(model.parameters(), lr=0.1), [None], step=_flat_step, start_lr=1e-30,
+                     end_lr=1e270, num_steps=10)
+    assert len(res.lrs) == 10 and "not extended: the next step passes the cap" in res.stop_reason
 
 
 def test_a_curve_extended_until_it_diverged_says_how_far_it_went():

@@ -342,7 +342,10 @@ def lr_at(step: int, start_lr: float, end_lr: float, num_steps: int, growth: str
     the same growth continued past it (used when the range is extended)."""
     pct = step / (num_steps - 1)
     if growth == "exp":
-        return start_lr * (end_lr / start_lr) ** pct
+        try:
+            return start_lr * (end_lr / start_lr) ** pct
+        except OverflowError:  # far past any cap: the test stops before it
+            return math.inf
     return start_lr + (end_lr - start_lr) * pct
 
 
@@ -529,8 +532,7 @@ def _run_curve(model: nn.Module, optimizer: torch.optim.Optimizer, one_step: Cal
     while True:
         lr = lr_at(i, s["start_lr"], s["end_lr"], s["num_steps"], s["growth"])
         if lr > cap * (1 + 1e-9):
-            reason = "reached end_lr without diverging" if not s["extend"] else (
-                f"reached the extension cap lr={cap:.3g} without diverging")
+            reason = _end_reason(lrs[-1], cap, s)
             break
         _set_lr(optimizer, lr, ratios)
         try:
@@ -563,6 +565,18 @@ def _run_curve(model: nn.Module, optimizer: torch.optim.Optimizer, one_step: Cal
     filtered = zero_phase_smooth(lrs[:n], losses[:n]).tolist() if n >= 2 else losses[:n]
     return Curve(lrs, losses, smoothed, reason, diverged, extended=len(lrs) > s["num_steps"],
                  filtered=filtered, val_steps=val_steps, val_losses=val_losses)
+
+
+def _end_reason(last: float, cap: float, s: dict[str, Any]) -> str:
+    """Why a test that never diverged stopped after the step at lr ``last``, its next step being past ``cap``:
+    unextended at ``end_lr``; extended as far as the cap lets it; or at ``end_lr`` because the first step past it
+    is already past the cap."""
+    if not s["extend"]:
+        return "reached end_lr without diverging"
+    limit = f"the cap {s['max_extend_factor']:g} x end_lr"
+    if last <= s["end_lr"] * (1 + 1e-9):
+        return f"reached end_lr without diverging; not extended: the next step passes {limit}"
+    return f"not diverged by the last step under {limit} = {cap:.3g}"
 
 
 def _no_loss(*_: Any) -> torch.Tensor:
