@@ -11,7 +11,7 @@ from onecycle import datasets, models
 from onecycle.cli import build_parser
 from onecycle.cli.common import config_from_args
 from onecycle.config import CHOICES, FIELDS, SCHEDULE_KEYS, Group, RunConfig, build_config, field_type, from_dict
-from onecycle.range_test import RANGE_TEST, range_test
+from onecycle.range_test import RANGE_TEST, SMALLEST_LR, range_test
 from onecycle.scheduler import OneCycleScheduler, PolicyScheduler
 from onecycle.schedules import ONE_CYCLE, POLICIES, one_cycle, policy
 from onecycle.sweep import SWEEPABLE
@@ -115,6 +115,11 @@ def test_replace_validates():
         ({"threads": 10**11}, r"threads must be below 2\*\*31 in magnitude"),
         ({"epochs": 10**20}, r"epochs must be below 2\*\*31 in magnitude"),
         ({"max_lr": 1e308}, r"max_lr must be at most 3.403e\+38 \(float32\)"),
+        ({"start_lr": 1e-300}, r"^start_lr must be >= 1.175e-38 \(the smallest normal float32; the optimizer's float32 "
+                               r"tensors take a smaller lr as 0 or imprecisely\), got 1e-300$"),
+        ({"start_lr": 1e-45}, r"^start_lr must be >= 1.175e-38 \(the smallest normal float32"),
+        ({"max_lr": 1e-40}, r"^max_lr must be >= 1.175e-38 \(the smallest normal float32"),
+        ({"end_lr": 5e-324}, r"^end_lr must be >= 1.175e-38 \(the smallest normal float32"),
         ({"weight_decay": 1e300}, r"weight_decay must be at most 3.403e\+38 \(float32\)"),
         ({"sweep_values": [1e-4, 1e300]}, r"sweep_values \[0.0001, 1e\+300\] must be in \[0, 3.403e\+38\] for "
                                        "sweep_param 'weight_decay'"),
@@ -135,6 +140,15 @@ def test_settings_that_would_fail_late_are_rejected_at_once(values, message):
         return
     with pytest.raises(ValueError, match=message):
         from_dict(values)
+
+
+def test_the_smallest_lr_is_a_normal_float32_and_is_accepted():
+    """Learning rates from float32's smallest normal number up are taken as they are: in float32 the smallest is
+    itself, not 0 (a subnormal or smaller lr is refused, above)."""
+    assert torch.tensor(SMALLEST_LR, dtype=torch.float32).item() == SMALLEST_LR
+    assert torch.tensor(SMALLEST_LR / 2, dtype=torch.float32).item() < SMALLEST_LR  # subnormal
+    cfg = from_dict({"start_lr": SMALLEST_LR, "max_lr": SMALLEST_LR})
+    assert cfg.start_lr == cfg.max_lr == SMALLEST_LR
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")

@@ -286,6 +286,8 @@ def test_repeats_combine_and_result_round_trips(tmp_path):
     "kwargs,match",
     [
         (dict(start_lr=0.0), "start_lr"),
+        (dict(start_lr=1e-300), r"^start_lr must be a number >= 1.175e-38 \(the smallest normal float32"),
+        (dict(start_lr=1e-45), r"^start_lr must be a number >= 1.175e-38 \(the smallest normal float32"),
         (dict(end_lr=1e-9), "end_lr"),
         (dict(num_steps=1), "num_steps"),
         (dict(growth="cubic"), "growth"),

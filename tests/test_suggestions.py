@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from onecycle.schedules import POLICIES
 from onecycle.suggestions import (
+    COARSE_SPAN,
     EMA,
     MARGIN,
     MIN_POINTS,
@@ -532,6 +533,60 @@ def test_recommend_curve_that_never_falls(losses):
     assert rec.max_lr is None and rec.min_lr is None and rec.confidence == "low"
     assert all(v is None for v in rec.suggestions.values())
     assert any("never falls" in note for note in rec.notes)
+
+
+@pytest.mark.parametrize(("diverged", "advice"), [
+    (True, "the loss never falls: the range starts too high (start it lower), or the model does not learn"),
+    (False, "the loss neither falls nor diverges: the tested range lies too low (raise end_lr), or the model does not "
+            "learn"),
+])
+def test_a_curve_that_never_falls_is_advised_by_whether_it_diverged(diverged, advice):
+    """A flat curve that diverged started too high; one that never diverged either lies too low."""
+    lrs = np.logspace(-5, 1, 100)
+    rec = recommend(lrs, np.full(100, 2.0), diverged=diverged)
+    assert rec.max_lr is None and advice in rec.notes
+
+
+def _sigmoid_over(start_exponent, n=100):
+    lrs = np.logspace(start_exponent, -0.7, n)
+    return lrs, noisy(sigmoid_curve(np.log10(lrs), x_div=-1.0), 0, 0.02)
+
+
+@pytest.mark.parametrize(("start_exponent", "n", "window"), [(-30, 100, 15), (-20, 100, 15), (-12, 20, 5)])
+def test_a_coarse_curve_is_low_confidence_and_says_what_to_change(start_exponent, n, window):
+    """The same fall tested over 29 decades in 100 steps: the smoothing window (15 points) spans 4.1 decades around
+    the minimum, which blurs the fall: confidence is low and a note says to narrow the range (a window of the
+    fewest points, 5, narrows with more steps too)."""
+    lrs, y = _sigmoid_over(start_exponent, n)
+    rec = recommend(lrs, y)
+    assert rec.confidence == "low"
+    per_decade = (n - 1) / (-0.7 - start_exponent)
+    span = (window - 1) / per_decade
+    assert span > COARSE_SPAN
+    more = " or take more steps" if window == 5 else ""
+    note = (f"low confidence: {per_decade:.2g} points per decade of lr: the smoothing averages over {span:.1f} decades "
+            f"around the minimum (more than {COARSE_SPAN:g} blurs the fall); test a narrower range{more}")
+    assert note in rec.notes
+
+
+@pytest.mark.parametrize("start_exponent", [-6, -9])
+def test_a_curve_of_enough_points_per_decade_is_not_coarse(start_exponent):
+    lrs, y = _sigmoid_over(start_exponent)
+    rec = recommend(lrs, y)
+    assert rec.confidence == "high" and not any("points per decade" in note for note in rec.notes)
+
+
+def test_a_coarse_curve_that_never_falls_says_so_rather_than_that_it_starts_too_high():
+    """A fall that the points step over (0.33 points per decade): no rule answers, and the advice is the resolution,
+    not where the range starts."""
+    lrs = np.logspace(-299, 1, 100)
+    y = np.where(lrs < 1e-2, 2.3, 0.5)
+    y[-1] = 20.0
+    rec = recommend(lrs, y)
+    assert rec.max_lr is None
+    assert any(note.startswith("the loss never falls at this resolution: 0.33 points per decade of lr") and
+               note.endswith("test a narrower range") for note in rec.notes)
+    assert not any("too high" in note for note in rec.notes)
 
 
 @pytest.mark.parametrize("n", [0, 1, 4])

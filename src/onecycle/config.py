@@ -26,7 +26,7 @@ from onecycle.datasets import DATASETS
 from onecycle.engine import DIVERGENCE_WARMUP
 from onecycle.models import MODELS
 from onecycle.probe import BUDGET_FRACTION, CANDIDATES, MIN_STEPS, STEP_DOWN
-from onecycle.range_test import RANGE_TEST
+from onecycle.range_test import RANGE_TEST, SMALLEST_LR, SMALLEST_LR_TEXT
 from onecycle.records import shown as _shown
 from onecycle.schedules import (
     ANNEAL_STRATEGIES,
@@ -199,10 +199,11 @@ _POSITIVE = {"batch_size", "epochs", "repeats", "max_lr", "start_lr", "end_lr", 
 _AT_LEAST_2 = {"num_steps", "sweep_steps"}  # a range test needs two points
 _UNIT = {"momentum", "base_momentum", "max_momentum", "label_smoothing"}
 _FLOAT32 = {"max_lr", "start_lr", "end_lr", "weight_decay"}  # set in the optimizer: must fit its float32 tensors
+_LRS = ("max_lr", "start_lr", "end_lr")  # and, being lrs, be no smaller than SMALLEST_LR
 _FLOAT32_MAX = torch.finfo(torch.float32).max
 _INT_LIMIT = 2**31  # integers beyond it overflow torch (seed, threads) or make no sense (epochs, batch size)
 _AT_MOST = {  # beyond these a run cannot be built or its numbers stop being numbers
-    **dict.fromkeys(("max_lr", "start_lr", "end_lr"), 1e6),
+    **dict.fromkeys(_LRS, 1e6),
     "div_factor": 1e6, "final_div_factor": 1e12,  # the lowest lr, max_lr / div_factor / final_div_factor, > 0
     "threads": 1024,  # torch's thread pool allocates per thread: 2**31 threads is an out-of-memory abort
 }
@@ -301,6 +302,8 @@ def _check_value(key: str, v: Any) -> None:
         raise ValueError(f"{key} must be one of {', '.join(CHOICES[key])}; got {_shown(v)}{hint}")
     if key in _POSITIVE and v <= 0:
         raise ValueError(f"{key} must be > 0, got {v!r}")
+    if key in _LRS and v < SMALLEST_LR:
+        raise ValueError(f"{key} must be {SMALLEST_LR_TEXT}, got {v!r}")
     if key in _AT_LEAST_2 and v < 2:
         raise ValueError(f"{key} must be >= 2, got {v!r}")
     if key in _UNIT and not 0 <= v < 1:

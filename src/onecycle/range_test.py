@@ -55,6 +55,13 @@ class RangeTestDefaults:
 
 RANGE_TEST = RangeTestDefaults()
 
+SMALLEST_LR = float(torch.finfo(torch.float32).tiny)
+"""The smallest learning rate a range test (or a run) takes: float32's smallest normal number, about 1.2e-38.
+Optimizers apply the lr to float32 tensors, in which a smaller one is subnormal (imprecise) or 0 (no step)."""
+SMALLEST_LR_TEXT = (f">= {SMALLEST_LR:.4g} (the smallest normal float32; the optimizer's float32 tensors take a "
+                    "smaller lr as 0 or imprecisely)")
+"""What :data:`SMALLEST_LR` asks of a learning rate, for error messages."""
+
 
 @dataclass
 class Curve:
@@ -445,7 +452,8 @@ def range_test(
     """
     if loss_fn is None and step is None:
         raise ValueError("give loss_fn (standard training step) or step (your own training step)")
-    _check("start_lr", isinstance(start_lr, (int, float)) and 0 < start_lr < math.inf, "> 0", start_lr)
+    _check("start_lr", isinstance(start_lr, (int, float)) and SMALLEST_LR <= start_lr < math.inf,
+           f"a number {SMALLEST_LR_TEXT}", start_lr)
     _check("end_lr", isinstance(end_lr, (int, float)) and start_lr < end_lr < math.inf, "> start_lr", end_lr)
     _check("num_steps", isinstance(num_steps, int) and num_steps >= 2, "an integer >= 2", num_steps)
     _check("growth", growth in ("exp", "linear"), "'exp' or 'linear'", growth)

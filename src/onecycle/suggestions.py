@@ -169,8 +169,23 @@ def _check_frac(frac: Any) -> None:
         raise ValueError(f"frac must be a number in (0, 1], got {frac!r}")
 
 
+_WINDOW_MIN = 5  # the fewest points a smoothed value is fitted on
+
+
 def _window(n: int, frac: float) -> int:
-    return min(n, max(5, math.ceil(frac * n)))
+    return min(n, max(_WINDOW_MIN, math.ceil(frac * n)))
+
+
+def _window_starts(x: np.ndarray, k: int) -> np.ndarray:
+    """For each point of the sorted axis ``x``, the index of the first of its ``k`` nearest neighbours (with it,
+    a contiguous window: the one each smoothed value is fitted on)."""
+    starts = np.empty(len(x), dtype=int)
+    lo = 0
+    for i in range(len(x)):
+        while lo + k < len(x) and x[lo + k] - x[i] < x[i] - x[lo]:
+            lo += 1
+        starts[i] = lo
+    return starts
 
 
 def _lowess(x: np.ndarray, y: np.ndarray, frac: float, despike: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -186,14 +201,7 @@ def _lowess(x: np.ndarray, y: np.ndarray, frac: float, despike: bool) -> tuple[n
         y = y.copy()
         y[1:-1] = np.median(np.stack([y[:-2], y[1:-1], y[2:]]), axis=0)
     k = _window(n, frac)
-    # The k nearest neighbours of a point on a sorted axis form a contiguous window; slide its start.
-    starts = np.empty(n, dtype=int)
-    lo = 0
-    for i in range(n):
-        while lo + k < n and x[lo + k] - x[i] < x[i] - x[lo]:
-            lo += 1
-        starts[i] = lo
-    idx = starts[:, None] + np.arange(k)
+    idx = _window_starts(x, k)[:, None] + np.arange(k)
     dx = x[idx] - x[:, None]
     reach = np.max(np.abs(dx), axis=1, keepdims=True)
     w = np.clip(1.0 - (np.abs(dx) / reach) ** 3, 0.0, None) ** 3
@@ -243,6 +251,8 @@ class _Curve:
     s: np.ndarray  # smoothed losses (or the losses as given)
     i_min: int  # index of the smoothed minimum
     falls: bool
+    window: int  # points in each smoothing window
+    span: float  # decades of lr the smoothing window around the minimum spans (0 unsmoothed)
 
 
 def _curve(lrs: ArrayLike, losses: ArrayLike, smooth: bool, frac: float = 0.15) -> _Curve | None:
@@ -261,7 +271,10 @@ def _curve(lrs: ArrayLike, losses: ArrayLike, smooth: bool, frac: float = 0.15) 
     x = np.log10(lr)
     s, var = _lowess(x, y, frac, despike=True) if smooth else (y, np.ones(n))
     i_min = int(np.argmin(s))
-    return _Curve(lr, x, s, i_min, _falls(y, s, var, i_min))
+    k = _window(n, frac)
+    first = int(_window_starts(x, k)[i_min])
+    span = float(x[first + k - 1] - x[first]) if smooth else 0.0
+    return _Curve(lr, x, s, i_min, _falls(y, s, var, i_min), k, span)
 
 
 def _falls(y: np.ndarray, s: np.ndarray, var: np.ndarray, i_min: int) -> bool:
@@ -404,6 +417,14 @@ REPEAT_SPREAD_HIGH = 0.3
 
 REPEAT_SPREAD_MEDIUM = 0.7
 """... within this many (a factor 5), medium; beyond it, low."""
+
+COARSE_SPAN = 2.0
+"""A curve is *coarse* when the smoothing window around its minimum spans more than this many decades of lr: a
+network's loss falls within a decade or two, which a wider window blurs (confidence low, with a note). The window
+holds ``max(5, ceil(frac * n))`` points, so with 34 points or more its span is about ``frac`` times the decades
+tested (the defaults: 0.9 decades); a range of more than 13 decades is coarse however many steps it takes. On a
+noisy sigmoid fall, ``max_lr`` moved by 0.1 decades or less (median) up to a span of 2 decades, and by 0.4 to
+0.8 decades at spans of 3 to 5."""
 
 SHALLOW_FALL = 0.1
 """A curve whose smoothed loss falls by less than this fraction of its starting value before its minimum (see
@@ -601,7 +622,7 @@ def recommend(
         if c is None:
             notes.append(f"too few points: {n} finite, need at least {MIN_POINTS}")
         elif not c.falls:
-            notes.append("the loss never falls: the range starts too high, or the model does not learn")
+            notes.append(_no_fall(c, diverged))
         return unanswered([*notes, "no rule gave an answer: no recommendation"], div_factor)
 
     missing = [name for name, v in suggestions.items() if v is None]
@@ -638,6 +659,9 @@ def recommend(
     if len(c.lr) < FEW_POINTS:
         confidence = _at_most(confidence, "medium")
         notes.append(f"only {len(c.lr)} finite points: the suggestions are coarse")
+    if c.span > COARSE_SPAN:
+        confidence = "low"
+        notes.append(f"low confidence: {_coarse(c)}")
     if not diverged:
         confidence = _at_most(confidence, "medium")
     if c.i_min == len(c.lr) - 1:
@@ -659,6 +683,25 @@ def recommend(
         lr_at_minimum=lr_min,
         fall=fallen,
     )
+
+
+def _coarse(c: _Curve) -> str:
+    """What makes a coarse curve (see :data:`COARSE_SPAN`) coarse, and what to do about it."""
+    per_decade = (len(c.lr) - 1) / (c.x[-1] - c.x[0])
+    more = " or take more steps" if c.window == _WINDOW_MIN else ""  # else the window grows with the steps
+    return (f"{per_decade:.2g} points per decade of lr: the smoothing averages over {c.span:.1f} decades around the "
+            f"minimum (more than {COARSE_SPAN:g} blurs the fall); test a narrower range{more}")
+
+
+def _no_fall(c: _Curve, diverged: bool) -> str:
+    """Why a curve that never falls does not, as far as it tells: too coarse to show the fall, a range that
+    lies too low (the loss never diverged either) or starts too high (it diverged)."""
+    if c.span > COARSE_SPAN:
+        return f"the loss never falls at this resolution: {_coarse(c)}"
+    if not diverged:
+        return ("the loss neither falls nor diverges: the tested range lies too low (raise end_lr), or the model does "
+                "not learn")
+    return "the loss never falls: the range starts too high (start it lower), or the model does not learn"
 
 
 def unanswered(notes: Sequence[str], div_factor: float = ONE_CYCLE.div_factor) -> Recommendation:
