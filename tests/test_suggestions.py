@@ -1,5 +1,6 @@
 import json
 import math
+import re
 
 import numpy as np
 import pytest
@@ -587,6 +588,26 @@ def test_a_coarse_curve_that_never_falls_says_so_rather_than_that_it_starts_too_
     assert any(note.startswith("the loss never falls at this resolution: 0.33 points per decade of lr") and
                note.endswith("test a narrower range") for note in rec.notes)
     assert not any("too high" in note for note in rec.notes)
+
+
+@pytest.mark.parametrize(("start_exponent", "started_high"), [(-6, False), (-4, False), (-3.5, True), (-3, True),
+                                                           (-2.5, True)])
+def test_a_curve_started_inside_the_fall_is_low_confidence_and_says_start_lower(start_exponent, started_high):
+    """The loss falls around 1e-3 (over about 1.5 decades): a test started half a decade before its middle or later
+    begins inside the fall, which its slope at the first point shows (at least START_SLOPE of the steepest)."""
+    lrs = np.logspace(start_exponent, -0.7, 100)
+    y = noisy(sigmoid_curve(np.log10(lrs), x_div=-1.0), 0, 0.02)
+    rec = recommend(lrs, y)
+    assert rec.max_lr is not None
+    notes = [note for note in rec.notes if "started inside the fall" in note]
+    assert bool(notes) == started_high
+    if started_high:
+        assert rec.confidence == "low"
+        assert re.fullmatch(rf"low confidence: the loss falls from the first lr \({lrs[0]:.3g}\) on, \d+% as steeply "
+                            "as at its steepest: the range test started inside the fall, too high; start it lower",
+                            notes[0])
+    else:
+        assert rec.confidence == "high"
 
 
 @pytest.mark.parametrize("n", [0, 1, 4])

@@ -290,11 +290,16 @@ def _falls(y: np.ndarray, s: np.ndarray, var: np.ndarray, i_min: int) -> bool:
 # ------------------------------------------------------------------------------------------------- rules
 
 
+def _slopes(c: _Curve) -> np.ndarray:
+    """The slopes of the smoothed loss against ``log10(lr)`` up to its minimum (at least two points)."""
+    return np.gradient(c.s[: c.i_min + 1], c.x[: c.i_min + 1])
+
+
 def _valley(c: _Curve, tau: float = VALLEY_SLOPE) -> float | None:
     if not c.falls or c.i_min < 2:
         return None
     # Points before the minimum where the smoothed loss falls at least tau times as fast as at its steepest.
-    g = np.gradient(c.s[: c.i_min + 1], c.x[: c.i_min + 1])
+    g = _slopes(c)
     if g.min() >= 0:
         return None
     falling = g < tau * g.min()
@@ -319,7 +324,7 @@ def _valley(c: _Curve, tau: float = VALLEY_SLOPE) -> float | None:
 def _steepest(c: _Curve) -> float | None:
     if not c.falls or c.i_min < 1:
         return None
-    g = np.gradient(c.s[: c.i_min + 1], c.x[: c.i_min + 1])
+    g = _slopes(c)
     j = int(np.argmin(g))
     return float(c.lr[j]) if g[j] < 0 else None
 
@@ -417,6 +422,13 @@ REPEAT_SPREAD_HIGH = 0.3
 
 REPEAT_SPREAD_MEDIUM = 0.7
 """... within this many (a factor 5), medium; beyond it, low."""
+
+START_SLOPE = 0.5
+"""A curve whose smoothed loss falls at its first point at least this fraction as steeply as at its steepest started
+inside the fall: the test started too high, where the network had not first trained at lower lrs (confidence low,
+with a note). The benchmark's curves, started where the loss is still flat, fall at their first point at most 0.32
+as steeply. Started higher, the fall moves to higher lrs (digits, the default small CNN: max_lr 0.042 from 1e-5,
+1.7 from 0.5)."""
 
 COARSE_SPAN = 2.0
 """A curve is *coarse* when the smoothing window around its minimum spans more than this many decades of lr: a
@@ -662,6 +674,12 @@ def recommend(
     if c.span > COARSE_SPAN:
         confidence = "low"
         notes.append(f"low confidence: {_coarse(c)}")
+    slopes = _slopes(c)
+    if slopes[0] < 0 and slopes[0] <= START_SLOPE * slopes.min():
+        confidence = "low"
+        notes.append(f"low confidence: the loss falls from the first lr ({c.lr[0]:.3g}) on, "
+                     f"{slopes[0] / slopes.min():.0%} as steeply as at its steepest: the range test started inside the "
+                     "fall, too high; start it lower")
     if not diverged:
         confidence = _at_most(confidence, "medium")
     if c.i_min == len(c.lr) - 1:
