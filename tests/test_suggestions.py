@@ -18,6 +18,7 @@ from onecycle.suggestions import (
     PLATEAU_LIMIT,
     RULE_NAMES,
     SHALLOW_FALL,
+    SPREAD_HIGH,
     Recommendation,
     combine,
     drop_fraction,
@@ -420,7 +421,8 @@ def test_quadratic_valley_recommendation_is_below_divergence_and_near_the_best(s
         assert lr is not None and lr < L_DIV
     assert rec.max_lr < 10**X_MIN
     assert BEST / 2 <= rec.max_lr <= BEST * 2
-    assert rec.confidence == "high"
+    assert rec.spread == pytest.approx(span_of(rec))
+    assert rec.confidence == ("high" if rec.spread <= SPREAD_HIGH else "medium")
 
 
 @pytest.mark.parametrize("seed", range(3))
@@ -445,7 +447,32 @@ def test_recommend_on_a_clean_curve():
     assert rec.max_lr == pytest.approx(expected_max_lr(lrs, y, rec.lr_at_minimum))
     assert rec.max_lr < rec.lr_at_minimum / MARGIN
     assert max(answers) < rec.lr_at_minimum
-    assert rec.spread == pytest.approx(math.log10(max(answers) / min(answers)))
+    assert rec.spread == pytest.approx(span_of(rec)) and rec.spread <= SPREAD_HIGH
+
+
+def span_of(rec):
+    """The decades between the lowest and the highest of max_lr and the rules' answers."""
+    lrs = [lr for lr in (rec.max_lr, *rec.suggestions.values()) if lr is not None]
+    return math.log10(max(lrs) / min(lrs))
+
+
+@pytest.mark.parametrize(("x_div", "confidence"), [(-1.5, "high"), (-1.0, "medium")])
+def test_confidence_counts_max_lr_among_the_answers(x_div, confidence):
+    """A fall around 1e-3 over about 2 decades, diverging at 10**x_div. The later divergence moves the minimum, and
+    max_lr with it, to 0.17 decades above the highest rule: the rules alone agree within 0.91 decades (a spread
+    that once gave high confidence), max_lr and the rules within 1.08, past SPREAD_HIGH: medium, with a note."""
+    lrs = np.logspace(-6, 0, 100)
+    x = np.log10(lrs)
+    rec = recommend(lrs, 2.3 - 2.0 / (1.0 + np.exp(-(x + 3.0) / 0.5)) + np.exp((x - x_div) / 0.15))
+    answers = [lr for lr in rec.suggestions.values() if lr is not None]
+    assert len(answers) == len(RULE_NAMES) and math.log10(max(answers) / min(answers)) < SPREAD_HIGH
+    assert rec.spread == pytest.approx(span_of(rec)) and rec.confidence == confidence
+    above = math.log10(rec.max_lr / max(answers))
+    assert above > 0 and (rec.spread > SPREAD_HIGH) == (confidence == "medium")
+    note = (f"medium confidence: max_lr and the rules' answers span {rec.spread:.1f} decades of lr; max_lr lies "
+            f"{above:.2f} decades above the highest (drop_fraction {max(answers):.3g})")
+    assert (note in rec.notes) == (confidence == "medium")
+    assert f"spread: {rec.spread:.2f} decades of lr between max_lr and the rules' answers" in str(rec)
 
 
 @pytest.mark.parametrize("drop", [0.04, 0.09, 0.12, 0.5, 2.0])
@@ -574,7 +601,7 @@ def test_a_coarse_curve_is_low_confidence_and_says_what_to_change(start_exponent
 def test_a_curve_of_enough_points_per_decade_is_not_coarse(start_exponent):
     lrs, y = _sigmoid_over(start_exponent)
     rec = recommend(lrs, y)
-    assert rec.confidence == "high" and not any("points per decade" in note for note in rec.notes)
+    assert rec.confidence != "low" and not any("points per decade" in note for note in rec.notes)
 
 
 def test_a_coarse_curve_that_never_falls_says_so_rather_than_that_it_starts_too_high():
@@ -607,7 +634,7 @@ def test_a_curve_started_inside_the_fall_is_low_confidence_and_says_start_lower(
                             "as at its steepest: the range test started inside the fall, too high; start it lower",
                             notes[0])
     else:
-        assert rec.confidence == "high"
+        assert rec.confidence != "low"
 
 
 @pytest.mark.parametrize("n", [0, 1, 4])
@@ -642,8 +669,8 @@ def test_recommend_low_confidence_when_rules_disagree():
     # a sharp early drop (steepest, valley) then a long slow fall to a late minimum (minimum_div10)
     y = 3.0 - 2.0 / (1.0 + np.exp(-(x + 5.0) / 0.1)) - 0.8 * (x + 6.0) / 5.5 + np.exp((x + 0.3) / 0.1)
     rec = recommend(lrs, y)
-    assert rec.spread > 2.0 and rec.confidence == "low"
-    assert any("disagree" in note for note in rec.notes)
+    assert rec.spread == pytest.approx(span_of(rec)) and rec.spread > 2.0 and rec.confidence == "low"
+    assert f"low confidence: max_lr and the rules' answers span {rec.spread:.1f} decades of lr" in rec.notes
     # steepest and valley sit at the early drop; max_lr follows the minimum, not them. 80% of the fall is done
     # at the early drop, so the plateau cap binds, but it stops at the minimum / PLATEAU_LIMIT.
     assert rec.suggestions["steepest"] < 1e-4 and rec.suggestions["valley"] < 1e-4
@@ -782,7 +809,7 @@ def test_recommendation_prints_as_lines_a_person_reads():
     assert str(rec).splitlines() == [
         "recommended max_lr 0.149 (1cycle from min_lr 0.0149), high confidence",
         "rules: valley 0.028, steepest -",
-        "spread: 0.62 decades of lr between the rules' answers",
+        "spread: 0.62 decades of lr between max_lr and the rules' answers",
         "smoothed minimum at lr 0.27",
         "note: the loss flattens",
     ]

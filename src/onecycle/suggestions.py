@@ -412,7 +412,7 @@ PLATEAU_LIMIT = 10.0
 """The plateau cap never lowers ``max_lr`` below the smoothed minimum divided by this (the classic rule)."""
 
 SPREAD_HIGH = 1.0
-"""Rules agreeing within this many decades give high confidence ..."""
+"""``max_lr`` and the rules' answers within this many decades of each other give high confidence ..."""
 
 SPREAD_MEDIUM = 2.0
 """... within this many, medium; beyond it, low."""
@@ -463,13 +463,13 @@ def schedule_use(schedule: str, min_lr: float | None) -> str:
 class Recommendation:
     """Learning rates for the 1cycle policy read off one range test (or combined over several).
 
-    ``max_lr`` and ``min_lr = max_lr / div_factor`` are ``None`` when the curve gives no answer;
-    ``suggestions`` holds every rule's answer by name; ``spread`` is how far apart the answers are, in
-    decades of lr (across rules for one test, across repeats for a combination; ``None`` with fewer than two
-    answers); ``confidence`` is ``"high"``, ``"medium"`` or ``"low"``; ``notes`` state plainly what limits
-    the answer; ``lr_at_minimum`` is the lr of the smoothed minimum; ``repeats`` counts the range tests;
-    ``fall`` is how far the smoothed loss falls before its minimum (see :func:`relative_fall`; the median over
-    repeats; ``None`` where no rule answered), see :attr:`shallow`.
+    ``max_lr`` and ``min_lr = max_lr / div_factor`` are ``None`` when the curve gives no answer; ``suggestions``
+    holds every rule's answer by name; ``spread`` is how far apart the answers are, in decades of lr (for one test,
+    ``max_lr`` and the rules' answers, or the rules' alone without a ``max_lr``; across repeats, their ``max_lr``;
+    ``None`` with fewer than two answers); ``confidence`` is ``"high"``, ``"medium"`` or ``"low"``; ``notes`` state
+    plainly what limits the answer; ``lr_at_minimum`` is the lr of the smoothed minimum; ``repeats`` counts the
+    range tests; ``fall`` is how far the smoothed loss falls before its minimum (see :func:`relative_fall`; the
+    median over repeats; ``None`` where no rule answered), see :attr:`shallow`.
     """
 
     max_lr: float | None
@@ -508,7 +508,8 @@ class Recommendation:
                      f"{self.confidence} confidence{source}"]
         lines.append("rules: " + ", ".join(f"{name} {_lr_text(lr)}" for name, lr in self.suggestions.items()))
         if self.spread is not None:
-            across = f"max_lr across {self.repeats} range tests" if self.repeats > 1 else "the rules' answers"
+            across = (f"max_lr across {self.repeats} range tests" if self.repeats > 1 else
+                      "the rules' answers" if self.max_lr is None else "max_lr and the rules' answers")
             lines.append(f"spread: {self.spread:.2f} decades of lr between {across}")
         if self.lr_at_minimum is not None:
             lines.append(f"smoothed minimum at lr {self.lr_at_minimum:.3g}")
@@ -559,11 +560,15 @@ def _geometric_median(values: Sequence[float]) -> float:
     return float(10 ** np.median(np.log10(values)))
 
 
-def _decades(values: Sequence[float]) -> float | None:
-    if len(values) < 2:
-        return None
+def _span(values: Sequence[float]) -> float:
+    """How many decades the (positive) ``values`` span."""
     logs = np.log10(values)
     return float(logs.max() - logs.min())
+
+
+def _decades(values: Sequence[float]) -> float | None:
+    """:func:`_span`, ``None`` for fewer than two values."""
+    return _span(values) if len(values) >= 2 else None
 
 
 def _at_most(confidence: Confidence, cap: Confidence) -> Confidence:
@@ -590,19 +595,21 @@ def recommend(
     the minimum (its warm-up and its regularising high-lr phase); the choice was measured by
     ``benchmarks/recommendation/`` (docs/BENCHMARKS.md), where the classic "minimum / 10" and the rules
     that read the falling part of the curve (:func:`valley`, :func:`steepest`) land far lower and cost
-    accuracy. Every rule in :data:`RULE_NAMES` is still run and reported in ``suggestions``; their spread
-    gives the confidence.
+    accuracy. Every rule in :data:`RULE_NAMES` is still run and reported in ``suggestions``; how far apart their
+    answers and ``max_lr`` lie gives the confidence.
 
-    Confidence comes from the spread of the answers (high within :data:`SPREAD_HIGH` decades, medium within
-    :data:`SPREAD_MEDIUM`, else low); it is at most medium, with a note, when fewer than :data:`FEW_POINTS`
-    points are finite, when the loss never diverged (``diverged=False``: the minimum may lie past the tested
-    range) or when the smoothed minimum is the last point, and low when only one rule answers or when the curve
-    is shallow (the loss falls by less than :data:`SHALLOW_FALL` before its minimum, see
-    :func:`relative_fall`). A rule without an answer is left out (a note names it); when no rule answers (too
-    few finite points, a loss that never falls), or when ``max_lr`` would lie below the tested range (a smoothed
-    minimum within ``margin`` of the first lr: the test started too high), ``max_lr`` and ``min_lr`` are
-    ``None``, confidence is ``"low"`` and the notes say why. So ``max_lr`` is ``None`` or within
-    ``[lrs[0], lrs[-1]]``.
+    Confidence comes from the spread of ``max_lr`` and the rules' answers (high within :data:`SPREAD_HIGH` decades,
+    medium within :data:`SPREAD_MEDIUM`, else low, with a note saying where ``max_lr`` lies when it lies outside the
+    rules' answers); it is at most medium, with a note, when fewer than :data:`FEW_POINTS` points are finite, when
+    the loss never diverged (``diverged=False``: the minimum may lie past the tested range) or when the smoothed
+    minimum is the last point, and low, with a note, when only one rule answers, when the curve is shallow (the loss
+    falls by less than :data:`SHALLOW_FALL` before its minimum, see :func:`relative_fall`), too coarse to resolve
+    the fall (:data:`COARSE_SPAN`) or started inside it (:data:`START_SLOPE`). A rule without an answer is left out
+    (a note names it); when no rule answers (too few finite points, a loss that never falls: the notes say whether
+    the range looks too coarse, too low or too high), or when ``max_lr`` would lie below the tested range (a
+    smoothed minimum within ``margin`` of the first lr: the test started too high), ``max_lr`` and ``min_lr`` are
+    ``None``, confidence is ``"low"`` and the notes say why. So ``max_lr`` is ``None`` or within ``[lrs[0],
+    lrs[-1]]``.
 
     Raises ``ValueError`` only for invalid input, one naming each problem: lrs and losses of other lengths or of
     fewer than :data:`MIN_POINTS` points, bad lrs (see the module docstring), ``div_factor`` or ``margin`` below
@@ -650,24 +657,22 @@ def recommend(
             f"the loss flattens long before its minimum: max_lr capped at {PLATEAU_FACTOR:g}x the lr where "
             f"{PLATEAU_FRACTION:.0%} of the fall is done (but not below the minimum / {PLATEAU_LIMIT:g})"
         )
-    spread = _decades(answers)
     if max_lr < c.lr[0]:
         notes.append(f"the smoothed minimum (lr {lr_min:.3g}) lies within a factor {margin:g} of the first lr "
                      f"{c.lr[0]:.3g}, so max_lr would lie below the tested range: no recommendation; start the "
                      "range test lower")
-        return replace(unanswered(notes, div_factor), suggestions=suggestions, spread=spread,
+        return replace(unanswered(notes, div_factor), suggestions=suggestions, spread=_decades(answers),
                        lr_at_minimum=lr_min, fall=relative_fall(c.s, c.i_min))
+    spread = _span([*answers, max_lr])
     confidence: Confidence
-    if spread is None:
+    if len(answers) == 1:
         confidence = "low"
         notes.append("low confidence: only one rule gave an answer")
     elif spread <= SPREAD_HIGH:
         confidence = "high"
-    elif spread <= SPREAD_MEDIUM:
-        confidence = "medium"
     else:
-        confidence = "low"
-        notes.append(f"low confidence: the rules disagree by {spread:.1f} decades")
+        confidence = "medium" if spread <= SPREAD_MEDIUM else "low"
+        notes.append(f"{confidence} confidence: {_disagreement(max_lr, suggestions, spread)}")
     if len(c.lr) < FEW_POINTS:
         confidence = _at_most(confidence, "medium")
         notes.append(f"only {len(c.lr)} finite points: the suggestions are coarse")
@@ -701,6 +706,20 @@ def recommend(
         lr_at_minimum=lr_min,
         fall=fallen,
     )
+
+
+def _disagreement(max_lr: float, suggestions: dict[str, float | None], spread: float) -> str:
+    """How far apart ``max_lr`` and the rules' answers are, and where ``max_lr`` lies when it lies outside them."""
+    answers = {name: lr for name, lr in suggestions.items() if lr is not None}
+    text = f"max_lr and the rules' answers span {spread:.1f} decades of lr"
+    highest, lowest = max(answers, key=answers.__getitem__), min(answers, key=answers.__getitem__)
+    if max_lr > answers[highest]:
+        return (f"{text}; max_lr lies {math.log10(max_lr / answers[highest]):.2f} decades above the highest "
+                f"({highest} {answers[highest]:.3g})")
+    if max_lr < answers[lowest]:
+        return (f"{text}; max_lr lies {math.log10(answers[lowest] / max_lr):.2f} decades below the lowest "
+                f"({lowest} {answers[lowest]:.3g})")
+    return text
 
 
 def _coarse(c: _Curve) -> str:
