@@ -247,7 +247,9 @@ def _delete(path: list):
 MAX_LR = ["recommendation", "max_lr"]
 MAX_LR_ERROR = "recommendation.max_lr must be a finite number > 0 or null, got "
 DAMAGED_FINDERS = [  # (edit of finder.json, what the one-line error says after naming the file), hand-edits first
-    (_set(MAX_LR, 1e300), "recommendation.max_lr is 1e+300, outside the tested lrs"),
+    (_set(MAX_LR, 0.5), "but max_lr / div_factor is 0.5 / 10 = 0.05: min_lr must be max_lr / div_factor"),  # alone
+    (lambda d: d["recommendation"].update(max_lr=1e300, min_lr=1e299),
+     "recommendation.max_lr is 1e+300, outside the tested lrs"),
     (_set(MAX_LR, math.nan), MAX_LR_ERROR + "nan"),
     (_set(MAX_LR, -1), MAX_LR_ERROR + "-1"),
     (_set(MAX_LR, "abc"), MAX_LR_ERROR + "'abc'"),

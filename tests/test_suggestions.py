@@ -12,6 +12,7 @@ from onecycle.suggestions import (
     COARSE_SPAN,
     EMA,
     MARGIN,
+    MAX_FALL,
     MIN_POINTS,
     PLATEAU_FACTOR,
     PLATEAU_FRACTION,
@@ -790,7 +791,20 @@ def test_recommendation_from_dict_rejects_bad_dicts():
     ({"notes": [1]}, r"where.notes\[0\] must be a string, got 1"),
     ({"div_factor": 0.5}, "where.div_factor must be a finite number >= 1, got 0.5"),
     ({"repeats": "2"}, "where.repeats must be an integer >= 1, got '2'"),
-    ({"fall": math.inf}, "where.fall must be a finite number or null, got inf"),
+    ({"fall": math.inf}, "where.fall must be a finite number from 0 to 2 or null, got inf"),
+    ({"fall": -0.1}, "where.fall must be a finite number from 0 to 2 or null, got -0.1"),
+    ({"fall": 2.5}, "where.fall must be a finite number from 0 to 2 or null, got 2.5"),
+    ({"suggestions": {"valley": 1e-3, "guess": 1e-3}}, r"^where.suggestions has unknown key\(s\) 'guess' \(expected "
+                                                        r"drop_fraction, minimum_div10, steepest, valley\)$"),
+    ({"min_lr": 1e-2}, r"^where.min_lr is 0.01, but max_lr / div_factor is 0.001 / 10 = 0.0001: min_lr must be "
+                       r"max_lr / div_factor$"),
+    ({"min_lr": 2e-4}, r"^where.min_lr is 0.0002, but max_lr / div_factor is 0.001 / 10 = 0.0001"),
+    ({"div_factor": 25}, r"^where.min_lr is 0.0001, but max_lr / div_factor is 0.001 / 25 = 4e-05"),
+    ({"min_lr": None}, r"^where.max_lr and where.min_lr must both be numbers or both null \(no recommendation\), "
+                       "got 0.001 and None$"),
+    ({"max_lr": None}, r"^where.max_lr and where.min_lr must both be numbers or both null"),
+    ({"max_lr": None, "min_lr": None}, r"^where.confidence is high, but where.max_lr is null: no recommendation is "
+                                       "low confidence$"),
     ({"confidence": None}, "where.confidence must be one of low, medium, high, got None"),
     ({"confidence": ["high"]}, r"where.confidence must be one of low, medium, high, got \['high'\]"),
     ({"confidence": {"a": 1}}, "where.confidence must be one of low, medium, high, got"),
@@ -801,6 +815,17 @@ def test_recommendation_from_dict_names_the_bad_key(change, message):
         Recommendation.from_dict({**d, **change}, "where")
     with pytest.raises(ValueError, match="recommendation must be an object, got"):
         Recommendation.from_dict([d])
+
+
+def test_recommendation_from_dict_takes_what_recommend_and_combine_give():
+    """Every recommendation the library makes reads back: min_lr is max_lr / div_factor to the last bit or within
+    rounding, a fall lies from 0 to MAX_FALL, and one without max_lr is low confidence."""
+    lrs = np.logspace(-6, 0, 100)
+    made = [recommend(lrs, sigmoid_curve(np.log10(lrs), x_div=-1.0), div_factor=3.7),
+            recommend(lrs, np.full(100, 2.0)), unanswered(["why"]), combine([rec_with(1e-3), rec_with(3e-3)]),
+            Recommendation(0.3, 0.3 / 7, {}, "high", None, div_factor=7.0, fall=MAX_FALL)]
+    for rec in made:
+        assert Recommendation.from_dict(json.loads(json.dumps(rec.to_dict()))) == rec
 
 
 def test_recommendation_prints_as_lines_a_person_reads():

@@ -50,16 +50,20 @@ def _is_number(value: Any) -> bool:
 
 
 def number(value: Any, where: str, *, optional: bool = False, finite: bool = True, at_least: float | None = None,
-           positive: bool = False) -> float | None:
+           at_most: float | None = None, positive: bool = False) -> float | None:
     """``value`` as a float (``None`` allowed with ``optional``): a number (not a bool, not a string), finite unless
-    ``finite=False``, ``> 0`` with ``positive``, ``>= at_least`` when given."""
+    ``finite=False``, ``> 0`` with ``positive``, ``>= at_least`` and ``<= at_most`` when given."""
     if value is None and optional:
         return None
     parts = ["a finite number" if finite else "a number"]
     if positive:
         parts.append("> 0")
-    if at_least is not None:
+    if at_least is not None and at_most is not None:
+        parts.append(f"from {at_least:g} to {at_most:g}")
+    elif at_least is not None:
         parts.append(f">= {at_least:g}")
+    elif at_most is not None:
+        parts.append(f"<= {at_most:g}")
     expected = " ".join(parts) + (" or null" if optional else "")
     if not _is_number(value):
         raise _bad(where, expected, value)
@@ -67,7 +71,8 @@ def number(value: Any, where: str, *, optional: bool = False, finite: bool = Tru
         v = float(value)
     except OverflowError:  # an integer too large for a float: a JSON file may hold one of 400 digits
         v = math.inf if value > 0 else -math.inf
-    if (finite and not math.isfinite(v)) or (positive and not v > 0) or (at_least is not None and not v >= at_least):
+    if ((finite and not math.isfinite(v)) or (positive and not v > 0) or (at_least is not None and not v >= at_least)
+            or (at_most is not None and not v <= at_most)):
         raise _bad(where, expected, value)
     return v
 

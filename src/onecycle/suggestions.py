@@ -438,6 +438,9 @@ tested (the defaults: 0.9 decades); a range of more than 13 decades is coarse ho
 noisy sigmoid fall, ``max_lr`` moved by 0.1 decades or less (median) up to a span of 2 decades, and by 0.4 to
 0.8 decades at spans of 3 to 5."""
 
+MAX_FALL = 2.0
+"""The most a curve can fall by :func:`relative_fall`'s measure (from ``x`` to ``-x``); the least is 0."""
+
 SHALLOW_FALL = 0.1
 """A curve whose smoothed loss falls by less than this fraction of its starting value before its minimum (see
 :func:`relative_fall`) is *shallow*: the network barely trained during the test, so where the minimum lies says
@@ -522,33 +525,49 @@ class Recommendation:
 
     @classmethod
     def from_dict(cls, data: Any, where: str = "recommendation") -> Recommendation:
-        """The inverse of :meth:`to_dict`, every value checked: missing or unknown keys and values of the wrong
-        kind (a learning rate that is not a number > 0, a confidence not in high/medium/low...) raise one
-        ``ValueError`` naming the key (inside ``where``)."""
+        """The inverse of :meth:`to_dict`, every value checked: missing or unknown keys (a rule not in
+        :data:`RULE_NAMES` among them), values of the wrong kind (a learning rate that is not a number > 0, a
+        confidence not in high/medium/low, a fall outside 0 to :data:`MAX_FALL`...) and values that contradict each
+        other (a ``min_lr`` that is not ``max_lr / div_factor``, one of them null without the other, a confidence
+        above low without a ``max_lr``) raise one ``ValueError`` naming the key (inside ``where``)."""
         names = [f.name for f in fields(cls)]
         required = ("max_lr", "min_lr", "suggestions", "confidence", "spread")
         d = records.table(data, where or "recommendation", required, names)
 
-        def lr(name: str, value: Any) -> float | None:
-            return records.number(value, records.key(where, name), optional=True, positive=True)
+        def key(name: str) -> str:
+            return records.key(where, name)
 
-        suggestions = records.table(d["suggestions"], records.key(where, "suggestions"))
+        def lr(name: str, value: Any) -> float | None:
+            return records.number(value, key(name), optional=True, positive=True)
+
+        suggestions = records.table(d["suggestions"], key("suggestions"), allowed=RULE_NAMES)
         confidence = d["confidence"]
         if not isinstance(confidence, str) or confidence not in _RANK:
-            raise ValueError(f"{records.key(where, 'confidence')} must be one of {', '.join(_RANK)}, got "
+            raise ValueError(f"{key('confidence')} must be one of {', '.join(_RANK)}, got "
                              f"{records.shown(confidence)}")
+        max_lr, min_lr = lr("max_lr", d["max_lr"]), lr("min_lr", d["min_lr"])
+        div_factor = records.number(d.get("div_factor", ONE_CYCLE.div_factor), key("div_factor"), at_least=1.0)
+        if max_lr is None or min_lr is None:
+            if (max_lr, min_lr) != (None, None):
+                raise ValueError(f"{key('max_lr')} and {key('min_lr')} must both be numbers or both null (no "
+                                 f"recommendation), got {records.shown(max_lr)} and {records.shown(min_lr)}")
+            if confidence != "low":
+                raise ValueError(f"{key('confidence')} is {confidence}, but {key('max_lr')} is null: no "
+                                 "recommendation is low confidence")
+        elif not math.isclose(min_lr, max_lr / div_factor, rel_tol=1e-9):
+            raise ValueError(f"{key('min_lr')} is {min_lr:.6g}, but max_lr / div_factor is {max_lr:.6g} / "
+                             f"{div_factor:g} = {max_lr / div_factor:.6g}: min_lr must be max_lr / div_factor")
         return cls(
-            max_lr=lr("max_lr", d["max_lr"]),
-            min_lr=lr("min_lr", d["min_lr"]),
+            max_lr=max_lr,
+            min_lr=min_lr,
             suggestions={name: lr(f"suggestions.{name}", v) for name, v in suggestions.items()},
             confidence=confidence,
-            spread=records.number(d["spread"], records.key(where, "spread"), optional=True, at_least=0.0),
-            notes=records.texts(d.get("notes", []), records.key(where, "notes")),
-            div_factor=records.number(d.get("div_factor", ONE_CYCLE.div_factor), records.key(where, "div_factor"),
-                                      at_least=1.0),
+            spread=records.number(d["spread"], key("spread"), optional=True, at_least=0.0),
+            notes=records.texts(d.get("notes", []), key("notes")),
+            div_factor=div_factor,
             lr_at_minimum=lr("lr_at_minimum", d.get("lr_at_minimum")),
-            repeats=records.integer(d.get("repeats", 1), records.key(where, "repeats"), at_least=1),
-            fall=records.number(d.get("fall"), records.key(where, "fall"), optional=True),
+            repeats=records.integer(d.get("repeats", 1), key("repeats"), at_least=1),
+            fall=records.number(d.get("fall"), key("fall"), optional=True, at_least=0.0, at_most=MAX_FALL),
         )
 
 
@@ -752,7 +771,8 @@ def relative_fall(smoothed: ArrayLike, i_min: int) -> float:
     ``(start - minimum) / max(|start|, |minimum|)``, 0 when both are 0.
 
     For losses >= 0 (cross-entropy, squared error) this is the fraction of the starting value lost, from 0 to
-    1; for any finite losses it is a number >= 0 that does not change when the losses are scaled, and at most 2.
+    1; for any finite losses it is a number >= 0 that does not change when the losses are scaled, and at most
+    :data:`MAX_FALL` (2).
     It is the fall that :data:`SHALLOW_FALL` judges, measured on the same scale as a curve's "falls" test."""
     s = _as_1d("smoothed", smoothed)
     start, bottom = float(s[0]), float(s[i_min])
