@@ -295,12 +295,51 @@ def test_repeats_combine_and_result_round_trips(tmp_path):
         (dict(diverge_factor=1.0), "diverge_factor"),
         (dict(accumulation_steps=0), "accumulation_steps"),
         (dict(repeats=0), "repeats"),
+        (dict(max_extend_factor="x"), r"^max_extend_factor must be a number >= 1 \(and end_lr x max_extend_factor "
+                                      r"finite\), got 'x'$"),
+        (dict(max_extend_factor=math.inf), "^max_extend_factor must be a number >= 1 .*, got inf$"),
+        (dict(max_extend_factor=True), "^max_extend_factor must be a number >= 1 .*, got True$"),
+        (dict(end_lr=1e306), "^max_extend_factor must be a number >= 1 .*, got 1000.0$"),
+        (dict(seed="a"), r"^seed must be None or an integer from -2\*\*63 to 2\*\*64 - 1, got 'a'$"),
+        (dict(seed=1.5), "^seed must be None or an integer from .*, got 1.5$"),
+        (dict(seed=True), "^seed must be None or an integer from .*, got True$"),
+        (dict(seed=2**64 - 2, repeats=3), r"^seed must be None or an integer from -2\*\*63 to 2\*\*64 - 3, got "),
+        (dict(amp_dtype="bfloat16"), "^amp_dtype must be None, torch.float16 or torch.bfloat16, got 'bfloat16'$"),
+        (dict(amp_dtype=torch.float32), "^amp_dtype must be None, torch.float16 or torch.bfloat16, got torch.float32$"),
+        (dict(start_lr="1e-3"), "^start_lr must be a number >= 1.175e-38 .*, got '1e-3'$"),
+        (dict(start_lr=True), "^start_lr must be a number >= 1.175e-38 .*, got True$"),
+        (dict(end_lr="10"), "^end_lr must be a finite number > start_lr, got '10'$"),
+        (dict(num_steps=10.0), "^num_steps must be an integer >= 2, got 10.0$"),
+        (dict(growth=["exp"]), r"^growth must be 'exp' or 'linear', got \['exp'\]$"),
+        (dict(beta="0.9"), r"^beta must be a number in \[0, 1\), got '0.9'$"),
+        (dict(diverge_factor=math.inf), "^diverge_factor must be a finite number > 1, got inf$"),
+        (dict(extend="no"), "^extend must be True or False, got 'no'$"),
+        (dict(val_every=0), "^val_every must be an integer >= 1, got 0$"),
+        (dict(val_batches="x"), "^val_batches must be an integer >= 1, got 'x'$"),
+        (dict(repeats=True), "^repeats must be an integer >= 1, got True$"),
+        (dict(div_factor="x"), "^div_factor must be a finite number >= 1, got 'x'$"),
+        (dict(div_factor=0.5), "^div_factor must be a finite number >= 1, got 0.5$"),
+        (dict(progress="no"), "^progress must be True or False, got 'no'$"),
     ],
 )
 def test_bad_arguments(kwargs, match):
+    """Each bad argument is one ValueError naming it, before any step (the step below fails the test)."""
     model = nn.Linear(2, 1)
     with pytest.raises(ValueError, match=match):
         range_test(model, torch.optim.SGD(model.parameters(), lr=0.1), [None], half_mse, **kwargs)
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [
+    (dict(data=5), r"^data must be an iterable of batches \(a list, a DataLoader, a generator...\), got 5$"),
+    (dict(val_data=5), "^val_data must be an iterable of batches .*, got 5$"),
+    (dict(loss_fn="mse"), r"^loss_fn must be a function \(output, target\) -> loss, got 'mse'$"),
+    (dict(loss_fn=None, step=1), r"^step must be a function \(batch\) -> loss, got 1$"),
+])
+def test_data_and_functions_of_the_wrong_kind_are_named(kwargs, match):
+    model = nn.Linear(2, 1)
+    args = {"data": [None], "loss_fn": half_mse, **kwargs}
+    with pytest.raises(ValueError, match=match):
+        range_test(model, torch.optim.SGD(model.parameters(), lr=0.1), **args)
 
 
 def test_empty_data_is_a_clear_error():

@@ -713,6 +713,22 @@ _CURVE = np.logspace(-5, 1, 50)
         ({"lrs": np.r_[_CURVE[:10], _CURVE[9:49]]}, "increasing"),
         ({"lrs": _CURVE[:3], "losses": np.ones(3)}, "at least 5 points"),
         ({"lrs": [], "losses": []}, "at least 5 points"),
+        ({"lrs": "abc", "losses": "abc"}, r"^lrs must be a sequence of real numbers \(a list or an array\), got 'abc'"),
+        ({"losses": "abc"}, r"^losses must be a sequence of real numbers \(a list or an array\), got 'abc'$"),
+        ({"lrs": _CURVE + 1j}, r"^lrs must be a sequence of real numbers \(a list or an array\), got array\(\["),
+        ({"losses": [complex(v) for v in range(50)]}, r"^losses must be a sequence of real numbers .*, got \[0j, "),
+        ({"lrs": (v for v in _CURVE)}, r"^lrs must be a sequence of real numbers .*, got <generator object"),
+        ({"lrs": dict(enumerate(_CURVE))}, r"^lrs must be a sequence of real numbers .*, got \{0: "),
+        ({"lrs": set(_CURVE)}, r"^lrs must be a sequence of real numbers .*, got \{"),
+        ({"lrs": None}, r"^lrs must be a sequence of real numbers .*, got None$"),
+        ({"lrs": [*_CURVE[:49], "1"]}, r"^lrs must be a sequence of real numbers .*, got \["),
+        ({"lrs": [*_CURVE[:49], None]}, r"^lrs must be a sequence of real numbers .*, got \["),
+        ({"lrs": [*_CURVE[:49], True]}, r"^lrs must be a sequence of real numbers .*, got \["),
+        ({"lrs": [[1.0, 2.0], [3.0]]}, r"^lrs must be a sequence of real numbers .*, got \[\[1.0, 2.0\], \[3.0\]\]$"),
+        ({"lrs": [list(_CURVE)]}, r"^lrs must be one-dimensional, got shape \(1, 50\)$"),
+        ({"lrs": np.array([_CURVE])}, r"^lrs must be one-dimensional, got shape \(1, 50\)$"),
+        ({"lrs": np.ones(50, dtype=bool)}, r"^lrs must be a sequence of real numbers .*, got array\(\[ True"),
+        ({"div_factor": "10"}, r"^div_factor must be a finite number >= 1, got '10'$"),
     ],
 )
 def test_recommend_refuses_each_bad_argument_with_one_value_error(kwargs, match):
@@ -910,6 +926,25 @@ def test_combine_validates():
     other = Recommendation(1e-3, 1e-4, {}, "high", None, div_factor=25.0)
     with pytest.raises(ValueError, match="div_factor"):
         combine([rec_with(1e-3), other])
+    for bad, message in [([1, 2], r"recommendations\[0\] must be a Recommendation, got 1"),
+                         ([rec_with(1e-3), {"max_lr": 1e-3}], r"recommendations\[1\] must be a Recommendation, got \{"),
+                         (None, "recommendations must be a sequence of Recommendation, got None"),
+                         ("abc", "recommendations must be a sequence of Recommendation, got 'abc'")]:
+        with pytest.raises(ValueError, match=f"^{message}"):
+            combine(bad)
+
+
+def test_recommend_takes_arrays_of_any_real_dtype_and_tensors():
+    """Real numbers in any container numpy reads as numbers (float32, ints, a tuple, a torch tensor) give the same
+    answer as a list of floats."""
+    import torch
+
+    lrs = np.logspace(-6, 0, 100)
+    y = sigmoid_curve(np.log10(lrs), x_div=-1.0)
+    expected = recommend(list(lrs), list(y))
+    assert recommend(tuple(lrs), torch.tensor(y)) == expected
+    assert recommend(lrs, np.array([float(v) for v in y], dtype=object)) == expected
+    assert recommend(lrs.astype(np.float32), y).max_lr == pytest.approx(expected.max_lr, rel=1e-5)
 
 
 def test_combine_noisy_repeats_of_one_curve():

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import math
+import numbers
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -27,6 +28,7 @@ from onecycle.suggestions import (
     EMA,
     MIN_POINTS,
     Recommendation,
+    check_div_factor,
     combine,
     has_diverged,
     recommend,
@@ -312,7 +314,7 @@ class BatchCycle:
         self.one_shot = isinstance(data, Iterator)  # a generator or an iterator, not a container or a loader
         self.count = 0
         self.ran_out = False
-        self._it: Iterator[Any] = iter(data)
+        self._it: Iterator[Any] = _iterate("data", data)
 
     def __iter__(self) -> BatchCycle:
         return self
@@ -332,6 +334,15 @@ class BatchCycle:
                               "be cycled like a list or a DataLoader)")
         self.count += 1
         return batch
+
+
+def _iterate(name: str, data: Any) -> Iterator[Any]:
+    """An iterator over ``data``; data that cannot be iterated is a ``ValueError`` naming ``name``."""
+    try:
+        return iter(data)
+    except TypeError:
+        raise ValueError(f"{name} must be an iterable of batches (a list, a DataLoader, a generator...), got "
+                         f"{records.shown(data)}") from None
 
 
 def _to_device(batch: Any, device: torch.device) -> Any:
@@ -390,7 +401,32 @@ def standard_step(
 
 def _check(name: str, ok: bool, allowed: str, value: Any) -> None:
     if not ok:
-        raise ValueError(f"{name} must be {allowed}, got {value!r}")
+        raise ValueError(f"{name} must be {allowed}, got {records.shown(value)}")
+
+
+def _real(value: Any) -> bool:
+    """Whether ``value`` is a real number (a bool is not)."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def _integer(value: Any, least: int) -> bool:
+    """Whether ``value`` is an integer (a bool is not) ``>= least``."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= least
+
+
+AMP_DTYPES = (torch.float16, torch.bfloat16)
+"""The ``amp_dtype`` values :func:`range_test` takes besides ``None``: those ``torch.autocast`` runs on CPU and CUDA."""
+
+SEED_RANGE = (-(2**63), 2**64 - 1)
+"""The seeds ``torch.manual_seed`` takes."""
+
+
+def check_seed(seed: Any, repeats: int = 1) -> None:
+    """Raise ``ValueError`` unless ``seed`` is ``None`` or an integer that seeds ``repeats`` tests (``seed`` to
+    ``seed + repeats - 1``) within :data:`SEED_RANGE`."""
+    low, high = SEED_RANGE
+    _check("seed", seed is None or (_integer(seed, low) and seed + repeats - 1 <= high),
+           f"None or an integer from -2**63 to 2**64 - {repeats}", seed)
 
 
 def range_test(
@@ -452,19 +488,29 @@ def range_test(
     """
     if loss_fn is None and step is None:
         raise ValueError("give loss_fn (standard training step) or step (your own training step)")
-    _check("start_lr", isinstance(start_lr, (int, float)) and SMALLEST_LR <= start_lr < math.inf,
-           f"a number {SMALLEST_LR_TEXT}", start_lr)
-    _check("end_lr", isinstance(end_lr, (int, float)) and start_lr < end_lr < math.inf, "> start_lr", end_lr)
-    _check("num_steps", isinstance(num_steps, int) and num_steps >= 2, "an integer >= 2", num_steps)
-    _check("growth", growth in ("exp", "linear"), "'exp' or 'linear'", growth)
-    _check("beta", isinstance(beta, (int, float)) and 0 <= beta < 1, "in [0, 1)", beta)
-    _check("diverge_factor", isinstance(diverge_factor, (int, float)) and diverge_factor > 1, "> 1",
+    _check("loss_fn", loss_fn is None or callable(loss_fn), "a function (output, target) -> loss", loss_fn)
+    _check("step", step is None or callable(step), "a function (batch) -> loss", step)
+    _check("start_lr", _real(start_lr) and SMALLEST_LR <= start_lr < math.inf, f"a number {SMALLEST_LR_TEXT}",
+           start_lr)
+    _check("end_lr", _real(end_lr) and start_lr < end_lr < math.inf, "a finite number > start_lr", end_lr)
+    _check("num_steps", _integer(num_steps, 2), "an integer >= 2", num_steps)
+    _check("growth", isinstance(growth, str) and growth in ("exp", "linear"), "'exp' or 'linear'", growth)
+    _check("beta", _real(beta) and 0 <= beta < 1, "a number in [0, 1)", beta)
+    _check("diverge_factor", _real(diverge_factor) and 1 < diverge_factor < math.inf, "a finite number > 1",
            diverge_factor)
-    _check("max_extend_factor", max_extend_factor >= 1, ">= 1", max_extend_factor)
-    _check("accumulation_steps", isinstance(accumulation_steps, int) and accumulation_steps >= 1,
-           "an integer >= 1", accumulation_steps)
-    _check("val_every", isinstance(val_every, int) and val_every >= 1, "an integer >= 1", val_every)
-    _check("repeats", isinstance(repeats, int) and repeats >= 1, "an integer >= 1", repeats)
+    _check("extend", isinstance(extend, bool), "True or False", extend)
+    _check("max_extend_factor", _real(max_extend_factor) and max_extend_factor >= 1
+           and math.isfinite(end_lr * max_extend_factor), "a number >= 1 (and end_lr x max_extend_factor finite)",
+           max_extend_factor)
+    _check("accumulation_steps", _integer(accumulation_steps, 1), "an integer >= 1", accumulation_steps)
+    _check("amp_dtype", amp_dtype is None or any(amp_dtype is d for d in AMP_DTYPES),
+           "None, torch.float16 or torch.bfloat16", amp_dtype)
+    _check("val_every", _integer(val_every, 1), "an integer >= 1", val_every)
+    _check("val_batches", _integer(val_batches, 1), "an integer >= 1", val_batches)
+    _check("repeats", _integer(repeats, 1), "an integer >= 1", repeats)
+    check_seed(seed, repeats)
+    check_div_factor(div_factor)
+    _check("progress", isinstance(progress, bool), "True or False", progress)
     if step is not None and (accumulation_steps != 1 or amp_dtype is not None):
         raise ValueError("accumulation_steps and amp_dtype apply to the standard step; a custom step does its own")
 
@@ -482,7 +528,7 @@ def range_test(
     try:
         val_set = None
         if val_data is not None:
-            val_set = [_to_device(b, device) for _, b in zip(range(val_batches), val_data)]
+            val_set = [_to_device(b, device) for _, b in zip(range(val_batches), _iterate("val_data", val_data))]
             if not val_set:
                 raise ValueError("val_data yielded no batches")
         batches = BatchCycle(data)

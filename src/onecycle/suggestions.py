@@ -13,9 +13,10 @@ Conventions shared by every rule:
   given lrs, except :func:`minimum_div10`), or ``None`` when the curve gives no answer: fewer than
   :data:`MIN_POINTS` finite points (a curve cut short by a non-finite loss), a loss that never falls, or an
   answer outside the tested range.
-* Mismatched lengths, curves of fewer than :data:`MIN_POINTS` points, non-finite or non-positive learning
-  rates, or learning rates that do not strictly increase raise :class:`ValueError` (so do bad settings:
-  ``frac``, ``margin``, ``div_factor``, ``diverged``).
+* Anything but a sequence or an array of real numbers (a string, a dict, a generator, complex numbers),
+  mismatched lengths, curves of fewer than :data:`MIN_POINTS` points, non-finite or non-positive learning
+  rates, or learning rates that do not strictly increase raise :class:`ValueError` naming ``lrs`` or ``losses``
+  (so do bad settings: ``frac``, ``margin``, ``div_factor``, ``diverged``).
 
 :func:`recommend` runs every rule and combines them into a :class:`Recommendation` for the 1cycle policy;
 :func:`combine` merges the recommendations of repeated range tests (several seeds).
@@ -24,7 +25,8 @@ Conventions shared by every rule:
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+import numbers
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Literal
 
@@ -37,6 +39,7 @@ __all__ = [
     "EMA",
     "RULE_NAMES",
     "Recommendation",
+    "check_div_factor",
     "combine",
     "drop_fraction",
     "ema",
@@ -164,6 +167,16 @@ def zero_phase_smooth(
     return out
 
 
+def _check_at_least_1(name: str, value: Any) -> None:
+    if not (_is_real(value) and math.isfinite(value) and value >= 1.0):
+        raise ValueError(f"{name} must be a finite number >= 1, got {records.shown(value)}")
+
+
+def check_div_factor(div_factor: Any) -> None:
+    """Raise ``ValueError`` unless ``div_factor`` (``min_lr = max_lr / div_factor``) is a finite number >= 1."""
+    _check_at_least_1("div_factor", div_factor)
+
+
 def _check_frac(frac: Any) -> None:
     if isinstance(frac, bool) or not (isinstance(frac, (int, float)) and 0.0 < frac <= 1.0):
         raise ValueError(f"frac must be a number in (0, 1], got {frac!r}")
@@ -216,11 +229,44 @@ def _lowess(x: np.ndarray, y: np.ndarray, frac: float, despike: bool) -> tuple[n
 # ------------------------------------------------------------------------------------------------ curves
 
 
+def _is_real(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def _leaves(values: Sequence[Any]) -> Iterator[Any]:
+    """The items of ``values`` and, for items that are lists or tuples, their items (to any depth)."""
+    for v in values:
+        if isinstance(v, (list, tuple)):
+            yield from _leaves(v)
+        else:
+            yield v
+
+
 def _as_1d(name: str, values: ArrayLike) -> np.ndarray:
-    a = np.asarray(values, dtype=float)
+    """``values`` as a one-dimensional float array; anything but a sequence or an array of real numbers (a string, a
+    dict, a generator, complex numbers, ``None``...) is one ``ValueError`` naming ``name``."""
+    expected = f"{name} must be a sequence of real numbers (a list or an array), got {records.shown(values)}"
+    if hasattr(values, "__array__"):  # an array, a tensor: its dtype says what it holds
+        try:
+            a = np.asarray(values)
+        except (TypeError, ValueError, RuntimeError):  # a tensor that requires grad...
+            raise ValueError(expected) from None
+        if a.dtype == object and all(_is_real(v) for v in a.flat):
+            a = a.astype(float)
+    elif isinstance(values, Sequence) and not isinstance(values, (str, bytes)):
+        if not all(_is_real(v) for v in _leaves(values)):  # strings, None, True, complex...
+            raise ValueError(expected)
+        try:
+            a = np.asarray(values, dtype=float)
+        except ValueError:  # a ragged list
+            raise ValueError(expected) from None
+    else:  # a string, a dict, a set, a generator, None...
+        raise ValueError(expected)
+    if a.dtype.kind not in "iuf":
+        raise ValueError(expected)
     if a.ndim != 1:
         raise ValueError(f"{name} must be one-dimensional, got shape {a.shape}")
-    return a
+    return a.astype(float)
 
 
 def _validate(lrs: ArrayLike, losses: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
@@ -634,12 +680,8 @@ def recommend(
     fewer than :data:`MIN_POINTS` points, bad lrs (see the module docstring), ``div_factor`` or ``margin`` below
     1 or not finite, ``frac`` outside ``(0, 1]``, ``diverged`` not a bool.
     """
-    if isinstance(div_factor, bool) or not (isinstance(div_factor, (int, float)) and math.isfinite(div_factor)
-                                            and div_factor >= 1.0):
-        raise ValueError(f"div_factor must be a finite number >= 1, got {div_factor!r}")
-    if isinstance(margin, bool) or not (isinstance(margin, (int, float)) and math.isfinite(margin)
-                                        and margin >= 1.0):
-        raise ValueError(f"margin must be a finite number >= 1, got {margin!r}")
+    _check_at_least_1("div_factor", div_factor)
+    _check_at_least_1("margin", margin)
     _check_frac(frac)
     if not isinstance(diverged, (bool, np.bool_)):
         raise ValueError(f"diverged must be True or False (whether the range test's loss diverged), got "
@@ -789,9 +831,15 @@ def combine(recommendations: Sequence[Recommendation]) -> Recommendation:
     above the median confidence of the repeats, and low when fewer than half of them gave an answer. Notes
     of the repeats are kept once each, with how many repeats raised them.
     """
+    if isinstance(recommendations, (str, bytes, Mapping)) or not isinstance(recommendations, Iterable):
+        raise ValueError(f"recommendations must be a sequence of Recommendation, got "
+                         f"{records.shown(recommendations)}")
     recs = list(recommendations)
     if not recs:
         raise ValueError("combine needs at least one recommendation")
+    for i, r in enumerate(recs):
+        if not isinstance(r, Recommendation):
+            raise ValueError(f"recommendations[{i}] must be a Recommendation, got {records.shown(r)}")
     div_factor = recs[0].div_factor
     if any(r.div_factor != div_factor for r in recs):
         raise ValueError("every recommendation must share the same div_factor")
