@@ -379,10 +379,17 @@ def test_one_shot_iterator_that_runs_out_stops_the_curve_and_says_so():
     batches = (b for b in small_batches(16))
     res = range_test(model, opt, batches, nn.functional.cross_entropy, num_steps=50)
     assert len(res.lrs) == 16 and not res.diverged
-    message = "the data ran out after 16 batches (a one-shot iterator, which cannot be cycled"
-    assert res.stop_reason.startswith(message) and res.stop_reason.endswith("16 steps taken, 50 planned")
-    assert res.stop_reason in res.recommendation.notes
-    assert message in str(res)
+    assert res.stop_reason == ("the data ran out after 16 batches (a one-shot iterator, which cannot be cycled like a "
+                               f"list or a DataLoader): 16 steps taken of 50 planned, up to lr {res.lrs[-1]:.3g}")
+    notes = res.recommendation.notes
+    assert notes[0] == f"the range test stopped early: {res.stop_reason}"  # first: it explains the rest
+    assert sum(res.stop_reason in note for note in notes) == 1
+    assert not any("end_lr" in note or "too high" in note for note in notes)  # neither applies to a cut curve
+    assert str(res).splitlines()[0] == f"range test of 16 steps, stopped: {res.stop_reason}"
+    few = range_test(model, opt, (b for b in small_batches(3)), nn.functional.cross_entropy, num_steps=50)
+    assert few.recommendation.notes == [
+        f"the range test stopped early: {few.stop_reason}",
+        f"the range test stopped after 3 step(s): too few points, need at least {MIN_POINTS}: no recommendation"]
     with pytest.raises(ValueError, match=r"ran out after 10 batches .*: none left for repeat 2"):
         range_test(model, opt, iter(small_batches(10)), step=lambda batch: 1.0, num_steps=10, extend=False, repeats=2)
 

@@ -566,8 +566,8 @@ def test_recommend_curve_that_never_falls(losses):
 
 @pytest.mark.parametrize(("diverged", "advice"), [
     (True, "the loss never falls: the range starts too high (start it lower), or the model does not learn"),
-    (False, "the loss neither falls nor diverges: the tested range lies too low (raise end_lr), or the model does not "
-            "learn"),
+    (False, "the loss neither falls nor diverges up to the last lr tested, 10: the range lies too low, or the model "
+            "does not learn"),
 ])
 def test_a_curve_that_never_falls_is_advised_by_whether_it_diverged(diverged, advice):
     """A flat curve that diverged started too high; one that never diverged either lies too low."""

@@ -470,12 +470,12 @@ def range_test(
     used for float16: ``scaler`` or a new one). For any other training step pass ``step(batch) -> loss``, which
     must do the forward, backward and ``optimizer.step()`` itself.
 
-    ``data`` with fewer batches than the test needs is cycled when it can be iterated again (a list, a
-    DataLoader, :class:`~onecycle.loader.Batches`): a new pass starts where one ends. A one-shot iterator (a
-    generator, ``iter(loader)``) cannot be: when it runs out the curve stops there, not diverged, and its
-    ``stop_reason`` and a note of the recommendation say how many batches it gave and how many steps were
-    planned (with ``repeats``, a repeat left without batches is a ``ValueError``). Data without a single batch
-    is a ``ValueError``.
+    ``data`` with fewer batches than the test needs is cycled when it can be iterated again (a list, a DataLoader,
+    :class:`~onecycle.loader.Batches`): a new pass starts where one ends. A one-shot iterator (a generator,
+    ``iter(loader)``) cannot be: when it runs out the curve stops there, not diverged, and its ``stop_reason`` and
+    the recommendation's first note say how many batches it gave, how many steps were taken of those planned and the
+    lr reached (with ``repeats``, a repeat left without batches is a ``ValueError``). Data without a single batch is
+    a ``ValueError``.
 
     ``val_data`` (held-out test data): the first ``val_batches`` batches are held fixed and their mean loss is
     recorded every ``val_every`` steps. ``repeats``: run the test several times (seeds ``seed, seed+1, ...`` and
@@ -549,19 +549,22 @@ def range_test(
                                      val_every, amp_dtype, progress, r))
     finally:
         restore(snap, model, optimizer)
-    recs = [_recommendation(c, div_factor) for c in curves]
-    if batches.ran_out:  # only the last curve can have run out: a later repeat would have had no data
-        recs[-1] = replace(recs[-1], notes=[*recs[-1].notes, curves[-1].stop_reason])
+    # only the last curve can have run out of data: a later repeat would have had none
+    recs = [_recommendation(c, div_factor, batches.ran_out and i == len(curves) - 1) for i, c in enumerate(curves)]
     return RangeTestResult(curves, recs[0] if repeats == 1 else combine(recs), settings)
 
 
-def _recommendation(curve: Curve, div_factor: float) -> Recommendation:
+def _recommendation(curve: Curve, div_factor: float, ran_out: bool) -> Recommendation:
     """:func:`~onecycle.suggestions.recommend` on one curve; a curve that stopped before it had the points a
-    recommendation needs gives none, with a note saying why."""
+    recommendation needs gives none, with a note saying why. A curve whose data ran out (``ran_out``) says so
+    first, since it is why the curve ends where it does."""
+    cut = [f"the range test stopped early: {curve.stop_reason}"] if ran_out else []
     if len(curve.lrs) < MIN_POINTS:
-        return unanswered([f"the range test stopped after {len(curve.lrs)} step(s) ({curve.stop_reason}): too few "
-                           f"points, need at least {MIN_POINTS}: no recommendation"], div_factor)
-    return recommend(curve.lrs, curve.losses, div_factor=div_factor, diverged=curve.diverged)
+        why = "" if ran_out else f" ({curve.stop_reason})"
+        return unanswered([*cut, f"the range test stopped after {len(curve.lrs)} step(s){why}: too few points, need "
+                           f"at least {MIN_POINTS}: no recommendation"], div_factor)
+    rec = recommend(curve.lrs, curve.losses, div_factor=div_factor, diverged=curve.diverged)
+    return replace(rec, notes=[*cut, *rec.notes])
 
 
 def _run_curve(model: nn.Module, optimizer: torch.optim.Optimizer, one_step: Callable[[], float],
@@ -594,7 +597,7 @@ def _run_curve(model: nn.Module, optimizer: torch.optim.Optimizer, one_step: Cal
         except _DataRanOut as err:
             if not lrs:
                 raise ValueError(f"{err}: none left for repeat {repeat + 1}") from None
-            reason = f"{err}: {i} steps taken, {s['num_steps']} planned"
+            reason = f"{err}: {i} steps taken of {s['num_steps']} planned, up to lr {lrs[-1]:.3g}"
             break
         lrs.append(lr)
         losses.append(loss)

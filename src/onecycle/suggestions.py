@@ -797,8 +797,8 @@ def _no_fall(c: _Curve, diverged: bool) -> str:
     if c.span > COARSE_SPAN:
         return f"the loss never falls at this resolution: {_coarse(c)}"
     if not diverged:
-        return ("the loss neither falls nor diverges: the tested range lies too low (raise end_lr), or the model does "
-                "not learn")
+        return (f"the loss neither falls nor diverges up to the last lr tested, {c.lr[-1]:.3g}: the range lies too "
+                "low, or the model does not learn")
     return "the loss never falls: the range starts too high (start it lower), or the model does not learn"
 
 
