@@ -301,7 +301,12 @@ def test_a_damaged_finder_json_is_one_error_naming_the_file_and_the_key_before_t
 @pytest.mark.parametrize("edit,message", [
     (_set(["pick"], "abc"), "pick must be a finite number or null, got 'abc'"),
     (_set(["pick"], 1e300), "pick 1e+300 is not one of the values"),
-    (_set(["values"], [-1.0, 1e-5]), "pick is -1, which training cannot use: weight_decay must be >= 0"),
+    (lambda d: d.update(values=[-1.0, 1e-5], eligible=[True, False]),
+     "pick is -1, which training cannot use: weight_decay must be >= 0"),
+    (_set(["eligible"], [False, False]), "but no value is eligible (eligible is all false): it must be null"),
+    (lambda d: d.update(eligible=[True, True], pick=min(d["values"])), "but the largest eligible value is "),
+    (lambda d: d.update(values=[d["values"][0]] * 2), "values must be distinct, got ["),
+    (_set(["param"], "dropout"), "param must be one of weight_decay, momentum, got 'dropout'"),
     (_set(["results", 1, "recommendation", "max_lr"], {}),
      "results[1].recommendation.max_lr must be a finite number > 0 or null, got {}"),
     (_set(["eligible"], [True]), "values, results and eligible must be of one length, got 2, 2 and 1"),

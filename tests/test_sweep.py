@@ -1,10 +1,13 @@
 """Sweeps: the documented pick rule on constructed cases, identical conditions per value, restore, plots."""
 
+import json
+import math
+
 import pytest
 import torch
 from torch import nn
 
-from onecycle.sweep import SweepResult, pick, reached_loss, sweep
+from onecycle.sweep import SWEEPABLE, SweepResult, pick, reached_loss, sweep
 from tests.quadratic import half_mse, least_squares
 
 
@@ -79,15 +82,85 @@ def test_sweep_result_round_trip_and_plot(tmp_path):
         assert (tmp_path / f"sweep.{suffix}").stat().st_size > 1000
 
 
-def test_sweep_bad_input():
+def _no_build(value):
+    pytest.fail("a range test ran")
+
+
+@pytest.mark.parametrize(("param", "values", "kwargs", "message"), [
+    ("dropout", [0.1], {}, r"^the optimizer's param groups have no number 'dropout' to set \(on any torch "
+                           r"optimizer: weight_decay, momentum; momentum is beta1 in the Adam family\); pass build=... "
+                           "to sweep it$"),
+    ("betas", [0.9], {}, "^the optimizer's param groups have no number 'betas' to set"),
+    ("weight_decay", [0.1, 0.1], {}, r"^values must be distinct, got \[0.1, 0.1\]$"),
+    ("weight_decay", [1, 1.0], {}, r"^values must be distinct, got \[1, 1.0\]$"),
+    ("weight_decay", [1e-3, 0.001], {"build": _no_build}, "^values must be distinct"),
+    ("weight_decay", "abc", {}, "^values must be a list of finite numbers, got 'abc'$"),
+    ("weight_decay", (v for v in [1e-3]), {}, "^values must be a list of finite numbers, got <generator"),
+    ("weight_decay", [math.nan, 1e-3], {}, r"^values must be a list of finite numbers, got \[nan, 0.001\]$"),
+    ("weight_decay", [True], {}, r"^values must be a list of finite numbers, got \[True\]$"),
+    ("weight_decay", [], {}, "^values must not be empty$"),
+    (3, [1e-3], {}, "^param must be the name of a hyper-parameter, got 3$"),
+    ("", [1e-3], {"build": _no_build}, "^param must be the name of a hyper-parameter, got ''$"),
+    ("lr", [0.1], {"build": _no_build}, "sets the learning rate itself"),
+    ("weight_decay", [1e-3], {"seed": "a"}, "^seed must be None or an integer"),
+    ("weight_decay", [1e-3], {"lr_tolerance": "2"}, "^lr_tolerance must be a finite number >= 1, got '2'$"),
+    ("weight_decay", [1e-3], {"loss_tolerance": -1}, "^loss_tolerance must be a finite number >= 0, got -1$"),
+])
+def test_sweep_refuses_what_it_cannot_sweep_before_any_test(param, values, kwargs, message):
     model, data, _ = least_squares(0)
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
-    with pytest.raises(ValueError, match="no 'dropout'"):
-        sweep("dropout", [0.1], model, opt, data, half_mse)
-    with pytest.raises(ValueError, match="distinct"):
-        sweep("weight_decay", [0.1, 0.1], model, opt, data, half_mse)
+    given = {"build": kwargs["build"], "loss_fn": half_mse} if "build" in kwargs else {
+        "model": model, "optimizer": opt, "data": data, "loss_fn": lambda *a: pytest.fail("a range test ran")}
+    with pytest.raises(ValueError, match=message):
+        sweep(param, values, **given, **{k: v for k, v in kwargs.items() if k != "build"})
+
+
+def test_sweep_bad_input():
+    model, _, _ = least_squares(0)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
     with pytest.raises(ValueError, match="build"):
         sweep("weight_decay", [0.1], model, opt)
+
+
+def _saved_sweep():
+    model, data, _ = least_squares(1)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.5)
+    return sweep("weight_decay", [1e-1, 1e-2, 1e-3], model, opt, data, half_mse, end_lr=10.0, num_steps=30).to_dict()
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (dict(eligible=[False, False, False]), r"^pick is \S+, but no value is eligible \(eligible is all false\): it "
+                                          "must be null$"),
+    (dict(eligible=[True, True, True], pick=1e-3), "^pick is 0.001, but the largest eligible value is 0.1: the pick "
+                                                   "is the largest eligible value$"),
+    (dict(eligible=[False, True, True], pick=None), "^pick is null, but the largest eligible value is 0.01"),
+    (dict(pick=0.5), "^pick 0.5 is not one of the values$"),
+    (dict(values=[1e-2, 1e-2, 1e-3], pick=1e-2, eligible=[True, True, True]),
+     r"^values must be distinct, got \[0.01, 0.01, 0.001\]: 0.01 more than once$"),
+    (dict(param="dropout"), "^param must be one of weight_decay, momentum, got 'dropout'$"),
+    (dict(param=""), "^param must be one of weight_decay, momentum, got ''$"),
+])
+def test_a_sweep_read_back_that_contradicts_itself_is_refused(tmp_path, change, message):
+    data = _saved_sweep()
+    data.update(pick=max(v for v, ok in zip(data["values"], data["eligible"]) if ok), **{
+        k: v for k, v in change.items() if k != "pick"})
+    if "pick" in change:
+        data["pick"] = change["pick"]
+    with pytest.raises(ValueError, match=message):
+        SweepResult.from_dict(data, SWEEPABLE)
+    path = tmp_path / "sweep.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(ValueError, match=f"^{path} is not a valid sweep result: {message.lstrip('^')}"):
+        SweepResult.load_json(path, SWEEPABLE)
+
+
+def test_a_sweep_of_any_param_reads_back_without_params():
+    """A library sweep through build= (dropout) saves and loads; only a reader that needs one of SWEEPABLE (a run
+    takes its weight decay from it) names them."""
+    data = {**_saved_sweep(), "param": "dropout"}
+    assert SweepResult.from_dict(data).param == "dropout"
+    with pytest.raises(ValueError, match=r"^param must be one of weight_decay, momentum, got 'dropout'$"):
+        SweepResult.from_dict(data, SWEEPABLE)
 
 
 def test_momentum_sweep_sets_beta1_of_adam():

@@ -31,7 +31,7 @@ from onecycle.probe import candidates_below, probe, steps_per_candidate
 from onecycle.range_test import RANGE_TEST, RangeTestResult, range_test
 from onecycle.scheduler import PolicyScheduler
 from onecycle.schedules import policy
-from onecycle.sweep import SweepResult, sweep
+from onecycle.sweep import SWEEPABLE, SweepResult, sweep
 
 log = logging.getLogger("onecycle")
 
@@ -197,7 +197,7 @@ def fresh_sweep(cfg: RunConfig, run_dir: Path) -> SweepResult | None:
     path = run_dir / rundir.SWEEP_JSON
     if not path.exists():
         return None
-    result = SweepResult.load_json(path)
+    result = SweepResult.load_json(path, SWEEPABLE)
     if result.param != "weight_decay":
         return None
     _check_conditions(path, result.settings, range_test_conditions(cfg, 0.0, swept=result.param),
@@ -755,7 +755,7 @@ def sweep_progress(cfg: RunConfig, run_dir: Path) -> str:
     (:data:`rundir.RUN_FILES`), which only ``overwrite`` replaces."""
     path = run_dir / rundir.SWEEP_JSON
     if path.exists():
-        result = SweepResult.load_json(path)
+        result = SweepResult.load_json(path, SWEEPABLE)
         wd = 0.0 if cfg.sweep_param == "weight_decay" else weight_decay_for(cfg, run_dir)[0]
         if (result.param, list(result.values), result.settings) == (cfg.sweep_param, cfg.sweep_values,
                                                                       sweep_settings(cfg, wd)):

@@ -17,6 +17,7 @@ a factor of 2 in learning rate and 10% in reached loss.
 from __future__ import annotations
 
 import math
+import numbers
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -28,7 +29,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from onecycle import records, rundir
-from onecycle.range_test import RangeTestResult, preserved, range_test
+from onecycle.range_test import RangeTestResult, check_seed, preserved, range_test
 from onecycle.scheduler import momentum_key, set_group_value
 
 if TYPE_CHECKING:
@@ -87,12 +88,21 @@ class SweepResult:
                 "pick": self.pick, "eligible": self.eligible, "rule": self.rule, "settings": self.settings}
 
     @classmethod
-    def from_dict(cls, data: Any) -> SweepResult:
+    def from_dict(cls, data: Any, params: Sequence[str] | None = None) -> SweepResult:
         """The inverse of :meth:`to_dict`, every value checked: a damaged or hand-edited sweep raises one
-        ``ValueError`` naming the key (``pick``, ``results[1].recommendation.max_lr``...); the pick must be one of
-        the values."""
+        ``ValueError`` naming the key (``pick``, ``results[1].recommendation.max_lr``...). The values must be
+        distinct, the pick the largest eligible value (``null`` when none is), and the param one of ``params`` when
+        given (:data:`SWEEPABLE`: what a run can take from the sweep)."""
         d = records.table(data, "the sweep", ("param", "values", "results", "pick", "eligible"), ("rule", "settings"))
+        param = records.text(d["param"], "param")
+        if not param or (params is not None and param not in params):
+            allowed = f"one of {', '.join(params)}" if params is not None else "the name of a hyper-parameter"
+            raise ValueError(f"param must be {allowed}, got {records.shown(param)}")
         values = records.numbers_list(d["values"], "values")
+        twice = sorted({v for v in values if values.count(v) > 1})
+        if twice:
+            raise ValueError(f"values must be distinct, got {records.shown(values)}: {', '.join(map(repr, twice))} "
+                             "more than once")
         results = [RangeTestResult.from_dict(r, f"results[{i}]") for i, r in enumerate(records.items(d["results"],
                                                                                                    "results"))]
         eligible = [records.flag(v, f"eligible[{i}]") for i, v in enumerate(records.items(d["eligible"], "eligible"))]
@@ -100,22 +110,20 @@ class SweepResult:
             raise ValueError(f"values, results and eligible must be of one length, got {len(values)}, {len(results)} "
                              f"and {len(eligible)}")
         pick = records.number(d["pick"], "pick", optional=True)
-        if pick is not None and pick not in values:
-            raise ValueError(f"pick {pick:g} is not one of the values")
+        _check_pick(pick, values, eligible)
         rule = {name: records.number(v, f"rule.{name}") for name, v in records.table(d.get("rule", {}), "rule").items()}
-        return cls(records.text(d["param"], "param"), values, results, pick, eligible, rule,
-                   records.table(d.get("settings", {}), "settings"))
+        return cls(param, values, results, pick, eligible, rule, records.table(d.get("settings", {}), "settings"))
 
     def save_json(self, path: str | Path) -> None:
         rundir.write_json(Path(path), self.to_dict())
 
     @classmethod
-    def load_json(cls, path: str | Path) -> SweepResult:
-        """The sweep in ``path``; a file that is not JSON, or not a valid sweep, is one ``ValueError`` naming the file
-        (and the key)."""
+    def load_json(cls, path: str | Path, params: Sequence[str] | None = None) -> SweepResult:
+        """The sweep in ``path``; a file that is not JSON, or not a valid sweep (see :meth:`from_dict`, ``params``), is
+        one ``ValueError`` naming the file (and the key)."""
         data = rundir.read_json(Path(path))
         try:
-            return cls.from_dict(data)
+            return cls.from_dict(data, params)
         except ValueError as err:
             raise ValueError(f"{path} is not a valid sweep result: {err}") from None
 
@@ -124,6 +132,20 @@ class SweepResult:
         from onecycle.plots import plot_sweep
 
         return plot_sweep(self, out)
+
+
+def _check_pick(chosen: float | None, values: list[float], eligible: list[bool]) -> None:
+    """Raise ``ValueError`` unless ``chosen`` is what the rule picks given ``eligible``: the largest eligible value,
+    ``None`` when no value is eligible."""
+    candidates = [v for v, ok in zip(values, eligible) if ok]
+    expected = max(candidates) if candidates else None
+    if chosen is not None and chosen not in values:
+        raise ValueError(f"pick {chosen:g} is not one of the values")
+    if chosen is not None and expected is None:
+        raise ValueError(f"pick is {chosen:g}, but no value is eligible (eligible is all false): it must be null")
+    if chosen != expected:
+        raise ValueError(f"pick is {'null' if chosen is None else f'{chosen:g}'}, but the largest eligible value is "
+                         f"{expected:g}: the pick is the largest eligible value")
 
 
 def pick(
@@ -138,8 +160,7 @@ def pick(
     each value."""
     if not (len(values) == len(max_lrs) == len(reached)):
         raise ValueError("values, max_lrs and reached losses must have the same length")
-    if lr_tolerance < 1 or loss_tolerance < 0:
-        raise ValueError("lr_tolerance must be >= 1 and loss_tolerance >= 0")
+    _check_tolerances(lr_tolerance, loss_tolerance)
     lrs_ok = [lr for lr in max_lrs if lr is not None and math.isfinite(lr)]
     losses_ok = [loss for loss in reached if math.isfinite(loss)]
     if not lrs_ok or not losses_ok:
@@ -153,17 +174,38 @@ def pick(
     return (max(candidates) if candidates else None), eligible
 
 
-def _set_groups(optimizer: torch.optim.Optimizer, param: str, value: Any) -> None:
+def _real(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def _check_tolerances(lr_tolerance: Any, loss_tolerance: Any) -> None:
+    if not (_real(lr_tolerance) and 1 <= lr_tolerance < math.inf):
+        raise ValueError(f"lr_tolerance must be a finite number >= 1, got {records.shown(lr_tolerance)}")
+    if not (_real(loss_tolerance) and 0 <= loss_tolerance < math.inf):
+        raise ValueError(f"loss_tolerance must be a finite number >= 0, got {records.shown(loss_tolerance)}")
+
+
+def _check_param(param: Any, optimizer: torch.optim.Optimizer | None) -> None:
+    """Raise ``ValueError`` unless :func:`sweep` can sweep ``param``: any name with ``build``, else (``optimizer``
+    given) a number every param group holds (``momentum``: beta1 in the Adam family)."""
+    if not isinstance(param, str) or not param:
+        raise ValueError(f"param must be the name of a hyper-parameter, got {records.shown(param)}")
     if param in ("lr", "initial_lr"):
         raise ValueError("the range test sets the learning rate itself; sweep another hyper-parameter")
+    if optimizer is None:
+        return
     for group in optimizer.param_groups:
         key = momentum_key(group) if param == "momentum" else param
-        if key is None or key not in group:
-            raise ValueError(f"the optimizer's param groups have no {param!r}; pass build=... to sweep it")
-        if param == "betas":
-            group["betas"] = tuple(value)
-        else:
-            set_group_value(group, key, value)
+        if key is None or key not in group or (param != "momentum" and not _real(group[key])
+                                               and not isinstance(group[key], torch.Tensor)):
+            raise ValueError(f"the optimizer's param groups have no number {param!r} to set (on any torch optimizer: "
+                             f"{', '.join(SWEEPABLE)}; momentum is beta1 in the Adam family); pass build=... to sweep "
+                             "it")
+
+
+def _set_groups(optimizer: torch.optim.Optimizer, param: str, value: float) -> None:
+    for group in optimizer.param_groups:
+        set_group_value(group, momentum_key(group) if param == "momentum" else param, value)  # type: ignore[arg-type]
 
 
 def sweep(
@@ -188,13 +230,23 @@ def sweep(
     line on stderr names each value before its progress bar. For anything that needs a rebuild (dropout,
     batch size, architecture) pass ``build(value) -> (model, optimizer, data)``: it is called after
     ``torch.manual_seed(seed)``, so a model built inside it starts from the same initial weights each time.
+
+    Before any test, one ``ValueError`` names what cannot be swept: ``values`` that are not distinct finite
+    numbers, the learning rate (the range test sets it), a ``param`` the optimizer's param groups do not hold as a
+    number (without ``build``), a bad ``seed`` or tolerance.
     """
+    if isinstance(values, (str, bytes)) or not isinstance(values, Sequence) or not all(
+            _real(v) and math.isfinite(v) for v in values):
+        raise ValueError(f"values must be a list of finite numbers, got {records.shown(values)}")
     if not values:
         raise ValueError("values must not be empty")
-    if len(set(map(repr, values))) != len(values):
-        raise ValueError(f"values must be distinct, got {list(values)}")
+    if len(set(values)) != len(values):
+        raise ValueError(f"values must be distinct, got {records.shown(list(values))}")
     if build is None and (model is None or optimizer is None or data is None or loss_fn is None):
         raise ValueError("give model, optimizer, data and loss_fn, or build=...")
+    _check_param(param, optimizer if build is None else None)
+    check_seed(seed)
+    _check_tolerances(lr_tolerance, loss_tolerance)
     range_test_kwargs.setdefault("seed", seed)
 
     results = []
