@@ -162,3 +162,17 @@ def test_find_lr_takes_every_setting_of_the_schedule_the_probe_trains_in_trains_
     names = {a.dest: a.option_strings for a in _commands()["find-lr"]._actions}
     train = {a.dest: a.option_strings for a in _commands()["train"]._actions}
     assert read <= set(names) and all(names[name] == train[name] for name in read)
+
+
+
+@pytest.mark.parametrize("command,flag", [("sweep", "--sweep-values"), ("sweep", "--values"),
+                                          ("train", "--sweep-values"), ("demo", "--sweep-values")])
+@pytest.mark.parametrize("text,which", [("1e-3,,1e-4", "item 2 of 3"), ("1e-3,1e-4,", "item 3 of 3"),
+                                        (" ,1e-4", "item 1 of 2"), ("", "item 1 of 1")])
+def test_an_empty_item_of_a_list_is_refused_naming_the_flag_and_the_item(capsys, command, flag, text, which):
+    with pytest.raises(SystemExit) as exc:
+        build_parser().parse_args([command, flag, text])
+    assert exc.value.code == 2
+    assert capsys.readouterr().err.strip() == (
+        f"onecycle {command}: error: argument {flag}: expected comma-separated numbers, got {text!r}: {which} is "
+        f"empty (see onecycle {command} --help)")

@@ -73,8 +73,15 @@ def one_line(message: str) -> str:
 
 
 def floats(text: str) -> list[float]:
+    """A comma-separated list of numbers (``1e-3,1e-4``); an empty item (``1e-3,,1e-4``, a trailing comma) is an
+    error naming it, never dropped."""
+    items = text.split(",")
+    empty = [i for i, item in enumerate(items, 1) if not item.strip()]
+    if empty:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}: item {empty[0]} of "
+                                         f"{len(items)} is empty")
     try:
-        return [float(v) for v in text.split(",") if v.strip()]
+        return [float(v) for v in items]
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
 
