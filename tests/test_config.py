@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from onecycle import datasets, models
-from onecycle.cli import build_parser
+from onecycle.cli import build_parser, main
 from onecycle.cli.common import config_from_args
 from onecycle.config import CHOICES, FIELDS, SCHEDULE_KEYS, Group, RunConfig, build_config, field_type, from_dict
 from onecycle.range_test import RANGE_TEST, SMALLEST_LR, range_test
@@ -74,6 +74,15 @@ def test_unreadable_files_are_one_clear_error_naming_them(tmp_path, make, messag
 def test_missing_file():
     with pytest.raises(ValueError, match="does not exist"):
         build_config("/nonexistent/run.toml")
+
+
+@pytest.mark.parametrize("command", ["sweep", "find-lr", "train", "demo", "schedule"])
+@pytest.mark.parametrize("text", ["", " "])
+def test_an_empty_config_path_says_it_is_empty(capsys, command, text):
+    extra = ["--total-steps", "10", "--max-lr", "1"] if command == "schedule" else []
+    assert main([command, "--config", text, *extra]) == 2
+    assert capsys.readouterr().err.strip() == (f"onecycle {command}: error: config file path is empty ({text!r}): "
+                                               "expected the path of a TOML file")
 
 
 def test_replace_validates():

@@ -414,7 +414,9 @@ def from_dict(values: dict[str, Any], source: str = "settings", origins: Origins
 def load_toml(path: str | Path) -> dict[str, Any]:
     """The settings in a TOML file (top-level keys, or under a ``[onecycle]`` table); a file that cannot be read
     as such (missing, a directory, larger than :data:`MAX_CONFIG_BYTES`, not UTF-8, not TOML) is a
-    :class:`ConfigError` naming it."""
+    :class:`ConfigError` naming it. An empty path is one too (``Path("")`` would be the current directory)."""
+    if not str(path).strip():
+        raise ConfigError(f"config file path is empty ({_shown(str(path))}): expected the path of a TOML file")
     path = Path(path)
     try:
         with open(path, "rb") as f:  # read no more than a settings file can hold: /dev/zero never ends
