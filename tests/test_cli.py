@@ -9,7 +9,9 @@ import pytest
 import torch
 
 from onecycle import experiment, rundir
-from onecycle.cli import main
+from onecycle.cli import build_parser, main
+from onecycle.cli.common import config_from_args
+from onecycle.cli.sweep import check_swept
 from onecycle.config import from_dict
 from tests.offline import without_fashion_mnist
 
@@ -156,6 +158,34 @@ def test_sweep_then_train_uses_their_results(tmp_path, capsys):
     assert config["resolved"]["max_lr"] == finder["recommendation"]["max_lr"]
     assert config["resolved"]["weight_decay"] == sweep["pick"]
     assert len((tmp_path / "metrics.csv").read_text().splitlines()) == 3
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--weight-decay", "0.1"], "--weight-decay 0.1 cannot be used: the sweep varies weight_decay (sweep_param "
+                                "weight_decay, default) over sweep_values 1e-3,1e-4,1e-5; leave --weight-decay out, "
+                                "or sweep another parameter (--sweep-param)"),
+    (["--param", "momentum", "--values", "0.8,0.9", "--momentum", "0.5"],
+     "--momentum 0.5 cannot be used: the sweep varies momentum (sweep_param momentum, from --sweep-param) over "
+     "sweep_values 0.8,0.9; leave --momentum out, or sweep another parameter (--sweep-param)"),
+])
+def test_sweep_refuses_a_flag_of_the_setting_it_varies_naming_both(tmp_path, capsys, argv, message):
+    assert main(["sweep", "--run-dir", str(tmp_path / "r"), *TINY, *argv]) == 2
+    assert capsys.readouterr().err.strip() == f"onecycle sweep: error: {message}"
+    assert not (tmp_path / "r").exists()
+
+
+def test_sweep_notes_a_config_value_of_the_setting_it_varies(tmp_path, capsys):
+    config = tmp_path / "run.toml"
+    config.write_text("weight_decay = 1e-4\nsweep_values = [1e-3, 1e-5]\n")  # weight_decay: for train
+    args = build_parser().parse_args(["sweep", "--config", str(config)])
+    check_swept(args, config_from_args(args))
+    assert capsys.readouterr().out == (f"note: weight_decay 1e-4 (from {config}) is not used: the sweep varies "
+                                       "weight_decay (sweep_param weight_decay, default) over sweep_values "
+                                       "1e-3,1e-5\n")
+    args = build_parser().parse_args(["sweep", "--config", str(config), "--sweep-param", "momentum",
+                                      "--sweep-values", "0.8,0.9"])
+    check_swept(args, config_from_args(args))  # momentum at its default: nothing to say
+    assert capsys.readouterr().out == ""
 
 
 def test_momentum_sweep_with_adamw_sweeps_beta1(tmp_path, capsys):

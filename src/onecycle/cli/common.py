@@ -215,6 +215,17 @@ def given_settings(args: argparse.Namespace, cfg: RunConfig) -> dict[str, Any]:
     return {k: getattr(cfg, k) for k in names | set(_flag_settings(args))}
 
 
+def origin(args: argparse.Namespace, name: str) -> str:
+    """Where setting ``name`` came from on this command line: ``"from --flag"``, ``"from FILE"`` (``--config``) or
+    ``"default"``."""
+    flags = _flag_settings(args)
+    if name in flags:
+        return _flag_origins(args, flags)[name]
+    if args.config and name in load_toml(args.config):
+        return f"from {args.config}"
+    return "default"
+
+
 def epoch_line(m: dict[str, Any], epochs: int) -> str:
     text = (f"epoch {m['epoch']:>2}/{epochs}  train loss {m['train_loss']:.4f} acc {100 * m['train_accuracy']:.2f}%")
     if "val_loss" in m:
@@ -231,12 +242,15 @@ class PrintEpochs:
 
 
 def measure(args: argparse.Namespace, weight_decay: Callable[[RunConfig, Path], float],
-            job: Callable[[Setup, Path, float], Any], written: Sequence[str]) -> int:
-    """Run ``find-lr`` or ``sweep``: the settings, the run directory locked and checked (one holding a run is
-    refused without ``--overwrite``), the weight decay to run at (checked against the run directory before any
-    data is loaded), the data, and only then the run's files removed (``--overwrite``) and the job run; then what
-    it found and the files it wrote."""
+            job: Callable[[Setup, Path, float], Any], written: Sequence[str],
+            check: Callable[[argparse.Namespace, RunConfig], None] | None = None) -> int:
+    """Run ``find-lr`` or ``sweep``: the settings (and ``check`` of them, the command's own), the run directory
+    locked and checked (one holding a run is refused without ``--overwrite``), the weight decay to run at (checked
+    against the run directory before any data is loaded), the data, and only then the run's files removed
+    (``--overwrite``) and the job run; then what it found and the files it wrote."""
     cfg = config_from_args(args)
+    if check is not None:
+        check(args, cfg)
     with locked(args.run_dir, args.command):
         if not args.overwrite:
             check_fresh(args.run_dir, "pass --overwrite to remove it and start over")
