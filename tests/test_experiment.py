@@ -364,10 +364,38 @@ def test_auto_reruns_what_is_stale_and_says_so(runs, tmp_path, monkeypatch):
 
 def test_data_too_small_for_a_schedule_names_the_batch_size(tmp_path, capsys):
     assert main(["train", "--max-lr", "0.1", "--run-dir", str(tmp_path), *FLAGS, "--epochs", "1",
-                 "--batch-size", "4096"]) == 2
+                 "--batch-size", "256"]) == 2
     err = capsys.readouterr().err
-    assert "1cycle needs at least 2 steps, and 256 training images at batch_size 4096 make 1 per epoch" in err
+    assert "1cycle needs at least 2 steps, and 256 training images at batch_size 256 make 1 per epoch" in err
     assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("flags,images", [(["--train-subset", "256"], "256 training images of digits (train_subset "
+                                                                      "256)"),
+                                          (["--train-subset", "5000"], "1437 training images of digits")])
+@pytest.mark.parametrize("command", [["train", "--max-lr", "0.1"], ["find-lr"], ["sweep"]])
+def test_a_batch_larger_than_the_training_set_is_refused_naming_its_size(tmp_path, capsys, command, flags, images):
+    size = images.split()[0]
+    run = ["--run-dir", str(tmp_path / "r"), "--dataset", "digits", "--batch-size", "100000", "--quiet", *flags]
+    assert main([*command, *run]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (f"onecycle {command[0]}: error: batch_size 100000 is larger than the {images}: each step would "
+                   f"take all of them, a batch of {size}, not 100000; use a batch_size of at most {size}")
+    assert not (tmp_path / "r").exists()
+
+
+def test_a_batch_of_the_whole_training_set_is_accepted():
+    setup = experiment.prepare(from_dict({**SETTINGS, "batch_size": SETTINGS["train_subset"]}))
+    assert len(setup.batches()) == 1
+
+
+def test_the_data_line_names_the_subsets_used(capsys):
+    experiment.prepare(from_dict({**SETTINGS, "train_subset": 300, "test_subset": 1000}))
+    assert capsys.readouterr().out == ("data: digits from scikit-learn (sklearn.datasets.load_digits) (300 of 1437 "
+                                       "training, 360 test images)\n")
+    experiment.prepare(from_dict({**SETTINGS, "train_subset": None, "test_subset": 100}))
+    assert capsys.readouterr().out == ("data: digits from scikit-learn (sklearn.datasets.load_digits) (1437 "
+                                       "training, 100 of 360 test images)\n")
 
 
 def test_too_few_steps_are_warned_about_with_what_would_be_enough():

@@ -117,13 +117,20 @@ def prepare(cfg: RunConfig, say: Callable[[str], None] = print) -> Setup:
     receives where the data was read from (shown even when quiet: the search may have found any copy)."""
     _use_threads(cfg)
     device = pick_device(cfg.device)
-    train_data, test_data = load_dataset(cfg.dataset, cfg.data_dir, cfg.download)
-    say(f"data: {cfg.dataset} from {train_data.source} ({len(train_data)} training, {len(test_data)} test images)")
-    for split, data in (("training", train_data), ("test", test_data)):
+    full_train, full_test = load_dataset(cfg.dataset, cfg.data_dir, cfg.download)
+    for split, data in (("training", full_train), ("test", full_test)):
         if len(data) == 0:  # the readers refuse empty files; other sources are checked here, before training
             raise DatasetError(f"{cfg.dataset} from {data.source}: the {split} set is empty")
-    train_data = _subset(train_data, cfg.train_subset, "train_subset", cfg.seed)
-    test_data = _subset(test_data, cfg.test_subset, "test_subset", cfg.seed)
+    train_data = _subset(full_train, cfg.train_subset, "train_subset", cfg.seed)
+    test_data = _subset(full_test, cfg.test_subset, "test_subset", cfg.seed)
+    used = [f"{len(part)}{f' of {len(full)}' if len(part) < len(full) else ''} {split}"
+            for part, full, split in ((train_data, full_train, "training"), (test_data, full_test, "test"))]
+    say(f"data: {cfg.dataset} from {train_data.source} ({', '.join(used)} images)")
+    if cfg.batch_size > len(train_data):
+        subset = f" (train_subset {cfg.train_subset})" if len(train_data) < len(full_train) else ""
+        raise ConfigError(f"batch_size {cfg.batch_size} is larger than the {len(train_data)} training images of "
+                          f"{cfg.dataset}{subset}: each step would take all of them, a batch of {len(train_data)}, "
+                          f"not {cfg.batch_size}; use a batch_size of at most {len(train_data)}")
     low, high = train_data.images.transpose(0, 1).flatten(1).aminmax(dim=1)
     flat = [c for c in range(len(low)) if low[c] == high[c]]
     if flat:
