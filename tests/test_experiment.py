@@ -327,6 +327,30 @@ def test_a_damaged_sweep_json_is_one_error_naming_the_file_and_the_key(runs, tmp
     assert not (run_dir / rundir.CONFIG).exists()
 
 
+@pytest.mark.parametrize("name,key,value,message", [
+    (rundir.FINDER_JSON, "batch_size", "32", "batch_size must be an integer, got '32'"),
+    (rundir.FINDER_JSON, "weight_decay", "0.0005", "weight_decay must be a number, got '0.0005'"),
+    (rundir.FINDER_JSON, "verify", 0, "verify must be true or false, got 0"),
+    (rundir.FINDER_JSON, "train_subset", 256.0, "train_subset must be an integer, got 256.0"),
+    (rundir.SWEEP_JSON, "seed", "0", "seed must be an integer, got '0'"),
+    (rundir.SWEEP_JSON, "dataset", ["digits"], "dataset must be a string, got ['digits']"),
+])
+@pytest.mark.parametrize("auto", [[], ["--auto"]])
+def test_a_recorded_setting_of_the_wrong_type_is_a_damaged_file_not_a_difference(runs, tmp_path, capsys,
+                                                                                 monkeypatch, name, key, value,
+                                                                                 message, auto):
+    run_dir = _copy(runs, "measured", tmp_path)
+    path = run_dir / name
+    data = json.loads(path.read_text())
+    data["settings"][key] = value  # "batch_size 32 (now 32)" would be no difference a person can see
+    path.write_text(json.dumps(data))
+    monkeypatch.setattr(experiment, "prepare", lambda *a, **k: pytest.fail("the data was loaded"))
+    assert main(["train", *auto, "--run-dir", str(run_dir), *FLAGS, "--epochs", "1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"onecycle train: error: {path} is damaged: settings.{message}"
+    assert not (run_dir / rundir.CONFIG).exists()
+
+
 def test_auto_reruns_what_is_stale_and_says_so(runs, tmp_path, monkeypatch):
     run_dir = _copy(runs, "measured", tmp_path)
     old_sweep = SweepResult.load_json(run_dir / rundir.SWEEP_JSON)

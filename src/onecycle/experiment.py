@@ -19,7 +19,7 @@ from torch.nn import functional as F
 
 from onecycle import records, rundir
 from onecycle.augment import channel_stats
-from onecycle.config import ConfigError, RunConfig, from_dict
+from onecycle.config import ConfigError, RunConfig, check_each, from_dict
 from onecycle.datasets import LAYOUTS, DatasetError, ImageData, load_dataset
 from onecycle.engine import FINAL_LOSSES, TrainState, autocast_dtype, losses_above_start, pick_device, train, train_time
 from onecycle.guard import RunDirError, check_fresh, locked
@@ -188,9 +188,15 @@ class StaleResult(ValueError):
 
 
 def _check_conditions(path: Path, recorded: dict[str, Any], wanted: dict[str, Any], advice: str) -> None:
-    """Raise :class:`StaleResult` unless ``recorded`` holds every key of ``wanted`` with the same value."""
+    """Raise :class:`StaleResult` unless ``recorded`` holds every key of ``wanted`` with the same value; a recorded
+    value that is no value of its setting (``"batch_size": "64"``) is a ``ValueError`` naming the file and the key:
+    the file is damaged, not measured under other settings."""
     if any(k not in recorded for k in wanted):
         raise StaleResult(path, [], advice)
+    try:
+        check_each({k: recorded[k] for k in wanted})
+    except ConfigError as err:
+        raise ValueError(f"{path} is damaged: settings.{err}") from None
     differences = [f"{k} {recorded[k]} (now {v})" for k, v in wanted.items() if recorded[k] != v]
     if recorded.get("verify") is True and wanted.get("verify") is False:
         advice = f"pass --verify to train at the stability probe's pick it holds; or {advice}"
