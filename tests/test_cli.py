@@ -146,8 +146,11 @@ def test_find_lr_says_when_the_range_was_extended_past_end_lr(tmp_path, capsys):
 def test_sweep_then_train_uses_their_results(tmp_path, capsys):
     run = ["--run-dir", str(tmp_path), *TINY]
     assert main(["sweep", "--sweep-param", "weight_decay", "--sweep-values", "1e-3,1e-5", *SWEEP_STEPS, *run]) == 0
-    assert "pick: weight_decay=" in capsys.readouterr().out
+    out = capsys.readouterr().out
     sweep = json.loads((tmp_path / "sweep.json").read_text())
+    assert "pick: weight_decay=" in out
+    for value, result in zip(sweep["values"], sweep["results"]):  # how each range test ended, as find-lr says it
+        assert f"weight_decay {value:g}: range test of {len(result['curves'][0]['lrs'])} steps, stopped: " in out
     assert main(["find-lr", *run]) == 0
     finder = json.loads((tmp_path / "finder.json").read_text())
     assert finder["settings"]["weight_decay"] == sweep["pick"]
@@ -384,7 +387,8 @@ def test_demo_end_to_end_with_fallback_to_digits(tmp_path, capsys, monkeypatch):
     assert "test acc" in out
     assert (tmp_path / "report.html").exists() and (tmp_path / "sweep.png").exists()
     # a line as each phase starts, and progress bars (stderr) within it
-    phases = ["[1/3] weight decay and max_lr", "weight-decay sweep over", "range test at weight decay",
+    phases = ["[1/3] weight decay and max_lr", "weight-decay sweep over", "weight_decay 1e-05: range test of ",
+              "range test at weight decay",
               "[2/3] 1cycle training", "epoch  1/2", "epoch  2/2", "[3/3] report", f"wrote {tmp_path / 'report.html'}"]
     assert [out.find(line) for line in phases] == sorted(out.find(line) for line in phases) and -1 not in [
         out.find(line) for line in phases]

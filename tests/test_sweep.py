@@ -187,3 +187,20 @@ def test_sweeping_the_learning_rate_is_refused():
     model, data, _ = least_squares(0)
     with pytest.raises(ValueError, match="sets the learning rate itself"):
         sweep("lr", [0.1, 0.2], model, torch.optim.SGD(model.parameters(), lr=0.1), data, half_mse)
+
+
+def test_the_sweep_shows_how_each_range_test_ended_as_a_range_test_does():
+    model, data, _ = least_squares(0)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, weight_decay=0.0)
+    res = sweep("weight_decay", [0.0, 30.0], model, opt, data, half_mse, start_lr=1e-5, end_lr=1.0, num_steps=50,
+                progress=False)
+    free, decayed = (r.curves[0] for r in res.results)
+    assert free.extended and not decayed.extended  # weight decay 30 diverges below end_lr, none does not
+    lines = str(res).splitlines()
+    assert lines[:2] == [
+        f"weight_decay 0: range test of {len(free.lrs)} steps, stopped: {free.stop_reason}; extended to lr "
+        f"{free.stop_lr:.3g}: the loss had not diverged by end_lr 1",
+        f"weight_decay 30: range test of {len(decayed.lrs)} steps, stopped: {decayed.stop_reason}"]
+    assert [line.split(": ", 1)[1] for line in lines[:2]] == [r.endings()[0] for r in res.results]
+    assert str(res.results[0]).splitlines()[0] == res.results[0].endings()[0]  # what find-lr prints first
+    assert lines[2].split() == ["weight_decay", "max_lr", "reached", "loss", "eligible"]

@@ -152,18 +152,21 @@ class RangeTestResult:
         return self.describe()
 
     def describe(self, schedule: str | None = None) -> str:
-        """How the test ended (one line per repeat: where it stopped, and how far past ``end_lr`` it was extended),
-        then the recommendation for ``schedule`` (default: the one in the settings, else 1cycle; see
-        ``Recommendation.describe``)."""
+        """How the test ended (:meth:`endings`), then the recommendation for ``schedule`` (default: the one in the
+        settings, else 1cycle; see ``Recommendation.describe``)."""
         schedule = schedule or self.settings.get("schedule") or "onecycle"
+        probe = [] if self.probe is None else [str(self.probe)]
+        return "\n".join([*self.endings(), self.recommendation.describe(schedule), *probe])
+
+    def endings(self) -> list[str]:
+        """How the test ended, one line per repeat: its steps, where it stopped, and how far past ``end_lr`` it was
+        extended. Every command that runs a range test shows these lines."""
         end_lr = self.settings.get("end_lr")
         by = f"end_lr {end_lr:g}" if isinstance(end_lr, (int, float)) else "end_lr"
-        lines = [f"{f'repeat {i + 1}: ' if len(self.curves) > 1 else ''}range test of {len(c.lrs)} steps, "
-                 f"stopped: {c.stop_reason}"
-                 + (f"; extended to lr {c.stop_lr:.3g}: the loss had not diverged by {by}" if c.extended else "")
-                 for i, c in enumerate(self.curves)]
-        probe = [] if self.probe is None else [str(self.probe)]
-        return "\n".join([*lines, self.recommendation.describe(schedule), *probe])
+        return [f"{f'repeat {i + 1}: ' if len(self.curves) > 1 else ''}range test of {len(c.lrs)} steps, "
+                f"stopped: {c.stop_reason}"
+                + (f"; extended to lr {c.stop_lr:.3g}: the loss had not diverged by {by}" if c.extended else "")
+                for i, c in enumerate(self.curves)]
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -74,8 +74,11 @@ class SweepResult:
         return None if self.pick is None else self.results[self.values.index(self.pick)]
 
     def __str__(self) -> str:
-        """A table a person reads: each value's recommended max_lr, reached loss and eligibility, and the pick."""
-        lines = [f"{self.param:>14} {'max_lr':>9} {'reached loss':>13}  eligible"]
+        """What a person reads: how each value's range test ended (``RangeTestResult.endings``), then a table of
+        each value's recommended max_lr, reached loss and eligibility, and the pick."""
+        lines = [f"{self.param} {value:g}: {line}" for value, result in zip(self.values, self.results)
+                 for line in result.endings()]
+        lines.append(f"{self.param:>14} {'max_lr':>9} {'reached loss':>13}  eligible")
         for value, lr, loss, ok in zip(self.values, self.max_lrs, self.reached_losses, self.eligible):
             mark = "  <- pick" if value == self.pick else ""
             lr_text = "-" if lr is None else f"{lr:.3g}"
