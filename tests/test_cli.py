@@ -24,6 +24,7 @@ def test_find_lr_writes_plot_json_and_csv(tmp_path, capsys):
     assert main(["find-lr", "--run-dir", str(tmp_path), *TINY]) == 0
     out = capsys.readouterr().out
     assert "recommended max_lr" in out and "rules: valley" in out
+    assert "\nrange test at weight decay 0.0005 (default)\n" in out  # what the recommendation depends on
     for name in ("finder.json", "finder.csv", "finder.png"):
         assert (tmp_path / name).stat().st_size > 0
     data = json.loads((tmp_path / "finder.json").read_text())
@@ -148,12 +149,13 @@ def test_sweep_then_train_uses_their_results(tmp_path, capsys):
     assert main(["sweep", "--sweep-param", "weight_decay", "--sweep-values", "1e-3,1e-5", *SWEEP_STEPS, *run]) == 0
     out = capsys.readouterr().out
     sweep = json.loads((tmp_path / "sweep.json").read_text())
-    assert "pick: weight_decay=" in out
+    assert "pick: weight_decay=" in out and "\nweight-decay sweep over 0.001, 1e-05\n" in out
     for value, result in zip(sweep["values"], sweep["results"]):  # how each range test ended, as find-lr says it
         assert f"weight_decay {value:g}: range test of {len(result['curves'][0]['lrs'])} steps, stopped: " in out
     assert main(["find-lr", *run]) == 0
     finder = json.loads((tmp_path / "finder.json").read_text())
     assert finder["settings"]["weight_decay"] == sweep["pick"]
+    assert f"\nrange test at weight decay {sweep['pick']:g} (sweep)\n" in capsys.readouterr().out
     assert main(["train", "--epochs", "2", *run]) == 0
     out = capsys.readouterr().out
     assert "(range test)" in out and "(sweep)" in out and "epoch  2/2" in out
@@ -194,7 +196,7 @@ def test_sweep_notes_a_config_value_of_the_setting_it_varies(tmp_path, capsys):
 def test_momentum_sweep_with_adamw_sweeps_beta1(tmp_path, capsys):
     assert main(["sweep", "--sweep-param", "momentum", "--sweep-values", "0.8,0.95", "--optimizer", "adamw",
                  "--sweep-steps", "10", "--run-dir", str(tmp_path), *TINY]) == 0
-    assert "momentum" in capsys.readouterr().out
+    assert "\nmomentum sweep over 0.8, 0.95 at weight decay 0.01 (default)\n" in capsys.readouterr().out
     sweep = json.loads((tmp_path / "sweep.json").read_text())
     assert sweep["param"] == "momentum" and sweep["values"] == [0.8, 0.95]
     first, second = (r["curves"][0]["losses"] for r in sweep["results"])

@@ -267,9 +267,23 @@ def weight_decay_for(cfg: RunConfig, run_dir: Path) -> tuple[float, str]:
     return _weight_decay_from(cfg, fresh_sweep(cfg, run_dir))
 
 
-def sweep_weight_decay(cfg: RunConfig, run_dir: Path) -> float:
-    """The weight decay a sweep runs at: none while it sweeps the weight decay, else :func:`weight_decay_for`."""
-    return 0.0 if cfg.sweep_param == "weight_decay" else weight_decay_for(cfg, run_dir)[0]
+def sweep_weight_decay(cfg: RunConfig, run_dir: Path) -> tuple[float, str]:
+    """The weight decay a sweep runs at and where it came from: none (``"swept"``) while it sweeps the weight
+    decay, else :func:`weight_decay_for`."""
+    return (0.0, "swept") if cfg.sweep_param == "weight_decay" else weight_decay_for(cfg, run_dir)
+
+
+def measuring(cfg: RunConfig, job: str, weight_decay: float, source: str) -> str:
+    """The line every command prints as ``job`` (``"sweep"`` or ``"range test"``) starts: a sweep's values, and
+    the weight decay it runs at with where it came from (``source``, as :func:`weight_decay_for` gives it), for the
+    recommendation depends on it."""
+    at = f"weight decay {weight_decay:g} ({source})"
+    if job == "range test":
+        return f"range test at {at}"
+    values = ", ".join(f"{v:g}" for v in cfg.sweep_values)
+    if cfg.sweep_param == "weight_decay":
+        return f"weight-decay sweep over {values}"
+    return f"{cfg.sweep_param} sweep over {values} at {at}"
 
 
 def find_lr(setup: Setup, run_dir: Path, weight_decay: float | None = None) -> RangeTestResult:
@@ -338,7 +352,7 @@ def run_sweep(setup: Setup, run_dir: Path, weight_decay: float | None = None) ->
     sweep.png. ``weight_decay``: the one to run at when another setting is swept (default: see
     :func:`sweep_weight_decay`)."""
     cfg = setup.cfg
-    wd = weight_decay if weight_decay is not None else sweep_weight_decay(cfg, run_dir)
+    wd = weight_decay if weight_decay is not None else sweep_weight_decay(cfg, run_dir)[0]
     model = setup.model()
     result = sweep(
         cfg.sweep_param, cfg.sweep_values, model, setup.optimizer(model, cfg.start_lr, wd), setup.batches(),
@@ -391,7 +405,7 @@ def resolve(cfg: RunConfig, run_dir: Path, auto: bool, setup: Callable[[], Setup
         if swept is not None and auto:
             say(f"weight-decay sweep: reusing {run_dir / rundir.SWEEP_JSON}, measured under these settings")
         if swept is None and auto and cfg.sweep_param == "weight_decay":
-            say(f"weight-decay sweep over {', '.join(f'{v:g}' for v in cfg.sweep_values)}")
+            say(measuring(cfg, "sweep", *sweep_weight_decay(cfg, run_dir)))
             swept = run_sweep(loaded(), run_dir, 0.0)
             say(str(swept))
         wd, wd_source = _weight_decay_from(cfg, swept)
@@ -407,7 +421,7 @@ def resolve(cfg: RunConfig, run_dir: Path, auto: bool, setup: Callable[[], Setup
             if not auto:
                 raise ValueError(f"no max_lr: pass --max-lr, run `onecycle find-lr --run-dir {run_dir}` first, or "
                                  "use --auto")
-            say(f"range test at weight decay {wd:g}")
+            say(measuring(cfg, "range test", wd, wd_source))
             finder = find_lr(loaded(), run_dir, wd)
             say(str(finder))
         if finder.max_lr is None:
@@ -769,7 +783,7 @@ def sweep_progress(cfg: RunConfig, run_dir: Path) -> str:
     path = run_dir / rundir.SWEEP_JSON
     if path.exists():
         result = SweepResult.load_json(path, SWEEPABLE)
-        wd = 0.0 if cfg.sweep_param == "weight_decay" else weight_decay_for(cfg, run_dir)[0]
+        wd = sweep_weight_decay(cfg, run_dir)[0]
         if (result.param, list(result.values), result.settings) == (cfg.sweep_param, cfg.sweep_values,
                                                                       sweep_settings(cfg, wd)):
             return "finished"

@@ -14,7 +14,7 @@ from typing import Any, NoReturn
 from onecycle import rundir
 from onecycle.config import CHOICES, FIELDS, Group, RunConfig, build_config, field_type, load_toml, settings_in
 from onecycle.engine import TrainState
-from onecycle.experiment import Setup, prepare
+from onecycle.experiment import Setup, measuring, prepare
 from onecycle.guard import check_fresh, locked
 
 # --auto (train) and demo run a weight-decay sweep, so every setting but the swept parameter.
@@ -241,23 +241,26 @@ class PrintEpochs:
         return False
 
 
-def measure(args: argparse.Namespace, weight_decay: Callable[[RunConfig, Path], float],
+def measure(args: argparse.Namespace, name: str, weight_decay: Callable[[RunConfig, Path], tuple[float, str]],
             job: Callable[[Setup, Path, float], Any], written: Sequence[str],
             check: Callable[[argparse.Namespace, RunConfig], None] | None = None) -> int:
-    """Run ``find-lr`` or ``sweep``: the settings (and ``check`` of them, the command's own), the run directory
-    locked and checked (one holding a run is refused without ``--overwrite``), the weight decay to run at (checked
-    against the run directory before any data is loaded), the data, and only then the run's files removed
-    (``--overwrite``) and the job run; then what it found and the files it wrote."""
+    """Run ``find-lr`` or ``sweep`` (``name``: ``"range test"`` or ``"sweep"``): the settings (and ``check`` of
+    them, the command's own), the run directory locked and checked (one holding a run is refused without
+    ``--overwrite``), the weight decay to run at and where it came from (checked against the run directory before
+    any data is loaded), the data, and only then the run's files removed (``--overwrite``) and the job run, after
+    the line that says what it measures (:func:`~onecycle.experiment.measuring`); then what it found and the files
+    it wrote."""
     cfg = config_from_args(args)
     if check is not None:
         check(args, cfg)
     with locked(args.run_dir, args.command):
         if not args.overwrite:
             check_fresh(args.run_dir, "pass --overwrite to remove it and start over")
-        wd = weight_decay(cfg, args.run_dir)
+        wd, source = weight_decay(cfg, args.run_dir)
         setup = prepare(cfg)
         if args.overwrite:  # after every check
             rundir.remove_run(args.run_dir)
+        print(measuring(cfg, name, wd, source))
         result = job(setup, args.run_dir, wd)
     print(result)
     print(f"wrote {args.run_dir / written[0]}, {', '.join(written[1:])}")

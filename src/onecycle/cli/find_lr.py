@@ -24,5 +24,5 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    return measure(args, lambda cfg, run_dir: weight_decay_for(cfg, run_dir)[0], find_lr,
+    return measure(args, "range test", weight_decay_for, find_lr,
                    ["finder.png", "finder.json", "finder.csv"])

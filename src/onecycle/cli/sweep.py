@@ -27,7 +27,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    return measure(args, sweep_weight_decay, run_sweep, ["sweep.png", "sweep.json"], check=check_swept)
+    return measure(args, "sweep", sweep_weight_decay, run_sweep, ["sweep.png", "sweep.json"], check=check_swept)
 
 
 def check_swept(args: argparse.Namespace, cfg: RunConfig) -> None:
