@@ -369,8 +369,10 @@ def test_auto_reruns_what_is_stale_and_says_so(runs, tmp_path, monkeypatch):
     monkeypatch.setattr(experiment, "run_sweep", run_sweep)
     monkeypatch.setattr(experiment, "find_lr", find_lr)
     said = []
-    loaded = SimpleNamespace(train_data=[None] * SETTINGS["train_subset"])  # all resolve reads of the data
+    warned = []  # all resolve reads of the data, and where it warns
+    loaded = SimpleNamespace(train_data=[None] * SETTINGS["train_subset"], warn=warned.append)
     assert experiment.resolve(cfg, run_dir, True, setup=lambda: loaded, say=said.append) == (0.123, 1e-5)
+    assert len(warned) == 2 and warned[0].startswith("only 8 optimizer steps (2 epoch(s) of 4")  # before each
     assert ran == ["sweep", ("range test", 1e-5)]
     assert any("sweep.json was measured under other settings: batch_size 32 (now 64): running it again" in s
                for s in said)
@@ -462,6 +464,30 @@ def test_a_run_that_ends_worse_than_it_started_says_so_in_the_log_the_summary_an
     (run_dir / rundir.SUMMARY_JSON).unlink()  # as if killed after its last checkpoint
     assert main(["train", "--resume", "--run-dir", str(run_dir), "--quiet"]) == 0
     assert json.loads((run_dir / rundir.SUMMARY_JSON).read_text()) == summary
+
+
+def test_train_auto_warns_of_a_run_too_short_before_it_measures(tmp_path, caplog, monkeypatch):
+    shown = []
+
+    def measure(*args, **kwargs):  # what had been warned of when measuring began; then stop
+        shown.append([r.getMessage() for r in caplog.records if r.levelname == "WARNING"])
+        raise ValueError("stopped where measuring begins")
+
+    monkeypatch.setattr(experiment, "run_sweep", measure)
+    monkeypatch.setattr(experiment, "find_lr", measure)
+    for given in ([], ["--weight-decay", "1e-4"]):  # before the sweep; before the range test
+        caplog.clear()
+        assert main(["train", "--auto", "--run-dir", str(tmp_path), *FLAGS, "--epochs", "2", *given]) == 2
+        assert len(shown[-1]) == 1 and shown[-1][0].startswith("warning: only 16 optimizer steps (2 epoch(s) of 8")
+    assert len(shown) == 2
+
+
+def test_a_setup_shows_each_warning_once(caplog):
+    setup = experiment.prepare(from_dict(SETTINGS))
+    with caplog.at_level("WARNING", logger="onecycle"):
+        for text in ("a", "b", "a"):
+            setup.warn(text)
+    assert [r.getMessage() for r in caplog.records] == ["warning: a", "warning: b"]
 
 
 def test_a_run_too_short_says_so_in_the_log_the_summary_and_the_report(tmp_path, capsys, caplog):

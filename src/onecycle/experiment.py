@@ -40,7 +40,8 @@ DEFAULT_WEIGHT_DECAY = {"sgd": 5e-4, "adamw": 1e-2}
 
 @dataclass
 class Setup:
-    """The data and the device of a run, loaded once and shared by its jobs."""
+    """The data and the device of a run, loaded once and shared by its jobs (and the warnings they gave: each is
+    shown once, see :meth:`warn`)."""
 
     cfg: RunConfig
     device: torch.device
@@ -48,6 +49,14 @@ class Setup:
     test_data: ImageData
     mean: torch.Tensor
     std: torch.Tensor
+    warned: set[str] = field(default_factory=set)
+
+    def warn(self, warning: str) -> None:
+        """Log ``warning`` unless a job of this setup has already shown it (``train --auto`` warns of a run too
+        short before it measures anything; training that follows does not say it again)."""
+        if warning not in self.warned:
+            self.warned.add(warning)
+            log.warning("warning: %s", warning)
 
     @property
     def in_channels(self) -> int:
@@ -389,13 +398,18 @@ def resolve(cfg: RunConfig, run_dir: Path, auto: bool, setup: Callable[[], Setup
     ``run_dir`` when they were measured under these settings. With ``auto`` the weight-decay sweep and the range
     test run first where their result is missing or stale (``setup()`` gives the loaded data); without, a
     stale result is a :class:`StaleResult` naming each difference, and a missing max_lr a ``ValueError``.
-    ``say`` receives what is done and why. The schedule is checked against the loaded data (:func:`check_schedule`)
-    before anything is measured."""
+    ``say`` receives what is done and why. Before anything is measured, the schedule is checked against the loaded
+    data (:func:`check_schedule`) and a run too short to trust is warned of (:func:`few_steps_warning`)."""
 
     def loaded() -> Setup:
         ready = setup()
-        check_schedule(cfg, len(ready.train_data))
+        images = len(ready.train_data)
+        check_schedule(cfg, images)
+        short = few_steps_warning(cfg, images, num_batches(images, cfg.batch_size, drops_last(images, cfg.batch_size)))
+        if short is not None:  # said before anything is measured for a run that short
+            ready.warn(short)
         return ready
+
     if cfg.weight_decay is not None:
         wd, wd_source = cfg.weight_decay, "config"
         if auto:
@@ -405,8 +419,9 @@ def resolve(cfg: RunConfig, run_dir: Path, auto: bool, setup: Callable[[], Setup
         if swept is not None and auto:
             say(f"weight-decay sweep: reusing {run_dir / rundir.SWEEP_JSON}, measured under these settings")
         if swept is None and auto and cfg.sweep_param == "weight_decay":
+            ready = loaded()
             say(measuring(cfg, "sweep", *sweep_weight_decay(cfg, run_dir)))
-            swept = run_sweep(loaded(), run_dir, 0.0)
+            swept = run_sweep(ready, run_dir, 0.0)
             say(str(swept))
         wd, wd_source = _weight_decay_from(cfg, swept)
     if cfg.max_lr is not None:
@@ -421,8 +436,9 @@ def resolve(cfg: RunConfig, run_dir: Path, auto: bool, setup: Callable[[], Setup
             if not auto:
                 raise ValueError(f"no max_lr: pass --max-lr, run `onecycle find-lr --run-dir {run_dir}` first, or "
                                  "use --auto")
+            ready = loaded()
             say(measuring(cfg, "range test", wd, wd_source))
-            finder = find_lr(loaded(), run_dir, wd)
+            finder = find_lr(ready, run_dir, wd)
             say(str(finder))
         if finder.max_lr is None:
             raise ValueError(f"the range test in {run_dir / rundir.FINDER_JSON} gave no recommendation; see "
@@ -583,7 +599,8 @@ def train_run(setup: Setup, run_dir: Path, max_lr: float, weight_decay: float, r
               stop: StopRequest | None = None) -> TrainState:
     """Training with ``cfg.schedule`` (1cycle or a baseline) into ``run_dir``: the files of
     :data:`rundir.TRAIN_FILES`, checkpoint.pt each epoch (and as often as ``cfg.checkpoint_every_*`` say). A run
-    too short to trust (:func:`few_steps_warning`) is warned about in the log and in summary.json's ``warnings``.
+    too short to trust (:func:`few_steps_warning`) is warned about in the log (once per ``setup``: see
+    :meth:`Setup.warn`) and in summary.json's ``warnings``.
 
     While it trains, the first SIGTERM or SIGINT ends it after the current step with a checkpoint (``stop``
     records the signal); like a killed run, it has no summary.json until it is resumed to its end. When training
@@ -601,7 +618,7 @@ def train_run(setup: Setup, run_dir: Path, max_lr: float, weight_decay: float, r
     data = setup.batches()
     warnings = [w for w in [few_steps_warning(cfg, len(setup.train_data), len(data))] if w is not None]
     for warning in warnings:
-        log.warning("warning: %s", warning)
+        setup.warn(warning)
     model = setup.model()
     optimizer = setup.optimizer(model, max_lr, weight_decay)
     scheduler = PolicyScheduler(optimizer, max_lr=max_lr, epochs=cfg.epochs, steps_per_epoch=len(data),
