@@ -490,6 +490,38 @@ def test_a_setup_shows_each_warning_once(caplog):
     assert [r.getMessage() for r in caplog.records] == ["warning: a", "warning: b"]
 
 
+LOW = ["the loss fell by less than 10% before its minimum: it barely trained during the test", "a second note"]
+
+
+def _low_confidence(run_dir):
+    path = run_dir / rundir.FINDER_JSON
+    finder = json.loads(path.read_text())
+    finder["recommendation"].update(confidence="low", notes=LOW)
+    path.write_text(json.dumps(finder))
+    return finder["recommendation"]["max_lr"]
+
+
+def test_train_at_a_range_test_of_low_confidence_repeats_its_notes_and_keeps_them(runs, tmp_path, capsys, caplog):
+    run_dir = _copy(runs, "measured", tmp_path)
+    max_lr = _low_confidence(run_dir)
+    expected = (f"max_lr from finder.json: the range test recommended {max_lr:.3g} with low confidence: "
+                f"{LOW[0]}; {LOW[1]}")
+    assert main(["train", "--run-dir", str(run_dir), *FLAGS, "--epochs", "1"]) == 0  # reusing finder.json
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert f"warning: {expected}" in warnings
+    assert expected in json.loads((run_dir / rundir.SUMMARY_JSON).read_text())["warnings"]
+    caplog.clear()
+    other = tmp_path / "given"
+    shutil.copytree(run_dir, other, ignore=shutil.ignore_patterns(*rundir.RUN_FILES))
+    assert main(["train", "--run-dir", str(other), *FLAGS, "--epochs", "1", "--max-lr", "0.05"]) == 0
+    assert not any("finder.json" in r.getMessage() for r in caplog.records)  # max_lr given: not the test's answer
+    assert not any("finder.json" in w for w in json.loads((other / rundir.SUMMARY_JSON).read_text())["warnings"])
+    resumed = _copy(runs, "cut", tmp_path)  # a run cut short keeps them when it is resumed to its end
+    _low_confidence(resumed)
+    assert main(["train", "--resume", "--run-dir", str(resumed), "--quiet"]) == 0
+    assert expected in json.loads((resumed / rundir.SUMMARY_JSON).read_text())["warnings"]
+
+
 def test_a_run_too_short_says_so_in_the_log_the_summary_and_the_report(tmp_path, capsys, caplog):
     run = ["train", "--dataset", "digits", "--model", "mlp", "--max-lr", "0.1", "--weight-decay", "1e-4",
            "--quiet", "--epochs"]

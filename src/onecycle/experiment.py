@@ -590,6 +590,37 @@ def few_steps_warning(cfg: RunConfig, images: int, steps_per_epoch: int) -> str 
             f"{' or '.join(fixes)}")
 
 
+def finder_warnings(result: RangeTestResult) -> list[str]:
+    """What a run trained at the max_lr of the range test ``result`` (finder.json) is warned of: a recommendation
+    of low confidence, with its notes, and the notes of the stability probe that picked it."""
+    rec, warnings = result.recommendation, []
+    if rec.confidence == "low" and rec.max_lr is not None:
+        notes = f": {'; '.join(rec.notes)}" if rec.notes else ""
+        warnings.append(f"max_lr from {rundir.FINDER_JSON}: the range test recommended {rec.max_lr:.3g} with low "
+                        f"confidence{notes}")
+    if result.probe is not None:
+        warnings += [f"max_lr from {rundir.FINDER_JSON}: the stability probe's note: {note}"
+                     for note in result.probe.notes]
+    return warnings
+
+
+def run_warnings(cfg: RunConfig, run_dir: Path, max_lr: float, images: int | None,
+                 steps_per_epoch: int | None) -> list[str]:
+    """The warnings of a training run of ``cfg`` at ``max_lr`` in ``run_dir``, shown as it starts and kept in
+    summary.json: a run too short (:func:`few_steps_warning`, when ``images`` and ``steps_per_epoch`` are known)
+    and, when max_lr is the answer of the range test in ``run_dir`` (not given in the settings),
+    :func:`finder_warnings`."""
+    warnings = []
+    if images is not None and steps_per_epoch is not None:
+        warnings += [w for w in [few_steps_warning(cfg, images, steps_per_epoch)] if w is not None]
+    path = run_dir / rundir.FINDER_JSON
+    if cfg.max_lr is None and path.exists():
+        finder = RangeTestResult.load_json(path)
+        if finder.max_lr == max_lr:
+            warnings += finder_warnings(finder)
+    return warnings
+
+
 FRESH_TRAINING = "pass --resume to continue it or --overwrite to remove it and start over"
 """What a directory holding a run offers a fresh start of training instead (:func:`~onecycle.guard.check_fresh`)."""
 
@@ -599,8 +630,8 @@ def train_run(setup: Setup, run_dir: Path, max_lr: float, weight_decay: float, r
               stop: StopRequest | None = None) -> TrainState:
     """Training with ``cfg.schedule`` (1cycle or a baseline) into ``run_dir``: the files of
     :data:`rundir.TRAIN_FILES`, checkpoint.pt each epoch (and as often as ``cfg.checkpoint_every_*`` say). A run
-    too short to trust (:func:`few_steps_warning`) is warned about in the log (once per ``setup``: see
-    :meth:`Setup.warn`) and in summary.json's ``warnings``.
+    too short to trust and the notes of the range test it takes max_lr from (:func:`run_warnings`) are warned about
+    in the log (once per ``setup``: see :meth:`Setup.warn`) and in summary.json's ``warnings``.
 
     While it trains, the first SIGTERM or SIGINT ends it after the current step with a checkpoint (``stop``
     records the signal); like a killed run, it has no summary.json until it is resumed to its end. When training
@@ -616,7 +647,7 @@ def train_run(setup: Setup, run_dir: Path, max_lr: float, weight_decay: float, r
     if resume is None and not overwrite:
         check_fresh(run_dir, FRESH_TRAINING)
     data = setup.batches()
-    warnings = [w for w in [few_steps_warning(cfg, len(setup.train_data), len(data))] if w is not None]
+    warnings = run_warnings(cfg, run_dir, max_lr, len(setup.train_data), len(data))
     for warning in warnings:
         setup.warn(warning)
     model = setup.model()
@@ -676,8 +707,11 @@ def complete_run(run_dir: Path, saved: Resume) -> None:
         rundir.truncate_metrics(run_dir, ckpt["step"], history)
     if not (run_dir / rundir.SUMMARY_JSON).exists():
         images = (ckpt["data"] or {}).get("num_samples")
-        few = few_steps_warning(cfg, images, history[0]["step"]) if isinstance(images, int) and history else None
-        warnings = [w for w in (few, failed_warning(ckpt["initial_loss"], history, saved.max_lr, run_dir)) if w]
+        known = isinstance(images, int) and bool(history)
+        warnings = run_warnings(cfg, run_dir, saved.max_lr, images if known else None,
+                                history[0]["step"] if known else None)
+        failed = failed_warning(ckpt["initial_loss"], history, saved.max_lr, run_dir)
+        warnings += [failed] if failed else []
         rundir.write_json(run_dir / rundir.SUMMARY_JSON, _summary(ckpt["epoch"], ckpt["step"], None, history, warnings))
 
 
