@@ -54,20 +54,25 @@ def test_find_lr_verify_runs_the_probe_and_train_uses_its_pick(tmp_path, capsys)
     probe, rec = data["probe"], data["recommendation"]
     assert probe["candidates"][0] == rec["max_lr"] and len(probe["losses"]) == 3
     assert data["settings"]["verify"] is True and data["settings"]["epochs"] == 2
-    # train reads the probe's pick only under the settings it was measured with: without --verify it is stale
-    assert main(["train", *run, "--epochs", "2"]) == 2
-    err = capsys.readouterr().err
-    assert "verify True (now False); pass --verify to train at the stability probe's pick it holds" in err
-    assert main(["train", *run, "--verify"]) == 0
-    assert json.loads((tmp_path / "config.json").read_text())["resolved"]["max_lr"] == probe["pick"]
-    assert "(stability probe)" in capsys.readouterr().out
+    assert "\nrange test at weight decay 0.0005 (config)\n" in out
+    # train uses the probe's pick, with --verify or without, and says where it comes from; the probe's notes (its
+    # cost, here more than the planned 24 steps) come along as warnings
+    for verify in ([], ["--verify"]):
+        assert main(["train", *run, *verify, "--overwrite"]) == 0
+        assert (f"max_lr {probe['pick']:.4g} (stability probe in finder.json), weight decay 0.0005 (config)"
+                in capsys.readouterr().out)
+        assert json.loads((tmp_path / "config.json").read_text())["resolved"]["max_lr"] == probe["pick"]
+        warnings = json.loads((tmp_path / "summary.json").read_text())["warnings"]
+        assert probe["notes"] and [w for w in warnings if "stability probe" in w] == [
+            f"max_lr from finder.json: the stability probe's note: {note}" for note in probe["notes"]]
     # a second fresh run there is refused; with --overwrite, another planned length changes the probe's budget:
     # stale too, found before the first run's files are removed
     assert main(["train", *run, "--verify"]) == 2
     assert f"{tmp_path} holds a run (config.json, " in capsys.readouterr().err
     before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
-    assert main(["train", *run[:-4], "--weight-decay", "5e-4", "--epochs", "3", "--verify", "--overwrite"]) == 2
-    assert "epochs 2 (now 3)" in capsys.readouterr().err
+    for verify in ([], ["--verify"]):  # the probe trained 2 epochs' schedule: its pick is not for 3
+        assert main(["train", *run[:-4], "--weight-decay", "5e-4", "--epochs", "3", *verify, "--overwrite"]) == 2
+        assert "epochs 2 (now 3)" in capsys.readouterr().err
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
 
 
@@ -131,7 +136,7 @@ def test_a_probe_that_fails_keeps_the_finished_range_test(tmp_path, capsys, monk
     assert finder["settings"]["verify"] is False  # a range test without the probe: train takes it as such
     assert (tmp_path / "finder.png").exists() and (tmp_path / "finder.csv").exists()
     assert main(["train", *run]) == 0
-    assert f"max_lr {finder['recommendation']['max_lr']:.4g} (range test)" in capsys.readouterr().out
+    assert f"max_lr {finder['recommendation']['max_lr']:.4g} (range test in finder.json)" in capsys.readouterr().out
 
 
 def test_find_lr_says_when_the_range_was_extended_past_end_lr(tmp_path, capsys):
@@ -158,7 +163,7 @@ def test_sweep_then_train_uses_their_results(tmp_path, capsys):
     assert f"\nrange test at weight decay {sweep['pick']:g} (sweep)\n" in capsys.readouterr().out
     assert main(["train", "--epochs", "2", *run]) == 0
     out = capsys.readouterr().out
-    assert "(range test)" in out and "(sweep)" in out and "epoch  2/2" in out
+    assert "(range test in finder.json)" in out and "(sweep)" in out and "epoch  2/2" in out
     config = json.loads((tmp_path / "config.json").read_text())
     assert config["resolved"]["max_lr"] == finder["recommendation"]["max_lr"]
     assert config["resolved"]["weight_decay"] == sweep["pick"]

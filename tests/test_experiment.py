@@ -200,6 +200,17 @@ def test_a_result_measured_under_other_settings_is_refused(runs, tmp_path, capsy
     assert not (run_dir / rundir.CONFIG).exists()
 
 
+def test_train_verify_does_not_skip_the_probe_a_finder_json_lacks(runs, tmp_path, capsys, monkeypatch):
+    run_dir = _copy(runs, "measured", tmp_path)
+    monkeypatch.setattr(experiment, "prepare", lambda *a, **k: pytest.fail("the data was loaded"))
+    assert main(["train", "--verify", "--run-dir", str(run_dir), *FLAGS, "--epochs", "1"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"onecycle train: error: {run_dir / rundir.FINDER_JSON} was measured under other settings: verify False (now "
+        f"True); run `onecycle find-lr --verify --run-dir {run_dir}` to measure it with the stability probe, or pass "
+        "--max-lr, or use --auto to run it again")
+    assert not (run_dir / rundir.CONFIG).exists()
+
+
 def test_result_files_without_settings_are_not_reused(runs, tmp_path, capsys):
     run_dir = _copy(runs, "measured", tmp_path)
     finder = json.loads((run_dir / rundir.FINDER_JSON).read_text())
@@ -377,7 +388,7 @@ def test_auto_reruns_what_is_stale_and_says_so(runs, tmp_path, monkeypatch):
     assert any("sweep.json was measured under other settings: batch_size 32 (now 64): running it again" in s
                for s in said)
     assert any("finder.json was measured under other settings" in s for s in said)
-    assert said[-1] == "max_lr 0.123 (range test), weight decay 1e-05 (sweep)"
+    assert said[-1] == "max_lr 0.123 (range test in finder.json), weight decay 1e-05 (sweep)"
     ran.clear()  # under the settings they were measured with, both are reused as they are, and it says so
     said.clear()
     assert experiment.resolve(from_dict(SETTINGS), runs["measured"], True, lambda: None, said.append) == (

@@ -216,7 +216,7 @@ def test_find_lr_over_a_run_with_overwrite_starts_the_chain_again(done, tmp_path
     assert rundir.run_files(run_dir) == [] and (run_dir / rundir.FINDER_JSON).exists()
     code, captured = _run(["train", "--run-dir", run_dir, "--epochs", "1", *measured], capsys)
     assert code == 0, captured.err
-    assert "(range test)" in captured.out
+    assert "(range test in finder.json)" in captured.out
 
 
 # ----------------------------------------------------------------------------------- temporary files

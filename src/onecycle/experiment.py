@@ -207,8 +207,6 @@ def _check_conditions(path: Path, recorded: dict[str, Any], wanted: dict[str, An
     except ConfigError as err:
         raise ValueError(f"{path} is damaged: settings.{err}") from None
     differences = [f"{k} {recorded[k]} (now {v})" for k, v in wanted.items() if recorded[k] != v]
-    if recorded.get("verify") is True and wanted.get("verify") is False:
-        advice = f"pass --verify to train at the stability probe's pick it holds; or {advice}"
     if differences:
         raise StaleResult(path, differences, advice)
 
@@ -241,13 +239,21 @@ def finder_conditions(cfg: RunConfig, weight_decay: float) -> dict[str, Any]:
 
 def fresh_finder(cfg: RunConfig, run_dir: Path, weight_decay: float) -> RangeTestResult | None:
     """The range test in ``run_dir`` if there is one; :class:`StaleResult` if it was measured under other
-    settings (the weight decay among them)."""
+    settings (the weight decay among them). One with the stability probe serves ``cfg`` with or without
+    ``verify`` (its ``max_lr`` is the probe's pick), when the probe trained the schedule of ``cfg``; one without
+    does not serve ``verify``: the probe is never skipped silently."""
     path = run_dir / rundir.FINDER_JSON
     if not path.exists():
         return None
     result = RangeTestResult.load_json(path)
-    _check_conditions(path, result.settings, finder_conditions(cfg, weight_decay),
-                      f"run `onecycle find-lr --run-dir {run_dir}` with these settings or pass --max-lr")
+    probed = result.settings.get("verify") is True
+    wanted = finder_conditions(cfg.replace(verify=probed), weight_decay)
+    advice = f"run `onecycle find-lr --run-dir {run_dir}` with these settings or pass --max-lr"
+    if cfg.verify and not probed:  # what it lacks is the probe (a result without one records no probe settings)
+        wanted["verify"] = True
+        advice = (f"run `onecycle find-lr --verify --run-dir {run_dir}` to measure it with the stability probe, or "
+                  "pass --max-lr")
+    _check_conditions(path, result.settings, wanted, advice)
     if result.max_lr is not None:
         _check_usable(path, "recommendation.max_lr" if result.probe is None else "probe.pick", "max_lr", result.max_lr)
     return result
@@ -443,7 +449,8 @@ def resolve(cfg: RunConfig, run_dir: Path, auto: bool, setup: Callable[[], Setup
         if finder.max_lr is None:
             raise ValueError(f"the range test in {run_dir / rundir.FINDER_JSON} gave no recommendation; see "
                              "finder.png and pass --max-lr")
-        max_lr, lr_source = finder.max_lr, "range test" if finder.probe is None else "stability probe"
+        lr_source = f"{'range test' if finder.probe is None else 'stability probe'} in {rundir.FINDER_JSON}"
+        max_lr = finder.max_lr
     say(f"max_lr {max_lr:.4g} ({lr_source}), weight decay {wd:g} ({wd_source})")
     return max_lr, wd
 
