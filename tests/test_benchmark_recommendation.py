@@ -282,7 +282,10 @@ def test_quick_run_writes_the_report(tmp_path):
             assert entry["regret"] == pytest.approx(100 * (entry["accuracy"] - best))
     text = out.read_text()
     assert "## Summary: regret per rule" in text and rules.OURS in text and "## Weight decay" in text
-    assert text.startswith(SMOKE_WARNING + "\n\n# Benchmark: recommendation quality\n")
+    assert text.startswith(f"{report.SECTION.begin}\n\n{SMOKE_WARNING}\n\n# Benchmark: recommendation quality\n")
+    assert text.endswith(f"\n\n{report.SECTION.end}\n")
+    assert cli.main(["--quick", "--resume", "--out", str(out), "--results", str(results)]) == 0
+    assert out.read_text().count(report.SECTION.begin) == 1
 
 
 def test_loss_at_lr_pick_compares_losses_at_the_lowest_recommendation():
@@ -343,3 +346,4 @@ def test_the_report_shows_the_confidence_of_the_current_recommend_not_the_stored
     deep = {**deep, "finder": {**deep["finder"], "recommendation": {**deep["finder"]["recommendation"],
                                                                     "confidence": "low"}}}
     assert "the loss fell 90% before it, confidence high." in "\n".join(report.per_case([deep]))
+

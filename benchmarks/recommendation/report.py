@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.common.cli import SMOKE_WARNING
+from benchmarks.common.section import Section
 from benchmarks.common.template import Blocks
 from benchmarks.recommendation.candidates import TRAINED_MARGINS
 from benchmarks.recommendation.paths import ROOT, RUNS_FILE
@@ -25,6 +26,8 @@ from onecycle.probe import TOLERANCE
 from onecycle.suggestions import Recommendation, recommend
 
 COMMAND = "python -m benchmarks.recommendation"
+SECTION = Section("recommendation", COMMAND)
+"""The report's place in its Markdown file (docs/BENCHMARKS.md): between two marker lines."""
 TEMPLATE = Path(__file__).with_name("report_template.md")
 block = Blocks(TEMPLATE)
 """``block(name, **values)``: the template block ``name`` with its placeholders filled in."""
@@ -255,7 +258,8 @@ def wall_time(data: dict[str, Any]) -> list[str]:
 
 
 def render(data: dict[str, Any], notes: str | None = None) -> str:
-    """The Markdown report of a results dict (as written to the JSON file), with ``notes`` as its findings."""
+    """The Markdown report of a results dict (as written to the JSON file), with ``notes`` as its findings: the
+    section :data:`SECTION` of its file, without the marker lines."""
     cases = data["cases"]
     parts = [*([SMOKE_WARNING] if data.get("quick") else []), *introduction(data), *rule_summary(cases),
              *per_case(cases), *candidates(cases), *stability_probe(cases), *weight_decay(cases), *wall_time(data)]
