@@ -106,6 +106,7 @@ def run(args: argparse.Namespace, cases: list[Case]) -> int:
     def publish(final: bool = False) -> None:
         data["cases"] = [results[c.name] for c in cases if c.name in results]
         data["missing"] = [c.name for c in cases if c.name not in results]
+        data["measured"] = [c.name for c in todo if c.name in results]
         if runs_file:
             cache.save(runs_file, final)
         write_json(results_file, data)

@@ -62,7 +62,7 @@ RESULTS = {
     "settings": {"seeds": [integer()], "start_lr": LR, "end_lr": LR, "num_steps": integer(2),
                  "extend_grid": COUNT, "finder_seed": integer()},
     "threads": integer(1), OptionalKey("jobs"): integer(1), "machine": TEXT, "results_file": TEXT,
-    OptionalKey("quick"): FLAG, OptionalKey("missing"): [TEXT],
+    OptionalKey("quick"): FLAG, OptionalKey("missing"): [TEXT], OptionalKey("measured"): [TEXT],
     "cases": [CASE],
 }
 """What a results file holds: every key the report reads, with what its value must be."""
