@@ -17,6 +17,7 @@ from onecycle.report import (
     read_run,
     results_table,
     schedule_text,
+    sweep_table,
     trained_off_recommendation,
     write_report,
 )
@@ -173,7 +174,9 @@ def test_the_report_shows_the_articles_figures_of_a_measured_run(report_page):
                                                             for f in per_run)]
     page = report_page.read_text()
     assert "Reproduction: " in page and "93.53%" in page and "ours (2 seeds: 10.00, 12.00)" in page
-    assert page.count("<table>") == page.count("<div class='scroll'><table>") == 2  # tables scroll, not the page
+    # tables scroll, not the page: the reproduction, the results, and each seed's sweep
+    assert page.count("<table>") == page.count("<div class='scroll'><table>") == 4
+    assert page.count("<th>max_lr (sweep&#x27;s 12-step test)</th>") == 2
     alts = re.findall(r"<img src='[^']+' alt='([^']+)'", page)
     assert len(alts) == len(html_links) and alts[1] == f"Learning-rate range test of {name}-seed-0"
 
@@ -291,6 +294,44 @@ def test_a_range_test_alone_shows_the_dataset_and_model_it_was_measured_on(tmp_p
     with pytest.raises(ValueError, match=re.escape(f"{bad / 'finder.json'} is damaged: settings.dataset must be "
                                                    "one of fashion-mnist, cifar10, digits; got 'imagenet'")):
         read_run(bad)
+
+
+def test_the_stability_probe_is_one_block_with_its_candidates_under_it(tmp_path):
+    from onecycle.probe import ProbeResult
+
+    probe = ProbeResult([0.3, 0.2, 0.133], [[2.0, 1.0], [2.0, 1.1], [2.0, 1.3]], [1.0, 1.1, None], 0.3, 2,
+                        ["a note of the probe"])
+    run = _finder_only(tmp_path / "run", probe=probe)
+    write_report([run], tmp_path / "out")
+    md = (tmp_path / "out" / "report.md").read_text()
+    block = ("- stability probe: 3 candidates x 2 steps (6 steps)\n"
+             "  - max_lr 0.3: final loss 1.0000  <- pick\n"
+             "  - max_lr 0.2: final loss 1.1000\n"
+             "  - max_lr 0.133: final loss diverged\n"
+             "  - note: a note of the probe\n")
+    assert block in md and md.count("stability probe") == 1
+    page = (tmp_path / "out" / "report.html").read_text()
+    assert ("<p>stability probe: 3 candidates x 2 steps (6 steps)</p><ul><li>max_lr 0.3: final loss 1.0000  "
+            "&lt;- pick</li><li>max_lr 0.2: final loss 1.1000</li><li>max_lr 0.133: final loss diverged</li>"
+            "<li>note: a note of the probe</li></ul>") in page
+
+
+def test_the_sweep_table_says_its_max_lrs_come_from_the_sweeps_own_shorter_tests(tmp_path):
+    from onecycle.sweep import SweepResult
+
+    run = _run_dir(tmp_path / "run")
+    (run / "finder.json").write_text(json.dumps(range_result().to_dict()))  # the main test: 80 steps
+    sweep = SweepResult("weight_decay", [1e-3, 1e-4], [range_result(), range_result(shift=1.0)], 1e-3,
+                        [True, False], settings={"num_steps": 60})
+    (run / "sweep.json").write_text(json.dumps(sweep.to_dict()))
+    header, rows = sweep_table(read_run(run))
+    assert header == ["weight_decay", "max_lr (sweep's 60-step test)", "reached loss", "eligible"]
+    assert rows == [["0.001 (pick)", f"{sweep.max_lrs[0]:.3g}", f"{sweep.reached_losses[0]:.4g}", "yes"],
+                    ["0.0001", f"{sweep.max_lrs[1]:.3g}", f"{sweep.reached_losses[1]:.4g}", "no"]]
+    write_report([run], tmp_path / "out")
+    md = (tmp_path / "out" / "report.md").read_text()
+    assert "| weight_decay | max_lr (sweep's 60-step test) | reached loss | eligible |" in md
+    assert "- sweep over weight_decay: 2 values, a 60-step range test each, pick 0.001." in md
 
 
 RECORD = {"preset": "p", "description": "d", "source": "s", "job": "train", "runs": [], "mean": 93.1, "std": None,

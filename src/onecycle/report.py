@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import math
 from dataclasses import dataclass, field
@@ -209,18 +210,50 @@ def range_test_of(run: RunSummary) -> RangeTestResult:
     return result
 
 
-def _finder_lines(run: RunSummary) -> list[str]:
-    lines = []
+Note = tuple[str, list[str]]
+"""A line of a run's notes and the lines that belong under it (a probe's candidates under the probe)."""
+
+
+def notes(run: RunSummary) -> list[Note]:
+    """What the report says of a run besides its tables: its range test, then its stability probe as one block
+    (the candidates and the probe's own notes under it), the sweep, an early stop and the warnings."""
+    out: list[Note] = []
     if run.finder:
-        lines += str(range_test_of(run)).splitlines()
+        test = range_test_of(run)
+        out += [(line, []) for line in dataclasses.replace(test, probe=None).describe().splitlines()]
+        if test.probe is not None:
+            head, *under = str(test.probe).splitlines()
+            out.append((head, [line.strip() for line in under]))
     if run.sweep:
-        lines.append(f"sweep over {run.sweep['param']}: values {run.sweep['values']}, pick {run.sweep['pick']}.")
+        steps = sweep_steps(run.sweep)
+        each = f"a {steps}-step range test each" if steps else "a range test each"
+        out.append((f"sweep over {run.sweep['param']}: {len(run.sweep['values'])} values, {each}, pick "
+                    f"{run.sweep['pick']}.", []))
     if run.summary and run.summary.get("stopped"):
-        lines.append(f"training stopped early: {run.summary['stopped']}.")
+        out.append((f"training stopped early: {run.summary['stopped']}.", []))
     warnings = (run.summary or {}).get("warnings")
     if isinstance(warnings, list):
-        lines += [f"warning: {warning}" for warning in warnings if isinstance(warning, str)]
-    return lines
+        out += [(f"warning: {warning}", []) for warning in warnings if isinstance(warning, str)]
+    return out
+
+
+def sweep_steps(sweep: dict[str, Any]) -> int | None:
+    """The steps the sweep's range tests were planned to take, ``None`` when its settings do not say."""
+    steps = (sweep.get("settings") or {}).get("num_steps")
+    return steps if isinstance(steps, int) and not isinstance(steps, bool) else None
+
+
+def sweep_table(run: RunSummary) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of the run's sweep: each value's recommended max_lr, read off the sweep's own range test
+    (shorter than the run's main one, as a sweep's usually are: the header says so), its reached loss and whether
+    the rule found it eligible; the pick marked."""
+    result = SweepResult.from_dict(run.sweep)
+    steps = sweep_steps(run.sweep)
+    header = [result.param, f"max_lr (sweep's {f'{steps}-step ' if steps else ''}test)", "reached loss", "eligible"]
+    rows = [[_fmt(value, "g") + (" (pick)" if value == result.pick else ""), _fmt(lr, ".3g"), _fmt(loss, ".4g"),
+             "yes" if ok else "no"]
+            for value, lr, loss, ok in zip(result.values, result.max_lrs, result.reached_losses, result.eligible)]
+    return header, rows
 
 
 def reproduction_table(record: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
@@ -355,9 +388,11 @@ def write_report(run_dirs: list[str | Path], out_dir: str | Path) -> tuple[Path,
         md += ["", f"![{alt}](comparison.png)"]
         page += ["<h2>Comparison</h2>", _html_figure("comparison.png", alt, COMPARISON_CAPTION)]
     for run in runs:
-        md += ["", f"## {run.name}", ""] + [f"- {line}" for line in _finder_lines(run)]
-        page.append(f"<h2>{html.escape(run.name)}</h2>")
-        page += [f"<p>{html.escape(line)}</p>" for line in _finder_lines(run)]
+        md += ["", f"## {run.name}", "", *_md_notes(notes(run))]
+        page += [f"<h2>{html.escape(run.name)}</h2>", *_html_notes(notes(run))]
+        if run.sweep:
+            md += ["", *_md_table(*sweep_table(run))]
+            page += _html_table(*sweep_table(run))
         for name, image in run.images.items():
             md += ["", f"### {IMAGES[name]}", "", f"![{IMAGES[name]} of {run.name}]({image.name})"]
             page += [f"<h3>{IMAGES[name]}</h3>", _html_figure(image.name, f"{IMAGES[name]} of {run.name}",
@@ -367,6 +402,15 @@ def write_report(run_dirs: list[str | Path], out_dir: str | Path) -> tuple[Path,
     rundir.write_text(html_path, "\n".join(page))
     rundir.write_text(md_path, "\n".join(md) + "\n")
     return html_path, md_path
+
+
+def _md_notes(lines: list[Note]) -> list[str]:
+    return [f"{indent}- {text}" for line, under in lines for indent, text in [("", line), *(("  ", u) for u in under)]]
+
+
+def _html_notes(lines: list[Note]) -> list[str]:
+    return [f"<p>{html.escape(line)}</p>" + ("<ul>" + "".join(f"<li>{html.escape(u)}</li>" for u in under) + "</ul>"
+                                             if under else "") for line, under in lines]
 
 
 def _md_table(header: list[str], rows: list[list[str]]) -> list[str]:
