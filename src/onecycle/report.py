@@ -170,7 +170,7 @@ def schedule_text(config: dict[str, Any]) -> str:
     """The schedule a run's ``config.json`` trained with, in a few words (runs of older versions: 1cycle)."""
     if not config:
         return "-"
-    name = str(config.get("schedule", "onecycle"))  # a damaged file's value is shown as it is
+    name = str(config.get("schedule", "onecycle"))
     details = []
     if name == "onecycle" and config.get("cycle_epochs") is not None:
         details.append(f"cycle ends at epoch {config['cycle_epochs']}")
