@@ -1,8 +1,7 @@
 """Bad inputs, tried as a hostile user would: each case damages a small workspace (a run directory stopped after
 its first epoch, a finished one, tiny Fashion-MNIST and CIFAR-10 directories), runs one ``onecycle`` command and
 says what the command should answer: one line on stderr naming the setting or file, with both run directories left
-byte for byte as they were, or, for the few inputs that are fine (a metrics line torn by a kill, a report of a run
-whose config.json holds odd values), success.
+byte for byte as they were, or, for the few inputs that are fine (a metrics line torn by a kill), success.
 
 ``python -m benchmarks.robustness`` runs every case as its own process, under a memory cap and a time limit, and
 writes ``docs/ROBUSTNESS.md``: the table of what was tried and what came back, and the counts (inputs tried,
@@ -396,14 +395,20 @@ CASES: tuple[Case, ...] = (
     Case(RUN_FILES, "report: config.json a list", REPORT, "config.json is damaged", _write("run/config.json", "[1]")),
     Case(RUN_FILES, "report: summary.json a list", REPORT, "summary.json is damaged",
          _write("run/summary.json", "[1]")),
-    Case(RUN_FILES, "report: config.json schedule a list, momentum a string", REPORT, "", ok=True,
-         damage=_config(lambda c: {**c, "schedule": [1], "momentum": "high"})),
+    Case(RUN_FILES, "report: config.json schedule a list, momentum a string", REPORT,
+         "config.json is damaged: momentum must be a number, got 'high'",
+         _config(lambda c: {**c, "schedule": [1], "momentum": "high"})),
+    Case(RUN_FILES, "report: config.json max_lr NaN", REPORT,
+         "config.json is damaged: max_lr must be a number, got nan", _config(lambda c: {**c, "max_lr": float("nan")})),
+    Case(RUN_FILES, "report: config.json resolved max_lr negative", REPORT,
+         "config.json is damaged: resolved.max_lr must be > 0", _config(_resolved(max_lr=-5))),
     Case(RUN_FILES, "report: reproduce.json a list", REPORT, "reproduce.json is damaged",
          _write("run/reproduce.json", "[1]")),
     Case(RUN_FILES, "report: reproduce.json runs outside its directory", REPORT, "reproduce.json is damaged",
          _write("run/reproduce.json", json.dumps({"preset": "p", "description": "d", "source": "s", "job": "train",
                                                    "runs": ["../../etc"]}))),
-    Case(RUN_FILES, "report: reproduce.json mean a string", REPORT, "reproduce.json is damaged",
+    Case(RUN_FILES, "report: reproduce.json mean a string", REPORT,
+         "reproduce.json is damaged: mean must be a finite number, got 'high'",
          _write("run/reproduce.json", json.dumps({"preset": "p", "description": "d", "source": "s", "job": "train",
                                                    "runs": [], "mean": "high", "std": None, "test_accuracy": [],
                                                    "published_accuracy": None}))),
@@ -582,8 +587,8 @@ def write_doc(outcomes: list[Outcome], path: Path = DOC) -> None:
         f"{TIME_LIMIT} s limit, in a workspace holding a run stopped after its first epoch (`WS/run`), a finished "
         "run (`WS/done`) and tiny Fashion-MNIST and CIFAR-10 directories (`WS` below). Expected: exit status 2, "
         "one line on stderr that names the setting or file, and both run directories byte for byte as they were "
-        "(*damaged* otherwise); for the inputs that are fine (a metrics line torn by a kill, odd values a report "
-        "shows as they are), success. One process per run directory (a second refused with the holder's pid, a "
+        "(*damaged* otherwise); for the inputs that are fine (a metrics line torn by a kill), success. One process "
+        "per run directory (a second refused with the holder's pid, a "
         "killed holder blocking nothing) is tested in `tests/test_rundir_safety.py`.",
         "",
         f"**Inputs tried: {len(outcomes)}.** Answered as expected: {counts['error'] + counts['ok']}. "

@@ -1,13 +1,21 @@
-"""The benchmarks' command lines against bad input: damaged results and run caches, a report path that is not a
-Markdown file, case names that are not cases. Every problem is one line naming the file or the option, before
-anything is measured."""
+"""The benchmarks' command lines against bad input: damaged or hand-edited results and run caches, a report path
+that is not a Markdown file or a file of the user's without the report's section, case names that are not cases.
+Every problem is one line naming the file or the option (and the key and value inside a file), before anything is
+measured."""
 
+import dataclasses
 import json
+import math
+import re
+from pathlib import Path
 
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
-from benchmarks.common.cli import SMOKE_WARNING
+from benchmarks.common.cli import SMOKE_WARNING, BenchmarkError
 from benchmarks.common.run_cache import RunCache
+from benchmarks.common.section import Section
 from benchmarks.experiments import cli as experiments
 from benchmarks.recommendation import cli as recommendation
 from benchmarks.recommendation.cases import CASES, QUICK_CASE
@@ -59,13 +67,128 @@ def test_a_damaged_results_file_is_one_error_naming_it(tmp_path, capsys, name, d
     assert not out.exists()
 
 
-def test_results_of_the_wrong_kind_inside_are_one_error_naming_the_file(tmp_path, capsys):
-    results = tmp_path / "results.json"
-    results.write_text(json.dumps({k: [] for k in recommendation.RESULTS_KEYS} | {"cases": [{"case": 3}]}))
-    for argv in (["--render"], ["--resume", "--cases", QUICK_CASE.name]):
-        assert recommendation.main([*argv, "--results", str(results), "--out", str(tmp_path / "R.md")]) == 2
-        err = _one_error_line(capsys, "recommendation")
-        assert f"{results} is not a results file of this benchmark (TypeError:" in err
+def _recommendation_results() -> dict:
+    return json.loads((recommendation.RESULTS_DIR / "recommendation.json").read_text())
+
+
+def _experiments_results() -> dict:
+    """A results file of the twins before anything is measured (quick settings)."""
+    from benchmarks.experiments.analysis import analyze
+    from benchmarks.experiments.settings import QUICK
+
+    meta = {"command": "python -m benchmarks.experiments --quick", "machine": "x86_64", "jobs": 1, "wall_time_s": 1.0,
+            "new_runs": 0, "runs": 0, "run_time_s": 0.0, "results_file": "r.json", "runs_file": None,
+            "images": "images", "missing": "", "quick": True}
+    return json.loads(json.dumps({"settings": dataclasses.asdict(QUICK), "meta": meta,
+                                  "results": analyze(QUICK, lambda task: None)}))
+
+
+def _set(data: dict, where: str, value) -> dict:
+    """``data`` with the value at ``where`` (``cases.0.best.accuracy``) replaced by ``value``."""
+    *path, last = where.split(".")
+    inner = data
+    for k in path:
+        inner = inner[int(k)] if isinstance(inner, list) else inner[k]
+    inner[int(last) if isinstance(inner, list) else last] = value
+    return data
+
+
+def _twice(data: dict) -> dict:
+    data["cases"].append(data["cases"][0])
+    return data
+
+
+HAND_EDITED = {  # benchmark, what was edited, the edit, what the one line must say
+    "nan accuracy": ("recommendation", lambda d: _set(d, "cases.2.best.accuracy", math.nan),
+                     "cases[2].best.accuracy must be a number in [0, 1], got nan"),
+    "negative lr": ("recommendation", lambda d: _set(d, "cases.0.grid.1.lr", -0.01),
+                    "cases[0].grid[1].lr must be a finite number > 0, got -0.01"),
+    "case twice": ("recommendation", _twice,
+                   "cases[18] is case 'digits-cnn-sgd-3ep' again (cases[0]): each case must be listed once"),
+    "case of the wrong kind": ("recommendation", lambda d: _set(d, "cases.0", 3),
+                               "cases[0] must be an object, got 3"),
+    "probe pick not a candidate": ("recommendation", lambda d: _set(d, "cases.1.finder.probe.pick", 0.5),
+                                   "cases[1].finder.probe.pick 0.5 is not one of the candidates"),
+    "curve not increasing": ("recommendation", lambda d: _set(d, "cases.3.finder.lrs.0", 5.0),
+                             "cases[3].finder (digits-cnn-adamw-1ep) is not a range-test curve: "),
+    "regret a string": ("recommendation", lambda d: _set(d, "cases.0.rules.ours.regret", "-0.1"),
+                        "cases[0].rules.ours.regret must be a finite number or null, got '-0.1'"),
+    "lr a string": ("experiments", lambda d: _set(d, "results.lrs", {"recommended": "0.1"}),
+                    "results.lrs.recommended must be a finite number > 0, got '0.1'"),
+    "unknown schedule": ("experiments", lambda d: _set(d, "results.budget.schedules.bogus", {"per_budget": []}),
+                         "results.budget.schedules has unknown key(s) 'bogus' (expected cosine, linear, onecycle"),
+    "accuracy above 1": ("experiments", lambda d: _set(d, "results.momentum.rows", [
+        {"lr": 0.1, "recommended": False, "cyclical": {"mean": 91.5, "std": None}, "constant": {"mean": None,
+                                                                                           "std": None},
+         "difference": {}}]), "results.momentum.rows[0].cyclical.mean must be a number in [0, 1], got 91.5"),
+    "images outside": ("experiments", lambda d: _set(d, "meta.images", "../../elsewhere"),
+                       "meta.images must be the name of a directory beside the report, got '../../elsewhere'"),
+    "a target missing": ("experiments", lambda d: _set(d, "results.budget.to_target.step", {}),
+                         "results.budget.to_target.step is missing the target 0.5 of settings.targets"),
+}
+
+
+@pytest.mark.parametrize("edit", HAND_EDITED)
+def test_a_hand_edited_results_file_is_one_error_naming_the_file_the_key_and_the_value(tmp_path, capsys, edit):
+    name, change, message = HAND_EDITED[edit]
+    results, out = tmp_path / "results.json", tmp_path / "REPORT.md"
+    data = _recommendation_results() if name == "recommendation" else _experiments_results()
+    results.write_text(json.dumps(data))
+    assert BENCHMARKS[name].main(["--render", "--results", str(results), "--out", str(out)]) == 0  # as it was: fine
+    out.unlink()
+    capsys.readouterr()
+    results.write_text(json.dumps(change(data)))
+    argv = ["--render", "--results", str(results), "--out", str(out)]
+    assert BENCHMARKS[name].main(argv) == 2
+    assert f"{results} is damaged: {message}" in _one_error_line(capsys, name)
+    assert not out.exists()
+    if name == "recommendation":  # --resume reads it the same way
+        assert recommendation.main(["--resume", "--cases", QUICK_CASE.name, "--results", str(results), "--out",
+                                    str(out)]) == 2
+        assert f"{results} is damaged: {message}" in _one_error_line(capsys, name)
+
+
+@pytest.mark.parametrize("name", BENCHMARKS)
+def test_a_file_without_the_report_section_is_refused_before_anything_is_measured(tmp_path, capsys, name):
+    mine = tmp_path / "NOTES.md"
+    mine.write_text("# My notes\n\nNot a report.\n")
+    argv = ["--quick", "--out", str(mine), "--results", str(tmp_path / "r.json"), "--runs", str(tmp_path / "c.json")]
+    assert BENCHMARKS[name].main(argv) == 2  # the fixture fails the test if anything is measured
+    section = BENCHMARKS[name].SECTION
+    assert _one_error_line(capsys, name).endswith(
+        f"error: {mine} exists and holds no {section.name} section (the lines {section.begin!r} and "
+        f"{section.end!r}): it is not overwritten; name a new file, or put the two lines where the report should go")
+    assert mine.read_text() == "# My notes\n\nNot a report.\n" and not (tmp_path / "r.json").exists()
+
+
+@pytest.mark.parametrize(("text", "found"), [
+    ("{begin}\nold\n", "1 begin and 0 end line(s)"), ("old\n{end}\n", "0 begin and 1 end line(s)"),
+    ("{end}\nold\n{begin}\n", "1 begin and 1 end line(s), the end first"),
+    ("{begin}\n{end}\n{begin}\n{end}\n", "2 begin and 2 end line(s)"),
+])
+@pytest.mark.parametrize("default", [False, True])
+def test_markers_out_of_place_are_refused_even_in_the_default_report(tmp_path, text, found, default):
+    section, path = Section("twins", "cmd"), tmp_path / "R.md"
+    path.write_text(text.format(begin=section.begin, end=section.end))
+    before = path.read_bytes()
+    with pytest.raises(BenchmarkError, match=re.escape(f"{path} has its twins markers out of place ({found}")):
+        section.write(path, "new", default)
+    assert path.read_bytes() == before
+
+
+@settings(max_examples=60, deadline=None)
+@given(before=st.text(), after=st.text(), first=st.text(), second=st.text())
+def test_only_the_section_is_ever_rewritten(before, after, first, second):
+    section = Section("twins", "cmd")
+    assume(section.begin not in before + after + first + second and section.end not in before + after + first + second)
+    assume(before.strip())
+    written = section.place(before, first, Path("R.md"), default=True)  # the default report: appended
+    assert written.startswith(before.rstrip("\n")) and written.endswith(section.wrap(first))
+    edited = written + after  # the user writes on after it
+    again = section.place(edited, second, Path("R.md"), default=False)
+    assert again == before.rstrip("\n") + "\n\n" + section.wrap(second).rstrip("\n") + "\n" + after
+    with pytest.raises(BenchmarkError, match="holds no twins section"):
+        section.place(before, first, Path("R.md"), default=False)
 
 
 @pytest.mark.parametrize("damage", ["truncated", "no runs", "a journal line"])

@@ -21,15 +21,15 @@ HAND_WRITTEN = "# Measured results\n\nWritten by hand: kept.\n"
 def test_quick_run_writes_the_report_and_figures_and_a_rerun_trains_nothing(tmp_path, monkeypatch):
     out, results, cache = tmp_path / "RESULTS.md", tmp_path / "results.json", tmp_path / "runs.json"
     after = "\n\n## Later, by hand\n\nAlso kept.\n"
-    out.write_text(f"{HAND_WRITTEN}\n{report.BEGIN}\nNot measured yet.\n{report.END}{after}")
+    out.write_text(f"{HAND_WRITTEN}\n{report.SECTION.begin}\nNot measured yet.\n{report.SECTION.end}{after}")
     argv = ["--quick", "--out", str(out), "--results", str(results), "--runs", str(cache)]
     assert cli.main(argv) == 0
     data = json.loads(results.read_text())
     text = out.read_text()
-    assert text.startswith(f"{HAND_WRITTEN}\n{report.BEGIN}\n\n{SMOKE_WARNING}\n\n## CPU-scale twins")
-    assert text.endswith(f"{report.END}{after}")
+    assert text.startswith(f"{HAND_WRITTEN}\n{report.SECTION.begin}\n\n{SMOKE_WARNING}\n\n## CPU-scale twins")
+    assert text.endswith(f"{report.SECTION.end}{after}")
     assert "Not measured yet." not in text
-    assert text.count(report.BEGIN) == 1 and text.count(report.END) == 1
+    assert text.count(report.SECTION.begin) == 1 and text.count(report.SECTION.end) == 1
     for heading in ("Which claims held", "1. Epochs to accuracy", "2. Cyclical vs constant momentum",
                     "3. Super-convergence", "4. Short cycle", "5. Weight decay", "did not reproduce"):
         assert heading in text, heading
@@ -44,7 +44,7 @@ def test_quick_run_writes_the_report_and_figures_and_a_rerun_trains_nothing(tmp_
     assert cli.main(argv) == 0
     again = json.loads(results.read_text())
     assert again["meta"]["new_runs"] == 0 and again["results"] == data["results"]
-    assert out.read_text().count(report.BEGIN) == 1
+    assert out.read_text().count(report.SECTION.begin) == 1
 
 
 def _other(name: str, value, draw):
@@ -158,14 +158,14 @@ def test_the_full_suite_fits_its_budget():
 
 
 def test_the_section_replaces_its_old_self_only(tmp_path):
-    path = tmp_path / "R.md"
-    report.write_section(path, f"{report.BEGIN}\nfirst\n{report.END}\n")
-    assert path.read_text() == f"{report.BEGIN}\nfirst\n{report.END}\n"
+    path, begin, end = tmp_path / "R.md", report.SECTION.begin, report.SECTION.end
+    report.SECTION.write(path, "first\n")
+    assert path.read_text() == f"{begin}\n\nfirst\n\n{end}\n"
     path.write_text(HAND_WRITTEN)
-    report.write_section(path, f"{report.BEGIN}\nfirst\n{report.END}\n")
+    report.SECTION.write(path, "first", default=True)  # the default report: the section is appended
     path.write_text(path.read_text() + "\nafter\n")
-    report.write_section(path, f"{report.BEGIN}\nsecond\n{report.END}\n")
-    assert path.read_text() == f"{HAND_WRITTEN}\n{report.BEGIN}\nsecond\n{report.END}\n\nafter\n"
+    report.SECTION.write(path, "second")
+    assert path.read_text() == f"{HAND_WRITTEN}\n{begin}\n\nsecond\n\n{end}\n\nafter\n"
 
 
 def test_loss_curves_average_the_seeds_per_epoch():

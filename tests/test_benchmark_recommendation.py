@@ -3,6 +3,7 @@ rules on constructed curves, and a quick end-to-end run."""
 
 import json
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -282,7 +283,11 @@ def test_quick_run_writes_the_report(tmp_path):
             assert entry["regret"] == pytest.approx(100 * (entry["accuracy"] - best))
     text = out.read_text()
     assert "## Summary: regret per rule" in text and rules.OURS in text and "## Weight decay" in text
-    assert text.startswith(SMOKE_WARNING + "\n\n# Benchmark: recommendation quality\n")
+    assert text.startswith(f"{report.SECTION.begin}\n\n{SMOKE_WARNING}\n\n# Benchmark: recommendation quality\n")
+    assert text.endswith(f"\n\n{report.SECTION.end}\n") and data["measured"] == [QUICK_CASE.name]
+    # Again, keeping the case measured: the report says this invocation measured none.
+    assert cli.main(["--quick", "--resume", "--out", str(out), "--results", str(results)]) == 0
+    assert json.loads(results.read_text())["measured"] == [] and out.read_text().count(report.SECTION.begin) == 1
 
 
 def test_loss_at_lr_pick_compares_losses_at_the_lowest_recommendation():
@@ -343,3 +348,38 @@ def test_the_report_shows_the_confidence_of_the_current_recommend_not_the_stored
     deep = {**deep, "finder": {**deep["finder"], "recommendation": {**deep["finder"]["recommendation"],
                                                                     "confidence": "low"}}}
     assert "the loss fell 90% before it, confidence high." in "\n".join(report.per_case([deep]))
+
+
+def _wall_time_case(name: str, runs: int, new: int) -> dict:
+    return {"case": {"name": name}, "runs": runs, "new_runs": new, "wall_time_s": 60.0, "seconds_per_run": 3.0}
+
+
+@pytest.mark.parametrize("measured", [["b", "c"], None])
+def test_the_wall_time_says_what_the_last_invocation_trained_and_what_an_empty_cache_costs(measured):
+    data = {"threads": 1, "jobs": 2, "machine": "x86_64",
+            "cases": [_wall_time_case("a", 10, 4), _wall_time_case("b", 20, 5), _wall_time_case("c", 30, 30)]}
+    if measured is not None:
+        data["measured"] = measured
+    text = "\n\n".join(report.wall_time(data))
+    if measured:
+        assert ("The last invocation measured 2 of the 3 cases and trained 35 of their 50 runs; the rest came from "
+                "the cache, and the other cases were kept as earlier invocations measured them (`--resume`).") in text
+    else:  # a results file that does not say which cases its invocation measured
+        assert ("The invocations that measured these cases trained 39 of the 60 runs behind these tables (each case "
+                "counts those of the invocation that measured it); the rest came from the cache.") in text
+    assert ("From an empty cache all 60 runs are trained: at the seconds per run measured (each case's mean), about 3 "
+            "minutes (0.1 hours) of training on 1 thread(s)") in text
+    assert "3.0 minutes of case time in all (each case timed by the invocation that measured it)" in text
+
+
+NOTES_TEXT = (Path(__file__).parents[1] / "benchmarks" / "recommendation-notes.md").read_text()
+DOC = Path(__file__).parents[1] / "docs" / "BENCHMARKS.md"
+
+
+def test_the_committed_report_is_the_render_of_the_committed_results_and_notes():
+    """docs/BENCHMARKS.md is what ``--render`` writes from the results and the notes (nothing edited by hand in
+    its section), and the notes' cost from an empty cache is the one the report estimates."""
+    doc = DOC.read_text()
+    assert report.SECTION.place(doc, report.render(RESULTS, NOTES_TEXT), DOC, default=False) == doc
+    estimate = re.search(r"about \d+ minutes \((\d+\.\d) hours\) of training", doc)
+    assert estimate and f"about {estimate.group(1)} hours of one-thread training" in " ".join(NOTES_TEXT.split())

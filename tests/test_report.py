@@ -1,6 +1,7 @@
 """Reports: built from run directories alone, figures beside the report, one train time everywhere."""
 
 import json
+import math
 import re
 import shutil
 
@@ -16,6 +17,7 @@ from onecycle.report import (
     read_run,
     results_table,
     schedule_text,
+    sweep_table,
     trained_off_recommendation,
     write_report,
 )
@@ -172,7 +174,9 @@ def test_the_report_shows_the_articles_figures_of_a_measured_run(report_page):
                                                             for f in per_run)]
     page = report_page.read_text()
     assert "Reproduction: " in page and "93.53%" in page and "ours (2 seeds: 10.00, 12.00)" in page
-    assert page.count("<table>") == page.count("<div class='scroll'><table>") == 2  # tables scroll, not the page
+    # tables scroll, not the page: the reproduction, the results, and each seed's sweep
+    assert page.count("<table>") == page.count("<div class='scroll'><table>") == 4
+    assert page.count("<th>max_lr (sweep&#x27;s 12-step test)</th>") == 2
     alts = re.findall(r"<img src='[^']+' alt='([^']+)'", page)
     assert len(alts) == len(html_links) and alts[1] == f"Learning-rate range test of {name}-seed-0"
 
@@ -222,3 +226,135 @@ def test_the_range_test_of_a_run_is_described_for_the_schedule_it_trained_with(c
     assert result.settings["schedule"] == (schedule or "step")
     expected = "warm-up from" if schedule == "cosine" else "(step decay)"
     assert expected in str(result).splitlines()[1]
+
+
+CONFIG_DAMAGE = {  # a hand-edited config.json, and what the one line must say of it
+    "max_lr a string": ({"max_lr": "big"}, "max_lr must be a number, got 'big'"),
+    "max_lr negative": ({"max_lr": -5}, "max_lr must be > 0, got -5.0"),
+    "max_lr NaN": ({"max_lr": math.nan}, "max_lr must be a number, got nan"),
+    "schedule unknown": ({"schedule": "bogus"}, "schedule must be one of onecycle, step, linear, cosine, constant; "
+                                                "got 'bogus'"),
+    "schedule a list": ({"schedule": [1]}, "schedule must be a string, got [1]"),
+    "epochs a string": ({"epochs": "2"}, "epochs must be an integer, got '2'"),
+    "unknown key": ({"max_lrr": 0.1}, "unknown key(s) in its settings: max_lrr (did you mean max_lr?)"),
+    "device unknown": ({"device": "tpu"}, "device must be auto, cpu, cuda, cuda:N or mps, got 'tpu'"),
+    "resolved max_lr negative": ({"resolved": {"max_lr": -5, "weight_decay": 5e-4}},
+                                 "resolved.max_lr must be > 0, got -5.0"),
+    "resolved max_lr a string": ({"resolved": {"max_lr": "big", "weight_decay": 5e-4}},
+                                 "resolved.max_lr must be a number, got 'big'"),
+    "resolved a list": ({"resolved": [0.1]}, "resolved must be an object, got [0.1]"),
+    "resolved steps a float": ({"resolved": {"max_lr": 0.1, "steps_per_epoch": 2.5}},
+                               "resolved.steps_per_epoch must be an integer >= 1, got 2.5"),
+}
+
+
+@pytest.mark.parametrize("damage", CONFIG_DAMAGE)
+def test_a_hand_edited_config_json_is_one_error_naming_the_key_and_value(tmp_path, capsys, damage):
+    run = _run_dir(tmp_path / "run")
+    change, message = CONFIG_DAMAGE[damage]
+    config = json.loads((run / "config.json").read_text())
+    (run / "config.json").write_text(json.dumps({**config, **change}))
+    assert main(["report", str(run), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"onecycle report: error: {run / 'config.json'} is damaged: {message}")
+    assert len(err.splitlines()) == 1
+    assert not (tmp_path / "out" / "report.md").exists()
+
+
+def test_config_json_is_shown_as_checked_and_its_device_need_not_be_this_machines(tmp_path):
+    run = _run_dir(tmp_path / "run")
+    config = json.loads((run / "config.json").read_text())
+    (run / "config.json").write_text(json.dumps({**config, "device": "cuda:3", "schedule": "cosine", "momentum": 0.8}))
+    checked = read_run(run).config
+    assert checked["device"] == "cuda:3" and checked["resolved"] == {"max_lr": 0.1, "weight_decay": 5e-4}
+    assert checked["epochs"] == 2 and checked["cycle_momentum"] is True  # a setting left out: its default
+    header, rows = results_table([read_run(run)])
+    assert rows[0][header.index("schedule")] == "warm-up, cosine to zero (momentum 0.8)"
+
+
+def _finder_only(path, settings=None, probe=None):
+    """A run directory holding only a range test (find-lr), measured under ``settings``."""
+    path.mkdir(parents=True)
+    result = range_result()
+    result.settings.update(settings or {})
+    result.probe = probe
+    (path / "finder.json").write_text(json.dumps(result.to_dict()))
+    return path
+
+
+def test_a_range_test_alone_shows_the_dataset_and_model_it_was_measured_on(tmp_path):
+    run = _finder_only(tmp_path / "fl", {"dataset": "digits", "model": "mlp", "batch_size": 16})
+    header, rows = results_table([read_run(run)])
+    row = dict(zip(header, rows[0]))
+    assert (row["dataset"], row["model"], row["schedule"], row["weight decay"]) == ("digits", "mlp", "-", "-")
+    assert row["max_lr"] == f"{range_result().max_lr:.4g}"
+    old = _finder_only(tmp_path / "older")  # a range test of a version that recorded no settings
+    assert dict(zip(header, results_table([read_run(old)])[1][0]))["dataset"] == "-"
+    bad = _finder_only(tmp_path / "bad", {"dataset": "imagenet"})
+    with pytest.raises(ValueError, match=re.escape(f"{bad / 'finder.json'} is damaged: settings.dataset must be "
+                                                   "one of fashion-mnist, cifar10, digits; got 'imagenet'")):
+        read_run(bad)
+
+
+def test_the_stability_probe_is_one_block_with_its_candidates_under_it(tmp_path):
+    from onecycle.probe import ProbeResult
+
+    probe = ProbeResult([0.3, 0.2, 0.133], [[2.0, 1.0], [2.0, 1.1], [2.0, 1.3]], [1.0, 1.1, None], 0.3, 2,
+                        ["a note of the probe"])
+    run = _finder_only(tmp_path / "run", probe=probe)
+    write_report([run], tmp_path / "out")
+    md = (tmp_path / "out" / "report.md").read_text()
+    block = ("- stability probe: 3 candidates x 2 steps (6 steps)\n"
+             "  - max_lr 0.3: final loss 1.0000  <- pick\n"
+             "  - max_lr 0.2: final loss 1.1000\n"
+             "  - max_lr 0.133: final loss diverged\n"
+             "  - note: a note of the probe\n")
+    assert block in md and md.count("stability probe") == 1
+    page = (tmp_path / "out" / "report.html").read_text()
+    assert ("<p>stability probe: 3 candidates x 2 steps (6 steps)</p><ul><li>max_lr 0.3: final loss 1.0000  "
+            "&lt;- pick</li><li>max_lr 0.2: final loss 1.1000</li><li>max_lr 0.133: final loss diverged</li>"
+            "<li>note: a note of the probe</li></ul>") in page
+
+
+def test_the_sweep_table_says_its_max_lrs_come_from_the_sweeps_own_shorter_tests(tmp_path):
+    from onecycle.sweep import SweepResult
+
+    run = _run_dir(tmp_path / "run")
+    (run / "finder.json").write_text(json.dumps(range_result().to_dict()))  # the main test: 80 steps
+    sweep = SweepResult("weight_decay", [1e-3, 1e-4], [range_result(), range_result(shift=1.0)], 1e-3,
+                        [True, False], settings={"num_steps": 60})
+    (run / "sweep.json").write_text(json.dumps(sweep.to_dict()))
+    header, rows = sweep_table(read_run(run))
+    assert header == ["weight_decay", "max_lr (sweep's 60-step test)", "reached loss", "eligible"]
+    assert rows == [["0.001 (pick)", f"{sweep.max_lrs[0]:.3g}", f"{sweep.reached_losses[0]:.4g}", "yes"],
+                    ["0.0001", f"{sweep.max_lrs[1]:.3g}", f"{sweep.reached_losses[1]:.4g}", "no"]]
+    write_report([run], tmp_path / "out")
+    md = (tmp_path / "out" / "report.md").read_text()
+    assert "| weight_decay | max_lr (sweep's 60-step test) | reached loss | eligible |" in md
+    assert "- sweep over weight_decay: 2 values, a 60-step range test each, pick 0.001." in md
+
+
+RECORD = {"preset": "p", "description": "d", "source": "s", "job": "train", "runs": [], "mean": 93.1, "std": None,
+          "test_accuracy": [], "published_accuracy": 93.5}
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"mean": "high"}, "mean must be a finite number, got 'high'"),
+    ({"std": -1}, "std must be a finite number >= 0 or null, got -1"),
+    ({"test_accuracy": [93.1, None]}, "test_accuracy[1] must be a finite number, got None"),
+    ({"preset": 3}, "preset must be a string, got 3"),
+    ({"runs": ["../../etc"]}, "runs[0] must be the name of a directory beside it, got '../../etc'"),
+    ({"job": "sweep", "picks": "1e-4"}, "picks must be a list, got '1e-4'"),
+    ({"job": "sweep", "picks": [1e-4], "published_pick": "big"}, "published_pick must be a finite number or null, "
+                                                                  "got 'big'"),
+])
+def test_a_damaged_reproduce_json_is_one_error_naming_the_key(tmp_path, capsys, change, message):
+    (tmp_path / "p").mkdir()
+    path = tmp_path / "p" / "reproduce.json"
+    path.write_text(json.dumps({**RECORD, **change}))
+    assert main(["report", str(tmp_path / "p"), "--out", str(tmp_path / "out")]) == 2
+    assert capsys.readouterr().err.strip() == f"onecycle report: error: {path} is damaged: {message}"
+    missing = {k: v for k, v in RECORD.items() if k != "source"}
+    path.write_text(json.dumps(missing))
+    assert main(["report", str(tmp_path / "p"), "--out", str(tmp_path / "out")]) == 2
+    assert capsys.readouterr().err.strip().endswith(f"{path} is damaged: it is missing the key(s) source")

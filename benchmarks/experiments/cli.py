@@ -14,14 +14,15 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import experiments
-from benchmarks.common.cli import markdown_path, read_json, reading, run_main
+from benchmarks.common.cli import markdown_path, reading, run_main
 from benchmarks.common.paths import RESULTS_DIR, ROOT
 from benchmarks.common.run_cache import RunCache
 from benchmarks.common.runner import run_tasks
 from benchmarks.experiments.analysis import analyze
 from benchmarks.experiments.figures import draw
 from benchmarks.experiments.plan import plan
-from benchmarks.experiments.report import COMMAND, render, write_section
+from benchmarks.experiments.report import COMMAND, SECTION, render
+from benchmarks.experiments.results import read_results
 from benchmarks.experiments.runs import Task, key, label, measure
 from benchmarks.experiments.settings import FULL, QUICK, Settings
 
@@ -36,8 +37,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--jobs", type=int, default=1, help="runs side by side in worker processes (default 1)")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads per run (default 1)")
     parser.add_argument("--out", type=markdown_path,
-                        help="Markdown file (.md) whose twins section is written (default docs/RESULTS.md; quick: "
-                             "RESULTS.md in the quick dir); figures go to images/ beside it")
+                        help="Markdown file (.md) whose twins section (between two marker lines) is written "
+                             "(default docs/RESULTS.md; quick: RESULTS.md in the quick dir); any other existing file "
+                             "must hold the marker lines, the rest of it is left as it is; figures go to images/ "
+                             "beside it")
     parser.add_argument("--results", type=Path, help="raw JSON results (default under benchmarks/results/)")
     parser.add_argument("--runs", type=Path, help="cache of finished runs, reused by later invocations (default "
                                                   "under benchmarks/results/)")
@@ -53,15 +56,12 @@ def shown(path: Path) -> str:
         return str(path)
 
 
-def write(data: dict[str, Any], out: Path) -> None:
-    """The figures (images/ beside ``out``) and the report section in ``out``."""
+def write(data: dict[str, Any], out: Path, default: bool) -> None:
+    """The figures (images/ beside ``out``) and the report section in ``out`` (:data:`SECTION`; a file without
+    it is refused unless it is the ``default`` report)."""
     settings = data["settings"]
     data["figures"] = draw(data["results"], settings["targets"], out.parent / data["meta"]["images"])
-    write_section(out, render(data))
-
-
-RESULTS_KEYS = ("settings", "meta", "results")
-"""The top-level keys of a results file (what the report reads)."""
+    SECTION.write(out, render(data), default)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -76,15 +76,18 @@ def main(argv: Sequence[str] | None = None) -> int:
 def run(args: argparse.Namespace) -> int:
     """:func:`main` once its arguments are checked."""
     settings: Settings = dataclasses.replace(QUICK if args.quick else FULL, threads=args.threads)
-    out = args.out or (QUICK_DIR / "RESULTS.md" if args.quick else ROOT / "docs" / "RESULTS.md")
+    default_out = QUICK_DIR / "RESULTS.md" if args.quick else ROOT / "docs" / "RESULTS.md"
+    out = args.out or default_out
+    default = out.resolve() == default_out.resolve()
+    SECTION.check(out, default)  # a file of the user's without the section: refused before anything is measured
     results_file = args.results or (QUICK_DIR / "experiments.json" if args.quick else RESULTS_DIR / "experiments.json")
     runs_file = args.runs or (QUICK_DIR / "experiments-runs.json" if args.quick else RUNS_FILE)
 
     from onecycle.rundir import write_json
 
     if args.render:
-        data = read_json(results_file, "a results file", RESULTS_KEYS)
-        reading(results_file, "a results file", lambda: write(data, out))
+        data = read_results(results_file)
+        reading(results_file, "a results file", lambda: write(data, out, default))
         print(f"wrote {out}", file=sys.stderr)
         return 0
 
@@ -126,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
                      "quick": args.quick},
             "results": analyze(settings, lookup)}
     write_json(results_file, data)  # the numbers first: a figure that fails to draw does not lose them
-    write(data, out)
+    write(data, out, default)
     write_json(results_file, data)  # with the figures' names
     print(f"wrote {out} and {results_file} ({len(cache.new)} new measurement(s), "
           f"{time.perf_counter() - start:.0f} s)", file=sys.stderr)

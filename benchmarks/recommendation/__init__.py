@@ -18,9 +18,10 @@ weight-decay grid at the case's best lr.
 Regrets are also read off a unimodal fit of accuracy against lr (see
 :func:`benchmarks.recommendation.scoring.add_denoised`), which shares the seeds' noise between neighbouring lrs.
 
-Run ``python -m benchmarks.recommendation --jobs 2`` from the repository root (about 65 minutes of one-thread
-training from an empty run cache, two cases at a time); ``--quick`` is a smoke run of a few seconds. Finished
-runs are cached in ``benchmarks/results/recommendation-runs.json``, so a rerun (another rule, another seed)
-trains only what is new. Results are written after every case: raw JSON under ``benchmarks/results/`` and the
-Markdown report (``docs/BENCHMARKS.md`` unless ``--out``).
+Run ``python -m benchmarks.recommendation --jobs 2`` from the repository root (hours from an empty run cache, two
+cases at a time: docs/BENCHMARKS.md's wall-time section gives the estimate); ``--quick`` is a smoke run of a few
+seconds. Finished runs are cached in ``benchmarks/results/recommendation-runs.json``, so a rerun (another rule,
+another seed) trains only what is new. Results are written after every case: raw JSON under
+``benchmarks/results/`` and the Markdown report, a section between two marker lines of ``docs/BENCHMARKS.md``
+(or of ``--out``; the rest of the file is left as it is).
 """

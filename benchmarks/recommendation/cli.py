@@ -11,10 +11,11 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import recommendation
-from benchmarks.common.cli import markdown_path, read_json, reading, run_main
+from benchmarks.common.cli import markdown_path, reading, run_main
 from benchmarks.recommendation.cases import CASES, QUICK_CASE, QUICK_SETTINGS, Case, Settings
 from benchmarks.recommendation.paths import NOTES, RESULTS_DIR, ROOT, RUNS_FILE
-from benchmarks.recommendation.report import COMMAND, fmt_lr, fmt_pts, render
+from benchmarks.recommendation.report import COMMAND, SECTION, fmt_lr, fmt_pts, render
+from benchmarks.recommendation.results import read_results
 from benchmarks.recommendation.rules import OURS
 from benchmarks.recommendation.run_cache import RunCache
 from benchmarks.recommendation.runner import run_cases
@@ -25,7 +26,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--quick", action="store_true", help="a smoke run of a few seconds on a tiny digits case")
     parser.add_argument("--cases", help="comma-separated case names (default: all)")
     parser.add_argument("--out", type=markdown_path,
-                        help="Markdown report, a .md file (default docs/BENCHMARKS.md; quick: results dir)")
+                        help="Markdown file (.md) whose recommendation section (between two marker lines) is "
+                             "written (default docs/BENCHMARKS.md; quick: results dir); any other existing file must "
+                             "hold the marker lines, the rest of it is left as it is")
     parser.add_argument("--results", type=Path, help="raw JSON results (default under benchmarks/results/)")
     parser.add_argument("--runs", type=Path,
                         help="cache of finished runs, reused by later invocations (default under benchmarks/results/; "
@@ -55,18 +58,6 @@ def chosen_cases(args: argparse.Namespace, parser: argparse.ArgumentParser) -> l
     return [known[n] for n in wanted]
 
 
-RESULTS_KEYS = ("settings", "threads", "machine", "results_file", "cases")
-"""The top-level keys of a results file (what :func:`render` and ``--resume`` read)."""
-
-
-def read_results(path: Path) -> dict[str, Any]:
-    """The results file ``path``; one that cannot be read, or holds no results of this benchmark, is a
-    :class:`~benchmarks.common.cli.BenchmarkError` naming it."""
-    data = read_json(path, "a results file", RESULTS_KEYS)
-    reading(path, "a results file", lambda: {c["case"]["name"]: c for c in data["cases"]})
-    return data
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark; write the JSON results, the run cache and the Markdown report after every case."""
     parser = build_parser()
@@ -81,18 +72,21 @@ def run(args: argparse.Namespace, cases: list[Case]) -> int:
     """:func:`main` once its arguments are checked."""
     import torch
 
-    from onecycle.rundir import write_json, write_text
+    from onecycle.rundir import write_json
 
     settings = QUICK_SETTINGS if args.quick else Settings()
     stem = "recommendation-quick" if args.quick else "recommendation"
     results_file = args.results or RESULTS_DIR / f"{stem}.json"
     runs_file = args.runs or (None if args.quick else RUNS_FILE)
-    out = args.out or (RESULTS_DIR / f"{stem}.md" if args.quick else ROOT / "docs" / "BENCHMARKS.md")
+    default_out = RESULTS_DIR / f"{stem}.md" if args.quick else ROOT / "docs" / "BENCHMARKS.md"
+    out = args.out or default_out
+    default = out.resolve() == default_out.resolve()
+    SECTION.check(out, default)  # a file of the user's without the section: refused before anything is measured
     notes = None if args.quick or not NOTES.exists() else NOTES.read_text()
 
     if args.render:
         data = read_results(results_file)
-        write_text(out, reading(results_file, "a results file", lambda: render(data, notes)))
+        SECTION.write(out, reading(results_file, "a results file", lambda: render(data, notes)), default)
         print(f"wrote {out}", file=sys.stderr)
         return 0
     done: dict[str, dict[str, Any]] = {}
@@ -112,10 +106,11 @@ def run(args: argparse.Namespace, cases: list[Case]) -> int:
     def publish(final: bool = False) -> None:
         data["cases"] = [results[c.name] for c in cases if c.name in results]
         data["missing"] = [c.name for c in cases if c.name not in results]
+        data["measured"] = [c.name for c in todo if c.name in results]
         if runs_file:
             cache.save(runs_file, final)
         write_json(results_file, data)
-        write_text(out, render(data, notes))
+        SECTION.write(out, render(data, notes), default)
 
     def finished(case: Case, result: dict[str, Any], new_runs: dict[str, list[Any]]) -> None:
         results[case.name] = result

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.common.cli import SMOKE_WARNING
+from benchmarks.common.section import Section
 from benchmarks.common.template import Blocks
 from benchmarks.recommendation.candidates import TRAINED_MARGINS
 from benchmarks.recommendation.paths import ROOT, RUNS_FILE
@@ -25,6 +26,8 @@ from onecycle.probe import TOLERANCE
 from onecycle.suggestions import Recommendation, recommend
 
 COMMAND = "python -m benchmarks.recommendation"
+SECTION = Section("recommendation", COMMAND)
+"""The report's place in its Markdown file (docs/BENCHMARKS.md): between two marker lines."""
 TEMPLATE = Path(__file__).with_name("report_template.md")
 block = Blocks(TEMPLATE)
 """``block(name, **values)``: the template block ``name`` with its placeholders filled in."""
@@ -236,26 +239,36 @@ def weight_decay(cases: Sequence[dict[str, Any]]) -> list[str]:
 
 
 def wall_time(data: dict[str, Any]) -> list[str]:
-    """Time spent per case, how much of it the run cache saved, and the cases not run."""
+    """Time spent per case, how much of it the run cache saved (what the last invocation trained), what training
+    every run would take from an empty cache, and the cases not run."""
     cases = data["cases"]
     parts = [block("wall_time", minutes=f"{sum(c['wall_time_s'] for c in cases) / 60:.1f}", jobs=data.get("jobs", 1),
                    threads=data["threads"], machine=data["machine"],
                    per_case=", ".join(f"{c['case']['name']} {c['wall_time_s']:.0f} s ({c['runs']} runs)"
                                       for c in cases))]
+    total = sum(c["runs"] for c in cases)
     if any(c.get("new_runs") != c["runs"] for c in cases):
-        cached = [block("cached_runs", runs_file=RUNS_FILE.relative_to(ROOT),
-                        new=sum(c.get("new_runs", 0) for c in cases), total=sum(c["runs"] for c in cases))]
+        cached = [block("cached_runs", runs_file=RUNS_FILE.relative_to(ROOT))]
+        if "measured" in data:  # recorded since results files name the cases their invocation measured
+            measured = [c for c in cases if c["case"]["name"] in data["measured"]]
+            cached.append(block("last_invocation", measured=len(measured), cases=len(cases),
+                                new=sum(c.get("new_runs", 0) for c in measured),
+                                runs=sum(c["runs"] for c in measured)))
+        else:
+            cached.append(block("each_invocation", new=sum(c.get("new_runs", 0) for c in cases), total=total))
         if all(c.get("seconds_per_run") for c in cases):
             estimate = sum(c["seconds_per_run"] * c["runs"] for c in cases)
-            cached.append(block("empty_cache_estimate", minutes=f"{estimate / 60:.0f}", threads=data["threads"]))
-        parts.append("\n".join(cached))
+            cached.append(block("empty_cache_estimate", total=total, minutes=f"{estimate / 60:.0f}",
+                                hours=f"{estimate / 3600:.1f}", threads=data["threads"]))
+        parts.append(" ".join(cached))
     if data.get("missing"):
         parts.append(block("missing", cases=", ".join(data["missing"])))
     return parts
 
 
 def render(data: dict[str, Any], notes: str | None = None) -> str:
-    """The Markdown report of a results dict (as written to the JSON file), with ``notes`` as its findings."""
+    """The Markdown report of a results dict (as written to the JSON file), with ``notes`` as its findings: the
+    section :data:`SECTION` of its file, without the marker lines."""
     cases = data["cases"]
     parts = [*([SMOKE_WARNING] if data.get("quick") else []), *introduction(data), *rule_summary(cases),
              *per_case(cases), *candidates(cases), *stability_probe(cases), *weight_decay(cases), *wall_time(data)]

@@ -271,17 +271,26 @@ def _unknown_key_message(unknown: list[str], source: str, shown: int = 10) -> st
     return f"unknown key(s) in {source}: {', '.join(hints)} (valid keys: {', '.join(FIELDS)})"
 
 
-def check_device(name: str) -> None:
-    """Raise ``ValueError`` unless ``name`` is ``auto`` or a device onecycle runs on (cpu, cuda, cuda:N, mps)
-    that this machine has."""
+def check_device_name(name: str) -> torch.device | None:
+    """The device ``name`` names (``None`` for ``auto``); a ``ValueError`` unless it is ``auto`` or a device onecycle
+    runs on (cpu, cuda, cuda:N, mps), whether or not this machine has it (a saved run names where it ran)."""
     if name == "auto":
-        return
+        return None
     try:
         device = torch.device(name)
     except (RuntimeError, ValueError):
         device = None
     if device is None or device.type not in DEVICE_TYPES or (device.type != "cuda" and device.index):
         raise ValueError(f"device must be auto, cpu, cuda, cuda:N or mps, got {_shown(name)}")
+    return device
+
+
+def check_device(name: str) -> None:
+    """Raise ``ValueError`` unless ``name`` is ``auto`` or a device onecycle runs on (cpu, cuda, cuda:N, mps)
+    that this machine has."""
+    device = check_device_name(name)
+    if device is None:
+        return
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device {_shown(name)}: this machine has no CUDA device (use auto or cpu)")
     if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():

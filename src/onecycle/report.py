@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from onecycle import rundir
+from onecycle import config, records, rundir
 from onecycle.engine import train_time
 from onecycle.plots import plot_history, plot_range_test
 from onecycle.range_test import RangeTestResult
@@ -43,7 +44,9 @@ IMAGES = {"finder.png": "Learning-rate range test", "sweep.png": "Weight-decay s
 CAPTIONS = {
     "finder.png": "Loss against learning rate (log scale) as the learning rate grows; the rules' suggestions, the "
                   "recommended max_lr and, when the run trained at another, the max_lr it trained at.",
-    "sweep.png": "The range test at each value swept, on one plot; the picked value's curve is drawn thick.",
+    "sweep.png": "The range test at each value swept, on one plot; the picked value's curve is drawn thick, and each "
+                 "value's recommended max_lr (from the sweep's own range test, often shorter than the main one) "
+                 "dotted.",
     "schedule.png": "The learning rate and momentum the run was given, against the iteration.",
     "curves.png": "Train and test loss per epoch with the learning rate on the right axis; accuracy beside it.",
 }
@@ -57,9 +60,7 @@ def read_run(path: str | Path) -> RunSummary:
     if not path.is_dir():
         raise FileNotFoundError(f"run directory {path} does not exist")
     run = RunSummary(path)
-    run.config = _read_object(path / rundir.CONFIG) or {}
-    if not isinstance(run.config.get("resolved", {}), dict):
-        raise ValueError(f"{path / rundir.CONFIG} is damaged: its resolved is not an object")
+    run.config = read_config(path / rundir.CONFIG)
     rows = rundir.read_metrics(path)
     run.history = [r for r in rows if r["kind"] == "epoch"]
     run.steps = [r for r in rows if r["kind"] == "step"]
@@ -67,6 +68,8 @@ def read_run(path: str | Path) -> RunSummary:
         run.finder = RangeTestResult.load_json(path / rundir.FINDER_JSON).to_dict()
     if (path / rundir.SWEEP_JSON).exists():
         run.sweep = SweepResult.load_json(path / rundir.SWEEP_JSON).to_dict()
+    for name, result in ((rundir.FINDER_JSON, run.finder), (rundir.SWEEP_JSON, run.sweep)):
+        _check_conditions(path / name, (result or {}).get("settings"))
     run.summary = _read_object(path / rundir.SUMMARY_JSON)
     run.images = {name: path / name for name in IMAGES if (path / name).exists()}
     if not (run.config or run.finder or run.sweep or run.history):
@@ -85,6 +88,73 @@ def _read_object(path: Path) -> dict[str, Any] | None:
     return data
 
 
+def read_config(path: Path) -> dict[str, Any]:
+    """A run's ``config.json`` (``{}`` when there is none): its settings checked as every setting is
+    (:func:`onecycle.config.from_dict`; settings a file of an older version lacks take their defaults) and what it
+    resolved (a max_lr and a weight decay the settings accept, step counts, where it ran), so that the report never
+    shows a hand-edited ``max_lr "big"`` or ``schedule "bogus"``: a bad value is a ``ValueError`` naming the file
+    and the key. The device names where the run trained, so it is checked as a name, not against this machine."""
+    saved = _read_object(path)
+    if saved is None:
+        return {}
+    settings = dict(saved)
+    resolved = settings.pop("resolved", {})
+    device = settings.get("device", "auto")
+    try:
+        if isinstance(device, str):  # checked as a device name; this machine need not have it
+            config.check_device_name(device)
+            settings["device"] = "auto"
+        cfg = config.from_dict(settings, source="its settings")
+        return {**cfg.to_dict(), "device": device, "resolved": _checked_resolved(resolved)}
+    except ValueError as err:
+        raise ValueError(f"{path} is damaged: {err}") from None
+
+
+def _checked_resolved(resolved: Any) -> dict[str, Any]:
+    """The ``resolved`` block of a config.json, each value it may hold checked (by the settings' own rules for
+    max_lr and weight decay)."""
+    resolved = records.table(resolved, "resolved")
+    lrs = {k: resolved[k] for k in ("max_lr", "weight_decay") if k in resolved}
+    try:
+        config.check_each(lrs)
+    except ValueError as err:
+        raise ValueError(f"resolved.{err}") from None
+    for key in ("steps_per_epoch", "total_steps"):
+        if resolved.get(key) is not None:
+            records.integer(resolved[key], f"resolved.{key}", at_least=1)
+    for key in ("device", "data"):
+        if key in resolved:
+            records.text(resolved[key], f"resolved.{key}")
+    return resolved
+
+
+CONDITIONS = ("dataset", "model")
+"""What a run was measured on that its range test or sweep records too, for a run directory without config.json."""
+
+
+def _check_conditions(path: Path, settings: Any) -> None:
+    """Raise a ``ValueError`` naming ``path`` unless the :data:`CONDITIONS` that a finder.json or sweep.json
+    records in its ``settings`` (when it does) are settings that exist."""
+    if not isinstance(settings, dict):
+        return
+    try:
+        config.check_each({k: settings[k] for k in CONDITIONS if k in settings})
+    except ValueError as err:
+        raise ValueError(f"{path} is damaged: settings.{err}") from None
+
+
+def measured_on(run: RunSummary, key: str) -> Any:
+    """The run's setting ``key`` (one of :data:`CONDITIONS`): its config.json's, else the one its range test or
+    sweep was measured under, else ``None``."""
+    if key in run.config:
+        return run.config[key]
+    for result in (run.finder, run.sweep):
+        settings = (result or {}).get("settings") or {}
+        if key in settings:
+            return settings[key]
+    return None
+
+
 def _fmt(value: Any, spec: str = ".4g") -> str:
     if value is None:
         return "-"
@@ -100,7 +170,7 @@ def schedule_text(config: dict[str, Any]) -> str:
     """The schedule a run's ``config.json`` trained with, in a few words (runs of older versions: 1cycle)."""
     if not config:
         return "-"
-    name = str(config.get("schedule", "onecycle"))  # a damaged file's value is shown as it is
+    name = str(config.get("schedule", "onecycle"))
     details = []
     if name == "onecycle" and config.get("cycle_epochs") is not None:
         details.append(f"cycle ends at epoch {config['cycle_epochs']}")
@@ -120,7 +190,7 @@ def results_table(runs: list[RunSummary]) -> tuple[list[str], list[list[str]]]:
         rec = (run.finder or {}).get("recommendation", {})
         acc = last.get("val_accuracy")
         rows.append([
-            run.name, run.config.get("dataset", "-"), run.config.get("model", "-"), schedule_text(run.config),
+            run.name, _fmt(measured_on(run, "dataset")), _fmt(measured_on(run, "model")), schedule_text(run.config),
             f"{len(run.history)}/{run.config.get('epochs', '-')}",
             _fmt(resolved.get("max_lr", rec.get("max_lr"))), _fmt(resolved.get("weight_decay")),
             _fmt(last.get("train_loss")), _fmt(last.get("train_accuracy") and 100 * last["train_accuracy"], ".2f"),
@@ -140,18 +210,50 @@ def range_test_of(run: RunSummary) -> RangeTestResult:
     return result
 
 
-def _finder_lines(run: RunSummary) -> list[str]:
-    lines = []
+Note = tuple[str, list[str]]
+"""A line of a run's notes and the lines that belong under it (a probe's candidates under the probe)."""
+
+
+def notes(run: RunSummary) -> list[Note]:
+    """What the report says of a run besides its tables: its range test, then its stability probe as one block
+    (the candidates and the probe's own notes under it), the sweep, an early stop and the warnings."""
+    out: list[Note] = []
     if run.finder:
-        lines += str(range_test_of(run)).splitlines()
+        test = range_test_of(run)
+        out += [(line, []) for line in dataclasses.replace(test, probe=None).describe().splitlines()]
+        if test.probe is not None:
+            head, *under = str(test.probe).splitlines()
+            out.append((head, [line.strip() for line in under]))
     if run.sweep:
-        lines.append(f"sweep over {run.sweep['param']}: values {run.sweep['values']}, pick {run.sweep['pick']}.")
+        steps = sweep_steps(run.sweep)
+        each = f"a {steps}-step range test each" if steps else "a range test each"
+        out.append((f"sweep over {run.sweep['param']}: {len(run.sweep['values'])} values, {each}, pick "
+                    f"{run.sweep['pick']}.", []))
     if run.summary and run.summary.get("stopped"):
-        lines.append(f"training stopped early: {run.summary['stopped']}.")
+        out.append((f"training stopped early: {run.summary['stopped']}.", []))
     warnings = (run.summary or {}).get("warnings")
     if isinstance(warnings, list):
-        lines += [f"warning: {warning}" for warning in warnings if isinstance(warning, str)]
-    return lines
+        out += [(f"warning: {warning}", []) for warning in warnings if isinstance(warning, str)]
+    return out
+
+
+def sweep_steps(sweep: dict[str, Any]) -> int | None:
+    """The steps the sweep's range tests were planned to take, ``None`` when its settings do not say."""
+    steps = (sweep.get("settings") or {}).get("num_steps")
+    return steps if isinstance(steps, int) and not isinstance(steps, bool) else None
+
+
+def sweep_table(run: RunSummary) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of the run's sweep: each value's recommended max_lr, read off the sweep's own range test
+    (shorter than the run's main one, as a sweep's usually are: the header says so), its reached loss and whether
+    the rule found it eligible; the pick marked."""
+    result = SweepResult.from_dict(run.sweep)
+    steps = sweep_steps(run.sweep)
+    header = [result.param, f"max_lr (sweep's {f'{steps}-step ' if steps else ''}test)", "reached loss", "eligible"]
+    rows = [[_fmt(value, "g") + (" (pick)" if value == result.pick else ""), _fmt(lr, ".3g"), _fmt(loss, ".4g"),
+             "yes" if ok else "no"]
+            for value, lr, loss, ok in zip(result.values, result.max_lrs, result.reached_losses, result.eligible)]
+    return header, rows
 
 
 def reproduction_table(record: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
@@ -170,28 +272,36 @@ def reproduction_table(record: dict[str, Any]) -> tuple[list[str], list[list[str
             [["test accuracy", "-" if published is None else f"{published:.2f}%", ours, difference]])
 
 
-_RECORD_KEYS = {"preset": str, "description": str, "source": str, "job": str, "runs": list}
-
-
 def _read_record(path: Path) -> dict[str, Any]:
-    """A preset's ``reproduce.json``: what the report reads of it checked, so that a damaged file is one error
-    naming it."""
+    """A preset's ``reproduce.json``: every value the report reads of it checked, so that a damaged file is one
+    error naming it, the key and what it must hold."""
     record = rundir.read_json(path)
-    problem = None
     if not isinstance(record, dict):
-        problem = f"it holds a JSON {type(record).__name__}, not an object"
-    elif any(not isinstance(record.get(k), kind) for k, kind in _RECORD_KEYS.items()):
-        problem = f"it lacks one of {', '.join(_RECORD_KEYS)}, or one is of the wrong type"
-    elif not all(isinstance(n, str) and n not in ("", ".", "..") and Path(n).name == n for n in record["runs"]):
-        problem = "its runs are not the names of directories beside it"
-    else:
-        try:
-            reproduction_table(record)
-        except (KeyError, TypeError, ValueError, AttributeError) as err:
-            problem = f"its results are not numbers where they should be ({type(err).__name__}: {err})"
-    if problem:
-        raise ValueError(f"{path} is damaged: {problem}")
+        raise ValueError(f"{path} is damaged: it holds a JSON {type(record).__name__}, not an object")
+    try:
+        _check_record(record)
+    except ValueError as err:
+        raise ValueError(f"{path} is damaged: {err}") from None
     return record
+
+
+def _check_record(record: dict[str, Any]) -> None:
+    """Raise a ``ValueError`` naming the key unless ``record`` holds what :func:`reproduction_table` reads."""
+    records.table(record, "it", ("preset", "description", "source", "job", "runs"))
+    for key in ("preset", "description", "source", "job"):
+        records.text(record[key], key)
+    for i, name in enumerate(records.texts(record["runs"], "runs")):
+        if name in ("", ".", "..") or Path(name).name != name:
+            raise ValueError(f"runs[{i}] must be the name of a directory beside it, got {records.shown(name)}")
+    if record["job"] == "sweep":
+        records.number(record.get("published_pick"), "published_pick", optional=True)
+        for i, pick in enumerate(records.items(record.get("picks"), "picks")):
+            records.number(pick, f"picks[{i}]", optional=True)
+    else:
+        records.number(record.get("mean"), "mean")
+        records.number(record.get("std"), "std", optional=True, at_least=0.0)
+        records.numbers_list(record.get("test_accuracy"), "test_accuracy")
+        records.number(record.get("published_accuracy"), "published_accuracy", optional=True)
 
 
 def _read_runs(run_dirs: list[str | Path]) -> tuple[list[RunSummary], list[dict[str, Any]]]:
@@ -278,9 +388,11 @@ def write_report(run_dirs: list[str | Path], out_dir: str | Path) -> tuple[Path,
         md += ["", f"![{alt}](comparison.png)"]
         page += ["<h2>Comparison</h2>", _html_figure("comparison.png", alt, COMPARISON_CAPTION)]
     for run in runs:
-        md += ["", f"## {run.name}", ""] + [f"- {line}" for line in _finder_lines(run)]
-        page.append(f"<h2>{html.escape(run.name)}</h2>")
-        page += [f"<p>{html.escape(line)}</p>" for line in _finder_lines(run)]
+        md += ["", f"## {run.name}", "", *_md_notes(notes(run))]
+        page += [f"<h2>{html.escape(run.name)}</h2>", *_html_notes(notes(run))]
+        if run.sweep:
+            md += ["", *_md_table(*sweep_table(run))]
+            page += _html_table(*sweep_table(run))
         for name, image in run.images.items():
             md += ["", f"### {IMAGES[name]}", "", f"![{IMAGES[name]} of {run.name}]({image.name})"]
             page += [f"<h3>{IMAGES[name]}</h3>", _html_figure(image.name, f"{IMAGES[name]} of {run.name}",
@@ -290,6 +402,15 @@ def write_report(run_dirs: list[str | Path], out_dir: str | Path) -> tuple[Path,
     rundir.write_text(html_path, "\n".join(page))
     rundir.write_text(md_path, "\n".join(md) + "\n")
     return html_path, md_path
+
+
+def _md_notes(lines: list[Note]) -> list[str]:
+    return [f"{indent}- {text}" for line, under in lines for indent, text in [("", line), *(("  ", u) for u in under)]]
+
+
+def _html_notes(lines: list[Note]) -> list[str]:
+    return [f"<p>{html.escape(line)}</p>" + ("<ul>" + "".join(f"<li>{html.escape(u)}</li>" for u in under) + "</ul>"
+                                             if under else "") for line, under in lines]
 
 
 def _md_table(header: list[str], rows: list[list[str]]) -> list[str]:
