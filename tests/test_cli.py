@@ -70,10 +70,18 @@ def test_find_lr_verify_runs_the_probe_and_train_uses_its_pick(tmp_path, capsys)
     assert main(["train", *run, "--verify"]) == 2
     assert f"{tmp_path} holds a run (config.json, " in capsys.readouterr().err
     before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
-    for verify in ([], ["--verify"]):  # the probe trained 2 epochs' schedule: its pick is not for 3
-        assert main(["train", *run[:-4], "--weight-decay", "5e-4", "--epochs", "3", *verify, "--overwrite"]) == 2
-        assert "epochs 2 (now 3)" in capsys.readouterr().err
+    # the probe trained 2 epochs' schedule: its pick is not for 3; with --verify that is stale (nothing removed),
+    # without it the range test's recommendation serves, and a note says why the probe's pick is not used
+    three = [*run[:-4], "--weight-decay", "5e-4", "--epochs", "3"]
+    assert main(["train", *three, "--verify", "--overwrite"]) == 2
+    err = capsys.readouterr().err
+    assert "epochs 2 (now 3)" in err and "onecycle find-lr --verify --run-dir" in err
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+    assert main(["train", *three, "--overwrite"]) == 0
+    out = capsys.readouterr().out
+    assert "the stability probe in" in out and "trained another schedule (epochs 2 (now 3))" in out
+    assert f"max_lr {rec['max_lr']:.4g} (range test in finder.json)" in out
+    assert json.loads((tmp_path / "config.json").read_text())["resolved"]["max_lr"] == rec["max_lr"]
 
 
 def _must_not_run(name):

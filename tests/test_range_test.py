@@ -152,6 +152,21 @@ def _flat_step(batch):
     return 1.0
 
 
+def test_an_extension_of_a_narrow_range_stops_after_its_step_cap():
+    """start 1e-5 and end 1.00001e-5: the cap 1000 x end_lr lies millions of steps away; the extension stops after
+    EXTEND_STEPS x num_steps steps and says so."""
+    from onecycle.range_test import EXTEND_STEPS
+
+    model = nn.Linear(2, 1)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    res = range_test(model, opt, [(torch.zeros(4, 2), torch.zeros(4, 1))], None, step=_flat_step, start_lr=1e-5,
+                     end_lr=1.00001e-5, num_steps=10)
+    curve = res.curves[0]
+    assert len(curve.lrs) == 10 * (1 + EXTEND_STEPS) and curve.extended and not res.diverged
+    assert curve.stop_reason == (f"not diverged after 20 steps past end_lr, the most an extension takes "
+                                 f"({EXTEND_STEPS:g} x num_steps), at lr {curve.lrs[-1]:.3g}")
+
+
 def test_a_range_extended_to_just_below_its_cap_says_where_it_stopped():
     """end_lr 1e-3 x 1000 = a cap of 1 that the grid (x1.047 a step) steps over: the last step is at 0.977, and
     neither the stop reason nor the extension line claims the cap was reached."""

@@ -233,30 +233,57 @@ def finder_conditions(cfg: RunConfig, weight_decay: float) -> dict[str, Any]:
     (its name and settings)."""
     conditions = {**range_test_conditions(cfg, weight_decay), "verify": cfg.verify}
     if cfg.verify:
-        conditions.update({"epochs": cfg.epochs, **cfg.policy_kwargs()})
+        conditions.update(_probe_conditions(cfg))
     return conditions
 
 
-def fresh_finder(cfg: RunConfig, run_dir: Path, weight_decay: float) -> RangeTestResult | None:
+def fresh_finder(cfg: RunConfig, run_dir: Path, weight_decay: float,
+                 say: Callable[[str], None] | None = None) -> RangeTestResult | None:
     """The range test in ``run_dir`` if there is one; :class:`StaleResult` if it was measured under other
     settings (the weight decay among them). One with the stability probe serves ``cfg`` with or without
-    ``verify`` (its ``max_lr`` is the probe's pick), when the probe trained the schedule of ``cfg``; one without
-    does not serve ``verify``: the probe is never skipped silently."""
+    ``verify`` (its ``max_lr`` is the probe's pick) when the probe trained the schedule of ``cfg``; when it trained
+    another, it serves without ``verify`` at its range test's max_lr (``say`` is told); one without the probe does
+    not serve ``verify``: the probe is never skipped silently."""
     path = run_dir / rundir.FINDER_JSON
     if not path.exists():
         return None
     result = RangeTestResult.load_json(path)
     probed = result.settings.get("verify") is True
-    wanted = finder_conditions(cfg.replace(verify=probed), weight_decay)
-    advice = f"run `onecycle find-lr --run-dir {run_dir}` with these settings or pass --max-lr"
-    if cfg.verify and not probed:  # what it lacks is the probe (a result without one records no probe settings)
-        wanted["verify"] = True
-        advice = (f"run `onecycle find-lr --verify --run-dir {run_dir}` to measure it with the stability probe, or "
-                  "pass --max-lr")
-    _check_conditions(path, result.settings, wanted, advice)
+    if probed and not cfg.verify and not _probe_serves(cfg, result):
+        # the probe trained another schedule: without --verify its range test still serves, at its own max_lr
+        _check_conditions(path, result.settings, range_test_conditions(cfg, weight_decay),
+                          f"run `onecycle find-lr --run-dir {run_dir}` with these settings or pass --max-lr")
+        if say is not None:
+            say(f"note: the stability probe in {path} trained another schedule ({_probe_differences(cfg, result)}): "
+                "max_lr is its range test's recommendation (pass --verify to probe this schedule)")
+        result = replace(result, probe=None)
+    else:
+        wanted = finder_conditions(cfg.replace(verify=probed), weight_decay)
+        verify = " --verify" if cfg.verify else ""
+        advice = f"run `onecycle find-lr{verify} --run-dir {run_dir}` with these settings or pass --max-lr"
+        if cfg.verify and not probed:  # what it lacks is the probe (a result without one records no probe settings)
+            wanted["verify"] = True
+            advice = (f"run `onecycle find-lr --verify --run-dir {run_dir}` to measure it with the stability probe, "
+                      "or pass --max-lr")
+        _check_conditions(path, result.settings, wanted, advice)
     if result.max_lr is not None:
         _check_usable(path, "recommendation.max_lr" if result.probe is None else "probe.pick", "max_lr", result.max_lr)
     return result
+
+
+def _probe_conditions(cfg: RunConfig) -> dict[str, Any]:
+    """What a stability probe's pick depends on beyond the range test: the planned epochs and the schedule."""
+    return {"epochs": cfg.epochs, **cfg.policy_kwargs()}
+
+
+def _probe_serves(cfg: RunConfig, result: RangeTestResult) -> bool:
+    """Whether the probe in ``result`` trained the schedule ``cfg`` trains."""
+    return all(k in result.settings and result.settings[k] == v for k, v in _probe_conditions(cfg).items())
+
+
+def _probe_differences(cfg: RunConfig, result: RangeTestResult) -> str:
+    return ", ".join(f"{k} {result.settings.get(k)} (now {v})" for k, v in _probe_conditions(cfg).items()
+                     if result.settings.get(k) != v)
 
 
 def _check_usable(path: Path, key: str, setting: str, value: float) -> None:
@@ -435,7 +462,7 @@ def resolve(cfg: RunConfig, run_dir: Path, auto: bool, setup: Callable[[], Setup
         if auto:
             say(f"max_lr {max_lr:g} given: no range test")
     else:
-        finder = _reusable(lambda: fresh_finder(cfg, run_dir, wd), auto, say)
+        finder = _reusable(lambda: fresh_finder(cfg, run_dir, wd, say), auto, say)
         if finder is not None and auto:
             say(f"range test: reusing {run_dir / rundir.FINDER_JSON}, measured under these settings")
         if finder is None:

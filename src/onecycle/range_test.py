@@ -570,6 +570,11 @@ def _recommendation(curve: Curve, div_factor: float, ran_out: bool) -> Recommend
     return replace(rec, notes=[*cut, *rec.notes])
 
 
+EXTEND_STEPS = 2
+"""The most steps an extension past ``end_lr`` takes, as a multiple of ``num_steps`` (the default range's cap, three
+decades past end_lr, takes half of ``num_steps``; a range of a hair's width would take millions of steps)."""
+
+
 def _run_curve(model: nn.Module, optimizer: torch.optim.Optimizer, one_step: Callable[[], float],
                ratios: Sequence[float], s: dict[str, Any], val_set: list[Any] | None,
                loss_fn: Callable | None, val_every: int, amp_dtype: torch.dtype | None,
@@ -594,6 +599,13 @@ def _run_curve(model: nn.Module, optimizer: torch.optim.Optimizer, one_step: Cal
         if lr > cap * (1 + 1e-9):
             reason = _end_reason(lrs[-1], cap, s)
             break
+        if i >= s["num_steps"] * (1 + EXTEND_STEPS):  # a narrow range would take millions of steps to its cap
+            reason = (f"not diverged after {i - s['num_steps']} steps past end_lr, the most an extension takes "
+                      f"({EXTEND_STEPS:g} x num_steps), at lr {lrs[-1]:.3g}")
+            break
+        if i == s["num_steps"]:  # extending: the bar counts to the step cap
+            bar.total = s["num_steps"] * (1 + EXTEND_STEPS)
+            bar.refresh()
         _set_lr(optimizer, lr, ratios)
         try:
             loss = one_step()
