@@ -206,7 +206,7 @@ def _check_conditions(path: Path, recorded: dict[str, Any], wanted: dict[str, An
         check_each({k: recorded[k] for k in wanted})
     except ConfigError as err:
         raise ValueError(f"{path} is damaged: settings.{err}") from None
-    differences = [f"{k} {recorded[k]} (now {v})" for k, v in wanted.items() if recorded[k] != v]
+    differences = _differences(recorded, wanted)
     if differences:
         raise StaleResult(path, differences, advice)
 
@@ -276,14 +276,18 @@ def _probe_conditions(cfg: RunConfig) -> dict[str, Any]:
     return {"epochs": cfg.epochs, **cfg.policy_kwargs()}
 
 
+def _differences(recorded: dict[str, Any], wanted: dict[str, Any]) -> list[str]:
+    """Each key of ``wanted`` that ``recorded`` lacks or holds another value of, as "key recorded (now wanted)"."""
+    return [f"{k} {recorded.get(k)} (now {v})" for k, v in wanted.items() if k not in recorded or recorded[k] != v]
+
+
 def _probe_serves(cfg: RunConfig, result: RangeTestResult) -> bool:
     """Whether the probe in ``result`` trained the schedule ``cfg`` trains."""
-    return all(k in result.settings and result.settings[k] == v for k, v in _probe_conditions(cfg).items())
+    return not _differences(result.settings, _probe_conditions(cfg))
 
 
 def _probe_differences(cfg: RunConfig, result: RangeTestResult) -> str:
-    return ", ".join(f"{k} {result.settings.get(k)} (now {v})" for k, v in _probe_conditions(cfg).items()
-                     if result.settings.get(k) != v)
+    return ", ".join(_differences(result.settings, _probe_conditions(cfg)))
 
 
 def _check_usable(path: Path, key: str, setting: str, value: float) -> None:
