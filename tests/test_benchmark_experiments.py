@@ -38,6 +38,9 @@ def test_quick_run_writes_the_report_and_figures_and_a_rerun_trains_nothing(tmp_
         assert (tmp_path / "images" / name).stat().st_size > 0 and f"images/{name}" in text
     assert data["meta"]["new_runs"] == data["meta"]["runs"] and not data["meta"]["missing"]
     assert len(data["results"]["claims"]) >= 5 and not (tmp_path / "runs-journal.jsonl").exists()
+    meta = data["meta"]
+    assert meta["epochs_trained"] > 0 and meta["fastest_epoch_s"] > 0
+    assert f"the {meta['epochs_trained']} epochs of the suite" in text and "load average" in text
 
     # Again from the cache: nothing is measured, the results are the same.
     monkeypatch.setattr(cli, "measure", lambda task: pytest.fail(f"measured again: {runs.label(task)}"))
@@ -155,6 +158,14 @@ def test_the_full_suite_fits_its_budget():
     tasks = plan.plan(FULL, lambda task: measured.get(runs.key(task)))
     assert len(FULL.seeds) >= 3 and FULL.momentum_epochs in FULL.budgets and FULL.long_epochs in FULL.budgets
     assert sum(t.epochs for t in tasks) <= 800
+
+
+def test_the_pace_sentence_scales_the_fastest_run_to_every_epoch_and_is_left_out_without_it():
+    meta = {"epochs_trained": 600, "fastest_epoch_s": 6.0, "jobs": 2, "load_average": 7.94}
+    assert report.pace(meta) == (" Run times depend on what else the machine runs (1-minute load average 7.9 when "
+                                 "this report was written): the fastest run measured took 6.0 s an epoch, a pace at "
+                                 "which the 600 epochs of the suite take about 30.0 min of wall time with `--jobs 2`.")
+    assert report.pace({**meta, "fastest_epoch_s": None}) == report.pace({"jobs": 2}) == ""
 
 
 def test_the_section_replaces_its_old_self_only(tmp_path):

@@ -119,12 +119,16 @@ def run(args: argparse.Namespace) -> int:
     tasks = plan(settings, lookup)
     missing = [label(t) for t in tasks if key(t) not in cache]
     run_time = sum(cache.get(key(t))["seconds"] for t in tasks if key(t) in cache)
+    trained = [(t.epochs, cache.get(key(t))["seconds"]) for t in tasks if t.job == "train" and key(t) in cache]
     data = {"settings": dataclasses.asdict(settings),
             "meta": {"command": f"{COMMAND}{' --quick' if args.quick else ''} --jobs {args.jobs}"
                                 f"{f' --threads {args.threads}' if args.threads != 1 else ''}",
                      "machine": f"{platform.machine()}, {os.cpu_count()} CPU core(s), torch {torch.__version__}",
                      "jobs": args.jobs, "wall_time_s": time.perf_counter() - start, "new_runs": len(cache.new),
-                     "runs": len(tasks), "run_time_s": run_time, "results_file": shown(results_file),
+                     "runs": len(tasks), "run_time_s": run_time,
+                     "epochs_trained": sum(e for e, _ in trained),
+                     "fastest_epoch_s": min((sec / e for e, sec in trained), default=None),
+                     "load_average": os.getloadavg()[0], "results_file": shown(results_file),
                      "runs_file": shown(runs_file), "images": "images", "missing": ", ".join(missing),
                      "quick": args.quick},
             "results": analyze(settings, lookup)}

@@ -67,7 +67,21 @@ def head(data: dict[str, Any]) -> str:
                  start_lr=f"{s['start_lr']:g}", end_lr=f"{s['end_lr']:g}", num_steps=s["num_steps"],
                  finder_seed=s["finder_seed"], machine=meta["machine"], threads=s["threads"], jobs=meta["jobs"],
                  wall=minutes(meta["wall_time_s"]), new_runs=meta["new_runs"], all_runs=meta["runs"],
-                 run_time=minutes(meta["run_time_s"]), estimate=minutes(meta["run_time_s"] / meta["jobs"]))
+                 run_time=minutes(meta["run_time_s"]), estimate=minutes(meta["run_time_s"] / meta["jobs"]),
+                 pace=pace(meta))
+
+
+def pace(meta: dict[str, Any]) -> str:
+    """What the run times depend on: the machine's load when the report was written, and the wall time of the
+    whole suite at the fastest pace measured (an unloaded machine's), for results files that record them."""
+    if meta.get("fastest_epoch_s") is None or not meta.get("epochs_trained"):
+        return ""
+    quiet = meta["epochs_trained"] * meta["fastest_epoch_s"] / meta["jobs"]
+    load = f" (1-minute load average {meta['load_average']:.1f} when this report was written)" \
+        if meta.get("load_average") is not None else ""
+    return (f" Run times depend on what else the machine runs{load}: the fastest run measured took "
+            f"{meta['fastest_epoch_s']:.1f} s an epoch, a pace at which the {meta['epochs_trained']} epochs of the "
+            f"suite take about {minutes(quiet)} of wall time with `--jobs {meta['jobs']}`.")
 
 
 def verdict(claim: dict[str, Any]) -> str:

@@ -70,6 +70,8 @@ RESULTS = {
     },
     "meta": {"command": TEXT, "machine": TEXT, "jobs": integer(1), "wall_time_s": number(at_least=0.0),
              "new_runs": COUNT, "runs": COUNT, "run_time_s": number(at_least=0.0), "results_file": TEXT,
+             OptionalKey("epochs_trained"): COUNT, OptionalKey("fastest_epoch_s"): Nullable(number(at_least=0.0)),
+             OptionalKey("load_average"): number(at_least=0.0),
              "runs_file": Nullable(TEXT), "images": file_name, OptionalKey("missing"): TEXT,
              OptionalKey("quick"): FLAG},
     "results": {
