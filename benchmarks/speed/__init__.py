@@ -12,11 +12,10 @@ use instead, reported as ratios.
    run in their own environment (:mod:`.peer_env`), never a dependency of the package.
 4. Peak memory beside each figure.
 
-Every figure is the median of interleaved repeats, each measurement in a fresh process
-(:mod:`.worker`); a ratio is the median of the per-repeat ratios. Run ``python -m benchmarks.speed`` from the
-repository root (about 20 minutes on two CPU cores, the peers' environment built first when missing); it writes
-the speed section of ``docs/BENCHMARKS.md`` (between two marker lines) and the raw results in
-``benchmarks/results/speed.json``. ``--quick`` runs it all in seconds on a tiny digits subset, with one repeat,
-into ``benchmarks/results/speed-quick.*``. ``benchmarks/gpu_check.sh`` measures the GPU side
-(:mod:`.gpu_check`).
+Every figure is the median of interleaved repeats, each measurement in a fresh process (:mod:`.worker`); a ratio is
+the median of the per-repeat ratios. Run ``python -m benchmarks.speed`` from the repository root (its section says
+how long the committed run took; the peers' environment is built first when missing, in about 6 minutes); it
+writes the speed section of ``docs/BENCHMARKS.md`` (between two marker lines) and the raw results in
+``benchmarks/results/speed.json``. ``--quick`` runs it all in seconds on a tiny digits subset, with one repeat, into
+``benchmarks/results/speed-quick.*``. ``benchmarks/gpu_check.sh`` measures the GPU side (:mod:`.gpu_check`).
 """

@@ -18,15 +18,14 @@ from typing import Any
 from benchmarks import speed
 from benchmarks.common.cli import markdown_path, reading, run_main
 from benchmarks.common.paths import RESULTS_DIR, ROOT
-from benchmarks.common.runner import run_tasks
 from benchmarks.speed import data as images
 from benchmarks.speed import peer_env
-from benchmarks.speed.plan import KINDS, comparisons, kind_of, option_name, train_options
+from benchmarks.speed.plan import KINDS, comparisons, kind_of, train_options, variants
 from benchmarks.speed.report import COMMAND, SECTION, render
 from benchmarks.speed.results import check_results, read_results
-from benchmarks.speed.runs import run_one
+from benchmarks.speed.runs import measure_all
 from benchmarks.speed.settings import FULL, QUICK, Settings
-from benchmarks.speed.stats import compare, interleaved, summary
+from benchmarks.speed.stats import compare, summary
 
 TRAIN = ("ours_train", "bare_train", "typical_train", "fastai_train")
 RANGE = ("ours_range", "bare_steps", "lrfinder_range", "fastai_range")
@@ -134,34 +133,23 @@ def run(args: argparse.Namespace) -> int:
     start, load_before = time.perf_counter(), os.getloadavg()
     options, skipped = train_options(settings)
     peer_state = peers(args, say)
+    measured = variants(options)
     names = [n for n in TRAIN if peer_state["ready"] or not KINDS[n].peers]
-    names += [option_name(o) for o in options]
+    names += list(measured)
     names += [n for n in RANGE if peer_state["ready"] or not KINDS[n].peers]
     skipped += [{"name": n, "reason": f"the peers' environment is not used: {peer_state['reason']}"}
                 for n in (*TRAIN, *RANGE) if n not in names]
     for note in skipped:
         say(f"skipped {note['name']}: {note['reason']}")
     fields = {k: v for k, v in dataclasses.asdict(settings).items() if k != "options"}
-    specs = {option_name(o): {**fields, "config": settings.config(**o)} for o in options}
-    order = interleaved(names, settings.repeats)
-    runs: list[dict[str, Any]] = []
+    specs = {n: {**fields, "options": measured.get(n, {}), "config": settings.config(**measured.get(n, {}))}
+             for n in names}
+    peer_python = str(peer_env.python(args.peer_env))
     with tempfile.TemporaryDirectory() as tmp:
         data_file = Path(tmp) / "images.pt"
         images.save(images.dataset_images(settings.config()), data_file)
-        python = str(peer_env.python(args.peer_env))
-        tasks = [{"name": name, "repeat": repeat, "kind": kind_of(name), "data": str(data_file),
-                  "spec": specs.get(name, {**fields, "config": settings.config()}),
-                  "python": python if KINDS[kind_of(name)].peers else None} for repeat, name in order]
-
-        def finished(task: dict[str, Any], record: dict[str, Any]) -> None:
-            runs.append(record)
-            what = (f"failed: {record['error']}" if "error" in record else
-                    f"{record['seconds']:.1f} s, {record['images_per_s']:,.0f} images/s, "
-                    f"{record['peak_memory_mib']:,.0f} MiB")
-            say(f"[{len(runs)}/{len(tasks)}] {task['name']} (repeat {task['repeat'] + 1}): {what}")
-
-        say(f"{len(tasks)} measurement(s): {len(names)} x {settings.repeats} repeat(s)")
-        run_tasks(tasks, run_one, args.jobs, finished)
+        runs = measure_all(names, specs, dict.fromkeys(names, str(data_file)), settings.repeats, args.jobs,
+                           {n: peer_python if KINDS[kind_of(n)].peers else None for n in names}, say)
     data = {"meta": {"command": command(args, settings),
                      "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                      "machine": machine(settings.device), "torch_threads": settings.threads, "jobs": args.jobs,

@@ -18,6 +18,11 @@ PAD = 4
 """Pixels of reflect padding before a random crop (the library's ``crop``)."""
 
 
+BARE_OPTIONS = ("optimizer_impl", "compile", "amp", "channels_last", "cudnn_benchmark")
+"""The options of ``onecycle train`` that the bare loop applies too (as torch offers them), so that each is
+measured against a bare loop that uses it."""
+
+
 def network(spec: dict[str, Any], data: dict[str, Any]) -> nn.Module:
     """The library's network ``spec["model"]`` for ``data``'s images and classes, initialised from ``spec["seed"]``
     as ``onecycle train`` initialises it, on ``spec["device"]``."""
@@ -28,9 +33,12 @@ def network(spec: dict[str, Any], data: dict[str, Any]) -> nn.Module:
     return model.to(spec["device"])
 
 
-def sgd(model: nn.Module, spec: dict[str, Any], lr: float) -> torch.optim.SGD:
-    """SGD with the settings' momentum and weight decay."""
-    return torch.optim.SGD(model.parameters(), lr=lr, momentum=spec["momentum"], weight_decay=spec["weight_decay"])
+def sgd(model: nn.Module, spec: dict[str, Any], lr: float, implementation: str = "default") -> torch.optim.SGD:
+    """SGD with the settings' momentum and weight decay; ``implementation`` ``"foreach"`` or ``"fused"`` asks
+    torch for that one (``"default"``: torch's choice)."""
+    chosen = {} if implementation == "default" else {implementation: True}
+    return torch.optim.SGD(model.parameters(), lr=lr, momentum=spec["momentum"], weight_decay=spec["weight_decay"],
+                           **chosen)
 
 
 def test_batch_size(spec: dict[str, Any]) -> int:
@@ -80,9 +88,20 @@ def bare_test_batches(spec: dict[str, Any], data: dict[str, Any]) -> Iterator[An
 
 def bare_train(spec: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
     """``spec["epochs"]`` epochs of 1cycle (torch's ``OneCycleLR`` peaking at ``spec["max_lr"]``) in the bare
-    loop, the test images evaluated after each; the images and steps trained and the final test accuracy."""
-    model = network(spec, data)
-    optimizer = sgd(model, spec, spec["max_lr"])
+    loop, the test images evaluated after each; the images and steps trained and the final test accuracy. The
+    options in ``spec["options"]`` of :data:`BARE_OPTIONS` apply as torch offers them: ``torch.compile``,
+    ``autocast`` (the dtype ``onecycle`` picks), channels-last tensors, SGD's foreach or fused implementation,
+    cuDNN's benchmark mode."""
+    from onecycle.engine import autocast_dtype
+
+    options = spec.get("options", {})
+    torch.backends.cudnn.benchmark = bool(options.get("cudnn_benchmark", False))
+    memory = torch.channels_last if options.get("channels_last") else torch.contiguous_format
+    model = network(spec, data).to(memory_format=memory)
+    optimizer = sgd(model, spec, spec["max_lr"], options.get("optimizer_impl", "default"))
+    forward = torch.compile(model) if options.get("compile") else model
+    device = torch.device(spec["device"])
+    amp = autocast_dtype(device, bool(options.get("amp", False)))
     steps_per_epoch = len(data["train_images"]) // spec["batch_size"]
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, spec["max_lr"],
                                                     total_steps=spec["epochs"] * steps_per_epoch)
@@ -91,13 +110,16 @@ def bare_train(spec: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
     result = None
     for _ in range(spec["epochs"]):
         for x, y in bare_batches(spec, data, generator):
-            loss = F.cross_entropy(model(x), y)
+            with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
+                loss = F.cross_entropy(forward(x.contiguous(memory_format=memory)), y)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             scheduler.step()
             steps, images = steps + 1, images + len(y)
-        result = accuracy(model, bare_test_batches(spec, data))
+        with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
+            result = accuracy(forward, ((x.contiguous(memory_format=memory), y)
+                                        for x, y in bare_test_batches(spec, data)))
     return {"images": images, "steps": steps, "accuracy": result}
 
 

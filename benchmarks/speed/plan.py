@@ -30,7 +30,7 @@ LR_FINDER = ("torch_lr_finder",)
 
 KINDS = {
     "ours_train": Kind("benchmarks.speed.ours:ours_train", "`onecycle train`", imports=OURS),
-    "bare_train": Kind("benchmarks.speed.loops:bare_train", "bare loop (OneCycleLR)"),
+    "bare_train": Kind("benchmarks.speed.loops:bare_train", "bare loop"),
     "typical_train": Kind("benchmarks.speed.loops:typical_train", "per-sample DataLoader + OneCycleLR"),
     "fastai_train": Kind("benchmarks.speed.peers:fastai_train", "fastai `fit_one_cycle`", peers=True,
                          imports=FASTAI),
@@ -47,9 +47,19 @@ RANGE_TARGET = 1.10  # the range test's time per step over a bare step's, at mos
 PEER_TARGET = 0.8  # our wall time (per step for range tests) over a peer's, at most
 
 
-def option_name(options: dict[str, Any]) -> str:
-    """The name of ``onecycle train`` measured with ``options``: ``ours_train[key=value,...]``."""
-    return "ours_train" + (f"[{','.join(f'{k}={v}' for k, v in options.items())}]" if options else "")
+def option_name(options: dict[str, Any], kind: str = "ours_train") -> str:
+    """The name of the measurement ``kind`` made with ``options``: ``ours_train[key=value,...]``."""
+    return kind + (f"[{','.join(f'{k}={v}' for k, v in options.items())}]" if options else "")
+
+
+def variants(options: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The measurements of the ``options`` of ``onecycle train``, by name, with their options: each with ``onecycle
+    train``, and with the bare loop where it applies one of them (:data:`~benchmarks.speed.loops.BARE_OPTIONS`)."""
+    from benchmarks.speed.loops import BARE_OPTIONS
+
+    named = {option_name(o): o for o in options}
+    named.update({option_name(o, "bare_train"): o for o in options if set(o) & set(BARE_OPTIONS)})
+    return named
 
 
 def kind_of(name: str) -> str:
@@ -97,11 +107,16 @@ def train_options(settings: Settings) -> tuple[list[dict[str, Any]], list[dict[s
 
 def comparisons(names: list[str]) -> list[Comparison]:
     """The comparisons among the measurements ``names``: ``onecycle train`` (and each measured option of it)
-    against the bare loop in images/s; the range test against bare steps, and against each peer's, in time per
-    step (each tool stops where its own rule says the loss diverged); a 1cycle run against the loop most users
-    write and fastai's, in wall time (accuracy beside). A comparison whose side was not measured stays, without a
-    ratio."""
-    wanted = [Comparison(f"{label(n)} / bare loop", n, "bare_train", "images_per_s", TRAIN_TARGET)
+    against the bare loop (with the same option, where it was measured) in images/s; the range test against bare
+    steps, and against each peer's, in time per step (each tool stops where its own rule says the loss diverged);
+    a 1cycle run against the loop most users write and fastai's, in wall time (accuracy beside). A comparison
+    whose side was not measured stays, without a ratio."""
+
+    def bare(name: str) -> str:  # the bare loop with the same options, where it was measured
+        same = "bare_train" + name[len("ours_train"):]
+        return same if same in names else "bare_train"
+
+    wanted = [Comparison(f"{label(n)} / {label(bare(n))}", n, bare(n), "images_per_s", TRAIN_TARGET)
               for n in names if kind_of(n) == "ours_train"]
     wanted += [Comparison("range test / bare steps", "ours_range", "bare_steps", "seconds_per_step", RANGE_TARGET),
                Comparison("range test / pytorch-lr-finder", "ours_range", "lrfinder_range", "seconds_per_step",

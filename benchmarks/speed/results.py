@@ -103,4 +103,4 @@ def check_results(data: Any, path: Path) -> dict[str, Any]:
 def read_results(path: Path) -> dict[str, Any]:
     """The results file ``path``; one that cannot be read, holds no results of this benchmark or holds a value
     that is not what it must be is a :class:`~benchmarks.common.cli.BenchmarkError` naming it."""
-    return check_results(read_json(path, "a results file of the speed benchmark", RESULTS_KEYS), path)
+    return check_results(read_json(path, "a results file", RESULTS_KEYS), path)

@@ -9,10 +9,14 @@ import os
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from benchmarks.common.paths import ROOT
+from benchmarks.common.runner import run_tasks
+from benchmarks.speed.plan import kind_of
+from benchmarks.speed.stats import interleaved
 
 TIMEOUT_S = 3600
 """The longest one measurement may take."""
@@ -44,3 +48,24 @@ def run_one(task: dict[str, Any]) -> dict[str, Any]:
             lines = [line.strip() for line in done.stderr.splitlines() if line.strip()]
             return {**record, "error": lines[-1] if lines else f"exit status {done.returncode}"}
         return {**record, **json.loads(result_file.read_text())}
+
+
+def measure_all(names: list[str], specs: dict[str, dict[str, Any]], data: dict[str, str], repeats: int, jobs: int,
+                python: dict[str, str | None], say: Callable[[str], None]) -> list[dict[str, Any]]:
+    """Every measurement of ``names`` ``repeats`` times, interleaved (:func:`~benchmarks.speed.stats.interleaved`),
+    ``jobs`` at a time: each under its spec, on its data file, with its interpreter (``None``: this one). The
+    records as they finished, each said as it comes."""
+    tasks = [{"name": name, "repeat": repeat, "kind": kind_of(name), "spec": specs[name], "data": data[name],
+              "python": python[name]} for repeat, name in interleaved(names, repeats)]
+    records: list[dict[str, Any]] = []
+
+    def finished(task: dict[str, Any], record: dict[str, Any]) -> None:
+        records.append(record)
+        what = (f"failed: {record['error']}" if "error" in record else
+                f"{record['seconds']:.1f} s, {record['images_per_s']:,.0f} images/s, "
+                f"{record['peak_memory_mib']:,.0f} MiB")
+        say(f"[{len(records)}/{len(tasks)}] {task['name']} (repeat {task['repeat'] + 1}): {what}")
+
+    say(f"{len(tasks)} measurement(s): {len(names)} x {repeats} repeat(s)")
+    run_tasks(tasks, run_one, jobs, finished)
+    return records

@@ -26,7 +26,7 @@ class Settings:
     range_steps: int = 100
     start_lr: float = 1e-5
     end_lr: float = 10.0
-    repeats: int = 5
+    repeats: int = 5  # interleaved repeats: on a shared machine the median of a few is what is steady
     threads: int = 1  # torch CPU threads of every measurement (each in its own process)
     device: str = "cpu"
     seed: int = 0
