@@ -65,11 +65,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def shown(path: Path) -> str:
-    """``path`` relative to the repository root where it lies inside it."""
-    try:
-        return str(path.resolve().relative_to(ROOT))
-    except ValueError:
-        return str(path)
+    """``path`` relative to the repository root where it lies inside it (as named, or once its links are
+    followed: the peers' environment may be a link to one elsewhere)."""
+    for candidate in (path.absolute(), path.resolve()):
+        try:
+            return str(candidate.relative_to(ROOT))
+        except ValueError:
+            pass
+    return str(path)
 
 
 def cpu_model() -> str:
