@@ -361,3 +361,9 @@ def test_the_gpu_check_writes_under_out_when_it_is_set(monkeypatch, tmp_path):
     monkeypatch.delenv("OUT")
     assert gpu_check.default_out() == ROOT / "benchmarks" / "results" / "gpu_check.json"
     assert gpu_check.default_out(dry_run=True) == ROOT / "benchmarks" / "results" / "gpu_check-quick.json"
+
+
+def test_the_gpu_check_says_why_it_cannot_train_to_its_target_where_the_dataset_is_missing(tmp_path):
+    run = {**gpu_check.TO_TARGET, "data_dir": str(tmp_path)}  # an empty directory: the only place looked in
+    reached = gpu_check.to_target(gpu_check.DRY_GPU, run, say=lambda text: None)
+    assert set(reached) == {"error"} and f"data_dir {tmp_path}" in reached["error"]

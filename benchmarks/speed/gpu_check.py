@@ -39,8 +39,9 @@ GPU_OPTIONS: tuple[dict[str, Any], ...] = (
 """The options of ``onecycle train`` measured (bf16 is ``amp`` on a GPU that supports it)."""
 
 GPU = Settings(dataset="cifar10", train_subset=None, test_subset=None, augment="crop+flip", model="resnet56",
-               batch_size=512, epochs=1, max_lr=0.4, repeats=3, device="cuda", options=GPU_OPTIONS)
-"""The throughput runs: random CIFAR-shaped images (:data:`RANDOM`), ResNet-56, batch 512."""
+               batch_size=512, epochs=1, max_lr=0.05, repeats=3, device="cuda", options=GPU_OPTIONS)
+"""The throughput runs: random CIFAR-shaped images (:data:`RANDOM`), ResNet-56, batch 512 (a low max_lr: random
+labels at a high one could make ``onecycle train`` stop for a diverged loss)."""
 RANDOM = {"train": 512 * 40, "test": 2_048, "shape": (3, 32, 32), "classes": 10}
 """How many random images the throughput runs train and test on, and their shape."""
 TO_TARGET = {"dataset": "fashion-mnist", "model": "resnet20", "batch_size": 512, "augment": "crop+flip",
@@ -77,7 +78,7 @@ def to_target(settings: Settings, run: dict[str, Any], say: Any) -> dict[str, An
     range test's time and max_lr, each epoch's test accuracy and time, and the training time until the first
     epoch at or above the target (``None`` when none reached it), or why it could not run."""
     from onecycle.config import ConfigError, from_dict
-    from onecycle.datasets import DatasetError
+    from onecycle.datasets import DatasetError, DatasetNotFound
     from onecycle.experiment import DEFAULT_WEIGHT_DECAY, find_lr, prepare, train_run
 
     keys = {k: v for k, v in run.items() if k != "target"}
@@ -85,7 +86,7 @@ def to_target(settings: Settings, run: dict[str, Any], say: Any) -> dict[str, An
                      "seed": settings.seed}, "the GPU check's settings")
     try:
         setup = prepare(cfg, say=say)
-    except (DatasetError, ConfigError, OSError) as err:  # the dataset missing on this machine: said, the rest kept
+    except (DatasetNotFound, DatasetError, ConfigError, OSError) as err:  # no dataset here: said, the rest kept
         return {"error": str(err)}
     weight_decay = DEFAULT_WEIGHT_DECAY[cfg.optimizer] if cfg.weight_decay is None else cfg.weight_decay
     with tempfile.TemporaryDirectory() as tmp:
