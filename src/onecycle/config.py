@@ -104,7 +104,8 @@ class RunConfig:
 
     dataset: str = setting("fashion-mnist", Group.DATA,
                            "the images: {choices} (digits: scikit-learn's 8x8 digits, always available)")
-    data_dir: str | None = setting(None, Group.DATA, "directory searched first for the dataset files",
+    data_dir: str | None = setting(None, Group.DATA,
+                                   "the one directory to read the dataset files from (no other is searched)",
                                    none="$ONECYCLE_DATA, the cache, system dirs")
     download: bool = setting(True, Group.DATA, "download the dataset (checksum-verified) when it is not found")
     train_subset: int | None = setting(None, Group.DATA, "train on a fixed random subset of this many images",
