@@ -53,7 +53,10 @@ class StopAt:
     def __init__(self, step):
         self.step = step
 
-    def on_step(self, state, metrics):
+    def wants_read(self, state):
+        return state.step + 1 == self.step
+
+    def on_steps(self, state, rows):
         return state.step == self.step
 
 
@@ -221,7 +224,7 @@ def test_resume_from_any_step_is_bitwise_exact(tmp_path):
     the same random state, the epoch's running totals continue."""
 
     class KeepEvery:
-        def on_step(self, state, metrics):
+        def on_steps(self, state, rows):
             if state.step % STEPS:  # after an epoch's last step, the epoch's own checkpoint follows
                 rundir.save_checkpoint(tmp_path / f"{state.step}.pt", state)
 
@@ -253,14 +256,14 @@ def test_checkpoints_every_steps_or_minutes(tmp_path):
     clock = Clock()
 
     class Tick:  # 40 seconds a step
-        def on_step(self, state, metrics):
+        def on_steps(self, state, rows):
             clock.now += 40
 
     class Written:
         def __init__(self, run):
             self.path, self.steps = run / rundir.CHECKPOINT, []
 
-        def on_step(self, state, metrics):
+        def on_steps(self, state, rows):
             self.steps.append(rundir.read_checkpoint(self.path)["step"] if self.path.exists() else None)
 
     by_steps = Written(tmp_path / "steps")
@@ -281,7 +284,7 @@ def test_a_stop_request_checkpoints_after_the_current_step_and_resumes_exactly(t
         def __init__(self, at, stop):
             self.at, self.stop = at, stop
 
-        def on_step(self, state, metrics):
+        def on_steps(self, state, rows):
             if state.step == self.at:
                 self.stop.request(signal.SIGTERM)
 

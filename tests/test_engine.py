@@ -286,8 +286,8 @@ def _least_squares_run(lr_times_l, divergence_factor, epochs=200):
     losses = []
 
     class Record:
-        def on_step(self, state, metrics):
-            losses.append(metrics["loss"])
+        def on_steps(self, state, rows):
+            losses.extend(row["loss"] for row in rows)
 
     state = train(TrainState(model, opt, None, data, epochs), loss_fn=half_mse, hooks=[Record()],
                   divergence_factor=divergence_factor, progress=False)
