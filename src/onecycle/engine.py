@@ -298,8 +298,8 @@ def train(
                 out = forward(x)
                 loss = loss_fn(out, y)
             log.add(loss, correct_count(out, y), len(y), state.step + 1, lr, momentum)
-            read = ((state.step + 1) % every == 0 or totals.steps + len(log) == steps
-                    or any(ask(state) for ask in asks))
+            wanted = any([ask(state) for ask in asks])  # every hook is asked, every step
+            read = wanted or (state.step + 1) % every == 0 or totals.steps + len(log) == steps
             rows = _read(state, log, divergence_factor) if read else []
             if state.stopped is None:
                 _backward_and_step(state, loss, clip_grad_norm)
