@@ -632,7 +632,8 @@ def _run_curve(model: nn.Module, optimizer: torch.optim.Optimizer, one_step: Cal
         if val_set is not None and i % val_every == 0:
             val_steps.append(i)
             val_losses.append(evaluate(model, val_set, loss_fn or _no_loss, amp_dtype)["loss"])
-        bar.set_postfix(lr=f"{lr:.2g}", loss=f"{sm:.3g}", refresh=False)  # drawn by update, at most 10 times a second
+        if progress:  # drawn by update, at most 10 times a second
+            bar.set_postfix(lr=f"{lr:.2g}", loss=f"{sm:.3g}", refresh=False)
         bar.update(1)
         if has_diverged(sm, best, s["diverge_factor"]):
             reason, diverged = f"smoothed loss exceeded {s['diverge_factor']:g}x its best at lr={lr:.3g}", True
