@@ -1,8 +1,9 @@
 """The per-step cost of the training loop's reads, and of the range test over bare steps.
 
-``python -m benchmarks.speed.loop_overhead [--device cpu] [--repeats 7] [--steps N]`` trains the demo's small CNN
-(batch 256) and the MLP (batch 32: tiny steps, where overhead shows most) on random Fashion-MNIST-shaped images with
-the run directory's metrics files and the progress bar (to a null stream), and prints the median time per step of:
+``python -m benchmarks.speed.loop_overhead [--device cpu] [--repeats 7] [--models small-cnn,mlp] [--compile]``
+trains the demo's small CNN (batch 256) and the MLP (batch 32: tiny steps, where overhead shows most) on random
+Fashion-MNIST-shaped images with the run directory's metrics files and the progress bar (to a null stream), and
+prints the median time per step of:
 
 * ``before``: the loop as it was, reading the loss and the correct count back at every step (``float``, ``int``),
   the progress bar redrawn and the metrics rows appended at every step;
@@ -12,8 +13,8 @@ the run directory's metrics files and the progress bar (to a null stream), and p
   warm-up, not counted);
 * the range test (:func:`onecycle.range_test.range_test`, snapshot and restore included) against its bare steps.
 
-Variants are measured interleaved (each repeat runs each once, in a rotating order) so that a busy machine slows
-them alike; the ratios are of medians.
+Variants are measured interleaved (each repeat runs each once, in a rotating order: the speed benchmark's
+:func:`~benchmarks.speed.stats.interleaved`) so that a busy machine slows them alike; the ratios are of medians.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ import argparse
 import contextlib
 import functools
 import io
-import statistics
 import tempfile
 import time
 from collections.abc import Callable
@@ -31,6 +31,7 @@ from typing import Any
 
 import torch
 
+from benchmarks.speed import stats
 from onecycle import rundir
 from onecycle.augment import channel_stats
 from onecycle.config import from_dict
@@ -143,15 +144,14 @@ def _sync(device: torch.device) -> None:
 
 
 def measure(variants: dict[str, Callable[[], float]], repeats: int) -> dict[str, float]:
-    """The median of ``repeats`` timings of each variant, run interleaved in a rotating order after one warm-up."""
-    names = list(variants)
-    for name in names:
-        variants[name]()
-    times: dict[str, list[float]] = {name: [] for name in names}
-    for r in range(repeats):
-        for name in names[r % len(names):] + names[: r % len(names)]:
-            times[name].append(variants[name]())
-    return {name: statistics.median(t) for name, t in times.items()}
+    """The median of ``repeats`` timings of each variant, after one warm-up each, run in the benchmark's interleaved
+    order (:func:`benchmarks.speed.stats.interleaved`)."""
+    for timing in variants.values():
+        timing()
+    times: dict[str, list[float]] = {name: [] for name in variants}
+    for _, name in stats.interleaved(list(variants), repeats):
+        times[name].append(variants[name]())
+    return {name: stats.median(t) for name, t in times.items()}
 
 
 def report(title: str, medians: dict[str, float], base: str) -> str:
@@ -176,6 +176,20 @@ def measure_case(model: str, batch_size: int, steps: int, device: str, repeats: 
                       report("range test", measure(ranges, repeats), "bare steps")])
 
 
+MIN_STEPS = 10
+"""The fewest steps of a timing: each phase of the 1cycle schedule it trains needs a few."""
+
+
+def _steps(text: str) -> int:
+    try:
+        steps = int(text)
+    except ValueError:
+        steps = 0
+    if steps < MIN_STEPS:
+        raise argparse.ArgumentTypeError(f"expected an integer >= {MIN_STEPS}, got {text!r}")
+    return steps
+
+
 def _models(text: str) -> list[str]:
     names = text.split(",")
     unknown = [name for name in names if name not in CASES]
@@ -189,7 +203,8 @@ def main(argv: list[str] | None = None) -> int:
                                      description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--device", default="cpu", help="the device to measure on (default: cpu)")
     parser.add_argument("--repeats", type=int, default=7, help="timings of each variant (default: 7)")
-    parser.add_argument("--steps", type=int, help="steps of each timing (default: each case's, CASES)")
+    parser.add_argument("--steps", type=_steps, help=f"steps of each timing, at least {MIN_STEPS} (default: each "
+                        "case's, CASES)")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default: 1)")
     parser.add_argument("--compile", action="store_true", help="time the compiled model too (compiling takes minutes)")
     parser.add_argument("--models", default=",".join(CASES), type=_models,
