@@ -199,9 +199,9 @@ recommendation is how max_lr is chosen for every schedule). The stability probe 
 :func:`finder_conditions` adds it when the probe ran.
 
 Nor are the settings of how fast a run goes: ``log_every`` (how often training reads its loss) and, on CPU,
-``cudnn_benchmark`` change no number; ``compile``, ``optimizer_impl`` (foreach and fused kernels) and cuDNN's choice
-of algorithm round differently in the last bits, as another device does (the device is no condition either), which
-moves no recommendation read off a smoothed curve."""
+``cudnn_benchmark`` change no number; ``compile`` applies to training only (the range test runs uncompiled); and
+``optimizer_impl`` (foreach and fused kernels) and cuDNN's choice of algorithm round differently in the last bits, as
+another device does (the device is no condition either), which moves no recommendation read off a smoothed curve."""
 
 
 def range_test_conditions(cfg: RunConfig, weight_decay: float, swept: str | None = None) -> dict[str, Any]:
