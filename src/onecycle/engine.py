@@ -80,14 +80,14 @@ class TrainState:
     epochs: int
     epoch: int = 0  # epochs completed
     step: int = 0  # optimizer steps taken
-    loss_ema: EMA = field(default_factory=EMA)  # the smoothed training loss, one update per step
+    loss_ema: EMA = field(default_factory=EMA)  # the smoothed training loss, one update per step (made at reads)
     history: list[dict[str, Any]] = field(default_factory=list)  # one dict per completed epoch
     stopped: str | None = None  # why training ended early, if it did
     diverged: bool = False  # whether it ended early because the loss diverged (or was not finite)
     scaler: torch.amp.GradScaler | None = None
     best_loss: float = math.inf  # the lowest smoothed training loss so far
     initial_loss: float | None = None  # the loss of the first step: the untrained model's
-    totals: Totals = field(default_factory=Totals)  # the running sums of the epoch in progress
+    totals: Totals = field(default_factory=Totals)  # the running sums of the epoch in progress, as of the last read
 
     @property
     def smoothed_loss(self) -> float:
