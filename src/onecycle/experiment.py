@@ -8,7 +8,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import shlex
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -109,9 +109,10 @@ class Setup:
         return loss
 
 
-def optimizer_for(cfg: RunConfig, params: Any, lr: float, weight_decay: float) -> torch.optim.Optimizer:
-    """The optimizer of ``cfg`` over ``params`` (see :meth:`Setup.optimizer`)."""
-    impl, params = OPTIMIZER_IMPLS[cfg.optimizer_impl], list(params)
+def optimizer_for(cfg: RunConfig, parameters: Iterable[torch.Tensor], lr: float,
+                  weight_decay: float) -> torch.optim.Optimizer:
+    """The optimizer of ``cfg`` over ``parameters`` (see :meth:`Setup.optimizer`)."""
+    impl, params = OPTIMIZER_IMPLS[cfg.optimizer_impl], list(parameters)
     try:
         if cfg.optimizer == "sgd":
             return torch.optim.SGD(params, lr=lr, momentum=cfg.momentum, nesterov=cfg.nesterov,
@@ -521,9 +522,9 @@ RESUME_MAY_CHANGE = ("data_dir", "download", "device", "threads", "cudnn_benchma
                      "log_every", "checkpoint_every_steps", "checkpoint_every_minutes", "divergence_factor")
 """The settings a resumed run takes from the command line: where the data and the computation are and how it is
 run, what is shown, how often the loss is read and checkpoints are written, and when a diverged loss stops it. They
-leave what the run computes alone (though on another device, compiled or not, or with cuDNN's own choice of
-algorithm, the numbers may differ in the last bits); every other setting is the saved run's (``optimizer_impl``
-too: the checkpoint's optimizer state holds it)."""
+leave what the run computes alone, though on another device, compiled or not, or with cuDNN's own choice of
+algorithm the numbers may differ in the last bits (and with dropout a compiled model draws other masks); every other
+setting is the saved run's (``optimizer_impl`` too: the checkpoint's optimizer state holds it)."""
 
 
 @dataclass
