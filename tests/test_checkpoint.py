@@ -53,7 +53,10 @@ class StopAt:
     def __init__(self, step):
         self.step = step
 
-    def on_step(self, state, metrics):
+    def wants_read(self, state):
+        return state.step + 1 == self.step
+
+    def on_steps(self, state, rows):
         return state.step == self.step
 
 
@@ -221,7 +224,7 @@ def test_resume_from_any_step_is_bitwise_exact(tmp_path):
     the same random state, the epoch's running totals continue."""
 
     class KeepEvery:
-        def on_step(self, state, metrics):
+        def on_steps(self, state, rows):
             if state.step % STEPS:  # after an epoch's last step, the epoch's own checkpoint follows
                 rundir.save_checkpoint(tmp_path / f"{state.step}.pt", state)
 
@@ -253,14 +256,14 @@ def test_checkpoints_every_steps_or_minutes(tmp_path):
     clock = Clock()
 
     class Tick:  # 40 seconds a step
-        def on_step(self, state, metrics):
+        def on_steps(self, state, rows):
             clock.now += 40
 
     class Written:
         def __init__(self, run):
             self.path, self.steps = run / rundir.CHECKPOINT, []
 
-        def on_step(self, state, metrics):
+        def on_steps(self, state, rows):
             self.steps.append(rundir.read_checkpoint(self.path)["step"] if self.path.exists() else None)
 
     by_steps = Written(tmp_path / "steps")
@@ -281,7 +284,7 @@ def test_a_stop_request_checkpoints_after_the_current_step_and_resumes_exactly(t
         def __init__(self, at, stop):
             self.at, self.stop = at, stop
 
-        def on_step(self, state, metrics):
+        def on_steps(self, state, rows):
             if state.step == self.at:
                 self.stop.request(signal.SIGTERM)
 
@@ -294,6 +297,42 @@ def test_a_stop_request_checkpoints_after_the_current_step_and_resumes_exactly(t
         train(resumed, progress=False)
         assert _same_weights(resumed.model, full.model)
         assert _without_times(resumed.history) == _without_times(full.history)
+
+
+@pytest.mark.parametrize("log_every", [5, 50])
+def test_resume_with_reads_every_few_steps_is_bitwise_exact(tmp_path, log_every):
+    """Read every log_every steps, a run checkpointed every 3 steps and stopped by a request that comes between
+    reads (it is checkpointed after the step it came in, whether or not a multiple of log_every), then resumed at
+    that log_every or at 1, ends bitwise where the run reading every step ends: weights, steps.csv, epoch metrics."""
+    full = tiny()
+    (tmp_path / "full").mkdir()
+    train(full, hooks=[rundir.MetricsHook(tmp_path / "full")], progress=False, log_every=1)
+    reference = (tmp_path / "full" / rundir.STEPS_CSV).read_bytes()
+
+    class SignalAt:
+        def __init__(self, at, stop):
+            self.at, self.stop = at, stop
+
+        def wants_read(self, state):
+            if state.step + 1 == self.at:  # a signal while step `at` is being taken
+                self.stop.request(signal.SIGTERM)
+            return False
+
+    for at, again in ((4, 1), (7, log_every), (8, 1), (13, log_every), (22, 1)):
+        run, stop = tmp_path / str(at), StopRequest()
+        run.mkdir()
+        files = rundir.RunFiles(rundir.MetricsHook(run), rundir.CheckpointHook(run, every_steps=3, stop=stop))
+        cut = train(tiny(), hooks=[SignalAt(at, stop), files], progress=False, log_every=log_every)
+        assert cut.stopped is not None and cut.step == at
+        assert rundir.read_checkpoint(run / rundir.CHECKPOINT)["step"] == at
+        torch.manual_seed(999)  # whatever happened in between must not matter
+        resumed = rundir.load_checkpoint(run / rundir.CHECKPOINT, tiny())
+        rundir.truncate_metrics(run, resumed.step, resumed.history)
+        train(resumed, hooks=[rundir.RunFiles(rundir.MetricsHook(run), rundir.CheckpointHook(run, every_steps=3))],
+              progress=False, log_every=again)
+        assert _same_weights(resumed.model, full.model), at
+        assert (run / rundir.STEPS_CSV).read_bytes() == reference, at
+        assert _without_times(resumed.history) == _without_times(full.history), at
 
 
 def test_mid_epoch_checkpoints_need_data_that_records_its_position(tmp_path):
@@ -360,3 +399,33 @@ def test_a_step_row_is_written_before_the_checkpoint_that_holds_the_step(tmp_pat
     train(tiny(), hooks=[rundir.RunFiles(rundir.MetricsHook(run), rundir.CheckpointHook(run, every_steps=3))],
           progress=False)
     assert len(steps_on_disk) == 10 and all(step == written for step, written in steps_on_disk)
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.script_method` is deprecated:DeprecationWarning")  # torch's own
+def test_a_compiled_run_checkpoints_the_plain_module_and_resumes_exactly(tmp_path, monkeypatch):
+    """With ``compile`` the forward passes go through ``torch.compile`` (inductor: C++ kernels on CPU) while the
+    checkpoint holds the model's own parameter names, which load into an uncompiled model; resumed compiled from
+    the middle of an epoch, the run ends bitwise where the uninterrupted compiled run ends (dropout included: the
+    compiled kernels draw their masks from the random state the checkpoint holds)."""
+    compiled = []
+    real = torch.compile
+    monkeypatch.setattr(torch, "compile", lambda model: compiled.append(model) or real(model))
+
+    class KeepAt5:
+        def wants_read(self, state):
+            return state.step + 1 == 5
+
+        def on_steps(self, state, rows):
+            if state.step == 5:
+                rundir.save_checkpoint(tmp_path / "5.pt", state)
+
+    full = tiny(epochs=2)
+    train(full, hooks=[KeepAt5()], progress=False, compile=True, log_every=4)
+    ckpt = rundir.read_checkpoint(tmp_path / "5.pt")
+    assert ckpt["step"] == 5 and list(ckpt["model"]) == list(tiny().model.state_dict())  # no _orig_mod. prefix
+    resumed = rundir.load_checkpoint(tmp_path / "5.pt", tiny(epochs=2))
+    train(resumed, progress=False, compile=True, log_every=4)
+    assert compiled == [full.model, resumed.model]
+    assert _same_weights(resumed.model, full.model)
+    assert _without_times(resumed.history) == _without_times(full.history)
+    assert full.history[-1]["train_loss"] < full.initial_loss

@@ -3,13 +3,14 @@ mistyped flag gets a hint."""
 
 import argparse
 import json
+import re
 
 import pytest
 
 from onecycle.cli import build_parser, main
 from onecycle.cli.common import config_from_args
 from onecycle.cli.demo import DEMO
-from onecycle.config import POLICY_SETTINGS, RunConfig, from_dict
+from onecycle.config import CHOICES, POLICY_SETTINGS, RunConfig, from_dict
 from onecycle.schedules import ONE_CYCLE
 from tests.offline import without_fashion_mnist
 
@@ -78,7 +79,10 @@ def test_one_spelling_per_option():
 def test_no_help_text_gives_a_default_twice():
     for name, parser in _commands().items():
         for action in parser._actions:
-            assert (action.help or "").count("default") <= 1, (name, action.help)
+            text = action.help or ""
+            for choice in CHOICES.get(action.dest, ()):  # a choice may be called default (optimizer_impl)
+                text = re.sub(rf"\b{re.escape(choice)}\b(?!:)", "", text)
+            assert text.count("default") <= 1, (name, action.help)
 
 
 def test_help_shows_the_defaults_the_command_uses(capsys):

@@ -141,6 +141,14 @@ def test_replace_validates():
         ({"cycle_epochs": 2, "pct_start": 0.3}, "^give cycle_epochs, pct_start or annihilation_pct, not more t"),
         ({"cycle_epochs": 2, "annihilation_pct": 0.3}, "^give cycle_epochs, pct_start or annihilation_pct, not more"),
         ({"cycle_epochs": 2, "three_phase": False}, r"^cycle_epochs 2 needs three_phase \(the rest of training"),
+        ({"log_every": 0}, r"^log_every must be > 0, got 0$"),
+        ({"log_every": 2.5}, r"^log_every must be an integer, got 2.5$"),
+        ({"log_every": "auto"}, r"^log_every must be an integer, got 'auto'$"),
+        ({"log_every": 50}, None),
+        ({"optimizer_impl": "fuse"}, r"^optimizer_impl must be one of default, foreach, fused; got 'fuse' \(did you "
+                                     r"mean fused\?\)$"),
+        ({"compile": "yes"}, r"^compile must be true or false, got 'yes'$"),
+        ({"cudnn_benchmark": 1}, r"^cudnn_benchmark must be true or false, got 1$"),
     ],
 )
 def test_settings_that_would_fail_late_are_rejected_at_once(values, message):

@@ -10,6 +10,8 @@ import time
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from torch import nn
 
 from onecycle import OneCycleScheduler, rundir
@@ -286,8 +288,8 @@ def _least_squares_run(lr_times_l, divergence_factor, epochs=200):
     losses = []
 
     class Record:
-        def on_step(self, state, metrics):
-            losses.append(metrics["loss"])
+        def on_steps(self, state, rows):
+            losses.extend(row["loss"] for row in rows)
 
     state = train(TrainState(model, opt, None, data, epochs), loss_fn=half_mse, hooks=[Record()],
                   divergence_factor=divergence_factor, progress=False)
@@ -364,3 +366,170 @@ def test_losses_above_start_on_exact_values(metrics, expected):
 
 def test_a_test_loss_that_is_not_a_number_is_above_the_start():
     assert list(losses_above_start(2.5, {"train_loss": 0.9, "val_loss": math.nan})) == ["val_loss"]
+
+
+# ------------------------------------------------------------------------------------- reads every log_every steps
+
+
+def _scripted_run(losses, steps_per_epoch, log_every, divergence_factor):
+    """Training whose step ``i`` has the loss ``losses[i]`` exactly (a zero-gradient loss plus the value): what the
+    loop makes of a loss sequence, read every ``log_every`` steps. Returns the state and the rows the hooks got."""
+    model = nn.Linear(1, 1)
+    values = iter(losses)
+
+    def loss_fn(out, y):
+        return (out * 0).sum() + torch.tensor(next(values))
+
+    rows = []
+
+    class Rows:
+        def on_steps(self, state, got):
+            rows.extend(got)
+
+    data = [(torch.zeros(1, 1), torch.zeros(1))] * steps_per_epoch
+    state = TrainState(model, torch.optim.SGD(model.parameters(), lr=0.1), None, data, len(losses) // steps_per_epoch)
+    train(state, loss_fn=loss_fn, hooks=[Rows()], divergence_factor=divergence_factor, progress=False,
+          log_every=log_every)
+    return state, rows
+
+
+def _same(a, b):
+    return a == b or (isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b))
+
+
+LOSS = st.one_of(st.floats(0.015625, 128.0, width=32), st.sampled_from([math.nan, math.inf, 1e30]))
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.data())
+def test_losses_read_in_bulk_give_what_a_read_per_step_gives(data):
+    """For any loss sequence and any log_every: the same smoothed loss, lowest, first loss, divergence stop (the
+    same step named), epoch totals and per-step rows as a read every step; a stop found at a read comes after at
+    most log_every - 1 more updates."""
+    steps_per_epoch = data.draw(st.integers(1, 9), "steps per epoch")
+    epochs = data.draw(st.integers(1, 6), "epochs")
+    losses = data.draw(st.lists(st.floats(0.5, 3.0, width=32), min_size=epochs * steps_per_epoch,
+                                max_size=epochs * steps_per_epoch), "losses")
+    for _ in range(data.draw(st.integers(0, 3), "changes")):  # spikes, non-finite losses, slow climbs
+        i = data.draw(st.integers(0, len(losses) - 1))
+        losses[i] = data.draw(LOSS)
+    log_every = data.draw(st.integers(2, 20), "log_every")
+    factor = data.draw(st.sampled_from([None, 1.5, 4.0]), "divergence_factor")
+    each, each_rows = _scripted_run(losses, steps_per_epoch, 1, factor)
+    bulk, bulk_rows = _scripted_run(losses, steps_per_epoch, log_every, factor)
+    assert bulk.stopped == each.stopped and bulk.diverged == each.diverged
+    assert bulk.loss_ema.state_dict() == each.loss_ema.state_dict() or all(
+        _same(bulk.loss_ema.state_dict()[k], each.loss_ema.state_dict()[k]) for k in ("avg", "count"))
+    assert _same(bulk.best_loss, each.best_loss) and _same(bulk.initial_loss, each.initial_loss)
+    assert len(bulk_rows) == len(each_rows) and all(
+        _same(a[k], b[k]) for a, b in zip(bulk_rows, each_rows) for k in a)
+    assert [{k: v for k, v in h.items() if k not in ("time_s", "images_per_s")} for h in bulk.history] == [
+        {k: v for k, v in h.items() if k not in ("time_s", "images_per_s")} for h in each.history]
+    if each.stopped is None:
+        assert bulk.step == each.step == len(losses)
+    else:
+        stop = int(re.search(r"at step (\d+) ", each.stopped).group(1))
+        assert each.step == stop - 1  # read every step: the update of the bad loss is never taken
+        assert stop - 1 <= bulk.step <= stop - 1 + log_every - 1
+
+
+def _nan_at(step):
+    calls = {"n": 0}
+
+    def loss_fn(out, y, reduction="mean"):
+        calls["n"] += 1
+        loss = nn.functional.cross_entropy(out, y, reduction=reduction)
+        return loss * float("nan") if calls["n"] == step else loss
+
+    return loss_fn
+
+
+@pytest.mark.parametrize(("every_steps", "taken"), [(None, 3), (2, 1)], ids=["worst case", "checkpoint due"])
+def test_a_non_finite_loss_between_reads_stops_at_the_next_read_with_the_last_good_checkpoint(tmp_path, every_steps,
+                                                                                            taken):
+    """Read every 4 steps, a NaN at step 29, just after the read at step 28, is found at the next read: at step 32,
+    after 3 more updates (the worst case, log_every - 1), or at step 30 when checkpoints every 2 steps make a read
+    there; the message names the step of the NaN, and the last checkpoint is of a read before it."""
+    state = _state(epochs=3)
+    steps = len(state.data)  # 22: the NaN is in the second epoch
+    nan_at = 29
+    train(state, loss_fn=_nan_at(nan_at), hooks=[rundir.CheckpointHook(tmp_path, every_steps=every_steps)],
+          progress=False, log_every=4)
+    assert state.diverged and f"non-finite loss (nan) at step {nan_at} (epoch 2, lr=" in state.stopped
+    assert state.step == nan_at - 1 + taken and state.epoch == 1
+    assert not all(torch.isfinite(p).all() for p in state.model.parameters())  # the updates of a NaN loss
+    ckpt = rundir.read_checkpoint(tmp_path / rundir.CHECKPOINT)
+    assert ckpt["step"] == (steps if every_steps is None else 28)
+    assert all(torch.isfinite(t).all() for t in ckpt["model"].values())
+    assert ckpt["loss_ema"]["count"] == ckpt["step"] and math.isfinite(ckpt["loss_ema"]["avg"])
+
+
+def test_the_loop_reads_from_the_device_only_at_its_reads(monkeypatch):
+    """Nothing in the loop brings a tensor's value to the host between reads: at log_every 4, over 3 epochs of 22
+    steps, the reads are at every 4th step and at each epoch's end, one transfer each."""
+    state = _state(epochs=3)
+    steps = len(state.data)
+    reads = []
+    for name in ("item", "tolist", "__float__", "__int__", "__bool__"):
+        real = getattr(torch.Tensor, name)
+
+        def counted(self, *args, _real=real, _name=name, **kwargs):
+            reads.append((_name, state.step))
+            return _real(self, *args, **kwargs)
+
+        monkeypatch.setattr(torch.Tensor, name, counted)
+    train(state, progress=False, log_every=4)
+    monkeypatch.undo()
+    at = sorted({*range(4, 3 * steps + 1, 4), steps, 2 * steps, 3 * steps})
+    assert reads == [("tolist", step - 1) for step in at]  # each before its step's update
+
+
+def test_checkpoints_fall_on_their_steps_between_reads(tmp_path):
+    """Read every 50 steps, checkpoints every 3 steps are still written after steps 3, 6, 9...: the hook asks for a
+    read there; after step 8 the epoch's own follows (tiny epochs of 8 steps)."""
+    train_data, _ = _data()
+    data = Batches(train_data.subset(256, seed=0), 32, drop_last=True, seed=1)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(64, 10))
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    state = TrainState(model, opt, None, data, 3)
+    seen = []
+
+    class Seen:
+        def on_steps(self, state, rows):
+            seen.append((state.step, [r["step"] for r in rows],
+                         rundir.read_checkpoint(tmp_path / rundir.CHECKPOINT)["step"]))
+
+    train(state, hooks=[rundir.CheckpointHook(tmp_path, every_steps=3), Seen()], progress=False, log_every=50)
+    reads = [3, 6, 8, 9, 12, 15, 16, 18, 21, 24]
+    assert [s for s, _, _ in seen] == reads
+    assert [rows for _, rows, _ in seen] == [list(range(a + 1, b + 1)) for a, b in zip([0, *reads], reads)]
+    assert [ckpt for _, _, ckpt in seen] == [3, 6, 6, 9, 12, 15, 15, 18, 21, 21]
+
+
+def _one_shot_run(log_every):
+    """Two epochs over data without a length (an iterable that is not a sequence), read every ``log_every`` steps:
+    the epochs' metrics (times aside), the rows the hooks got and the steps taken."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(64, 10))
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    batches = list(Batches(_data()[0], 64, shuffle=False))
+    rows = []
+
+    class NoLength:
+        def __iter__(self):
+            return iter(batches)
+
+    class Rows:
+        def on_steps(self, state, got):
+            rows.extend(got)
+
+    state = train(TrainState(model, opt, None, NoLength(), 2), hooks=[Rows()], progress=False, log_every=log_every)
+    history = [{k: v for k, v in h.items() if k not in ("time_s", "images_per_s")} for h in state.history]
+    return history, rows, state.step
+
+
+def test_data_without_a_length_is_read_at_the_end_of_each_epoch():
+    """The loop cannot tell the last batch of data without a length: the steps after its last read are read once
+    taken, and the epoch's totals and rows are those of a read every step."""
+    every, bulk = _one_shot_run(1), _one_shot_run(5)
+    assert bulk == every and every[2] == 2 * 23 and len(every[1]) == 2 * 23  # 1437 images in batches of 64

@@ -90,18 +90,26 @@ def test_resume_refuses_settings_that_would_change_the_run(runs, tmp_path, capsy
     run_dir = _copy(runs, "cut", tmp_path)
     before = _files(run_dir)
     assert main(["train", "--resume", "--run-dir", str(run_dir), "--epochs", "4", "--max-lr", "0.5",
-                 "--quiet"]) == 2
+                 "--optimizer-impl", "fused", "--quiet"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and err.startswith("onecycle train: error: --resume continues the run")
     assert "epochs 2 (saved) vs 4 (given)" in err
+    assert "optimizer_impl default (saved) vs fused (given)" in err  # the checkpoint's optimizer state holds it
     assert f"max_lr {runs['max_lr']} (saved) vs 0.5 (given)" in err
     assert _files(run_dir) == before
 
 
-def test_resume_takes_machine_settings_and_continues_exactly(runs, tmp_path):
+def test_resume_takes_machine_settings_and_continues_exactly(runs, tmp_path, monkeypatch):
+    """Where it runs and how often it reads its loss (read every 3 steps, not every step as the run began) leave
+    the numbers as they were."""
     run_dir = _copy(runs, "cut", tmp_path)
-    flags = ["--device", "cpu", "--threads", str(torch.get_num_threads()), "--epochs", "2", "--dataset", "digits"]
+    flags = ["--device", "cpu", "--threads", str(torch.get_num_threads()), "--epochs", "2", "--dataset", "digits",
+             "--log-every", "3"]
+    loops = []
+    real = experiment.train
+    monkeypatch.setattr(experiment, "train", lambda *args, **kwargs: loops.append(kwargs) or real(*args, **kwargs))
     assert main(["train", "--resume", "--run-dir", str(run_dir), "--quiet", *flags]) == 0
+    assert [(k["log_every"], k["compile"]) for k in loops] == [(3, False)]
     full = runs["full"]
     assert (run_dir / rundir.STEPS_CSV).read_bytes() == (full / rundir.STEPS_CSV).read_bytes()
     a = rundir.read_checkpoint(full / rundir.CHECKPOINT)["model"]
@@ -109,7 +117,7 @@ def test_resume_takes_machine_settings_and_continues_exactly(runs, tmp_path):
     assert all(torch.equal(a[k], b[k]) for k in a)
     config = json.loads((run_dir / rundir.CONFIG).read_text())
     expected = json.loads((full / rundir.CONFIG).read_text())
-    assert config == {**expected, "device": "cpu", "threads": torch.get_num_threads()}
+    assert config == {**expected, "device": "cpu", "threads": torch.get_num_threads(), "log_every": 3}
 
 
 @pytest.mark.parametrize("name", ["cut", "full"])
@@ -168,6 +176,9 @@ def test_checkpoint_of_another_schedule_is_refused(runs, tmp_path):
         experiment.train_run(setup, run_dir, runs["max_lr"], runs["wd"], resume=saved)
     setup = experiment.prepare(from_dict({**SETTINGS, "cycle_epochs": 1}))
     with pytest.raises(ValueError, match=r"other settings: pct_start None \(checkpoint\) vs 0.25 \(now\)"):
+        experiment.train_run(setup, run_dir, runs["max_lr"], runs["wd"], resume=saved)
+    setup = experiment.prepare(from_dict({**SETTINGS, "optimizer_impl": "foreach"}))
+    with pytest.raises(ValueError, match=r"other settings: foreach None \(checkpoint\) vs True \(now\)"):
         experiment.train_run(setup, run_dir, runs["max_lr"], runs["wd"], resume=saved)
 
 
@@ -549,3 +560,47 @@ def test_a_run_too_short_says_so_in_the_log_the_summary_and_the_report(tmp_path,
     assert json.loads((tmp_path / "long" / rundir.SUMMARY_JSON).read_text())["warnings"] == []
     assert main(["report", str(tmp_path / "long")]) == 0
     assert "warning" not in (tmp_path / "long" / "report.md").read_text()
+
+
+@pytest.mark.parametrize(("impl", "group"), [("default", {"foreach": None, "fused": None}),
+                                             ("foreach", {"foreach": True, "fused": None}),
+                                             ("fused", {"foreach": None, "fused": True})])
+@pytest.mark.parametrize("optimizer", ["sgd", "adamw"])
+def test_the_optimizer_implementation_is_torchs_foreach_or_fused(impl, group, optimizer):
+    setup = experiment.prepare(from_dict({**SETTINGS, "optimizer": optimizer, "optimizer_impl": impl}))
+    model = setup.model()
+    opt = setup.optimizer(model, 0.1, 1e-4)
+    assert {k: opt.param_groups[0][k] for k in group} == group
+    model(next(iter(setup.batches()))[0]).sum().backward()
+    opt.step()  # torch has it on this device
+
+
+def test_an_optimizer_implementation_torch_lacks_is_one_error_before_the_data_is_read(tmp_path, capsys, monkeypatch):
+    real = torch.optim.SGD
+
+    def sgd(params, **kwargs):
+        if kwargs.get("fused"):  # as torch answers where it has no fused kernel for the device
+            raise RuntimeError("`fused=True` requires all the params to be floating point Tensors of supported "
+                               "devices: ['cuda']")
+        return real(params, **kwargs)
+
+    monkeypatch.setattr(torch.optim, "SGD", sgd)
+    monkeypatch.setattr(experiment, "load_dataset", lambda *a: pytest.fail("the data was read"))
+    with pytest.raises(experiment.ConfigError, match=r"^optimizer_impl fused: torch \S+ has no fused sgd on cpu "
+                                                      r"\(`fused=True` requires .*\['cuda'\]\); use "
+                                                      r"optimizer_impl default$"):
+        experiment.prepare(from_dict({**SETTINGS, "optimizer_impl": "fused"}))
+    assert main(["train", "--run-dir", str(tmp_path), *FLAGS, "--max-lr", "0.1", "--optimizer-impl", "fused"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "optimizer_impl fused: torch" in err
+    assert not tmp_path.exists() or not any(tmp_path.iterdir())
+
+
+def test_cudnn_benchmark_is_set_for_the_run():
+    before = torch.backends.cudnn.benchmark
+    try:
+        for value in (True, False):
+            experiment.prepare(from_dict({**SETTINGS, "cudnn_benchmark": value}))
+            assert torch.backends.cudnn.benchmark is value
+    finally:
+        torch.backends.cudnn.benchmark = before

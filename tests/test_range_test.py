@@ -1,5 +1,6 @@
 """The range test: a quadratic with a known divergent lr, bitwise restore, stop rules, results I/O."""
 
+import copy
 import itertools
 import json
 import math
@@ -10,7 +11,7 @@ import pytest
 import torch
 from torch import nn
 
-from onecycle.range_test import RANGE_TEST, RangeTestResult, lr_at, range_test
+from onecycle.range_test import RANGE_TEST, RangeTestResult, lr_at, range_test, standard_step
 from onecycle.suggestions import MIN_POINTS, ema
 from tests.quadratic import half_mse, least_squares
 from tests.restore import assert_same_state, bn_model, small_batches, state_of, trained
@@ -64,6 +65,31 @@ def test_model_optimizer_and_rngs_restored_bitwise(opt_kind, accumulation, amp, 
     assert len(res.lrs) >= 2
     assert_same_state(before, state_of(model, opt))
     assert all(p.grad is None for p in model.parameters())
+
+
+@pytest.mark.parametrize("accumulation", [1, 3])
+def test_a_step_reads_its_loss_once_the_sum_of_its_micro_batches_in_order(accumulation, monkeypatch):
+    """The loss of a step of several micro-batches is the float64 sum, in order, of each one's loss divided by their
+    number, as when each was read on its own; it comes back from the device in one read, after the update."""
+    model = bn_model()
+    reference = copy.deepcopy(model)
+    batches = small_batches(accumulation)
+    torch.manual_seed(5)  # the same dropout masks for both
+    expected = 0.0
+    for x, y in batches:
+        expected += float(nn.functional.cross_entropy(reference(x), y).detach() / accumulation)
+    reads = []
+    for name in ("item", "tolist", "__float__"):
+        real = getattr(torch.Tensor, name)
+        monkeypatch.setattr(torch.Tensor, name,
+                            lambda t, *a, _real=real, _name=name: reads.append(_name) or _real(t, *a))
+    torch.manual_seed(5)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    got = standard_step(model, opt, nn.functional.cross_entropy, iter(batches), accumulation, torch.device("cpu"), None,
+                        None)
+    monkeypatch.undo()
+    assert got == expected and type(got) is float
+    assert reads == (["__float__"] if accumulation == 1 else ["tolist"])
 
 
 def test_restored_even_when_the_step_raises():

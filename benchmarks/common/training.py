@@ -32,4 +32,5 @@ def train_policy(setup: Any, max_lr: float, weight_decay: float, evaluate_each_e
                                 **cfg.policy_kwargs())
     val = setup.batches(train=False) if evaluate_each_epoch else None
     return train(TrainState(model, optimizer, scheduler, data, cfg.epochs), loss_fn=setup.loss_fn(), val_data=val,
-                 amp_dtype=setup.amp_dtype, clip_grad_norm=cfg.clip_grad_norm, progress=False)
+                 amp_dtype=setup.amp_dtype, clip_grad_norm=cfg.clip_grad_norm, progress=False,
+                 log_every=cfg.log_every, compile=cfg.compile)

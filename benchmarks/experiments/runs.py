@@ -15,8 +15,14 @@ from benchmarks.experiments.settings import SUBSET_SEED
 
 JOBS = ("train", "range_test", "sweep")
 
-NOT_MEASURED = ("data_dir", "download", "progress")
-"""RunConfig keys that say where the data is read from and what is shown, not what is measured: left out of keys."""
+NOT_MEASURED = ("data_dir", "download", "progress", "log_every", "cudnn_benchmark")
+"""RunConfig keys that say where the data is read from, what is shown and how often the loss is read, not what is
+measured (and cuDNN's algorithm search, which does nothing on CPU, where the benchmarks run): left out of keys."""
+
+LEFT_OUT_AT_DEFAULT = ("compile", "optimizer_impl")
+"""RunConfig keys left out of keys at their defaults: they change a run's numbers in the last bits only when set
+(compiled kernels and foreach or fused optimizers round differently), and the runs cached before they existed ran at
+their defaults, so their keys stay what they were."""
 
 
 def range_test_keys() -> set[str]:
@@ -54,7 +60,9 @@ def measured_under(task: Task) -> dict[str, Any]:
     if task.job not in JOBS:
         raise ValueError(f"job must be one of {', '.join(JOBS)}, got {task.job!r}")
     left_out = set(NOT_MEASURED) | (range_test_keys() if task.job == "train" else set())
-    config = {k: v for k, v in {**RunConfig().to_dict(), **task.config}.items() if k not in left_out}
+    defaults = RunConfig().to_dict()
+    config = {k: v for k, v in {**defaults, **task.config}.items()
+              if k not in left_out and not (k in LEFT_OUT_AT_DEFAULT and v == defaults[k])}
     for k, v in config.items():  # 1 and 1.0 are one setting
         kind = field_type(k)[0]
         if kind is float and v is not None and not isinstance(v, bool):

@@ -58,5 +58,7 @@ CUDA_ONLY = ("cudnn_benchmark",)
 
 FULL = Settings()
 
-QUICK = Settings(dataset="digits", train_subset=128, test_subset=64, batch_size=32, range_steps=6, repeats=1)
-"""A smoke run of seconds: scikit-learn's 8x8 digits (always available), a tiny subset, one repeat."""
+QUICK = Settings(dataset="digits", train_subset=128, test_subset=64, batch_size=32, range_steps=6, repeats=1,
+                 options=tuple(o for o in OPTIONS if "compile" not in o))
+"""A smoke run of seconds: scikit-learn's 8x8 digits (always available), a tiny subset, one repeat, the options but
+compile (compiling takes most of a minute on a CPU)."""

@@ -41,6 +41,7 @@ from onecycle.schedules import (
     check_one_cycle,
     check_one_cycle_argument,
 )
+from onecycle.step_log import log_every_text
 from onecycle.suggestions import DIVERGE_FACTOR
 from onecycle.sweep import SWEEPABLE
 
@@ -57,6 +58,10 @@ POLICY_SETTINGS = ("schedule", "momentum", *SCHEDULE_KEYS, "cycle_epochs")
 ``train``, ``find-lr`` (for the probe) and the ``schedule`` preview take the same flags for them."""
 
 OPTIMIZERS = ("sgd", "adamw")
+OPTIMIZER_IMPLS: dict[str, dict[str, bool]] = {"default": {}, "foreach": {"foreach": True}, "fused": {"fused": True}}
+"""The implementations of torch's optimizers a run may ask for (``optimizer_impl``), as the arguments of
+``torch.optim.SGD``/``AdamW`` that choose them; ``default`` leaves the choice to torch (foreach on CUDA, a loop over
+the parameters on CPU)."""
 PROBE_HELP = (f"after the range test, train the schedule compressed to a few steps at the recommendation and "
               f"{CANDIDATES - 1} lower values (each /{STEP_DOWN:g}), {BUDGET_FRACTION:.0%} of the planned training "
               f"steps in all (at least {MIN_STEPS} each), and keep the highest that trains about as well as the best")
@@ -152,6 +157,13 @@ class RunConfig:
                                                  "too", none="at the end of each epoch only")
     checkpoint_every_minutes: float | None = setting(None, Group.TRAINING, "write checkpoint.pt every this many "
                                                      "minutes too", none="at the end of each epoch only")
+    log_every: int | None = setting(None, Group.TRAINING, "read the training loss back from the device every this "
+                                    "many steps (and at the end of each epoch): the smoothed loss, steps.csv and the "
+                                    "progress bar are brought up to date there, and a non-finite or diverged loss "
+                                    "stops training at the next read, up to log_every - 1 steps after it",
+                                    none=f"by device: {log_every_text()}")
+    compile: bool = setting(False, Group.TRAINING, "torch.compile the model for training (the first steps wait for "
+                            "the compilation; the range test runs uncompiled)")
     start_lr: float = setting(RANGE_TEST.start_lr, Group.RANGE_TEST, "first learning rate")
     end_lr: float = setting(RANGE_TEST.end_lr, Group.RANGE_TEST,
                             "last learning rate (extended if the loss has not diverged by then)")
@@ -165,6 +177,10 @@ class RunConfig:
     device: str = setting("auto", Group.MACHINE, "auto (cuda, else mps, else cpu), cpu, cuda, cuda:N or mps")
     amp: bool = setting(False, Group.MACHINE, "mixed precision (bf16 autocast where supported)")
     channels_last: bool = setting(False, Group.MACHINE, "channels_last memory format")
+    optimizer_impl: str = setting("default", Group.MACHINE, "the optimizer's implementation: {choices} (torch's "
+                                  "own choice, foreach=True or fused=True)")
+    cudnn_benchmark: bool = setting(False, Group.MACHINE, "let cuDNN time its convolution algorithms and keep the "
+                                    "fastest (torch.backends.cudnn.benchmark; no effect on CPU)")
     threads: int | None = setting(None, Group.MACHINE, "torch CPU threads", none="as torch sets it")
     seed: int = setting(0, Group.MACHINE, "random seed (weights, batch order, augmentation)")
     progress: bool = setting(True, Group.MACHINE, "progress bars")
@@ -194,9 +210,10 @@ _HINTS = typing.get_type_hints(RunConfig)
 CHOICES: dict[str, tuple[str, ...]] = {
     "dataset": DATASETS, "model": tuple(MODELS), "optimizer": OPTIMIZERS, "augment": AUGMENTS,
     "anneal_strategy": ANNEAL_STRATEGIES, "sweep_param": SWEEPABLE, "schedule": tuple(POLICIES),
+    "optimizer_impl": tuple(OPTIMIZER_IMPLS),
 }
 _POSITIVE = {"batch_size", "epochs", "repeats", "max_lr", "start_lr", "end_lr", "train_subset", "test_subset",
-             "threads", "clip_grad_norm", "checkpoint_every_steps", "checkpoint_every_minutes"}
+             "threads", "clip_grad_norm", "checkpoint_every_steps", "checkpoint_every_minutes", "log_every"}
 _AT_LEAST_2 = {"num_steps", "sweep_steps"}  # a range test needs two points
 _UNIT = {"momentum", "base_momentum", "max_momentum", "label_smoothing"}
 _FLOAT32 = {"max_lr", "start_lr", "end_lr", "weight_decay"}  # set in the optimizer: must fit its float32 tensors

@@ -1,8 +1,21 @@
 """The training loop: forward, loss, backward, optimizer step, scheduler step, metrics — and a short hook list.
 
-Hooks are plain objects with any of ``on_step(state, metrics)``, ``on_epoch_end(state, metrics)`` and
-``on_train_end(state)``; ``on_step`` and ``on_epoch_end`` may return ``True`` to stop training after that step or
-epoch. Nothing else reaches into the loop.
+The loop reads its losses back from the device once every ``log_every`` steps (:mod:`onecycle.step_log`), and at
+the end of each epoch: a read waits for the device, and one per step stalls a GPU. At a read the steps since the
+last one are processed in order, as they would have been one by one: the smoothed loss, its lowest, the first loss,
+the divergence stop, the epoch's totals and the per-step metrics rows.
+
+Hooks are plain objects with any of these methods, called in list order:
+
+* ``on_steps(state, rows)``: at each read, the metrics of the steps since the last one, in order; ``state`` is at
+  the last of them (``state.step``), unless training stopped at this read (``state.stopped``: the rows are the
+  steps before the loss that stopped it, and the state, past them, is not one to checkpoint);
+* ``wants_read(state)``: asked at every step once its loss is computed (``state.step + 1`` is that step); ``True``
+  reads at once (a checkpoint due, a stop requested), so nothing waits for the next interval;
+* ``on_epoch_end(state, metrics)``, after the epoch's last step and its test evaluation;
+* ``on_train_end(state)``.
+
+``on_steps`` and ``on_epoch_end`` may return ``True`` to stop training there. Nothing else reaches into the loop.
 """
 
 from __future__ import annotations
@@ -18,6 +31,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from onecycle.scheduler import momentum_key
+from onecycle.step_log import StepLog, default_log_every
 from onecycle.suggestions import EMA, has_diverged
 
 DIVERGENCE_WARMUP = 10
@@ -34,12 +48,14 @@ class Totals:
         self.steps = self.seen = self.scored = self.correct = 0
         self.loss_sum = self.seconds = 0.0
 
-    def add(self, loss: float, out: torch.Tensor, y: torch.Tensor) -> None:
-        self.loss_sum += loss * len(y)
-        self.seen += len(y)
-        if are_class_scores(out, y):
-            self.scored += len(y)
-            self.correct += int((out.argmax(1) == y).sum())
+    def add(self, loss: float, images: int, correct: int | None) -> None:
+        """One batch of ``images`` whose mean loss is ``loss``, with its ``correct`` predictions (``None`` when its
+        outputs were not class scores)."""
+        self.loss_sum += loss * images
+        self.seen += images
+        if correct is not None:
+            self.scored += images
+            self.correct += correct
 
     def accuracy(self, key: str) -> dict[str, float]:
         """``{key: accuracy}``, or nothing when some batch was not class scores (or none was seen)."""
@@ -64,14 +80,14 @@ class TrainState:
     epochs: int
     epoch: int = 0  # epochs completed
     step: int = 0  # optimizer steps taken
-    loss_ema: EMA = field(default_factory=EMA)  # the smoothed training loss, one update per step
+    loss_ema: EMA = field(default_factory=EMA)  # the smoothed training loss, one update per step (made at reads)
     history: list[dict[str, Any]] = field(default_factory=list)  # one dict per completed epoch
     stopped: str | None = None  # why training ended early, if it did
     diverged: bool = False  # whether it ended early because the loss diverged (or was not finite)
     scaler: torch.amp.GradScaler | None = None
     best_loss: float = math.inf  # the lowest smoothed training loss so far
     initial_loss: float | None = None  # the loss of the first step: the untrained model's
-    totals: Totals = field(default_factory=Totals)  # the running sums of the epoch in progress
+    totals: Totals = field(default_factory=Totals)  # the running sums of the epoch in progress, as of the last read
 
     @property
     def smoothed_loss(self) -> float:
@@ -116,6 +132,12 @@ def are_class_scores(out: torch.Tensor, y: torch.Tensor) -> bool:
     return out.ndim == 2 and y.ndim == 1 and len(out) == len(y) and not y.is_floating_point()
 
 
+def correct_count(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor | None:
+    """The correct predictions in a batch, as a tensor on its device (not read back), when ``out`` holds class
+    scores for ``y`` (:func:`are_class_scores`); else ``None``."""
+    return (out.argmax(1) == y).sum() if are_class_scores(out, y) else None
+
+
 @torch.no_grad()
 def evaluate(
     model: nn.Module,
@@ -127,13 +149,16 @@ def evaluate(
     ``accuracy`` only when every batch's outputs are class scores for integer labels (:func:`are_class_scores`)."""
     was_training = model.training
     model.eval()
-    totals = Totals()
+    batches = StepLog()  # read once, at the end
     for x, y in data:
         with torch.autocast(x.device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
             out = model(x)
             loss = loss_fn(out, y)
-        totals.add(float(loss), out, y)
+        batches.add(loss, correct_count(out, y), len(y))
     model.train(was_training)
+    totals = Totals()
+    for batch in batches.read():
+        totals.add(batch.loss, batch.images, batch.correct)
     if totals.seen == 0:
         raise ValueError("evaluation data yielded no batches")
     return {"loss": totals.loss_sum / totals.seen, **totals.accuracy("accuracy")}
@@ -176,23 +201,52 @@ def _backward_and_step(state: TrainState, loss: torch.Tensor, clip_grad_norm: fl
         optimizer.step()
 
 
-def _stop_reason(state: TrainState, value: float, lr: float, divergence_factor: float | None) -> str | None:
-    """Why training must stop before the optimizer step of a batch whose loss is ``value``: a non-finite loss,
-    or (with ``divergence_factor``, after :data:`DIVERGENCE_WARMUP` steps) a smoothed loss that has diverged
+def _stop_reason(state: TrainState, step: int, value: float, lr: float, divergence_factor: float | None) -> str | None:
+    """Why training must stop at step ``step`` (counted from 1), whose loss is ``value``: a non-finite loss, or
+    (with ``divergence_factor``, after :data:`DIVERGENCE_WARMUP` steps) a smoothed loss that has diverged
     (:func:`~onecycle.suggestions.has_diverged`); ``None`` to go on. Updates the smoothed loss and its best, and
     at the first step the initial loss."""
-    where = f"at step {state.step + 1} (epoch {state.epoch + 1}, lr={lr:.4g})"
+    where = f"at step {step} (epoch {state.epoch + 1}, lr={lr:.4g})"
     if not math.isfinite(value):
         return f"non-finite loss ({value}) {where}"
-    if state.step == 0:
+    if step == 1:
         state.initial_loss = value
     best, smoothed = state.best_loss, state.loss_ema.update(value)
     state.best_loss = min(best, smoothed)
-    if divergence_factor is not None and state.step >= DIVERGENCE_WARMUP and has_diverged(smoothed, best,
-                                                                                           divergence_factor):
+    if divergence_factor is not None and step > DIVERGENCE_WARMUP and has_diverged(smoothed, best, divergence_factor):
         return (f"the smoothed training loss ({smoothed:.4g}) exceeded {divergence_factor:g}x its lowest "
                 f"({best:.4g}) {where}: it diverged")
     return None
+
+
+def _read(state: TrainState, log: StepLog, divergence_factor: float | None) -> list[dict[str, Any]]:
+    """Read the steps of ``log`` and process them in order, each as the loop once did after its loss
+    (:func:`_stop_reason`, the epoch's totals); returns their metrics rows. At a loss that stops training,
+    ``state.stopped`` and ``state.diverged`` are set and the steps from it on are dropped."""
+    rows = []
+    for v in log.read():
+        state.stopped = _stop_reason(state, v.step, v.loss, v.lr, divergence_factor)
+        if state.stopped is not None:
+            state.diverged = True
+            break
+        state.totals.add(v.loss, v.images, v.correct)
+        state.totals.steps += 1
+        rows.append({"step": v.step, "loss": v.loss, "smoothed_loss": state.smoothed_loss, "lr": v.lr,
+                     "momentum": v.momentum})
+    return rows
+
+
+def _report(state: TrainState, rows: list[dict[str, Any]], hooks: Sequence[Any], bar: Any, start: float) -> float:
+    """After a read: the epoch's time so far, the progress bar, and the hooks' ``on_steps`` with ``rows`` (one
+    returning ``True`` stops training). Returns the epoch's new start, which leaves out the hooks' time."""
+    totals = state.totals
+    totals.seconds = time.perf_counter() - start
+    if state.stopped is None and rows:
+        bar.set_postfix(loss=f"{state.smoothed_loss:.4f}", lr=f"{rows[-1]['lr']:.3g}",
+                        img_s=f"{totals.seen / totals.seconds:.0f}", refresh=False)
+    if rows and any([hook.on_steps(state, rows) for hook in hooks if hasattr(hook, "on_steps")]):
+        state.stopped = state.stopped or f"stopped by a hook after step {state.step} (epoch {state.epoch + 1})"
+    return time.perf_counter() - totals.seconds
 
 
 def train(
@@ -205,52 +259,59 @@ def train(
     clip_grad_norm: float | None = None,
     divergence_factor: float | None = None,
     progress: bool = True,
+    log_every: int | None = None,
+    compile: bool = False,
 ) -> TrainState:
     """Train from ``state.epoch`` (and ``state.step``: a run resumes in the middle of an epoch too) to
     ``state.epochs``; returns the state with its history.
 
     Each epoch's metrics (train loss/accuracy, test loss/accuracy on ``val_data`` as ``val_loss``/``val_accuracy``,
     lr, ``time_s``: the epoch's wall time, its steps and test evaluation but not the hooks', images/s of the steps)
-    are appended to ``state.history`` and passed to the hooks. A loss that is not finite, or (given
-    ``divergence_factor``) a smoothed loss above ``divergence_factor`` x its lowest, stops training at once:
-    ``state.stopped`` names the step and the learning rate, ``state.diverged`` is set, and the optimizer step is
-    not taken.
+    are appended to ``state.history`` and passed to the hooks. The losses are read from the device every
+    ``log_every`` steps (default: by the model's device, :func:`~onecycle.step_log.default_log_every`), at the end of
+    an epoch and when a hook wants it; each read is made after the loss of the step it is made at and before that
+    step's update. A loss that is not finite, or (given ``divergence_factor``) a smoothed loss above
+    ``divergence_factor`` x its lowest, stops training at the read that finds it: ``state.stopped`` names the step of
+    that loss and its learning rate, and ``state.diverged`` is set. At ``log_every`` 1 that step's update is never
+    taken; at ``log_every`` N the updates of the steps after it up to the read are (N - 1 at worst, for a loss at the
+    step after a read), and the weights may no longer be finite; checkpoints are written at reads only, after their
+    check passed, so the last one is good. ``compile``: the forward passes go through ``torch.compile(state.model)``
+    (the model itself, and so its checkpoints, keep their parameter names).
     """
     from tqdm.auto import tqdm
 
     model, optimizer = state.model, state.optimizer
+    forward = torch.compile(model) if compile else model
+    every = log_every if log_every is not None else default_log_every(_device(model))
     if amp_dtype == torch.float16 and state.scaler is None:
         state.scaler = torch.amp.GradScaler()
+    asks = [hook.wants_read for hook in hooks if hasattr(hook, "wants_read")]
     while state.epoch < state.epochs and state.stopped is None:
         model.train()
         totals, start = state.totals, time.perf_counter() - state.totals.seconds  # resumed: the time it took
+        log, steps = StepLog(), len(state.data) if hasattr(state.data, "__len__") else None
         bar = tqdm(state.data, desc=f"epoch {state.epoch + 1}/{state.epochs}", initial=totals.steps,
                    disable=not progress, leave=False)
         for x, y in bar:
             lr, momentum = float(optimizer.param_groups[0]["lr"]), momentum_of(optimizer)  # used by this step
             with torch.autocast(x.device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
-                out = model(x)
+                out = forward(x)
                 loss = loss_fn(out, y)
-            value = float(loss.detach())
-            state.stopped = _stop_reason(state, value, lr, divergence_factor)
-            if state.stopped is not None:
-                state.diverged = True
-                break
-            _backward_and_step(state, loss, clip_grad_norm)
-            if state.scheduler is not None:
-                state.scheduler.step()
-            state.step += 1
-            totals.add(value, out.detach(), y)
-            totals.steps, totals.seconds = totals.steps + 1, time.perf_counter() - start
-            step_metrics = {"step": state.step, "loss": value, "smoothed_loss": state.smoothed_loss, "lr": lr,
-                            "momentum": momentum}
-            bar.set_postfix(loss=f"{state.smoothed_loss:.4f}", lr=f"{lr:.3g}",
-                            img_s=f"{totals.seen / totals.seconds:.0f}")
-            if any([hook.on_step(state, step_metrics) for hook in hooks if hasattr(hook, "on_step")]):
-                state.stopped = f"stopped by a hook after step {state.step} (epoch {state.epoch + 1})"
-            start = time.perf_counter() - totals.seconds  # the hooks' time is not the epoch's
+            log.add(loss, correct_count(out, y), len(y), state.step + 1, lr, momentum)
+            wanted = any([ask(state) for ask in asks])  # every hook is asked, every step
+            read = wanted or (state.step + 1) % every == 0 or totals.steps + len(log) == steps
+            rows = _read(state, log, divergence_factor) if read else []
+            if state.stopped is None:
+                _backward_and_step(state, loss, clip_grad_norm)
+                if state.scheduler is not None:
+                    state.scheduler.step()
+                state.step += 1
+            if read:
+                start = _report(state, rows, hooks, bar, start)
             if state.stopped is not None:
                 break
+        if len(log):  # data without a length: the epoch's last steps, read once taken
+            start = _report(state, _read(state, log, divergence_factor), hooks, bar, start)
         bar.close()
         if state.stopped is not None:
             break
@@ -260,7 +321,7 @@ def train(
             "time_s": totals.seconds, "images_per_s": totals.seen / totals.seconds if totals.seconds > 0 else math.nan,
         }
         if val_data is not None:
-            val = evaluate(model, val_data, loss_fn, amp_dtype)
+            val = evaluate(forward, val_data, loss_fn, amp_dtype)
             metrics.update({f"val_{key}": value for key, value in val.items()})
             metrics["time_s"] = time.perf_counter() - start  # the steps and the test evaluation
         state.epoch, state.totals = state.epoch + 1, Totals()
@@ -272,3 +333,8 @@ def train(
         if hasattr(hook, "on_train_end"):
             hook.on_train_end(state)
     return state
+
+
+def _device(model: nn.Module) -> torch.device:
+    """Where ``model``'s parameters are (the CPU for a model without any)."""
+    return next((p.device for p in model.parameters()), torch.device("cpu"))

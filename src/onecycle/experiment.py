@@ -8,7 +8,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import shlex
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,7 @@ from torch.nn import functional as F
 
 from onecycle import records, rundir
 from onecycle.augment import channel_stats
-from onecycle.config import ConfigError, RunConfig, check_each, from_dict
+from onecycle.config import OPTIMIZER_IMPLS, ConfigError, RunConfig, check_each, from_dict
 from onecycle.datasets import LAYOUTS, DatasetError, ImageData, load_dataset
 from onecycle.engine import FINAL_LOSSES, TrainState, autocast_dtype, losses_above_start, pick_device, train, train_time
 from onecycle.guard import RunDirError, check_fresh, locked
@@ -92,11 +92,9 @@ class Setup:
         return model
 
     def optimizer(self, model: nn.Module, lr: float, weight_decay: float) -> torch.optim.Optimizer:
-        cfg = self.cfg
-        if cfg.optimizer == "sgd":
-            return torch.optim.SGD(model.parameters(), lr=lr, momentum=cfg.momentum, nesterov=cfg.nesterov,
-                                   weight_decay=weight_decay)
-        return torch.optim.AdamW(model.parameters(), lr=lr, betas=(cfg.momentum, 0.999), weight_decay=weight_decay)
+        """The optimizer of the settings (``optimizer``, ``momentum``, ``nesterov``, ``optimizer_impl``) over
+        ``model``'s parameters; an implementation torch has not for them is a :class:`ConfigError`."""
+        return optimizer_for(self.cfg, model.parameters(), lr, weight_decay)
 
     @property
     def amp_dtype(self) -> torch.dtype | None:
@@ -111,21 +109,50 @@ class Setup:
         return loss
 
 
+def optimizer_for(cfg: RunConfig, parameters: Iterable[torch.Tensor], lr: float,
+                  weight_decay: float) -> torch.optim.Optimizer:
+    """The optimizer of ``cfg`` over ``parameters`` (see :meth:`Setup.optimizer`)."""
+    impl, params = OPTIMIZER_IMPLS[cfg.optimizer_impl], list(parameters)
+    try:
+        if cfg.optimizer == "sgd":
+            return torch.optim.SGD(params, lr=lr, momentum=cfg.momentum, nesterov=cfg.nesterov,
+                                   weight_decay=weight_decay, **impl)
+        return torch.optim.AdamW(params, lr=lr, betas=(cfg.momentum, 0.999), weight_decay=weight_decay, **impl)
+    except (RuntimeError, ValueError) as err:
+        if not impl:
+            raise
+        reason, where = " ".join(str(err).split()), {str(p.device) for p in params}
+        raise ConfigError(f"optimizer_impl {cfg.optimizer_impl}: torch {torch.__version__} has no {cfg.optimizer_impl} "
+                          f"{cfg.optimizer} on {', '.join(sorted(where))} ({reason}); use optimizer_impl default"
+                          ) from None
+
+
+def check_optimizer_impl(cfg: RunConfig, device: torch.device) -> None:
+    """Raise a :class:`ConfigError` naming ``optimizer_impl`` unless torch has that implementation of ``cfg``'s
+    optimizer on ``device`` (checked on one parameter, before any data is read)."""
+    if OPTIMIZER_IMPLS[cfg.optimizer_impl]:
+        optimizer_for(cfg, [torch.zeros(1, device=device, requires_grad=True)], 1e-3, 0.0)
+
+
+def _use_machine(cfg: RunConfig) -> None:
+    """The process-wide settings of a run: torch's CPU threads and cuDNN's algorithm search."""
+    if cfg.threads is not None:
+        torch.set_num_threads(cfg.threads)
+    torch.backends.cudnn.benchmark = cfg.cudnn_benchmark
+
+
 def drops_last(num_images: int, batch_size: int) -> bool:
     """Whether training drops the last, partial batch of an epoch: when the images make two full ones or more."""
     return num_images >= 2 * batch_size
 
 
-def _use_threads(cfg: RunConfig) -> None:
-    if cfg.threads is not None:
-        torch.set_num_threads(cfg.threads)
-
-
 def prepare(cfg: RunConfig, say: Callable[[str], None] = print) -> Setup:
-    """Load the dataset onto the device (subsets as configured) and compute normalisation statistics. ``say``
+    """Load the dataset onto the device (subsets as configured) and compute normalisation statistics, once the
+    machine settings are made (:func:`_use_machine`) and ``optimizer_impl`` is checked on the device. ``say``
     receives where the data was read from (shown even when quiet: the search may have found any copy)."""
-    _use_threads(cfg)
+    _use_machine(cfg)
     device = pick_device(cfg.device)
+    check_optimizer_impl(cfg, device)
     full_train, full_test = load_dataset(cfg.dataset, cfg.data_dir, cfg.download)
     for split, data in (("training", full_train), ("test", full_test)):
         if len(data) == 0:  # the readers refuse empty files; other sources are checked here, before training
@@ -170,7 +197,12 @@ num_steps, repeats, the swept values) is recorded too but does not make its resu
 The training schedule is not among them: a range test trains at each learning rate for a few steps under the
 optimizer's own settings, whatever schedule follows, so one test serves 1cycle and the baselines alike (its
 recommendation is how max_lr is chosen for every schedule). The stability probe does train the schedule, so
-:func:`finder_conditions` adds it when the probe ran."""
+:func:`finder_conditions` adds it when the probe ran.
+
+Nor are the settings of how fast a run goes: ``log_every`` (how often training reads its loss) and, on CPU,
+``cudnn_benchmark`` change no number; ``compile`` applies to training only (the range test runs uncompiled); and
+``optimizer_impl`` (foreach and fused kernels) and cuDNN's choice of algorithm round differently in the last bits, as
+another device does (the device is no condition either), which moves no recommendation read off a smoothed curve."""
 
 
 def range_test_conditions(cfg: RunConfig, weight_decay: float, swept: str | None = None) -> dict[str, Any]:
@@ -486,12 +518,13 @@ def resolve(cfg: RunConfig, run_dir: Path, auto: bool, setup: Callable[[], Setup
     return max_lr, wd
 
 
-RESUME_MAY_CHANGE = ("data_dir", "download", "device", "threads", "progress", "checkpoint_every_steps",
-                     "checkpoint_every_minutes", "divergence_factor")
-"""The settings a resumed run takes from the command line: where the data and the computation are, what is
-shown, how often checkpoints are written and when a diverged loss stops it. They leave what the run computes
-alone (though on another device the numbers may differ in the last bits); every other setting is the saved
-run's."""
+RESUME_MAY_CHANGE = ("data_dir", "download", "device", "threads", "cudnn_benchmark", "compile", "progress",
+                     "log_every", "checkpoint_every_steps", "checkpoint_every_minutes", "divergence_factor")
+"""The settings a resumed run takes from the command line: where the data and the computation are and how it is
+run, what is shown, how often the loss is read and checkpoints are written, and when a diverged loss stops it. They
+leave what the run computes alone, though on another device, compiled or not, or with cuDNN's own choice of
+algorithm the numbers may differ in the last bits (and with dropout a compiled model draws other masks); every other
+setting is the saved run's (``optimizer_impl`` too: the checkpoint's optimizer state holds it)."""
 
 
 @dataclass
@@ -714,7 +747,8 @@ def train_run(setup: Setup, run_dir: Path, max_lr: float, weight_decay: float, r
     with stop.handling():
         train(state, loss_fn=setup.loss_fn(), val_data=setup.batches(train=False), hooks=hooks,
               amp_dtype=setup.amp_dtype, clip_grad_norm=cfg.clip_grad_norm,
-              divergence_factor=cfg.divergence_factor, progress=cfg.progress)
+              divergence_factor=cfg.divergence_factor, progress=cfg.progress, log_every=cfg.log_every,
+              compile=cfg.compile)
     if state.stopped is not None:
         state.stopped = _stopped_text(state, run_dir, max_lr, checkpoints.written, stop)
     else:
@@ -891,10 +925,11 @@ def planned_steps(cfg: RunConfig, job: str = "train") -> int:
 
 
 def seconds_per_step(cfg: RunConfig, steps: int = 3, budget_s: float = 10.0) -> float:
-    """The wall time of one training step under ``cfg`` on its device (model, batch size, augmentation, amp...),
-    measured on random images of the dataset's shape: the mean of up to ``steps`` steps after one that warms up,
-    fewer when they would take more than ``budget_s``."""
-    _use_threads(cfg)
+    """The wall time of one training step under ``cfg`` on its device (model, batch size, augmentation, amp,
+    optimizer_impl, log_every...), measured on random images of the dataset's shape: the mean of up to ``steps``
+    steps after one that warms up, fewer when they would take more than ``budget_s`` (uncompiled: a few steps do not
+    pay for ``compile``)."""
+    _use_machine(cfg)
     layout = LAYOUTS[cfg.dataset]
     device = pick_device(cfg.device)
     generator = torch.Generator().manual_seed(cfg.seed)
@@ -914,7 +949,8 @@ def seconds_per_step(cfg: RunConfig, steps: int = 3, budget_s: float = 10.0) -> 
     def wall_time(batches: int) -> float:
         data = replace(setup, train_data=random_data(batches)).batches()
         state = train(TrainState(model, optimizer, None, data, 1), loss_fn=setup.loss_fn(),
-                      amp_dtype=setup.amp_dtype, clip_grad_norm=cfg.clip_grad_norm, progress=False)
+                      amp_dtype=setup.amp_dtype, clip_grad_norm=cfg.clip_grad_norm, progress=False,
+                      log_every=cfg.log_every)
         if state.stopped:
             raise RuntimeError(f"timing training steps under {cfg.model}: {state.stopped}")
         return float(state.history[0]["time_s"])

@@ -205,7 +205,7 @@ def probe(
             all_losses.append(losses)
     finally:
         bar.close()
-        restore(snap, model, optimizer)
+        restore(snap, model, optimizer, last=True)
     finals = [final_loss(losses) for losses in all_losses]
     chosen, notes = decide(cands, all_losses, tolerance)
     if planned_steps:

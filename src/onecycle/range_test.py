@@ -269,14 +269,16 @@ def _restore_buffers(model: nn.Module, buffers: dict[str, torch.Tensor]) -> None
             module._buffers[attr] = saved.clone()
 
 
-def restore(snap: Snapshot, model: nn.Module, optimizer: torch.optim.Optimizer, everything: bool = True) -> None:
-    """Put back the model and optimizer; with ``everything``, also the modes, RNGs and other objects."""
+def restore(snap: Snapshot, model: nn.Module, optimizer: torch.optim.Optimizer, everything: bool = True,
+            last: bool = False) -> None:
+    """Put back the model and optimizer; with ``everything``, also the modes, RNGs and other objects. ``last``: the
+    snapshot is not used again, so its optimizer state is handed over rather than copied."""
     with torch.no_grad():
         model.load_state_dict(snap.model)
         _restore_buffers(model, snap.buffers)
     # load_state_dict keeps the given tensors (same dtype and device): hand it a copy, or the next training
     # steps would change the snapshot in place through the optimizer's buffers.
-    optimizer.load_state_dict(copy.deepcopy(snap.optimizer))
+    optimizer.load_state_dict(snap.optimizer if last else copy.deepcopy(snap.optimizer))
     optimizer.zero_grad(set_to_none=True)
     if not everything:
         return
@@ -294,7 +296,7 @@ def preserved(model: nn.Module, optimizer: torch.optim.Optimizer, *others: Any) 
     try:
         yield
     finally:
-        restore(snap, model, optimizer)
+        restore(snap, model, optimizer, last=True)
 
 
 # ---------------------------------------------------------------------------------------------- the loop
@@ -385,20 +387,24 @@ def standard_step(
     amp_dtype: torch.dtype | None,
     scaler: torch.amp.GradScaler | None,
 ) -> float:
-    """One optimizer update over ``accumulation_steps`` micro-batches; returns their mean loss."""
+    """One optimizer update over ``accumulation_steps`` micro-batches; returns their mean loss, read back from the
+    device once (the sum of the micro-batches' losses, each divided by ``accumulation_steps``, in order)."""
     optimizer.zero_grad(set_to_none=True)
-    total = 0.0
+    losses = []
     for _ in range(accumulation_steps):
         x, y = _to_device(next(batches), device)
         with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
             loss = loss_fn(model(x), y) / accumulation_steps
-        total += float(loss.detach())
+        losses.append(loss.detach().reshape(()))
         (scaler.scale(loss) if scaler is not None else loss).backward()
     if scaler is not None:
         scaler.step(optimizer)
         scaler.update()
     else:
         optimizer.step()
+    total = 0.0
+    for value in torch.stack(losses).tolist() if len(losses) > 1 else [float(losses[0])]:
+        total += value  # in order, as a float64 sum (not sum(): Python 3.12's compensates for rounding)
     return total
 
 
@@ -551,7 +557,7 @@ def range_test(
             curves.append(_run_curve(model, optimizer, one_step, ratios, settings, val_set, loss_fn,
                                      val_every, amp_dtype, progress, r))
     finally:
-        restore(snap, model, optimizer)
+        restore(snap, model, optimizer, last=True)
     # only the last curve can have run out of data: a later repeat would have had none
     recs = [_recommendation(c, div_factor, batches.ran_out and i == len(curves) - 1) for i, c in enumerate(curves)]
     return RangeTestResult(curves, recs[0] if repeats == 1 else combine(recs), settings)
@@ -626,8 +632,9 @@ def _run_curve(model: nn.Module, optimizer: torch.optim.Optimizer, one_step: Cal
         if val_set is not None and i % val_every == 0:
             val_steps.append(i)
             val_losses.append(evaluate(model, val_set, loss_fn or _no_loss, amp_dtype)["loss"])
+        if progress:  # drawn by update, at most 10 times a second
+            bar.set_postfix(lr=f"{lr:.2g}", loss=f"{sm:.3g}", refresh=False)
         bar.update(1)
-        bar.set_postfix(lr=f"{lr:.2g}", loss=f"{sm:.3g}")
         if has_diverged(sm, best, s["diverge_factor"]):
             reason, diverged = f"smoothed loss exceeded {s['diverge_factor']:g}x its best at lr={lr:.3g}", True
             break

@@ -448,8 +448,11 @@ class CheckpointHook:
     """Writes ``checkpoint.pt`` at the end of every epoch and, with ``every_steps`` or ``every_minutes``, after a
     step in the middle of one too (not after an epoch's last step: the epoch's own checkpoint follows). When
     ``stop`` is requested (a signal, see :mod:`onecycle.interrupt`) it writes one after the current step and ends
-    training. Checkpoints in the middle of an epoch need data that has a length and records its position
-    (``state_dict``), as :class:`~onecycle.loader.Batches` does; without, a stop waits for the end of the epoch."""
+    training. Checkpoints are written at the training loop's reads only, where its state is whole, and not at one
+    that stopped training; the hook asks for a read at each step one is due (:meth:`wants_read`), so they fall on
+    the steps they would without reads in between. Checkpoints in the middle of an epoch need data that has a length
+    and records its position (``state_dict``), as :class:`~onecycle.loader.Batches` does; without, a stop waits for
+    the end of the epoch."""
 
     def __init__(self, run_dir: Path, every_steps: int | None = None, every_minutes: float | None = None,
                  stop: StopRequest | None = None, clock: Any = time.monotonic) -> None:
@@ -462,15 +465,26 @@ class CheckpointHook:
         save_checkpoint(self.path, state)
         self.saved_at, self.written = self.clock(), position(state)
 
-    def on_step(self, state: TrainState, metrics: dict[str, Any]) -> bool:
-        stop = self.stop is not None and self.stop.requested
+    def _due(self, steps: Iterable[int]) -> bool:
+        """Whether a checkpoint is due after ``steps``: a stop requested, a multiple of ``every_steps`` among them,
+        or ``every_minutes`` gone by since the last one."""
+        return (self.stop is not None and self.stop.requested) or (
+            self.every_steps is not None and any(step % self.every_steps == 0 for step in steps)) or (
+            self.every_minutes is not None and self.clock() - self.saved_at >= 60 * self.every_minutes)
+
+    def wants_read(self, state: TrainState) -> bool:
+        """Whether the loop should read at the step being taken (``state.step + 1``): a checkpoint is due after it."""
+        return self._due([state.step + 1])
+
+    def on_steps(self, state: TrainState, rows: Sequence[dict[str, Any]]) -> bool:
         resumable = hasattr(state.data, "state_dict") and hasattr(state.data, "__len__")
         if not resumable and (self.every_steps or self.every_minutes):
             raise ValueError("checkpoints in the middle of an epoch need data that has a length and records its "
                              "position (a state_dict), such as onecycle.loader.Batches")
-        due = stop or (self.every_steps is not None and state.step % self.every_steps == 0) or (
-            self.every_minutes is not None and self.clock() - self.saved_at >= 60 * self.every_minutes)
-        if not due or not resumable or state.step == (state.epoch + 1) * len(state.data):
+        if state.stopped is not None or not resumable or state.step == (state.epoch + 1) * len(state.data):
+            return False
+        stop = self.stop is not None and self.stop.requested
+        if not self._due(row["step"] for row in rows):
             return False
         self._save(state)
         return stop
@@ -481,48 +495,53 @@ class CheckpointHook:
 
 
 class MetricsHook:
-    """Appends step and epoch metrics to ``metrics.jsonl`` and the CSV files of the run directory."""
+    """Appends step and epoch metrics to ``metrics.jsonl`` and the CSV files of the run directory (the rows of the
+    steps read at once, in one write)."""
 
     def __init__(self, run_dir: Path, every: int = 1) -> None:
         self.dir = Path(run_dir)
         self.every = every
 
-    def _append_csv(self, name: str, row: dict[str, Any]) -> None:
+    def _append_csv(self, name: str, rows: Sequence[dict[str, Any]]) -> None:
         path = self.dir / name
         new = not path.exists()
         with open(path, "a", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=list(row))
+            w = csv.DictWriter(f, fieldnames=list(rows[0]))
             if new:
                 w.writeheader()
-            w.writerow(row)
+            w.writerows(rows)
 
-    def _append_jsonl(self, row: dict[str, Any]) -> None:
+    def _append_jsonl(self, kind: str, rows: Sequence[dict[str, Any]]) -> None:
         with open(self.dir / METRICS_JSONL, "a") as f:
-            f.write(json.dumps(row) + "\n")
+            f.write("".join(json.dumps({"kind": kind, **row}) + "\n" for row in rows))
 
-    def on_step(self, state: TrainState, metrics: dict[str, Any]) -> None:
-        if metrics["step"] % self.every == 0:
-            self._append_jsonl({"kind": "step", **metrics})
-            self._append_csv(STEPS_CSV, metrics)
+    def on_steps(self, state: TrainState, rows: Sequence[dict[str, Any]]) -> None:
+        kept = [row for row in rows if row["step"] % self.every == 0]
+        if kept:
+            self._append_jsonl("step", kept)
+            self._append_csv(STEPS_CSV, kept)
 
     def on_epoch_end(self, state: TrainState, metrics: dict[str, Any]) -> bool:
-        self._append_jsonl({"kind": "epoch", **metrics})
-        self._append_csv(METRICS_CSV, metrics)
+        self._append_jsonl("epoch", [metrics])
+        self._append_csv(METRICS_CSV, [metrics])
         return False
 
 
 class RunFiles:
     """The files training writes to a run directory, in the order that keeps a resume exact and never trains a
-    finished epoch again: after a step its metrics row, then the checkpoint if one is due (the rows of the steps
-    a checkpoint holds are on disk before it); at the end of an epoch its checkpoint, then its metrics row (the
+    finished epoch again: after a read the steps' metrics rows, then the checkpoint if one is due (the rows of the
+    steps a checkpoint holds are on disk before it); at the end of an epoch its checkpoint, then its metrics row (the
     epoch rows of a checkpoint are written again from it on resume, see :func:`truncate_metrics`)."""
 
     def __init__(self, metrics: MetricsHook, checkpoints: CheckpointHook) -> None:
         self.metrics, self.checkpoints = metrics, checkpoints
 
-    def on_step(self, state: TrainState, metrics: dict[str, Any]) -> bool:
-        self.metrics.on_step(state, metrics)
-        return self.checkpoints.on_step(state, metrics)
+    def wants_read(self, state: TrainState) -> bool:
+        return self.checkpoints.wants_read(state)
+
+    def on_steps(self, state: TrainState, rows: Sequence[dict[str, Any]]) -> bool:
+        self.metrics.on_steps(state, rows)
+        return self.checkpoints.on_steps(state, rows)
 
     def on_epoch_end(self, state: TrainState, metrics: dict[str, Any]) -> bool:
         stop = self.checkpoints.on_epoch_end(state, metrics)
@@ -538,10 +557,11 @@ class TensorBoardHook:
 
         self.writer = SummaryWriter(str(Path(run_dir) / TENSORBOARD))
 
-    def on_step(self, state: TrainState, metrics: dict[str, Any]) -> None:
-        for key in ("smoothed_loss", "lr", "momentum"):
-            if metrics.get(key) is not None:
-                self.writer.add_scalar(f"step/{key}", metrics[key], metrics["step"])
+    def on_steps(self, state: TrainState, rows: Sequence[dict[str, Any]]) -> None:
+        for row in rows:
+            for key in ("smoothed_loss", "lr", "momentum"):
+                if row.get(key) is not None:
+                    self.writer.add_scalar(f"step/{key}", row[key], row["step"])
 
     def on_epoch_end(self, state: TrainState, metrics: dict[str, Any]) -> bool:
         for key, value in metrics.items():

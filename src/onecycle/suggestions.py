@@ -245,25 +245,28 @@ def _leaves(values: Sequence[Any]) -> Iterator[Any]:
 def _as_1d(name: str, values: ArrayLike) -> np.ndarray:
     """``values`` as a one-dimensional float array; anything but a sequence or an array of real numbers (a string, a
     dict, a generator, complex numbers, ``None``...) is one ``ValueError`` naming ``name``."""
-    expected = f"{name} must be a sequence of real numbers (a list or an array), got {records.shown(values)}"
+    def expected() -> ValueError:  # built only when raised: showing a long list takes milliseconds
+        return ValueError(f"{name} must be a sequence of real numbers (a list or an array), got "
+                          f"{records.shown(values)}")
+
     if hasattr(values, "__array__"):  # an array, a tensor: its dtype says what it holds
         try:
             a = np.asarray(values)
         except (TypeError, ValueError, RuntimeError):  # a tensor that requires grad...
-            raise ValueError(expected) from None
+            raise expected() from None
         if a.dtype == object and all(_is_real(v) for v in a.flat):
             a = a.astype(float)
     elif isinstance(values, Sequence) and not isinstance(values, (str, bytes)):
         if not all(_is_real(v) for v in _leaves(values)):  # strings, None, True, complex...
-            raise ValueError(expected)
+            raise expected()
         try:
             a = np.asarray(values, dtype=float)
         except ValueError:  # a ragged list
-            raise ValueError(expected) from None
+            raise expected() from None
     else:  # a string, a dict, a set, a generator, None...
-        raise ValueError(expected)
+        raise expected()
     if a.dtype.kind not in "iuf":
-        raise ValueError(expected)
+        raise expected()
     if a.ndim != 1:
         raise ValueError(f"{name} must be one-dimensional, got shape {a.shape}")
     return a.astype(float)
