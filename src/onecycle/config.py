@@ -177,10 +177,9 @@ class RunConfig:
     device: str = setting("auto", Group.MACHINE, "auto (cuda, else mps, else cpu), cpu, cuda, cuda:N or mps")
     amp: bool = setting(False, Group.MACHINE, "mixed precision (bf16 autocast where supported)")
     channels_last: bool = setting(False, Group.MACHINE, "channels_last memory format")
-    optimizer_impl: str = setting("default", Group.MACHINE, "the optimizer's implementation: {choices} (torch's "
-                                  "own choice, foreach=True or fused=True)")
-    cudnn_benchmark: bool = setting(False, Group.MACHINE, "let cuDNN time its convolution algorithms and keep the "
-                                    "fastest (torch.backends.cudnn.benchmark; no effect on CPU)")
+    optimizer_impl: str = setting("default", Group.MACHINE, "the optimizer's torch implementation: {choices}")
+    cudnn_benchmark: bool = setting(False, Group.MACHINE, "cuDNN times its convolution algorithms and keeps the "
+                                    "fastest (no effect on CPU)")
     threads: int | None = setting(None, Group.MACHINE, "torch CPU threads", none="as torch sets it")
     seed: int = setting(0, Group.MACHINE, "random seed (weights, batch order, augmentation)")
     progress: bool = setting(True, Group.MACHINE, "progress bars")
