@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from benchmarks.common.cli import SMOKE_WARNING
+from benchmarks.common.training import LEFT_OUT_AT_DEFAULT, NOT_MEASURED, range_test_keys
 from benchmarks.experiments import analysis, cli, plan, report, runs
 from benchmarks.experiments.figures import FIGURES
 from benchmarks.experiments.settings import FULL, QUICK
@@ -67,7 +68,7 @@ def _other(name: str, value, draw):
     return draw(st.text(min_size=1, max_size=8).filter(lambda v: v != value))
 
 
-MEASURED = sorted(set(FIELDS) - set(runs.NOT_MEASURED) - runs.range_test_keys())
+MEASURED = sorted(set(FIELDS) - set(NOT_MEASURED) - range_test_keys())
 
 
 @settings(max_examples=300, deadline=None)
@@ -87,11 +88,11 @@ def test_runs_differing_in_any_one_setting_never_share_a_key(data):
 
 def test_the_key_covers_every_setting_but_where_data_is_read_and_how_range_tests_measure():
     train = runs.measured_under(plan.train_task(FULL, 0.1, 4, 0))
-    assert set(FIELDS) - set(train) == set(runs.NOT_MEASURED) | runs.range_test_keys() | set(runs.LEFT_OUT_AT_DEFAULT)
+    assert set(FIELDS) - set(train) == set(NOT_MEASURED) | range_test_keys() | set(LEFT_OUT_AT_DEFAULT)
     assert {"max_lr", "weight_decay", "subset_seed", "torch", "threads", "seed", "schedule", "cycle_momentum",
             "cycle_epochs", "epochs", "train_subset", "test_subset", "momentum"} <= set(train)
     finder = runs.measured_under(plan.finder_task(FULL))
-    assert set(FIELDS) - set(finder) == set(runs.NOT_MEASURED) | set(runs.LEFT_OUT_AT_DEFAULT)
+    assert set(FIELDS) - set(finder) == set(NOT_MEASURED) | set(LEFT_OUT_AT_DEFAULT)
     # 1 and 1.0 are one setting; how range tests measure does not make a training run another one
     task = plan.train_task(FULL, 1, 4, 0)
     assert runs.key(task) == runs.key(dataclasses.replace(task, max_lr=1.0))

@@ -1,11 +1,54 @@
 """One training run of a benchmark: the settings of a :class:`~onecycle.config.RunConfig`, its schedule
-(1cycle or a baseline), the library's own data, model, optimizer, scheduler and training loop."""
+(1cycle or a baseline), the library's own data, model, optimizer, scheduler and training loop; and the settings a
+measurement is made under (:func:`measured_settings`), which name it in a run cache."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from onecycle.engine import TrainState
+
+NOT_MEASURED = ("data_dir", "download", "progress", "log_every", "cudnn_benchmark")
+"""RunConfig keys that say where the data is read from, what is shown and how often the loss is read, not what is
+measured (and cuDNN's algorithm search, which does nothing on CPU, where the benchmarks run)."""
+
+LEFT_OUT_AT_DEFAULT = ("compile", "optimizer_impl")
+"""RunConfig keys left out of a measurement's settings at their defaults: they change a run's numbers in the last bits
+only when set (compiled kernels and foreach or fused optimizers round differently), and the runs cached before they
+existed ran at their defaults, so their keys stay what they were."""
+
+
+def rounded(lr: float) -> float:
+    """A learning rate derived from a measurement, to 3 significant digits: the lr trained is the one recorded."""
+    return float(f"{lr:.3g}")
+
+
+def range_test_keys() -> set[str]:
+    """The RunConfig keys of the range-test and sweep groups: how a range test measures, which a training run
+    does not depend on."""
+    from onecycle.config import FIELDS, Group
+
+    return {name for name, f in FIELDS.items() if f.metadata["group"] in (Group.RANGE_TEST, Group.SWEEP)}
+
+
+def measured_settings(config: dict[str, Any], training: bool) -> dict[str, Any]:
+    """Every RunConfig key of ``config`` that can change what is measured, defaults filled in: all but
+    :data:`NOT_MEASURED`, :data:`LEFT_OUT_AT_DEFAULT` at their defaults and, for ``training``, how range tests
+    measure (:func:`range_test_keys`). Numbers are normalised (1 and 1.0 are one setting); the values are not
+    validated."""
+    from onecycle.config import RunConfig, field_type
+
+    left_out = set(NOT_MEASURED) | (range_test_keys() if training else set())
+    defaults = RunConfig().to_dict()
+    settings = {k: v for k, v in {**defaults, **config}.items()
+                if k not in left_out and not (k in LEFT_OUT_AT_DEFAULT and v == defaults[k])}
+    for k, v in settings.items():
+        kind = field_type(k)[0]
+        if kind is float and v is not None and not isinstance(v, bool):
+            settings[k] = float(v)
+        elif kind is list and isinstance(v, (list, tuple)):
+            settings[k] = [float(x) for x in v]
+    return settings
 
 
 def make_setup(settings: dict[str, Any]) -> Any:

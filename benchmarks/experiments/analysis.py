@@ -9,6 +9,7 @@ import statistics
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from benchmarks.common.stats import mean_std
 from benchmarks.experiments.plan import (
     Lookup,
     derived_lrs,
@@ -24,14 +25,6 @@ from benchmarks.experiments.settings import BASELINES, Settings
 
 NOISE_Z = 2.0
 """A difference is beyond noise when it exceeds this many standard errors (of a difference of two means)."""
-
-
-def mean_std(values: Iterable[float]) -> dict[str, Any]:
-    """``mean``, sample standard deviation ``std`` (``None`` for fewer than 2 values), ``n`` and the ``values``
-    (``mean`` is ``None`` for none)."""
-    v = [float(x) for x in values]
-    return {"values": v, "n": len(v), "mean": statistics.fmean(v) if v else None,
-            "std": statistics.stdev(v) if len(v) > 1 else None}
 
 
 def difference(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:

@@ -8,16 +8,12 @@ import math
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from benchmarks.common.training import rounded
 from benchmarks.experiments.runs import Task, key
 from benchmarks.experiments.settings import Settings
 
 Lookup = Callable[[Task], Any]
 """The measurement of a task, ``None`` while it is not measured."""
-
-
-def rounded(lr: float) -> float:
-    """A learning rate derived from a measurement, to 3 significant digits: the lr trained is the one recorded."""
-    return float(f"{lr:.3g}")
 
 
 def finder_task(s: Settings) -> Task:

@@ -11,26 +11,10 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from benchmarks.common.training import measured_settings
 from benchmarks.experiments.settings import SUBSET_SEED
 
 JOBS = ("train", "range_test", "sweep")
-
-NOT_MEASURED = ("data_dir", "download", "progress", "log_every", "cudnn_benchmark")
-"""RunConfig keys that say where the data is read from, what is shown and how often the loss is read, not what is
-measured (and cuDNN's algorithm search, which does nothing on CPU, where the benchmarks run): left out of keys."""
-
-LEFT_OUT_AT_DEFAULT = ("compile", "optimizer_impl")
-"""RunConfig keys left out of keys at their defaults: they change a run's numbers in the last bits only when set
-(compiled kernels and foreach or fused optimizers round differently), and the runs cached before they existed ran at
-their defaults, so their keys stay what they were."""
-
-
-def range_test_keys() -> set[str]:
-    """The RunConfig keys of the range-test and sweep groups: how a range test measures, which a training run
-    does not depend on."""
-    from onecycle.config import FIELDS, Group
-
-    return {name for name, f in FIELDS.items() if f.metadata["group"] in (Group.RANGE_TEST, Group.SWEEP)}
 
 
 @dataclass(frozen=True)
@@ -55,20 +39,9 @@ def measured_under(task: Task) -> dict[str, Any]:
     subsets and the torch version. (Not validated: :func:`measure` validates.)"""
     import torch
 
-    from onecycle.config import RunConfig, field_type
-
     if task.job not in JOBS:
         raise ValueError(f"job must be one of {', '.join(JOBS)}, got {task.job!r}")
-    left_out = set(NOT_MEASURED) | (range_test_keys() if task.job == "train" else set())
-    defaults = RunConfig().to_dict()
-    config = {k: v for k, v in {**defaults, **task.config}.items()
-              if k not in left_out and not (k in LEFT_OUT_AT_DEFAULT and v == defaults[k])}
-    for k, v in config.items():  # 1 and 1.0 are one setting
-        kind = field_type(k)[0]
-        if kind is float and v is not None and not isinstance(v, bool):
-            config[k] = float(v)
-        elif kind is list and isinstance(v, (list, tuple)):
-            config[k] = [float(x) for x in v]
+    config = measured_settings(task.config, training=task.job == "train")
     return {"job": task.job, **config, "max_lr": _number(task.max_lr), "weight_decay": _number(task.weight_decay),
             "subset_seed": SUBSET_SEED, "torch": torch.__version__}
 
