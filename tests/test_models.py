@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from onecycle.models import MODELS, CifarResNet, PadShortcut, SmallCNN, build_model, resnet
+from onecycle.models import MODELS, CifarResNet, PadShortcut, ResNet9, SmallCNN, build_model, resnet
 
 RESNET_DEPTHS = {"resnet20": 20, "resnet32": 32, "resnet44": 44, "resnet56": 56, "resnet110": 110}
 INPUTS = [(1, 28), (3, 32), (1, 8)]  # (channels, side): Fashion-MNIST, CIFAR, scikit-learn digits
@@ -176,8 +176,78 @@ def test_mlp_rejects_bad_sizes() -> None:
         build_model("mlp", 1, 10, hidden=(0,))
 
 
+def resnet9_params(widths: tuple[int, ...], in_channels: int, num_classes: int) -> int:
+    """Parameters of a ResNet9 by formula: 3x3 convs without bias (stem, three layers, two residual blocks of two),
+    two per BN (weight, bias), the linear classifier."""
+    stem, a, b, c = widths
+    convs = 9 * (in_channels * stem + stem * a + 2 * a * a + a * b + b * c + 2 * c * c)
+    return convs + 2 * (stem + 3 * a + b + 3 * c) + c * num_classes + num_classes
+
+
+@pytest.mark.parametrize("widths", [(16, 32, 64, 128), (8, 8, 16, 4), (32, 64, 128, 256)])
+@pytest.mark.parametrize(("in_channels", "num_classes"), [(1, 10), (3, 100)])
+def test_resnet9_parameter_count(widths: tuple[int, ...], in_channels: int, num_classes: int) -> None:
+    model = ResNet9(in_channels, num_classes, widths)
+    assert n_params(model) == resnet9_params(widths, in_channels, num_classes)
+
+
+def test_resnet9_documented_count_and_layers() -> None:
+    model = build_model("resnet9", 1, 10)
+    assert n_params(model) == 412_666
+    convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+    assert [(m.in_channels, m.out_channels) for m in convs] == [
+        (1, 16), (16, 32), (32, 32), (32, 32), (32, 64), (64, 128), (128, 128), (128, 128)]
+    assert all(m.kernel_size == (3, 3) and m.bias is None for m in convs)
+
+
+def test_resnet9_stage_shapes_on_fashion_mnist_input() -> None:
+    model = build_model("resnet9", 1, 10).eval()
+    x = model.stem(torch.randn(2, 1, 28, 28))
+    shapes = [tuple(x.shape[1:])]
+    for layer in model.layers:
+        x = layer(x)
+        shapes.append(tuple(x.shape[1:]))
+    assert shapes == [(16, 28, 28), (32, 14, 14), (64, 7, 7), (128, 3, 3)]
+
+
+def test_resnet9_residual_blocks_add_their_input() -> None:
+    model = build_model("resnet9", 1, 10).eval()
+    block = model.layers[0][2]
+    x = torch.randn(2, 32, 14, 14)
+    with torch.no_grad():
+        torch.testing.assert_close(block(x), x + block.body(x), rtol=0, atol=0)
+        for conv in (m for m in block.body.modules() if isinstance(m, nn.Conv2d)):
+            conv.weight.zero_()
+        torch.testing.assert_close(block(x), x, rtol=0, atol=0)  # zero convs: BN (eval) of zeros is 0, ReLU keeps it
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_init_is_deterministic_under_a_seed(name: str) -> None:
+    def weights(seed: int) -> list[torch.Tensor]:
+        torch.manual_seed(seed)
+        return [p.detach().clone() for p in build_model(name, 1, 10).parameters()]
+
+    first, again, other = weights(3), weights(3), weights(4)
+    assert all(torch.equal(a, b) for a, b in zip(first, again))
+    assert not all(torch.equal(a, b) for a, b in zip(first, other))
+
+
+def test_resnet9_kaiming_init_and_identity_batchnorm() -> None:
+    model = build_model("resnet9", 1, 10)
+    conv = model.layers[2][2].body[1][0]  # 128 -> 128, fan_out = 128 * 9
+    assert conv.weight.std().item() == pytest.approx((2 / (128 * 9)) ** 0.5, rel=0.05)
+    bns = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
+    assert len(bns) == 8 and all((m.weight == 1).all() and (m.bias == 0).all() for m in bns)
+
+
+@pytest.mark.parametrize("widths", [(16, 32, 64), (16, 32, 64, 128, 256), (16, 0, 64, 128)])
+def test_resnet9_rejects_bad_widths(widths: tuple[int, ...]) -> None:
+    with pytest.raises(ValueError, match="widths must be 4 positive channel counts"):
+        build_model("resnet9", 1, 10, widths=widths)
+
+
 def test_registry_lists_expected_names() -> None:
-    assert set(RESNET_DEPTHS) | {"resnet56-b", "small-cnn", "small-cnn-nobn", "mlp"} == set(MODELS)
+    assert set(RESNET_DEPTHS) | {"resnet56-b", "small-cnn", "small-cnn-nobn", "resnet9", "mlp"} == set(MODELS)
     assert isinstance(build_model("resnet32", 3, 10), CifarResNet)
     assert n_params(build_model("resnet56-b", 3, 10)) == resnet_params(56, 3, 10, shortcut="B") == 855_770
 

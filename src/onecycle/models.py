@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from functools import partial
+from itertools import pairwise
 from typing import Literal
 
 import torch
@@ -171,6 +172,51 @@ class SmallCNN(nn.Module):
         return self.fc(torch.flatten(self.pool(x), 1))
 
 
+class ResNet9(nn.Module):
+    """A ResNet-9 in the shape of Page's DAWNBench CIFAR-10 network, narrowed to train on a CPU.
+
+    A 3x3 conv-BN-ReLU stem (``widths[0]`` channels); three layers, each a 3x3 conv-BN-ReLU to ``widths[i]``
+    channels followed by 2x2 max-pooling, the first and the last of them followed by a residual block (two 3x3
+    conv-BN-ReLU layers added to their input); global average pooling and a linear classifier: 8 convolutions and
+    the linear layer. On 28x28 inputs the layers run at 28 (stem), 14, 7 and 3 pixels square.
+    With the default ``widths=(16, 32, 64, 128)``, one input channel and 10 classes it has 412,666 parameters:
+    convs 144 + 4,608 + 2 x 9,216 + 18,432 + 73,728 + 2 x 147,456, BatchNorm 2 x 560, linear 1,290; about 17 M
+    multiply-adds per image on 28x28 inputs (SmallCNN's 10 M, at nearly the same parameters).
+    """
+
+    def __init__(self, in_channels: int = 1, num_classes: int = 10, widths: Sequence[int] = (16, 32, 64, 128)) -> None:
+        super().__init__()
+        if len(widths) != 4 or any(w < 1 for w in widths):
+            raise ValueError(f"widths must be 4 positive channel counts (stem, three layers), got {tuple(widths)}")
+        stem, *layers = widths
+        self.stem = _conv_bn_relu(in_channels, stem)
+        self.layers = nn.Sequential(*(
+            nn.Sequential(_conv_bn_relu(a, b), nn.MaxPool2d(2), *([_Residual(b)] if i != 1 else []))
+            for i, (a, b) in enumerate(pairwise((stem, *layers)))))
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(layers[-1], num_classes)
+        _init_weights(self)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.layers(self.stem(x))
+        return self.fc(torch.flatten(self.pool(x), 1))
+
+
+def _conv_bn_relu(in_channels: int, out_channels: int) -> nn.Sequential:
+    return nn.Sequential(_conv3x3(in_channels, out_channels), nn.BatchNorm2d(out_channels), nn.ReLU(inplace=True))
+
+
+class _Residual(nn.Module):
+    """``x + f(x)``, ``f`` two 3x3 conv-BN-ReLU layers that keep the channels (ResNet-9's residual block)."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(_conv_bn_relu(channels, channels), _conv_bn_relu(channels, channels))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
 class MLP(nn.Module):
     """A multi-layer perceptron on the image resized to ``side x side`` pixels (adaptive average pooling, so one
     network serves 8x8 digits, 28x28 Fashion-MNIST and 32x32 CIFAR images; 28x28 images pass unchanged).
@@ -204,6 +250,7 @@ MODELS: dict[str, Callable[..., nn.Module]] = {
     "resnet56-b": partial(resnet, 56, shortcut="B"),  # the 1cycle article's (onecycle reproduce)
     "small-cnn": SmallCNN,
     "small-cnn-nobn": partial(SmallCNN, batch_norm=False),
+    "resnet9": ResNet9,
     "mlp": MLP,
 }
 """Model factories by name; each takes ``in_channels`` and ``num_classes`` plus its own keyword arguments.
