@@ -153,6 +153,39 @@ def test_without_a_gpu_it_refuses_with_an_estimate(tmp_path, monkeypatch, nowher
     assert [duration(s) for s in (40, 720, 5400, 111_600)] == ["40 s", "12 min", "1.5 h", "31 h"]
 
 
+class _Ran(Exception):
+    """Raised in place of the runs: the command got past the GPU check."""
+
+
+@pytest.mark.parametrize(("step_s", "limit_s", "runs"), [(5.0, None, True), (5.2, None, False), (0.5, 350.0, True),
+                                                        (0.5, 349.9, False)])
+def test_without_a_gpu_a_preset_estimated_within_the_hour_runs_on_the_cpu(step_s, limit_s, runs, tmp_path,
+                                                                         monkeypatch, capsys):
+    assert reproduce.CPU_LIMIT_S == 3600
+    if limit_s is not None:  # at the limit it runs, a hair below it does not
+        monkeypatch.setattr(reproduce, "CPU_LIMIT_S", limit_s)
+    monkeypatch.setattr("onecycle.cli.reproduce.seconds_per_step", lambda cfg, steps: step_s)
+    started = []
+
+    def run_seeds(cfg, job, run_dir, seeds, **kwargs):
+        started.append((cfg.model, job, seeds))
+        raise _Ran
+
+    monkeypatch.setattr(reproduce, "run_seeds", run_seeds)
+    argv = ["reproduce", "r56-wd-sweep", "--device", "cpu", "--run-dir", str(tmp_path / "run")]  # 700 steps
+    if runs:
+        with pytest.raises(_Ran):
+            main(argv)
+        out = capsys.readouterr().out
+        assert started == [("resnet56-b", "sweep", 1)]
+        limit = duration(reproduce.CPU_LIMIT_S)
+        assert f"r56-wd-sweep would take about {duration(700 * step_s)} on this CPU (measured {step_s:.2g} s/step × " \
+               f"700 steps, test evaluation not counted): within {limit}, so it runs here" in out
+    else:
+        assert main(argv) == 2
+        assert started == [] and "run it on a GPU or pass --force" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(("flags", "missing"), [
     ([], "CIFAR-10 is not in any of {cache}; it would be downloaded from https://www.cs.toronto.edu/~kriz first"),
     (["--no-download"], "CIFAR-10 is not in any of {cache} and download is off; put the cifar-10-batches-py files"),

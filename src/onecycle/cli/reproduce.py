@@ -1,5 +1,5 @@
-"""``onecycle reproduce``: the article's CIFAR-10 / ResNet-56 runs (presets), over seeds, beside the published
-figures."""
+"""``onecycle reproduce``: the presets (the article's CIFAR-10 / ResNet-56 runs and the recipes this project measured
+itself), over seeds, beside the published figures."""
 
 from __future__ import annotations
 
@@ -27,6 +27,9 @@ MACHINE = RESUME_MAY_CHANGE
 (the same that a resumed run may change: they leave what the run computes alone)."""
 
 TIMED_STEPS = 3  # timed after one that warms up, for the estimate without a GPU
+CPU_LIMIT_S = 3600.0
+"""Without a CUDA GPU, a preset whose runs are estimated to take longer than this (an hour) is refused unless
+``--force``; a shorter one runs where it is."""
 
 
 MAX_SEEDS = 1000
@@ -43,8 +46,9 @@ def count(text: str) -> int:
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("reproduce", help="run the article's CIFAR-10 / ResNet-56 experiments (presets)",
-                       description="Run a preset: one of the 1cycle article's CIFAR-10 / ResNet-56 experiments, "
+    p = sub.add_parser("reproduce", help="run a preset: the article's CIFAR-10 / ResNet-56 experiments, or a recipe "
+                       "measured here", description="Run a preset: one of the 1cycle article's CIFAR-10 / ResNet-56 "
+                       "experiments or a recipe this project measured itself (Fashion-MNIST on two CPU cores), "
                        "its settings in a TOML file shipped with onecycle (--list shows where; each is also a "
                        "--config file). Each seed 0..N-1 runs in RUN_DIR/" + SEED_DIR.format("K") + " (a seed "
                        "finished there under the same settings is kept, one cut short is continued from its "
@@ -52,12 +56,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        + " and the report put the final test accuracy (mean ± std over the seeds) beside the "
                        "published one. "
                        "Without a CUDA GPU it measures a few training steps and says how long the runs would "
-                       "take, and stops unless --force.")
+                       f"take; beyond {duration(CPU_LIMIT_S)} it stops there unless --force.")
     p.add_argument("name", nargs="?", metavar="NAME", help="the preset (see --list)")
     p.add_argument("--list", action="store_true", help="list the presets: name, published figure, description")
     p.add_argument("--seeds", type=count, default=1, metavar="N", help="runs with seeds 0..N-1 (default: 1)")
     p.add_argument("--run-dir", type=directory, default=None, help="directory for results (default: runs/NAME)")
-    p.add_argument("--force", action="store_true", help="run without a CUDA GPU too")
+    p.add_argument("--force", action="store_true",
+                   help=f"run without a CUDA GPU however long it takes (else: only within {duration(CPU_LIMIT_S)})")
     add_overwrite_argument(p)
     p.add_argument("--quiet", action="store_true", help="no progress bars or info messages")
     add_settings(p, MACHINE)
@@ -79,8 +84,12 @@ def run(args: argparse.Namespace) -> int:
         if device.type != "cuda" and not args.force:
             print(f"no CUDA GPU: timing a few training steps of {preset.name} on {device} to say how long it would "
                   "take", flush=True)
-            raise CommandError(refusal(preset.name, device.type, seconds_per_step(cfg, TIMED_STEPS), steps,
-                                       args.seeds, datasets.missing(cfg.dataset, cfg.data_dir, cfg.download)))
+            step_s = seconds_per_step(cfg, TIMED_STEPS)
+            if step_s * steps > CPU_LIMIT_S:
+                raise CommandError(refusal(preset.name, device.type, step_s, steps, args.seeds,
+                                           datasets.missing(cfg.dataset, cfg.data_dir, cfg.download)))
+            print(f"{estimate(preset.name, device.type, step_s, steps, args.seeds)}: within "
+                  f"{duration(CPU_LIMIT_S)}, so it runs here")
         print(f"{preset.name}: {preset.description}, {args.seeds} seed(s), {steps:,} steps on {device}; published: "
               f"{preset.published}")
         dirs = run_seeds(cfg, preset.job, run_dir, args.seeds, extra_hooks=[] if args.quiet else [PrintEpochs()],
@@ -97,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
 
 def print_list() -> None:
     """The presets, one a line; a preset file that cannot be read is named, with why, after the others."""
-    print("The 1cycle article's CIFAR-10 / ResNet-56 runs:\n")
+    print("The 1cycle article's CIFAR-10 / ResNet-56 runs, and recipes measured by this project's benchmarks:\n")
     print(f"{'preset':<20}{'published':<21}description")
     broken = []
     for name in presets.names():
@@ -120,11 +129,16 @@ def duration(seconds: float) -> str:
     return f"{seconds / 60:.0f} min" if seconds >= 60 else f"{seconds:.0f} s"
 
 
-def refusal(name: str, device: str, step_s: float, steps: int, seeds: int, missing_data: str | None = None) -> str:
-    """Why a preset does not run without a GPU: how long it would take, from the measured time of a step, and
-    ``missing_data``, why its dataset is not here (see :func:`onecycle.datasets.missing`), when it is not."""
+def estimate(name: str, device: str, step_s: float, steps: int, seeds: int) -> str:
+    """How long a preset's runs would take without a GPU, from the measured time of a step."""
     where = "this CPU" if device == "cpu" else f"this machine's {device} device"
     runs = f" in {seeds} runs" if seeds > 1 else ""
-    text = (f"{name} would take about {duration(step_s * steps)} on {where} (measured {step_s:.2g} s/step × "
-            f"{steps:,} steps{runs}, test evaluation not counted); run it on a GPU or pass --force")
+    return (f"{name} would take about {duration(step_s * steps)} on {where} (measured {step_s:.2g} s/step × "
+            f"{steps:,} steps{runs}, test evaluation not counted)")
+
+
+def refusal(name: str, device: str, step_s: float, steps: int, seeds: int, missing_data: str | None = None) -> str:
+    """Why a preset does not run without a GPU: how long it would take (:func:`estimate`), and ``missing_data``,
+    why its dataset is not here (see :func:`onecycle.datasets.missing`), when it is not."""
+    text = f"{estimate(name, device, step_s, steps, seeds)}; run it on a GPU or pass --force"
     return text if missing_data is None else f"{text}. The data is missing too: {missing_data}"

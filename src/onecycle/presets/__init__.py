@@ -1,10 +1,14 @@
-"""Presets: the CIFAR-10 / ResNet-56 runs of the 1cycle article, as run configurations shipped beside this module.
+"""Presets: run configurations shipped beside this module. The CIFAR-10 / ResNet-56 runs of the 1cycle article
+(``r56-*``), and recipes this project measured itself, whose figures come from one of its benchmarks (the
+Fashion-MNIST recipe of ``python -m benchmarks.time_to_accuracy``).
 
 Each ``NAME.toml`` holds the settings under ``[onecycle]``, in the format of a ``--config`` file (``onecycle train
---config r56-95ep.toml`` reads them and leaves the rest alone), and under ``[preset]`` what the article published:
-``description``, ``source`` (where the numbers come from), ``job`` (``train``, or ``sweep`` for range tests over a
-setting) and ``published_accuracy`` (percent) or, for a sweep, ``published_pick``. The files are the only place
-these numbers live. :func:`summarize` puts the runs of a preset over several seeds beside the published figure.
+--config r56-95ep.toml`` reads them and leaves the rest alone), and under ``[preset]`` what was published:
+``description``, ``source`` (where the numbers come from: the article, or the benchmark and its results file),
+``job`` (``train``, or ``sweep`` for range tests over a setting) and ``published_accuracy`` (percent; a benchmark's
+mean over its seeds) or, for a sweep, ``published_pick``. The files are the only place these numbers live (a
+benchmark's preset is checked against its results file by the tests). :func:`summarize` puts the runs of a preset
+over several seeds beside the published figure.
 """
 
 from __future__ import annotations
