@@ -19,8 +19,9 @@ from benchmarks.common.section import Section
 from benchmarks.experiments import cli as experiments
 from benchmarks.recommendation import cli as recommendation
 from benchmarks.recommendation.cases import CASES, QUICK_CASE
+from benchmarks.time_to_accuracy import cli as time_to_accuracy
 
-BENCHMARKS = {"recommendation": recommendation, "experiments": experiments}
+BENCHMARKS = {"recommendation": recommendation, "experiments": experiments, "time_to_accuracy": time_to_accuracy}
 DAMAGED = {
     "truncated": ('{"settings": {"seeds": [0, 1', "cannot read a results file: {path} is not valid JSON"),
     "not utf-8": (b"\xff\xfe{}", "cannot read a results file: {path} is not valid JSON"),
@@ -48,6 +49,7 @@ def _nothing_is_measured(monkeypatch):
 
     monkeypatch.setattr(recommendation, "run_cases", refuse)
     monkeypatch.setattr(experiments, "run_tasks", refuse)
+    monkeypatch.setattr(time_to_accuracy, "run_tasks", refuse)
 
 
 def _one_error_line(capsys, prog: str) -> str:
@@ -81,6 +83,22 @@ def _experiments_results() -> dict:
             "images": "images", "missing": "", "quick": True}
     return json.loads(json.dumps({"settings": dataclasses.asdict(QUICK), "meta": meta,
                                   "results": analyze(QUICK, lambda task: None)}))
+
+
+def _time_to_accuracy_results() -> dict:
+    """A results file of the time-to-accuracy benchmark before anything is measured (quick settings)."""
+    from benchmarks.time_to_accuracy.analysis import analyze
+    from benchmarks.time_to_accuracy.settings import QUICK
+
+    meta = {"command": "python -m benchmarks.time_to_accuracy --quick", "machine": "x86_64", "cpus": 2,
+            "torch": "2.13.0", "jobs": 1, "date": "2026-01-02", "wall_time_s": 1.0, "new_runs": 0, "runs": 0,
+            "run_time_s": 0.0, "results_file": "r.json", "runs_file": "c.json", "missing": "", "quick": True}
+    return json.loads(json.dumps({"settings": dataclasses.asdict(QUICK), "meta": meta,
+                                  "results": analyze(QUICK, lambda task: None)}))
+
+
+RESULTS = {"recommendation": _recommendation_results, "experiments": _experiments_results,
+           "time_to_accuracy": _time_to_accuracy_results}
 
 
 def _set(data: dict, where: str, value) -> dict:
@@ -125,6 +143,13 @@ HAND_EDITED = {  # benchmark, what was edited, the edit, what the one line must 
                        "meta.images must be the name of a directory beside the report, got '../../elsewhere'"),
     "a target missing": ("experiments", lambda d: _set(d, "results.budget.to_target.step", {}),
                          "results.budget.to_target.step is missing the target 0.5 of settings.targets"),
+    "a target above 1": ("time_to_accuracy", lambda d: _set(d, "settings.target", 93),
+                         "settings.target must be a number in [0, 1], got 93"),
+    "a seed of no column": ("time_to_accuracy", lambda d: _set(d, "results.to_target.per_seed.0.seed", 5),
+                            "results.to_target.per_seed holds seeds [5], not those of settings.seeds [0]"),
+    "a status unknown": ("time_to_accuracy", lambda d: _set(d, "results.to_target.per_seed.0.status", "done"),
+                         "results.to_target.per_seed[0].status must be one of reached, not reached, not known, got "
+                         "'done'"),
 }
 
 
@@ -132,7 +157,7 @@ HAND_EDITED = {  # benchmark, what was edited, the edit, what the one line must 
 def test_a_hand_edited_results_file_is_one_error_naming_the_file_the_key_and_the_value(tmp_path, capsys, edit):
     name, change, message = HAND_EDITED[edit]
     results, out = tmp_path / "results.json", tmp_path / "REPORT.md"
-    data = _recommendation_results() if name == "recommendation" else _experiments_results()
+    data = RESULTS[name]()
     results.write_text(json.dumps(data))
     assert BENCHMARKS[name].main(["--render", "--results", str(results), "--out", str(out)]) == 0  # as it was: fine
     out.unlink()
