@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from benchmarks.common.cli import SMOKE_WARNING, BenchmarkError
-from benchmarks.time_to_accuracy import analysis, cli, plan, report, runs
+from benchmarks.time_to_accuracy import analysis, cli, plan, report, runs, usage
 from benchmarks.time_to_accuracy.results import read_results
 from benchmarks.time_to_accuracy.settings import FULL, QUICK, Settings
 
@@ -133,14 +133,15 @@ def test_the_search_finds_each_seeds_shortest_budget_when_longer_budgets_do_no_w
     assert BUDGETS[-1] in chosen and start in chosen
 
 
-def _run(accuracy, epochs, train_time_s=100.0, seed=0, per_epoch=None):
+def _run(accuracy, epochs, train_time_s=100.0, seed=0, stalled_s=0.0):
     """A measurement as :func:`benchmarks.time_to_accuracy.runs.measure` returns it."""
-    per_epoch = per_epoch or [accuracy - 0.01 * (epochs - 1 - e) for e in range(epochs)]
+    per_epoch = [accuracy - 0.01 * (epochs - 1 - e) for e in range(epochs)]
     return {"accuracy": accuracy, "diverged": False, "stopped": None, "train_time_s": train_time_s,
             "cpu_time_s": 2 * train_time_s, "peak_rss_mb": 500.0 + seed, "threads": 2, "seconds": train_time_s + 5,
             "date": "2026-01-02T03:04:05+00:00",
             "history": [{"epoch": e + 1, "val_accuracy": a, "images_per_s": 1000.0 + 100 * seed, "cpu_s": 1.0,
-                         "load": 1.5 + e, "time_s": train_time_s / epochs} for e, a in enumerate(per_epoch)]}
+                         "load": 1.5 + e, "time_s": train_time_s / epochs, "stalled_s": stalled_s if e == 1 else 0.0}
+                        for e, a in enumerate(per_epoch)]}
 
 
 TOY = Settings(recipe={**FULL.recipe}, budgets=(3, 4, 5, 10), seeds=(0, 1, 2), target=0.93, goal=0.94, start=4)
@@ -157,7 +158,8 @@ TOY_RUNS = {  # (epochs, seed): final accuracy, train time
 def toy_lookup(measured=TOY_RUNS, finder=FINDER):
     table = {runs.key(plan.finder_task(TOY)): finder}
     for (epochs, seed), (accuracy, seconds) in measured.items():
-        table[runs.key(plan.train_task(TOY, 0.227, epochs, seed))] = _run(accuracy, epochs, seconds, seed)
+        stalled = 30.0 if (epochs, seed) == (10, 0) else 0.0  # stopped for half a minute in its second epoch
+        table[runs.key(plan.train_task(TOY, 0.227, epochs, seed))] = _run(accuracy, epochs, seconds, seed, stalled)
     return lambda task: table.get(runs.key(task))
 
 
@@ -204,6 +206,21 @@ def test_seeds_that_do_not_reach_it_or_are_not_measured_yet():
     assert t["mean_budget"]["epochs"] == 10  # 3: two seeds only; 4: 92.97%; 10: 93.13%
 
 
+def test_the_meter_counts_the_gaps_between_steps_as_the_time_held_up(monkeypatch):
+    clock = iter([0.0, 0.5, 1.0, 13.0, 13.5, 100.0, 100.4])  # a gap of 12 s in epoch 1; the evaluation is none
+    monkeypatch.setattr(usage.time, "perf_counter", lambda: next(clock))
+    meter = usage.Meter()
+    for _ in range(5):
+        meter.on_step(None, {})
+    meter.on_epoch_end(None, {})
+    for _ in range(2):
+        meter.on_step(None, {})
+    meter.on_epoch_end(None, {})
+    assert [e["stalled_s"] for e in meter.epochs] == [12.0, 0.0] and usage.STALL_S == 10.0
+    assert all(e["cpu_s"] >= 0 for e in meter.epochs) and meter.cpu_time() == sum(e["cpu_s"] for e in meter.epochs)
+    assert usage.peak_rss_mb() > 10
+
+
 def _rendered(lookup=None, settings_=TOY):
     meta = {"command": "python -m benchmarks.time_to_accuracy --jobs 1", "machine": "AMD EPYC, 2 logical CPU(s), "
             "Linux x86_64", "cpus": 2, "torch": "2.13.0+cpu", "jobs": 1, "date": "2026-01-02", "wall_time_s": 9.0,
@@ -226,6 +243,10 @@ def test_the_report_tables_on_constructed_runs():
     assert report.NOTES in text and "not so for seed 2 at 10 epochs" in text
     assert "was 3.8 on average and 10.5 at" in text  # at the 10th epoch's end 1.5 + 9; the runs' means, averaged
     assert "above the 2 logical CPUs" in text and SMOKE_WARNING not in text
+    assert "1 of the 12 runs were held up (two of their steps more than 10 s apart" in text
+    assert "for 30 s in all" in text
+    assert ("| 10 | 0 | 94.10% | 1000 s (16.7 min) | 2000 s (33.3 min) | 1000 | 500 MiB | 2 | 6.0 / 10.5 | 30 s |"
+            in text)
     assert "recommends max_lr 0.227 (high confidence; smoothed minimum at 0.35)" in text
 
 
@@ -268,7 +289,7 @@ def test_the_results_file_round_trips_and_a_damaged_one_names_the_key(tmp_path):
 def test_keys_name_every_setting_and_the_full_settings_make_a_valid_plan():
     base = plan.train_task(FULL, 0.2, 5, 0)
     assert runs.key(base) == runs.key(dataclasses.replace(base, max_lr=0.2))
-    for change in ({"threads": 1}, {"augment": "crop+flip"}, {"epochs": 6}, {"seed": 1}, {"batch_size": 512}):
+    for change in ({"threads": 2}, {"augment": "crop+flip"}, {"epochs": 6}, {"seed": 1}, {"batch_size": 512}):
         assert runs.key(dataclasses.replace(base, config={**base.config, **change})) != runs.key(base), change
     assert runs.key(dataclasses.replace(base, weight_decay=1e-4)) != runs.key(base)
     assert runs.key(base) == runs.key(dataclasses.replace(base, config={**base.config, "progress": True}))

@@ -17,14 +17,16 @@ RUN_KEYS = ("accuracy", "diverged", "train_time_s", "cpu_time_s", "peak_rss_mb",
 
 def run_summary(seed: int, run: dict[str, Any]) -> dict[str, Any]:
     """One measured run as the report shows it: :data:`RUN_KEYS`, the test accuracy after each epoch, the best of
-    them, the mean images/s of its epochs' steps and the load average over its epochs (mean, max)."""
+    them, the mean images/s of its epochs' steps, the load average over its epochs (mean, max) and the wall time
+    its steps were held up (``stalled_s``, :class:`~benchmarks.time_to_accuracy.usage.Meter`)."""
     history = run["history"]
     per_epoch = [h["val_accuracy"] for h in history]
     loads = [h["load"] for h in history if h.get("load") is not None]
     return {"seed": seed, **{k: run[k] for k in RUN_KEYS}, "per_epoch": per_epoch,
             "best_accuracy": max(per_epoch, default=run["accuracy"]),
             "images_per_s": statistics.fmean(h["images_per_s"] for h in history) if history else None,
-            "load": {"mean": statistics.fmean(loads), "max": max(loads)} if loads else None}
+            "load": {"mean": statistics.fmean(loads), "max": max(loads)} if loads else None,
+            "stalled_s": sum(h.get("stalled_s", 0.0) for h in history)}
 
 
 def budget_rows(s: Settings, max_lr: float, lookup: Lookup) -> list[dict[str, Any]]:

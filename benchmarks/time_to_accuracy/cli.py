@@ -37,8 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--quick", action="store_true",
                         help=f"a smoke run of seconds: tiny digits subsets, one seed (into {shown(QUICK_DIR)}/)")
     parser.add_argument("--jobs", type=int, default=1,
-                        help="runs side by side in worker processes (default 1; more share the cores, and each "
-                             "run's wall time is no longer the recipe's)")
+                        help="runs side by side in worker processes (default 1); with the recipe's one thread a "
+                             "run, 2 keep both cores of a two-core machine busy")
     parser.add_argument("--out", type=markdown_path,
                         help="Markdown file (.md) whose time-to-accuracy section (between two marker lines) is "
                              "written (default docs/BENCHMARKS.md; quick: BENCHMARKS.md in the quick dir); any other "

@@ -10,6 +10,7 @@ from typing import Any
 from benchmarks.common.cli import SMOKE_WARNING
 from benchmarks.common.section import Section
 from benchmarks.common.template import Blocks
+from benchmarks.time_to_accuracy.usage import STALL_S
 
 COMMAND = "python -m benchmarks.time_to_accuracy"
 SECTION = Section("time-to-accuracy", COMMAND)
@@ -93,6 +94,10 @@ def head(data: dict[str, Any]) -> str:
                      mean=f"{statistics.fmean(ld['mean'] for ld in loads):.1f}")
     else:
         load = "Each run records the load average at its epochs' ends (none is measured yet)."
+    stalled = [run["stalled_s"] for run in runs if run["stalled_s"] > 0]
+    if stalled:
+        load += " " + block("stalled", runs=len(stalled), all=len(runs), seconds=seconds(sum(stalled)),
+                            stall=f"{STALL_S:g}")
     return block("head", target=pct(s["target"], 0), data=data_words, longest=max(s["budgets"]),
                  goal=pct(s["goal"], 0), command=meta["command"], results_file=meta["results_file"],
                  runs_file=meta["runs_file"],
@@ -218,10 +223,11 @@ def costs(data: dict[str, Any]) -> str:
     rows = [[str(r["epochs"]), str(r["seed"]), pct(r["accuracy"]) + (" †" if r["diverged"] else ""),
              seconds(r["train_time_s"]), seconds(r["cpu_time_s"]), f"{r['images_per_s']:.0f}",
              f"{r['peak_rss_mb']:.0f} MiB", str(r["threads"]),
-             DASH if r["load"] is None else f"{r['load']['mean']:.1f} / {r['load']['max']:.1f}", r["date"][:16]]
-            for r in runs]
+             DASH if r["load"] is None else f"{r['load']['mean']:.1f} / {r['load']['max']:.1f}",
+             seconds(r["stalled_s"]), r["date"][:16]] for r in runs]
     return "\n\n".join([block("runs"), table(["epochs", "seed", "accuracy", "wall time", "CPU time", "images/s",
-                                              "peak RSS", "threads", "load (mean / max)", "finished (UTC)"], rows)])
+                                              "peak RSS", "threads", "load (mean / max)", "held up",
+                                              "finished (UTC)"], rows)])
 
 
 def render(data: dict[str, Any]) -> str:

@@ -36,7 +36,7 @@ SPREAD = {"mean": Nullable(SECONDS), "std": Nullable(SECONDS), "n": COUNT, "valu
 RUN = {"seed": integer(), "accuracy": fraction, "diverged": FLAG, "train_time_s": SECONDS, "cpu_time_s": SECONDS,
        "peak_rss_mb": number(positive=True), "threads": integer(1), "date": TEXT, "seconds": SECONDS,
        "per_epoch": [fraction], "best_accuracy": fraction, "images_per_s": Nullable(number(positive=True)),
-       "load": Nullable({"mean": SECONDS, "max": SECONDS})}
+       "load": Nullable({"mean": SECONDS, "max": SECONDS}), "stalled_s": SECONDS}
 """One measured run (:func:`benchmarks.time_to_accuracy.analysis.run_summary`)."""
 
 RESULTS = {

@@ -14,6 +14,9 @@ from typing import Any
 
 STATUS = Path("/proc/self/status")
 CLEAR_REFS = Path("/proc/self/clear_refs")
+STALL_S = 10.0
+"""Two steps of an epoch further apart than this (a step of the recipe takes well under a second) mean the process
+was held up: stopped, or starved by other work. :class:`Meter` sums such gaps as the epoch's ``stalled_s``."""
 
 
 def reset_peak_rss() -> bool:
@@ -50,8 +53,9 @@ def load_average() -> float | None:
 
 class Meter:
     """A training hook: at each epoch's end, the process's CPU time since the last one (``cpu_s``: the epoch's
-    steps, its test evaluation and the run's own hooks, checkpoints included, over every thread) and the load
-    average (``load``). Created just before the run: it resets the peak resident memory then."""
+    steps, its test evaluation and the run's own hooks, checkpoints included, over every thread), the load average
+    (``load``) and the wall time lost to gaps of more than :data:`STALL_S` between two of its steps
+    (``stalled_s``). Created just before the run: it resets the peak resident memory then."""
 
     def __init__(self) -> None:
         import torch
@@ -60,11 +64,20 @@ class Meter:
         self.threads = torch.get_num_threads()
         self.epochs: list[dict[str, Any]] = []
         self._last = time.process_time()
+        self._step: float | None = None  # when the epoch's last step ended
+        self._stalled = 0.0
+
+    def on_step(self, state: Any, metrics: dict[str, Any]) -> None:
+        now = time.perf_counter()
+        if self._step is not None and now - self._step > STALL_S:
+            self._stalled += now - self._step
+        self._step = now
 
     def on_epoch_end(self, state: Any, metrics: dict[str, Any]) -> None:
         now = time.process_time()
-        self.epochs.append({"cpu_s": round(now - self._last, 2), "load": load_average()})
-        self._last = now
+        self.epochs.append({"cpu_s": round(now - self._last, 2), "load": load_average(),
+                            "stalled_s": round(self._stalled, 2)})
+        self._last, self._step, self._stalled = now, None, 0.0  # the test evaluation is no gap between steps
 
     def cpu_time(self) -> float:
         """The CPU time of the epochs so far."""
