@@ -5,8 +5,13 @@ with a fixed thread count are deterministic, so a cached run is the run, and a r
 
 The cache file is written atomically (:func:`onecycle.rundir.write_json`). With a journal (a JSON-lines file beside
 it), every new measurement is also appended there as soon as it finishes, so a benchmark killed in the middle
-keeps what it measured; :meth:`RunCache.load` reads the journal too (dropping a line torn by a kill) and
-:meth:`RunCache.save` folds it into the file.
+keeps what it measured; :meth:`RunCache.load` reads the journal too (dropping a last line torn by a kill, from the
+file as well) and :meth:`RunCache.save` folds it into the file.
+
+Every run read back, from the file and from the journal, goes through the benchmark's own check
+(:meth:`RunCache.check_run`), so that a damaged or hand-edited run (an accuracy of ``"0.9"`` or NaN, lists that
+should pair up but differ in length) is one :class:`~benchmarks.common.cli.BenchmarkError` naming the file, the
+run's key and the value, never a traceback from the analysis or a report built from it.
 """
 
 from __future__ import annotations
@@ -18,14 +23,23 @@ from typing import Any
 
 from benchmarks.common.cli import BenchmarkError, read_json
 
+KEY_SHOWN = 200
+"""The characters of a run's key an error message shows (a hand-edited key may be a megabyte long)."""
+
 
 class RunCache:
-    """Finished measurements by key (``runs``); ``new`` holds those this process added."""
+    """Finished measurements by key (``runs``); ``new`` holds those this process added. Each benchmark's cache
+    overrides :meth:`check_run` with what its runs hold."""
 
     def __init__(self, runs: dict[str, Any] | None = None, journal: Path | None = None) -> None:
         self.runs: dict[str, Any] = dict(runs or {})
         self.new: dict[str, Any] = {}
         self.journal = journal
+
+    @staticmethod
+    def check_run(key: str, run: Any) -> None:
+        """Raise a ``ValueError`` naming the value inside ``run`` (``history[2].val_loss must be ...``) unless it is
+        a measurement of this benchmark stored under ``key``. Here: any JSON value."""
 
     @staticmethod
     def journal_of(path: Path) -> Path:
@@ -35,36 +49,71 @@ class RunCache:
     @classmethod
     def load(cls, path: Path, **kwargs: Any) -> Any:
         """The cache in ``path`` and its journal (either may be missing), journaling new measurements there;
-        ``kwargs`` go to the constructor. A cache file that is truncated, corrupt or not a cache is a
-        :class:`~benchmarks.common.cli.BenchmarkError` naming it."""
+        ``kwargs`` go to the constructor. A cache file that is truncated, corrupt or not a cache, or a run in
+        either file that :meth:`check_run` refuses, is a :class:`~benchmarks.common.cli.BenchmarkError` naming
+        the file (and the run's key and the value). A last journal line torn by a kill is dropped from the
+        journal too, so that the next entry does not follow it."""
         runs: dict[str, Any] = {}
         if path.exists():
             runs = read_json(path, "the run cache", ("runs",))["runs"]
             if not isinstance(runs, dict):
                 raise BenchmarkError(f"{path} is not the run cache of this benchmark: its runs are not an object")
+            for key, run in runs.items():
+                cls._check(path, key, run)
         journal = cls.journal_of(path)
-        runs.update(cls.journal_runs(journal))
-        if journal.exists() and not journal.read_bytes().endswith(b"\n"):
-            with open(journal, "a") as f:  # end a line torn by a kill, so that the next entry starts its own
+        journaled, torn = cls._read_journal(journal)
+        runs.update(journaled)
+        if torn is not None:
+            os.truncate(journal, torn)
+        elif journal.exists() and journal.stat().st_size and not journal.read_bytes().endswith(b"\n"):
+            with open(journal, "a") as f:  # a whole last entry without its newline: the next one starts its own
                 f.write("\n")
         return cls(runs, journal=journal, **kwargs)
 
-    @staticmethod
-    def journal_runs(journal: Path) -> dict[str, Any]:
-        """The measurements appended to ``journal`` (a line torn by a kill is dropped; a whole line that is not an
-        entry is a :class:`~benchmarks.common.cli.BenchmarkError` naming the journal)."""
+    @classmethod
+    def _check(cls, file: Path, key: str, run: Any, line: int | None = None) -> None:
+        """:meth:`check_run`, its ``ValueError`` a :class:`~benchmarks.common.cli.BenchmarkError` naming ``file``
+        (and the journal's ``line``) and ``key``."""
+        try:
+            cls.check_run(key, run)
+        except ValueError as err:
+            at = f"line {line}, " if line is not None else ""
+            shown = key if len(key) <= KEY_SHOWN else f"{key[:KEY_SHOWN]}..."
+            raise BenchmarkError(f"{file} is damaged: {at}the run {shown}: {err}") from None
+
+    @classmethod
+    def journal_runs(cls, journal: Path) -> dict[str, Any]:
+        """The measurements appended to ``journal``, each checked (:meth:`check_run`); a last line torn by a kill
+        is dropped, any other line that is not an entry is a :class:`~benchmarks.common.cli.BenchmarkError`
+        naming the journal and the line."""
+        return cls._read_journal(journal)[0]
+
+    @classmethod
+    def _read_journal(cls, journal: Path) -> tuple[dict[str, Any], int | None]:
+        """:meth:`journal_runs`, and the offset at which a last line torn by a kill starts (``None``: none is)."""
         runs: dict[str, Any] = {}
-        if journal.exists():
-            for number, line in enumerate(journal.read_bytes().decode("utf-8", "replace").splitlines(), 1):
-                try:
-                    entry = json.loads(line)
-                except json.JSONDecodeError:
-                    continue
-                if not (isinstance(entry, dict) and set(entry) == {"key", "run"} and isinstance(entry["key"], str)):
-                    raise BenchmarkError(f"{journal} is not a run journal of this benchmark: line {number} is not "
-                                         "an entry (key and run)")
-                runs[entry["key"]] = entry["run"]
-        return runs
+        if not journal.exists():
+            return runs, None
+        data = journal.read_bytes()
+        lines = data.split(b"\n")  # the last is empty when the file ends with a newline, else an unfinished line
+        offset = 0
+        for number, line in enumerate(lines, 1):
+            start, offset = offset, offset + len(line) + 1
+            if not line.strip():
+                continue
+            try:
+                entry = json.loads(line)
+            except (ValueError, RecursionError) as err:  # not JSON, not UTF-8, nested too deeply
+                if number == len(lines):  # no newline after it: torn by a kill in the middle of its write
+                    return runs, start
+                raise BenchmarkError(f"{journal} is damaged: line {number} is not valid JSON ({type(err).__name__}: "
+                                     f"{err}; only a last line torn by a kill is dropped)") from None
+            if not (isinstance(entry, dict) and set(entry) == {"key", "run"} and isinstance(entry["key"], str)):
+                raise BenchmarkError(f"{journal} is not a run journal of this benchmark: line {number} is not "
+                                     "an entry (key and run)")
+            cls._check(journal, entry["key"], entry["run"], number)
+            runs[entry["key"]] = entry["run"]
+        return runs, None
 
     def save(self, path: Path, final: bool = False) -> None:
         """Write every measurement, those other processes have appended to the journal so far included; ``final``

@@ -81,28 +81,38 @@ def file_name(value: Any, where: str) -> str:
 
 LR = number(positive=True)
 """A learning rate: a finite number > 0."""
+SECONDS = number(at_least=0.0)
+"""A duration in seconds: a finite number >= 0."""
 TEXT: Check = records.text
 FLAG: Check = records.flag
 COUNT = integer()
 
 
-def check(value: Any, spec: Any, where: str = "") -> None:
-    """Raise a ``ValueError`` naming the key (``where`` is the key of ``value``) unless ``value`` fits ``spec``."""
+def recommendation(value: Any, where: str) -> None:
+    """A range test's recommendation, as :meth:`onecycle.suggestions.Recommendation.from_dict` reads it."""
+    from onecycle.suggestions import Recommendation
+
+    Recommendation.from_dict(value, where)
+
+
+def check(value: Any, spec: Any, where: str = "", whole: str = "the file") -> None:
+    """Raise a ``ValueError`` naming the key (``where`` is the key of ``value``; ``whole`` names ``value`` where
+    it is the whole, at no key) unless ``value`` fits ``spec``."""
     if isinstance(spec, Nullable):
         if value is not None:
-            check(value, spec.spec, where)
+            check(value, spec.spec, where, whole)
     elif isinstance(spec, Each):
-        for name, item in records.table(value, where or "the file", allowed=spec.keys).items():
+        for name, item in records.table(value, where or whole, allowed=spec.keys).items():
             check(item, spec.spec, records.key(where, name))
     elif isinstance(spec, dict):
         required = [k for k in spec if not isinstance(k, OptionalKey)]
-        table = records.table(value, where or "the file", required)
+        table = records.table(value, where or whole, required)
         for k, item_spec in spec.items():
             name = k.name if isinstance(k, OptionalKey) else k
             if name in table:
                 check(table[name], item_spec, records.key(where, name))
     elif isinstance(spec, list):
-        for i, item in enumerate(records.items(value, where)):
+        for i, item in enumerate(records.items(value, where or whole)):
             check(item, spec[0], f"{where}[{i}]")
     else:
         spec(value, where)

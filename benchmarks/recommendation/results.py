@@ -12,6 +12,7 @@ from benchmarks.common.schema import (
     COUNT,
     FLAG,
     LR,
+    SECONDS,
     TEXT,
     Each,
     Nullable,
@@ -19,10 +20,11 @@ from benchmarks.common.schema import (
     fraction,
     integer,
     number,
+    recommendation,
     validate,
 )
 from onecycle.probe import ProbeResult
-from onecycle.suggestions import Recommendation, recommend
+from onecycle.suggestions import recommend
 
 RESULTS_KEYS = ("settings", "threads", "machine", "results_file", "cases")
 """The top-level keys of a results file (what :func:`~benchmarks.recommendation.report.render` and ``--resume``
@@ -38,7 +40,7 @@ POINT = {"lr": LR, "accuracy": fraction, "accuracies": [fraction], "diverged": F
 """An lr trained over the seeds: their accuracies and mean."""
 FINDER = {
     "lrs": [LR], "losses": [number(finite=False)], OptionalKey("diverged"): FLAG, "stop_reason": TEXT,
-    "recommendation": lambda value, where: Recommendation.from_dict(value, where),
+    "recommendation": recommendation,
     OptionalKey("total_steps"): Nullable(integer(1)),
     OptionalKey("probe"): Nullable(lambda value, where: ProbeResult.from_dict(value, where)),
 }
@@ -54,8 +56,8 @@ CASE = {
     "denoised_best": Nullable({"lr": LR, "accuracy": fraction}), "rules": Each(ENTRY),
     OptionalKey("variants"): Each({"lr": Nullable(LR), "regret": REGRET}), OptionalKey("trained_variants"): Each(ENTRY),
     OptionalKey("finder_variants"): Each({"points": integer(1), "repeats": integer(1),
-                                       "recommendation": lambda value, where: Recommendation.from_dict(value, where)}),
-    OptionalKey("weight_decay"): Nullable(WEIGHT_DECAY), "runs": COUNT, "wall_time_s": number(at_least=0.0),
+                                       "recommendation": recommendation}),
+    OptionalKey("weight_decay"): Nullable(WEIGHT_DECAY), "runs": COUNT, "wall_time_s": SECONDS,
     OptionalKey("new_runs"): COUNT, OptionalKey("seconds_per_run"): Nullable(number(positive=True)),
 }
 RESULTS = {
