@@ -228,7 +228,7 @@ def test_a_damaged_run_cache_is_one_error_naming_it(tmp_path, capsys, name, dama
         message = f"{runs} is not the run cache of this benchmark: its runs are not an object"
     else:
         journal = RunCache.journal_of(runs)
-        journal.write_text('{"key": "a", "run": 1}\n[1, 2]\n{"key": "torn by a ki')
+        journal.write_text('\n[1, 2]\n{"key": "torn by a ki')
         message = f"{journal} is not a run journal of this benchmark: line 2 is not an entry (key and run)"
     argv = ["--quick", "--runs", str(runs), "--results", str(tmp_path / "r.json"), "--out", str(tmp_path / "R.md")]
     assert BENCHMARKS[name].main(argv) == 2
@@ -237,8 +237,53 @@ def test_a_damaged_run_cache_is_one_error_naming_it(tmp_path, capsys, name, dama
 
 def test_a_journal_line_torn_by_a_kill_is_dropped(tmp_path):
     runs = tmp_path / "runs.json"
-    RunCache.journal_of(runs).write_text('{"key": "a", "run": 1}\n{"key": "b", "run"')
-    assert RunCache.load(runs).runs == {"a": 1}
+    journal = RunCache.journal_of(runs)
+    journal.write_text('{"key": "a", "run": 1}\n{"key": "b", "run"')
+    cache = RunCache.load(runs)
+    assert cache.runs == {"a": 1} and journal.read_text() == '{"key": "a", "run": 1}\n'  # dropped from it too
+    cache.record("c", 2)
+    assert RunCache.load(runs).runs == {"a": 1, "c": 2}
+    journal.write_text('{"key": "a", "run": 1}')  # a whole entry without its newline is kept and ended
+    assert RunCache.load(runs).runs == {"a": 1} and journal.read_text() == '{"key": "a", "run": 1}\n'
+
+
+@pytest.mark.parametrize("line", ['{"key": "b", "run"', "\udcff", '{"key": "b", "run": 1}}', "[" * 100_000])
+@pytest.mark.parametrize("name", BENCHMARKS)
+def test_a_corrupt_journal_line_before_the_last_is_one_error_naming_its_line(tmp_path, capsys, name, line):
+    runs = tmp_path / "runs.json"
+    journal = RunCache.journal_of(runs)
+    journal.write_bytes(b"\n" + line.encode("utf-8", "surrogateescape") + b"\n" + b'{"key": "c", "run')
+    argv = ["--quick", "--runs", str(runs), "--results", str(tmp_path / "r.json"), "--out", str(tmp_path / "R.md")]
+    assert BENCHMARKS[name].main(argv) == 2
+    error = _one_error_line(capsys, name)
+    assert f"{journal} is damaged: line 2 is not valid JSON (" in error
+    assert error.endswith("; only a last line torn by a kill is dropped)")
+
+
+# A cached run as each benchmark keeps it, its accuracy a string (as a hand edit leaves it).
+STRING_ACCURACY = {
+    "recommendation": ("digits-cnn-sgd|wd=0.0005|lr=0.1|seed=0|threads=1", ["0.9", False, 1.0]),
+    "experiments": ("train|onecycle|lr=0.1|wd=0.0005|epochs=1|seed=0|4feaba63875d87f8",
+                    {"accuracy": "0.9", "diverged": False, "stopped": None, "history": [], "seconds": 1.0}),
+}
+
+
+@pytest.mark.parametrize("place", ["file", "journal"])
+@pytest.mark.parametrize("name", BENCHMARKS)
+def test_a_hand_edited_cached_run_is_one_error_naming_the_file_the_key_and_the_value(tmp_path, capsys, name,
+                                                                                      place):
+    key, run = STRING_ACCURACY[name]
+    runs = tmp_path / "runs.json"
+    if place == "file":
+        runs.write_text(json.dumps({"runs": {key: run}}))
+        message = f"{runs} is damaged: the run {key}: accuracy must be a number in [0, 1], got '0.9'"
+    else:
+        journal = RunCache.journal_of(runs)
+        journal.write_text(json.dumps({"key": key, "run": run}) + "\n")
+        message = f"{journal} is damaged: line 1, the run {key}: accuracy must be a number in [0, 1], got '0.9'"
+    argv = ["--quick", "--runs", str(runs), "--results", str(tmp_path / "r.json"), "--out", str(tmp_path / "R.md")]
+    assert BENCHMARKS[name].main(argv) == 2
+    assert _one_error_line(capsys, name) == f"python -m benchmarks.{name}: error: {message}"
 
 
 @pytest.mark.parametrize("out", ["{dir}", "{dir}/report", "{dir}/report.txt", "", "{dir}/.md/"])

@@ -4,15 +4,17 @@ against every setting, the epochs-to-target and mean ± std arithmetic on constr
 import dataclasses
 import json
 import math
+import re
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from benchmarks.common.cli import SMOKE_WARNING
+from benchmarks.common.cli import SMOKE_WARNING, BenchmarkError
 from benchmarks.common.training import LEFT_OUT_AT_DEFAULT, NOT_MEASURED, range_test_keys
 from benchmarks.experiments import analysis, cli, plan, report, runs
 from benchmarks.experiments.figures import FIGURES
+from benchmarks.experiments.run_cache import RECORDS, RunCache
 from benchmarks.experiments.settings import FULL, QUICK
 from onecycle.config import CHOICES, FIELDS, RunConfig, field_type
 
@@ -200,3 +202,107 @@ def test_loss_curves_average_the_seeds_per_epoch():
     steps = QUICK.long_epochs * QUICK.base["train_subset"] // QUICK.base["batch_size"]  # one lr per step
     assert c["lr_curve"]["epoch"] == pytest.approx([t / (steps / QUICK.long_epochs) for t in range(steps)])
     assert 0.09 < max(c["lr_curve"]["lr"]) <= 0.1
+
+
+def _range_test_run(steps: int = 30) -> dict:
+    """A measured range test as :func:`runs.measure` keeps it: a bowl-shaped curve that diverges at its end."""
+    from onecycle.suggestions import recommend, zero_phase_smooth
+
+    lrs = [1e-4 * 10 ** (4 * i / (steps - 1)) for i in range(steps)]
+    losses = [2.0 - 1.5 * i / steps + (3.0 if i > steps - 5 else 0.0) for i in range(steps - 1)] + [math.inf]
+    return {"lrs": lrs, "losses": losses, "filtered": zero_phase_smooth(lrs[:-1], losses[:-1]).tolist(),
+            "recommendation": recommend(lrs, losses).to_dict(), "stop_reason": "the loss diverged",
+            "diverged": True, "seconds": 3.5}
+
+
+TRAIN_KEY, RANGE_TEST_KEY, SWEEP_KEY = ("train|onecycle|lr=0.1|wd=0.0005|epochs=2|seed=0|4feaba63875d87f8",
+                                        "range_test|seed=0|300c2a41dc3ddf18", "sweep|seed=0|0912469ecaabcb56")
+
+
+def _cached_runs() -> dict:
+    """One valid measurement of each job, by key."""
+    epoch = {"epoch": 1, "step": 39, "lr": 0.05, "train_loss": 1.15, "train_accuracy": 0.62, "val_loss": 0.78,
+             "val_accuracy": 0.72, "time_s": 35.6}
+    curves = [{k: v for k, v in _range_test_run().items() if k != "seconds"} for _ in range(2)]
+    return {TRAIN_KEY: {"accuracy": 0.75, "diverged": False, "stopped": None,
+                        "history": [epoch, {**epoch, "epoch": 2, "step": 78, "lr": 0.0, "val_accuracy": 0.75}],
+                        "seconds": 70.2},
+            RANGE_TEST_KEY: _range_test_run(),
+            SWEEP_KEY: {"param": "weight_decay", "values": [0.001, 0.0001], "pick": 0.001, "max_lrs": [0.1, None],
+                        "reached_losses": [0.5, math.inf], "eligible": [True, False], "curves": curves,
+                        "seconds": 9.0}}
+
+
+# What the hostile trial wrote into a cached run, and the error: the run's key and what is wrong in it.
+DAMAGED_RUNS = {
+    "accuracy a string": (TRAIN_KEY, lambda run: run.update(accuracy="0.9"),
+                          "accuracy must be a number in [0, 1], got '0.9'"),
+    "accuracy NaN": (TRAIN_KEY, lambda run: run.update(accuracy=math.nan),
+                     "accuracy must be a number in [0, 1], got nan"),
+    "lrs and losses of two lengths": (RANGE_TEST_KEY, lambda run: run["losses"].pop(),
+                                      "losses must hold one loss per lr: 29 losses, 30 lrs"),
+    "filtered longer than lrs": (RANGE_TEST_KEY, lambda run: run["filtered"].extend([1.0, 1.0]),
+                                 "filtered must hold one loss per lr up to the last finite loss (29), got 31"),
+    "an epoch's test loss missing": (TRAIN_KEY, lambda run: run["history"][1].pop("val_loss"),
+                                     "history[1] is missing the key(s) val_loss"),
+    "an epoch's accuracy of 75": (TRAIN_KEY, lambda run: run["history"][1].update(val_accuracy=75),
+                                  "history[1].val_accuracy must be a number in [0, 1], got 75"),
+    "negative seconds": (TRAIN_KEY, lambda run: run.update(seconds=-1), "seconds must be a finite number >= 0"),
+    "no recommendation": (RANGE_TEST_KEY, lambda run: run.pop("recommendation"),
+                          "the run is missing the key(s) recommendation"),
+    "a sweep value without its max_lr": (SWEEP_KEY, lambda run: run["max_lrs"].pop(),
+                                         "max_lrs must hold one item per swept value: 1 for 2 values"),
+    "a sweep curve of two lengths": (SWEEP_KEY, lambda run: run["curves"][1]["lrs"].pop(0),
+                                     "curves[1].losses must hold one loss per lr: 30 losses, 29 lrs"),
+    "not a run": (SWEEP_KEY, lambda run: run.clear() or run.update(seconds=1.0),
+                  "the run is missing the key(s) curves, eligible, max_lrs, param, pick, reached_losses, values"),
+}
+
+
+@pytest.mark.parametrize("place", ["file", "journal"])
+@pytest.mark.parametrize("damage", DAMAGED_RUNS)
+def test_a_damaged_cached_run_is_one_error_naming_the_file_the_key_and_the_value(tmp_path, damage, place):
+    key, damaged, message = DAMAGED_RUNS[damage]
+    runs = _cached_runs()
+    damaged(runs[key])
+    path = tmp_path / "runs.json"
+    journal = RunCache.journal_of(path)
+    if place == "file":
+        path.write_text(json.dumps({"runs": runs}))
+        where = f"{path} is damaged: the run {key}: "
+    else:
+        journal.write_text("".join(json.dumps({"key": k, "run": v}) + "\n" for k, v in runs.items()))
+        where = f"{journal} is damaged: line {list(runs).index(key) + 1}, the run {key}: "
+    with pytest.raises(BenchmarkError) as err:
+        RunCache.load(path)
+    assert str(err.value).startswith(where + message)
+
+
+def test_a_run_under_a_key_of_no_job_is_refused(tmp_path):
+    path = tmp_path / "runs.json"
+    path.write_text(json.dumps({"runs": {"fit|seed=0|abc": {"seconds": 1.0}}}))
+    with pytest.raises(BenchmarkError, match=re.escape(f"{path} is damaged: the run fit|seed=0|abc: its key must "
+                                                       "start with the job, one of train, range_test, sweep")):
+        RunCache.load(path)
+
+
+def test_every_job_has_its_record_and_valid_caches_load_as_they_are(tmp_path):
+    assert set(RECORDS) == set(runs.JOBS)
+    assert set(RECORDS["train"]["history"][0]) == set(runs.HISTORY_KEYS)
+    path = tmp_path / "runs.json"
+    path.write_text(json.dumps({"runs": _cached_runs()}))
+    assert RunCache.load(path).runs == _cached_runs()
+    committed = cli.RUNS_FILE  # the cache the report in docs/RESULTS.md was measured into
+    assert RunCache.load(committed).runs == json.loads(committed.read_text())["runs"]
+    assert not RunCache.journal_of(committed).exists()
+
+
+def test_a_journal_line_torn_by_a_kill_is_dropped_and_the_journal_goes_on(tmp_path):
+    path = tmp_path / "runs.json"
+    journal = RunCache.journal_of(path)
+    whole = "".join(json.dumps({"key": k, "run": v}) + "\n" for k, v in _cached_runs().items())
+    journal.write_text(whole + '{"key": "train|onecycle|lr=0.2", "run": {"accura')
+    cache = RunCache.load(path)
+    assert cache.runs == _cached_runs() and journal.read_text() == whole  # the torn line is gone from the journal
+    cache.record("train|onecycle|lr=0.3|x", _cached_runs()[TRAIN_KEY])
+    assert RunCache.load(path).runs == cache.runs

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from benchmarks.common.cli import SMOKE_WARNING
+from benchmarks.common.cli import SMOKE_WARNING, BenchmarkError
 from benchmarks.recommendation import candidates, cli, published_rules, report, rules, run_cache, scoring
 from benchmarks.recommendation.cases import CASES, QUICK_CASE, SGD_GRID
 
@@ -115,21 +115,21 @@ def test_run_cache_trains_each_run_once_and_round_trips(tmp_path, monkeypatch):
 
     def fake_run(setup, lr, seed, weight_decay):
         calls.append((lr, seed, weight_decay))
-        return scoring.Run(lr + seed, diverged=seed == 1)
+        return scoring.Run(lr + seed / 10, diverged=seed == 1)
 
     monkeypatch.setattr(run_cache, "one_cycle_run", fake_run)
     case = QUICK_CASE
     cache = run_cache.RunCache(threads=2)
     first = cache.run(case, None, 0.1, 0, 1e-4)
     assert cache.run(case, None, 0.1 * (1 + 1e-9), 0, 1e-4) == first == scoring.Run(0.1, False)  # same to 6 digits
-    assert cache.run(case, None, 0.1, 1, 1e-4) == scoring.Run(1.1, True)
+    assert cache.run(case, None, 0.1, 1, 1e-4) == scoring.Run(0.2, True)
     cache.run(case, None, 0.1, 0, 1e-3)  # another weight decay is another run
     assert len(calls) == 3 and len(cache.new) == 3
     path = tmp_path / "runs.json"
     cache.save(path)
     back = run_cache.RunCache.load(path, threads=2)
     assert back.runs == cache.runs and back.new == {}
-    assert back.run(case, None, 0.1, 1, 1e-4) == scoring.Run(1.1, True) and len(calls) == 3
+    assert back.run(case, None, 0.1, 1, 1e-4) == scoring.Run(0.2, True) and len(calls) == 3
     assert set(back.of_case(case)) == set(cache.runs) and back.of_case(CASES[0]) == {}
     # another thread count is another run: CPU results are reproducible for a fixed thread count only
     other = run_cache.RunCache.load(path, threads=1)
@@ -162,6 +162,41 @@ def test_run_journal_keeps_runs_of_a_killed_benchmark(tmp_path, monkeypatch):
     assert len(run_cache.RunCache.load(path, threads=1).runs) == 3
     back.save(path, final=True)  # at the end: folded into the file, journal gone
     assert not journal.exists() and len(run_cache.RunCache.load(path, threads=1).runs) == 3
+
+
+KEY = f"{QUICK_CASE.name}|wd=0.0001|lr=0.1|seed=0|threads=1"
+
+
+@pytest.mark.parametrize(("run", "message"), [
+    (["0.9", False, 1.5], "accuracy must be a number in [0, 1], got '0.9'"),
+    ([math.nan, False], "accuracy must be a number in [0, 1], got nan"),
+    ([1.2, False], "accuracy must be a number in [0, 1], got 1.2"),
+    ([0.9, "no", 1.5], "diverged must be true or false, got 'no'"),
+    ([0.9, False, -2.0], "seconds must be a finite number >= 0, got -2.0"),
+    ([0.9], "the run must be [accuracy, diverged, seconds] (seconds may be left out), got [0.9]"),
+    ([0.9, False, 1.5, 3], "the run must be [accuracy, diverged, seconds] (seconds may be left out), got "
+                           "[0.9, False, 1.5, 3]"),
+    ({"accuracy": 0.9}, "the run must be a list, got {'accuracy': 0.9}"),
+])
+@pytest.mark.parametrize("place", ["file", "journal"])
+def test_a_damaged_cached_run_is_one_error_naming_the_file_the_key_and_the_value(tmp_path, run, message, place):
+    path = tmp_path / "runs.json"
+    journal = run_cache.RunCache.journal_of(path)
+    valid = {f"{QUICK_CASE.name}|wd=0.0001|lr=0.2|seed=0|threads=1": [0.5, True]}
+    if place == "file":
+        path.write_text(json.dumps({"runs": {**valid, KEY: run}}))
+        where = f"{path} is damaged: the run {KEY}: "
+    else:
+        journal.write_text("".join(json.dumps({"key": k, "run": v}) + "\n" for k, v in {**valid, KEY: run}.items()))
+        where = f"{journal} is damaged: line 2, the run {KEY}: "
+    with pytest.raises(BenchmarkError, match=re.escape(where + message)):
+        run_cache.RunCache.load(path, threads=1)
+
+
+def test_a_valid_run_cache_loads_as_it_is():
+    committed = cli.RUNS_FILE  # the cache the report in docs/BENCHMARKS.md was measured into
+    assert run_cache.RunCache.load(committed, threads=1).runs == json.loads(committed.read_text())["runs"]
+    assert not run_cache.RunCache.journal_of(committed).exists()
 
 
 def test_candidate_variants_are_scored_by_interpolation_on_the_grid():

@@ -16,13 +16,13 @@ from typing import Any
 from benchmarks import experiments
 from benchmarks.common.cli import markdown_path, reading, run_main
 from benchmarks.common.paths import RESULTS_DIR, ROOT
-from benchmarks.common.run_cache import RunCache
 from benchmarks.common.runner import run_tasks
 from benchmarks.experiments.analysis import analyze
 from benchmarks.experiments.figures import draw
 from benchmarks.experiments.plan import plan
 from benchmarks.experiments.report import COMMAND, SECTION, render
 from benchmarks.experiments.results import read_results
+from benchmarks.experiments.run_cache import RunCache
 from benchmarks.experiments.runs import Task, key, label, measure
 from benchmarks.experiments.settings import FULL, QUICK, Settings
 

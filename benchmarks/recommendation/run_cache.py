@@ -8,9 +8,15 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common import run_cache
+from benchmarks.common.schema import FLAG, SECONDS, fraction
 from benchmarks.recommendation.cases import Case
 from benchmarks.recommendation.scoring import Run, lr_key
 from benchmarks.recommendation.training import one_cycle_run
+from onecycle import records
+
+FIELDS = (("accuracy", fraction), ("diverged", FLAG), ("seconds", SECONDS))
+"""What a cached run holds, in order: its test accuracy, whether it diverged, its wall time (left out by the runs
+cached before the time was kept)."""
 
 
 class RunCache(run_cache.RunCache):
@@ -23,6 +29,16 @@ class RunCache(run_cache.RunCache):
                  journal: Path | None = None) -> None:
         super().__init__(runs, journal)
         self.threads = threads
+
+    @staticmethod
+    def check_run(key: str, run: Any) -> None:
+        """A run is ``[accuracy, diverged]`` or ``[accuracy, diverged, seconds]`` (:data:`FIELDS`)."""
+        entry = records.items(run, "the run")
+        if len(entry) not in (len(FIELDS) - 1, len(FIELDS)):
+            raise ValueError(f"the run must be [{', '.join(name for name, _ in FIELDS)}] (seconds may be left out), "
+                             f"got {records.shown(run)}")
+        for (name, check), value in zip(FIELDS, entry):
+            check(value, name)
 
     @classmethod
     def load(cls, path: Path, threads: int) -> RunCache:  # type: ignore[override]
