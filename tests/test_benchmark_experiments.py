@@ -50,7 +50,12 @@ def test_quick_run_writes_the_report_and_figures_and_a_rerun_trains_nothing(tmp_
     assert cli.main(argv) == 0
     again = json.loads(results.read_text())
     assert again["meta"]["new_runs"] == 0 and again["results"] == data["results"]
-    assert out.read_text().count(report.SECTION.begin) == 1
+    text = out.read_text()
+    assert text.count(report.SECTION.begin) == 1
+    assert (f"This invocation trained nothing: all {data['meta']['runs']} measurements, and so every figure, come "
+            "from the cache. From an empty cache: ") in text and "0 s\nof wall time" not in text
+    assert "Every figure is\nthat of one seed, seed 0 (initialisation" in text  # --quick: one seed
+    assert "Per epoch (seed 0):" in text and "over seeds" not in text
 
 
 def _other(name: str, value, draw):
@@ -169,6 +174,24 @@ def test_the_pace_sentence_scales_the_fastest_run_to_every_epoch_and_is_left_out
                                  "this report was written): the fastest run measured took 6.0 s an epoch, a pace at "
                                  "which the 600 epochs of the suite take about 30.0 min of wall time with `--jobs 2`.")
     assert report.pace({**meta, "fastest_epoch_s": None}) == report.pace({"jobs": 2}) == ""
+
+
+def test_the_report_says_what_this_invocation_measured_or_that_it_trained_nothing():
+    meta = {"wall_time_s": 0.4, "new_runs": 0, "runs": 197}
+    assert report.invocation(meta) == ("This invocation trained nothing: all 197 measurements, and so every figure, "
+                                       "come from the cache.")
+    assert report.invocation({**meta, "wall_time_s": 125.0, "new_runs": 12}) == ("This invocation: 2.1 min of wall "
+                                                                                 "time, 12 new measurement(s) of 197.")
+
+
+@pytest.mark.parametrize(("numbers", "words", "figures"), [
+    ([0], "seed 0", "that of one seed, seed 0"),
+    ([3, 4], "seeds 3 and 4", "the mean ± sample standard deviation over seeds 3 and 4"),
+    ([0, 1, 2], "seeds 0, 1 and 2", "the mean ± sample standard deviation over seeds 0, 1 and 2"),
+    ([], "no seed", "the mean ± sample standard deviation over no seed"),
+])
+def test_the_seeds_read_as_words(numbers, words, figures):
+    assert report.seeds(numbers) == words and report.over_seeds(numbers) == figures
 
 
 def test_the_section_replaces_its_old_self_only(tmp_path):

@@ -3,6 +3,7 @@ the file (written by hand) left as it is. Tables are built here, fixed text come
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,30 @@ def minutes(seconds: float) -> str:
     return f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.0f} s"
 
 
+def seeds(numbers: Sequence[int]) -> str:
+    """The seeds in words: "seed 0", "seeds 0 and 1", "seeds 0, 1 and 2" ("no seed" for none)."""
+    names = [str(n) for n in numbers]
+    if len(names) < 2:
+        return f"seed {names[0]}" if names else "no seed"
+    return f"seeds {', '.join(names[:-1])} and {names[-1]}"
+
+
+def over_seeds(numbers: Sequence[int]) -> str:
+    """What each figure is: the mean ± sample standard deviation over the seeds, or that of the one seed."""
+    if len(numbers) == 1:
+        return f"that of one seed, {seeds(numbers)}"
+    return f"the mean ± sample standard deviation over {seeds(numbers)}"
+
+
+def invocation(meta: dict[str, Any]) -> str:
+    """What this invocation did: its wall time and new measurements, or that it trained nothing."""
+    if meta["new_runs"] == 0:
+        return (f"This invocation trained nothing: all {meta['runs']} measurements, and so every figure, come from "
+                "the cache.")
+    return f"This invocation: {minutes(meta['wall_time_s'])} of wall time, {meta['new_runs']} new measurement(s) of " \
+           f"{meta['runs']}."
+
+
 def table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(["| " + " | ".join(header) + " |", "|" + "---|" * len(header),
                       *("| " + " | ".join(r) + " |" for r in rows)])
@@ -63,12 +88,11 @@ def head(data: dict[str, Any]) -> str:
     return block("head", data=subsets, command=meta["command"], results_file=meta["results_file"],
                  runs_file=meta["runs_file"] or "(no cache)", model=f"`{base['model']}`",
                  momentum=f"{base['momentum']:g}", batch_size=base["batch_size"],
-                 weight_decay=f"{s['weight_decay']:g}", seeds=", ".join(map(str, s["seeds"])), noise_z=f"{NOISE_Z:g}",
+                 weight_decay=f"{s['weight_decay']:g}", over_seeds=over_seeds(s["seeds"]), noise_z=f"{NOISE_Z:g}",
                  start_lr=f"{s['start_lr']:g}", end_lr=f"{s['end_lr']:g}", num_steps=s["num_steps"],
                  finder_seed=s["finder_seed"], machine=meta["machine"], threads=s["threads"], jobs=meta["jobs"],
-                 wall=minutes(meta["wall_time_s"]), new_runs=meta["new_runs"], all_runs=meta["runs"],
-                 run_time=minutes(meta["run_time_s"]), estimate=minutes(meta["run_time_s"] / meta["jobs"]),
-                 pace=pace(meta))
+                 invocation=invocation(meta), run_time=minutes(meta["run_time_s"]),
+                 estimate=minutes(meta["run_time_s"] / meta["jobs"]), pace=pace(meta))
 
 
 def pace(meta: dict[str, Any]) -> str:
@@ -149,7 +173,8 @@ def momentum(data: dict[str, Any], images: str) -> str:
                               rows)])
 
 
-def _curve_tables(curves: dict[str, dict[str, Any] | None], names: dict[str, str]) -> list[str]:
+def _curve_tables(curves: dict[str, dict[str, Any] | None], names: dict[str, str], seed_numbers: Sequence[int]
+                  ) -> list[str]:
     present = [(n, c) for n, c in curves.items() if c]
     if not present:
         return []
@@ -167,7 +192,8 @@ def _curve_tables(curves: dict[str, dict[str, Any] | None], names: dict[str, str
                 row.append("—")
         rows.append(row)
     per_epoch = table(["epoch", *(f"{names.get(n, n)}: train / test / gap" for n, _ in present)], rows)
-    return [summary, "Per epoch (mean over seeds):", per_epoch]
+    over = f"mean over {seeds(seed_numbers)}" if len(seed_numbers) > 1 else seeds(seed_numbers)
+    return [summary, f"Per epoch ({over}):", per_epoch]
 
 
 def superconvergence(data: dict[str, Any], images: str) -> str:
@@ -179,7 +205,7 @@ def superconvergence(data: dict[str, Any], images: str) -> str:
                    figure_finder=figure(data, images, "finder"),
                    figure_superconvergence=figure(data, images, "superconvergence"))]
     parts += _curve_tables(sc["curves"], {"minimum": "minimum", "moderate": "moderate",
-                                          "recommended": "recommendation"})
+                                          "recommended": "recommendation"}, s["seeds"])
     if "accuracy_difference" in sc:
         parts.append(f"Minimum − moderate: accuracy {pts(sc['accuracy_difference'])}; mean gap "
                      f"{loss_diff(sc['gap_difference'])}.")
@@ -191,7 +217,8 @@ def short_cycle(data: dict[str, Any], images: str) -> str:
     parts = [block("short_cycle", epochs=sc["epochs"], recommended=lr(lrs.get("recommended")),
                    cycle_epochs=sc["cycle_epochs"], figure_short_cycle=figure(data, images, "short_cycle"))]
     parts += _curve_tables(sc["curves"], {"standard": "standard split",
-                                          "short": f"cycle ends at epoch {sc['cycle_epochs']}"})
+                                          "short": f"cycle ends at epoch {sc['cycle_epochs']}"},
+                           data["settings"]["seeds"])
     if "gap_difference" in sc:
         parts.append(f"Short − standard: final gap {loss_diff(sc['gap_difference'])}; accuracy "
                      f"{pts(sc['accuracy_difference'])}.")
