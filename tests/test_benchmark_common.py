@@ -265,6 +265,10 @@ STRING_ACCURACY = {
     "recommendation": ("digits-cnn-sgd|wd=0.0005|lr=0.1|seed=0|threads=1", ["0.9", False, 1.0]),
     "experiments": ("train|onecycle|lr=0.1|wd=0.0005|epochs=1|seed=0|4feaba63875d87f8",
                     {"accuracy": "0.9", "diverged": False, "stopped": None, "history": [], "seconds": 1.0}),
+    "time_to_accuracy": ("train|lr=0.085|epochs=1|seed=0|5642890f96ef98cb",
+                         {"accuracy": "0.9", "diverged": False, "stopped": None, "train_time_s": 2.2,
+                          "cpu_time_s": 0.9, "peak_rss_mb": 300.0, "threads": 1, "history": [], "seconds": 2.5,
+                          "date": "2026-11-29T10:55:01+00:00"}),
 }
 
 

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from benchmarks.common.cli import SMOKE_WARNING, BenchmarkError
 from benchmarks.time_to_accuracy import analysis, cli, plan, report, runs, usage
 from benchmarks.time_to_accuracy.results import read_results
+from benchmarks.time_to_accuracy.run_cache import RECORDS, RunCache
 from benchmarks.time_to_accuracy.settings import FULL, QUICK, Settings
 
 HAND_WRITTEN = "# Benchmarks\n\nWritten by hand: kept.\n"
@@ -299,3 +300,69 @@ def test_keys_name_every_setting_and_the_full_settings_make_a_valid_plan():
         from_dict(task.config)
     assert FULL.start is None or FULL.start in FULL.budgets
     assert max(FULL.budgets) == 10 and FULL.target == 0.93 and FULL.goal == 0.94 and len(FULL.seeds) == 3
+
+
+TRAIN_KEY, RANGE_TEST_KEY = "train|lr=0.085|epochs=2|seed=0|5642890f96ef98cb", "range_test|seed=0|4a5889e543a76acf"
+
+
+def _cached_runs() -> dict:
+    """One valid measurement of each job, by key, as :func:`runs.measure` keeps them."""
+    epoch = {"epoch": 1, "val_accuracy": 0.31, "val_loss": 2.2, "train_loss": 1.7, "lr": 8.5e-05, "time_s": 2.2,
+             "images_per_s": 125.4, "cpu_s": 0.92, "load": 9.12, "stalled_s": 0.0}
+    return {TRAIN_KEY: {"accuracy": 0.5, "diverged": False, "stopped": None, "train_time_s": 4.4, "cpu_time_s": 1.8,
+                        "peak_rss_mb": 310.5, "threads": 1, "seconds": 5.0, "date": "2026-11-29T10:55:01+00:00",
+                        "history": [epoch, {**epoch, "epoch": 2, "val_accuracy": 0.5, "load": None}]},
+            RANGE_TEST_KEY: {"recommendation": {"max_lr": 0.058, "min_lr": 0.0058, "suggestions": {
+                "valley": 0.0071, "steepest": 0.0142, "minimum_div10": 0.0087, "drop_fraction": 0.0433},
+                "confidence": "high", "spread": 0.91, "notes": [], "div_factor": 10.0, "lr_at_minimum": 0.087,
+                "repeats": 1, "fall": 0.69},
+                             "range_test_s": 79.7, "steps": 101, "seconds": 79.7, "date": "2026-11-29T10:55:01+00:00"}}
+
+
+DAMAGED_RUNS = {
+    "accuracy a string": (TRAIN_KEY, lambda run: run.update(accuracy="0.9"),
+                          "accuracy must be a number in [0, 1], got '0.9'"),
+    "accuracy NaN": (TRAIN_KEY, lambda run: run.update(accuracy=float("nan")),
+                     "accuracy must be a number in [0, 1], got nan"),
+    "an epoch's accuracy in percent": (TRAIN_KEY, lambda run: run["history"][1].update(val_accuracy=93.1),
+                                       "history[1].val_accuracy must be a number in [0, 1], got 93.1"),
+    "an epoch's images/s NaN": (TRAIN_KEY, lambda run: run["history"][0].update(images_per_s=float("nan")),
+                                "history[0].images_per_s must be a finite number > 0, got nan"),
+    "train time missing": (TRAIN_KEY, lambda run: run.pop("train_time_s"),
+                           "the run is missing the key(s) train_time_s"),
+    "max_lr big": (RANGE_TEST_KEY, lambda run: run["recommendation"].update(max_lr="big"),
+                   "recommendation.max_lr must be"),
+    "negative seconds": (RANGE_TEST_KEY, lambda run: run.update(range_test_s=-3),
+                         "range_test_s must be a finite number >= 0, got -3"),
+}
+
+
+@pytest.mark.parametrize("place", ["file", "journal"])
+@pytest.mark.parametrize("damage", DAMAGED_RUNS)
+def test_a_damaged_cached_run_is_one_error_naming_the_file_the_key_and_the_value(tmp_path, damage, place):
+    key, damaged, message = DAMAGED_RUNS[damage]
+    cached = _cached_runs()
+    damaged(cached[key])
+    path = tmp_path / "runs.json"
+    journal = RunCache.journal_of(path)
+    if place == "file":
+        path.write_text(json.dumps({"runs": cached}))
+        where = f"{path} is damaged: the run {key}: "
+    else:
+        journal.write_text("".join(json.dumps({"key": k, "run": v}) + "\n" for k, v in cached.items()))
+        where = f"{journal} is damaged: line {list(cached).index(key) + 1}, the run {key}: "
+    with pytest.raises(BenchmarkError) as err:
+        RunCache.load(path)
+    assert str(err.value).startswith(where + message)
+
+
+def test_every_job_has_its_record_and_a_valid_cache_loads_as_it_is(tmp_path):
+    assert set(RECORDS) == set(runs.JOBS)
+    assert set(runs.EPOCH_KEYS) <= {getattr(k, "name", k) for k in RECORDS["train"]["history"][0]}
+    path = tmp_path / "runs.json"
+    path.write_text(json.dumps({"runs": _cached_runs()}))
+    assert RunCache.load(path).runs == _cached_runs()
+    path.write_text(json.dumps({"runs": {"fit|seed=0|abc": {}}}))
+    with pytest.raises(BenchmarkError, match="the run fit\\|seed=0\\|abc: its key must start with the job, one of "
+                                             "train, range_test"):
+        RunCache.load(path)

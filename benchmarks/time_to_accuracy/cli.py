@@ -16,12 +16,12 @@ from typing import Any
 from benchmarks import time_to_accuracy
 from benchmarks.common.cli import markdown_path, reading, run_main
 from benchmarks.common.paths import RESULTS_DIR, ROOT
-from benchmarks.common.run_cache import RunCache
 from benchmarks.common.runner import run_tasks
 from benchmarks.time_to_accuracy.analysis import analyze
 from benchmarks.time_to_accuracy.plan import plan
 from benchmarks.time_to_accuracy.report import COMMAND, SECTION, render
 from benchmarks.time_to_accuracy.results import read_results
+from benchmarks.time_to_accuracy.run_cache import RunCache
 from benchmarks.time_to_accuracy.runs import Task, key, label, measure
 from benchmarks.time_to_accuracy.settings import FULL, QUICK, Settings
 from benchmarks.time_to_accuracy.usage import machine

@@ -11,6 +11,7 @@ from benchmarks.common.schema import (
     COUNT,
     FLAG,
     LR,
+    SECONDS,
     TEXT,
     Nullable,
     OptionalKey,
@@ -28,7 +29,6 @@ STATUSES = ("reached", "not reached", "not known")
 """How far a seed is from the target: reached at some budget, at none of them, or not known while a shorter budget
 is not measured (:func:`benchmarks.time_to_accuracy.analysis.to_target`)."""
 
-SECONDS = number(at_least=0.0)
 ACCURACY = {"mean": Nullable(fraction), "std": Nullable(number(at_least=0.0)), "n": COUNT, "values": [fraction]}
 """Accuracies over the seeds: mean and sample standard deviation (null without a value, or without two)."""
 SPREAD = {"mean": Nullable(SECONDS), "std": Nullable(SECONDS), "n": COUNT, "values": [SECONDS]}
