@@ -14,14 +14,16 @@ over several seeds beside the published figure.
 from __future__ import annotations
 
 import difflib
+import math
 import statistics
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from onecycle import rundir
-from onecycle.config import RunConfig, from_dict
+from onecycle import records, rundir
+from onecycle.config import ConfigError, RunConfig, from_dict
 from onecycle.experiment import JOBS
 
 if sys.version_info >= (3, 11):
@@ -32,8 +34,22 @@ else:  # pragma: no cover
 DIRECTORY = Path(__file__).parent
 """Where the preset files are."""
 
-_META: dict[str, tuple[type, ...]] = {"description": (str,), "source": (str,), "job": (str,),
-                                      "published_accuracy": (int, float), "published_pick": (int, float)}
+def _text(value: Any) -> bool:
+    return isinstance(value, str) and bool(value.strip())
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+_META: dict[str, tuple[str, Callable[[Any], bool]]] = {
+    "description": ("a non-empty string", _text),
+    "source": ("a non-empty string", _text),
+    "job": (f"one of {', '.join(JOBS)}", lambda value: value in JOBS),
+    "published_accuracy": ("a finite percentage in (0, 100]", lambda value: _finite(value) and 0 < value <= 100),
+    "published_pick": ("a finite number", _finite),
+}
+"""The keys of a preset file's ``[preset]`` table: what each value must be, and the test of it."""
 
 
 @dataclass(frozen=True)
@@ -70,34 +86,46 @@ def names() -> list[str]:
 
 def load(name: str) -> Preset:
     """The preset ``name``; an unknown name is a ``ValueError`` with the closest one and the list, a damaged file
-    one naming the file."""
+    a :class:`~onecycle.config.ConfigError` naming the file (:func:`load_file`)."""
     known = names()
     if name not in known:
         close = difflib.get_close_matches(name, known, n=1)
         hint = f" (did you mean {close[0]}?)" if close else ""
         raise ValueError(f"unknown preset {name!r}{hint}; the presets are {', '.join(known)}")
-    path = DIRECTORY / f"{name}.toml"
+    return load_file(DIRECTORY / f"{name}.toml")
+
+
+def load_file(path: Path) -> Preset:
+    """The preset in the file ``path`` (named after the file), checked: each ``[preset]`` value against what it
+    must be (:data:`_META`) and the ``[onecycle]`` table as every run's settings are. Anything wrong is one
+    :class:`~onecycle.config.ConfigError` naming the file, the key, the value and what was expected."""
+    path = Path(path)
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as err:
-        raise ValueError(f"{path} cannot be read: {err.strerror or err}") from None
+        raise ConfigError(f"{path} cannot be read: {err.strerror or err}") from None
     except ValueError as err:  # not UTF-8, not TOML
-        raise ValueError(f"{path} is not a valid preset file: {err}") from None
+        raise ConfigError(f"{path} is not a valid preset file: {err}") from None
     meta, settings = data.get("preset"), data.get("onecycle")
     if not isinstance(meta, dict) or not isinstance(settings, dict) or set(data) != {"preset", "onecycle"}:
-        raise ValueError(f"{path}: a preset file holds a [preset] and an [onecycle] table, and nothing else")
+        raise ConfigError(f"{path}: a preset file holds a [preset] and an [onecycle] table, and nothing else")
     for key, value in meta.items():
-        if key not in _META or isinstance(value, bool) or not isinstance(value, _META[key]):
-            raise ValueError(f"{path}: [preset] {key} = {value!r} is not one of {', '.join(_META)} with its type")
+        if key not in _META:
+            raise ConfigError(f"{path}: [preset] has an unknown key {records.shown(key)} (expected "
+                              f"{', '.join(_META)})")
+        expected, accepts = _META[key]
+        if not accepts(value):
+            raise ConfigError(f"{path}: [preset] {key} = {records.shown(value)}: expected {expected}")
     if not {"description", "source"} <= set(meta):
-        raise ValueError(f"{path}: [preset] needs a description and a source")
-    preset = Preset(name, meta["description"], meta["source"], meta.get("job", "train"), settings, path,
+        raise ConfigError(f"{path}: [preset] needs a description and a source")
+    preset = Preset(path.stem, meta["description"], meta["source"], meta.get("job", "train"), settings, path,
                     meta.get("published_accuracy"), meta.get("published_pick"))
-    if preset.job not in JOBS:
-        raise ValueError(f"{path}: [preset] job must be one of {', '.join(JOBS)}, got {preset.job!r}")
-    cfg = preset.config()
+    try:
+        cfg = from_dict(settings, source="this table")
+    except ConfigError as err:
+        raise ConfigError(f"{path} [onecycle]: {err}") from None
     if preset.job == "train" and (cfg.max_lr is None or cfg.weight_decay is None):
-        raise ValueError(f"{path}: a training preset sets max_lr and weight_decay")
+        raise ConfigError(f"{path}: a training preset sets max_lr and weight_decay in [onecycle]")
     return preset
 
 
