@@ -25,6 +25,8 @@ from benchmarks.experiments.results import read_results
 from benchmarks.experiments.run_cache import RunCache
 from benchmarks.experiments.runs import Task, key, label, measure
 from benchmarks.experiments.settings import FULL, QUICK, Settings
+from onecycle.cli.common import whole
+from onecycle.config import MAX_THREADS
 
 RUNS_FILE = RESULTS_DIR / "experiments-runs.json"
 QUICK_DIR = RESULTS_DIR / "experiments-quick"
@@ -34,8 +36,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=COMMAND, description=experiments.__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true",
                         help=f"a smoke run of seconds: tiny digits subsets, one seed (into {shown(QUICK_DIR)}/)")
-    parser.add_argument("--jobs", type=int, default=1, help="runs side by side in worker processes (default 1)")
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads per run (default 1)")
+    parser.add_argument("--jobs", type=whole(MAX_JOBS), default=1, metavar="N",
+                        help=f"runs side by side in worker processes, 1 to {MAX_JOBS} (default 1)")
+    parser.add_argument("--threads", type=whole(MAX_THREADS), default=1, metavar="N",
+                        help=f"torch CPU threads per run, 1 to {MAX_THREADS} (default 1)")
     parser.add_argument("--out", type=markdown_path,
                         help="Markdown file (.md) whose twins section (between two marker lines) is written "
                              "(default docs/RESULTS.md; quick: RESULTS.md in the quick dir); any other existing file "
@@ -46,6 +50,10 @@ def build_parser() -> argparse.ArgumentParser:
                                                   "under benchmarks/results/)")
     parser.add_argument("--render", action="store_true", help="only rewrite the report and figures from the results")
     return parser
+
+
+MAX_JOBS = 64
+"""The most worker processes: each is started at once, and more than the cores only share them."""
 
 
 def shown(path: Path) -> str:
@@ -68,8 +76,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Measure what the twins still miss, then write the results, figures and report."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.threads < 1 or args.jobs < 1:
-        parser.error("--threads and --jobs must be at least 1")
     return run_main(COMMAND, lambda: run(args))
 
 

@@ -224,6 +224,8 @@ _AT_MOST = {  # beyond these a run cannot be built or its numbers stop being num
     "div_factor": 1e6, "final_div_factor": 1e12,  # the lowest lr, max_lr / div_factor / final_div_factor, > 0
     "threads": 1024,  # torch's thread pool allocates per thread: 2**31 threads is an out-of-memory abort
 }
+MAX_THREADS = int(_AT_MOST["threads"])
+"""The most torch CPU threads a run may ask for."""
 DEVICE_TYPES = ("cpu", "cuda", "mps")
 
 

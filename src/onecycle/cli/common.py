@@ -86,6 +86,21 @@ def floats(text: str) -> list[float]:
         raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
 
 
+def whole(most: int) -> Callable[[str], int]:
+    """An argument type: a whole number from 1 to ``most`` (argparse names the flag in its error)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = 0
+        if not 1 <= value <= most:
+            raise argparse.ArgumentTypeError(f"expected a whole number from 1 to {most}, got {text[:40]!r}")
+        return value
+
+    return parse
+
+
 def directory(text: str) -> Path:
     """A directory argument: not empty, not an existing file, and not under one (it need not exist yet)."""
     if not text.strip():
