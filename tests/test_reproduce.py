@@ -3,6 +3,10 @@ article, the listing, the refusal without a GPU, and end-to-end runs on a tiny C
 
 import functools
 import json
+import os
+import re
+import shlex
+import signal
 import statistics
 
 import pytest
@@ -11,7 +15,7 @@ import torch
 from onecycle import datasets, experiment, presets, rundir
 from onecycle.cli import main, reproduce
 from onecycle.cli.common import PrintEpochs
-from onecycle.cli.reproduce import duration, refusal
+from onecycle.cli.reproduce import duration, estimate, refusal
 from onecycle.config import build_config, from_dict, load_toml
 from onecycle.experiment import planned_steps, seconds_per_step
 from onecycle.models import build_model
@@ -148,8 +152,8 @@ def test_without_a_gpu_it_refuses_with_an_estimate(tmp_path, monkeypatch, nowher
     assert err == ("onecycle reproduce: error: r56-95ep would take about 16 h on this CPU (measured 2.1 s/step "
                    "× 27,645 steps in 3 runs, test evaluation not counted); run it on a GPU or pass --force")
     assert timed[0].batch_size == 512 and timed[0].model == "resnet56-b" and not run.exists()
-    assert refusal("r56-wd-sweep", "mps", 0.5, 700, 1).startswith("r56-wd-sweep would take about 6 min on this "
-                                                                   "machine's mps device (measured 0.5 s/step × 700 ")
+    assert estimate("r56-wd-sweep", "mps", 0.5, 700, 1).startswith("r56-wd-sweep would take about 6 min on this "
+                                                                    "machine's mps device (measured 0.5 s/step × 700 ")
     assert [duration(s) for s in (40, 720, 5400, 111_600)] == ["40 s", "12 min", "1.5 h", "31 h"]
 
 
@@ -186,24 +190,54 @@ def test_without_a_gpu_a_preset_estimated_within_the_hour_runs_on_the_cpu(step_s
         assert started == [] and "run it on a GPU or pass --force" in capsys.readouterr().err
 
 
+def test_force_beyond_the_hour_prints_the_estimate_and_runs(tmp_path, monkeypatch, capsys):
+    timed, started = [], []
+    monkeypatch.setattr("onecycle.cli.reproduce.seconds_per_step", lambda cfg, steps: timed.append(cfg) or 5.2)
+
+    def run_seeds(cfg, job, run_dir, seeds, **kwargs):
+        started.append((cfg.model, job, seeds))
+        raise _Ran
+
+    monkeypatch.setattr(reproduce, "run_seeds", run_seeds)
+    with pytest.raises(_Ran):
+        main(["reproduce", "r56-wd-sweep", "--device", "cpu", "--run-dir", str(tmp_path / "run"), "--force"])
+    out = capsys.readouterr().out
+    assert len(timed) == 1 and started == [("resnet56-b", "sweep", 1)]
+    assert (f"r56-wd-sweep would take about {duration(700 * 5.2)} on this CPU (measured 5.2 s/step × 700 steps, test "
+            f"evaluation not counted): beyond {duration(reproduce.CPU_LIMIT_S)}, run all the same (--force)"
+            ) in out.splitlines()
+
+
+def test_without_a_gpu_or_cifar_it_says_both_in_one_line(tmp_path, monkeypatch, nowhere, capsys):
+    monkeypatch.setattr("onecycle.cli.reproduce.seconds_per_step", lambda cfg, steps: 2.1)
+    assert main(["reproduce", "r56-95ep", "--device", "cpu", "--run-dir", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert err == ("onecycle reproduce: error: r56-95ep would take about 5.4 h on this CPU (measured 2.1 s/step × "
+                   "9,215 steps, test evaluation not counted); run it on a GPU or pass --force. The data is missing "
+                   f"too: CIFAR-10 is not in any of {nowhere}; it would be downloaded from "
+                   "https://www.cs.toronto.edu/~kriz first\n")
+    assert refusal("r", "cpu", 1.0, 10, 1, "it is not here") == (
+        "r would take about 10 s on this CPU (measured 1 s/step × 10 steps, test evaluation not counted); run it on "
+        "a GPU or pass --force. The data is missing too: it is not here")
+
+
 @pytest.mark.parametrize(("flags", "missing"), [
-    ([], "CIFAR-10 is not in any of {cache}; it would be downloaded from https://www.cs.toronto.edu/~kriz first"),
     (["--no-download"], "CIFAR-10 is not in any of {cache} and download is off; put the cifar-10-batches-py files"),
     (["--data-dir", "{empty}"], "data_dir {empty} does not exist; give the directory that holds the cifar-10"),
+    (["--data-dir", "{empty}", "--force"], "data_dir {empty} does not exist; give the directory that holds the "
+                                           "cifar-10"),
 ])
-def test_without_a_gpu_or_cifar_it_says_both_in_one_line(flags, missing, tmp_path, monkeypatch, nowhere, capsys):
-    monkeypatch.setattr("onecycle.cli.reproduce.seconds_per_step", lambda cfg, steps: 2.1)
+def test_data_that_is_not_here_and_would_not_be_downloaded_is_refused_before_any_step_is_timed(
+        flags, missing, tmp_path, monkeypatch, nowhere, capsys):
+    timed = []
+    monkeypatch.setattr("onecycle.cli.reproduce.seconds_per_step", lambda cfg, steps: timed.append(cfg) or 2.1)
     flags = [flag.format(empty=tmp_path / "empty") for flag in flags]
     assert main(["reproduce", "r56-95ep", "--device", "cpu", "--run-dir", str(tmp_path / "run"), *flags]) == 2
-    err = capsys.readouterr().err
+    out, err = capsys.readouterr()
+    assert not timed and "timing" not in out
     assert len(err.strip().splitlines()) == 1
-    assert err.startswith("onecycle reproduce: error: r56-95ep would take about 5.4 h on this CPU (measured 2.1 "
-                          "s/step × 9,215 steps, test evaluation not counted); run it on a GPU or pass --force. The "
-                          "data is missing too: " + missing.format(cache=nowhere, empty=tmp_path / "empty"))
-    assert refusal("r", "cpu", 1.0, 10, 1, "it is not here") == ("r would take about 10 s on this CPU (measured 1 "
-                                                                  "s/step × 10 steps, test evaluation not counted); "
-                                                                  "run it on a GPU or pass --force. The data is "
-                                                                  "missing too: it is not here")
+    assert err.startswith("onecycle reproduce: error: r56-95ep needs cifar10: "
+                          + missing.format(cache=nowhere, empty=tmp_path / "empty"))
 
 
 def test_a_broken_preset_file_is_named_and_leaves_the_others_listed(tmp_path, monkeypatch, capsys):
@@ -272,6 +306,9 @@ def test_force_runs_each_seed_and_puts_the_mean_beside_the_published_figure(tmp_
     assert record["std"] == pytest.approx(abs(accuracies[0] - accuracies[1]) / 2 ** 0.5)  # sample std of two
     assert json.loads((run / "seed-1" / "config.json").read_text())["seed"] == 1
     assert "published: 93.53%" in out and f"{record['mean']:.2f}%" in out
+    estimate_line = (r"^r56-95ep would take about [\d.]+ (?:s|min|h) on this CPU \(measured \S+ s/step × 50,000 "
+                     r"steps in 2 runs, test evaluation not counted\): ")  # --force says it too (at CIFAR-10's size)
+    assert len(re.findall(estimate_line, out, re.M)) == 1
     report = (run / "report.md").read_text()
     assert "## Reproduction: r56-95ep" in report and "93.53%" in report and "## r56-95ep-seed-1" in report
     assert (run / "report.html").exists() and (run / "2-r56-95ep-seed-1-curves.png").exists()
@@ -370,3 +407,33 @@ def test_a_killed_seed_run_is_resumed_to_the_result_of_an_uninterrupted_one(tmp_
         k: v for k, v in whole["final"].items() if k not in timing}
     weights = [rundir.read_checkpoint(d / "seed-0" / "checkpoint.pt")["model"] for d in (tmp_path / "whole", run)]
     assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+
+
+def test_a_seed_stopped_by_a_signal_says_to_run_the_same_reproduce_command_again(tmp_path, monkeypatch, cifar,
+                                                                                  capsys):
+    _tiny_presets(tmp_path, monkeypatch, **TINY_95EP)
+
+    class Signal(PrintEpochs):
+        def on_epoch_end(self, state, metrics):
+            if state.epoch == 1:  # SIGINT, as Ctrl-C sends it: training stops after the next step, checkpointed
+                os.kill(os.getpid(), signal.SIGINT)
+            return False
+
+    monkeypatch.setattr(reproduce, "PrintEpochs", Signal)
+    shown = [flag for flag in cifar if flag != "--quiet"]
+    run = tmp_path / "run dir"
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        assert main(["reproduce", "r56-95ep", "--seeds", "2", "--run-dir", str(run), *shown]) == 128 + signal.SIGINT
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    command = (f"onecycle reproduce r56-95ep --seeds 2 --run-dir {shlex.quote(str(run))} --force --data-dir "
+               f"{shlex.quote(str(tmp_path / 'data'))} --no-download --device cpu")
+    assert err.startswith("onecycle reproduce: seed 0: stopped by SIGINT: the run is in ")
+    assert err.endswith(f"resume it with `{command}`") and "train --resume" not in err
+    assert not (run / "reproduce.json").exists()
+    monkeypatch.setattr(reproduce, "PrintEpochs", PrintEpochs)
+    assert main(shlex.split(command)[1:]) == 0  # the command it printed finishes the seeds and writes the record
+    assert "seed 0 (1/2): train in " + str(run / "seed-0") + ", resumed from its checkpoint" in capsys.readouterr().out
+    assert json.loads((run / "reproduce.json").read_text())["seeds"] == [0, 1]

@@ -209,6 +209,29 @@ def missing(
 ) -> str | None:
     """Why dataset ``name`` is not on this machine, where :func:`load_dataset` would look for it (and whether it
     would download it); ``None`` when its files are there or it needs none. Nothing is read or downloaded."""
+    absent = _absence(name, data_dir, download, cache_dir, system_dirs)
+    return None if absent is None else absent[0]
+
+
+def unobtainable(
+    name: str,
+    data_dir: str | Path | None = None,
+    download: bool = True,
+    *,
+    cache_dir: str | Path | None = None,
+    system_dirs: Sequence[str | Path] | None = None,
+) -> str | None:
+    """Why :func:`load_dataset` would fail to find dataset ``name`` without trying a download: it is not where it
+    would look and it would not download it (``download`` off, or a ``data_dir`` given: the one place looked in).
+    ``None`` when it is there or would be downloaded. Nothing is read or downloaded."""
+    absent = _absence(name, data_dir, download, cache_dir, system_dirs)
+    return None if absent is None or absent[1] else absent[0]
+
+
+def _absence(name: str, data_dir: str | Path | None, download: bool, cache_dir: str | Path | None,
+             system_dirs: Sequence[str | Path] | None) -> tuple[str, bool] | None:
+    """Why dataset ``name`` is not on this machine and whether :func:`load_dataset` would download it; ``None``
+    when its files are there or it needs none."""
     if name not in _SPECS:
         return None
     spec = _SPECS[name]
@@ -217,15 +240,15 @@ def missing(
         try:
             _in_data_dir(spec, Path(data_dir).expanduser())
         except DatasetNotFound as err:
-            return str(err)
+            return str(err), False
         return None
     dirs = _candidate_dirs(spec.subdir, cache, SYSTEM_DIRS if system_dirs is None else system_dirs)
     if _first_complete(spec, dirs) is not None:
         return None
     if download:
         return (f"{spec.title} is not in any of {', '.join(str(d) for d in dirs)}; it would be downloaded from "
-                f"{spec.remote.base_url} first")
-    return _not_found(spec, dirs, "download is off")
+                f"{spec.remote.base_url} first"), True
+    return _not_found(spec, dirs, "download is off"), False
 
 
 def read_idx(path: str | Path, magic: int, max_bytes: int = IDX_MAX_BYTES) -> np.ndarray:

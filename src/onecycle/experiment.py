@@ -698,7 +698,7 @@ FRESH_TRAINING = "pass --resume to continue it or --overwrite to remove it and s
 
 def train_run(setup: Setup, run_dir: Path, max_lr: float, weight_decay: float, resume: Resume | None = None,
               overwrite: bool = False, extra_hooks: Sequence[Any] = (),
-              stop: StopRequest | None = None) -> TrainState:
+              stop: StopRequest | None = None, resume_command: str | None = None) -> TrainState:
     """Training with ``cfg.schedule`` (1cycle or a baseline) into ``run_dir``: the files of
     :data:`rundir.TRAIN_FILES`, checkpoint.pt each epoch (and as often as ``cfg.checkpoint_every_*`` say). A run
     too short to trust and the notes of the range test it takes max_lr from (:func:`run_warnings`) are warned about
@@ -707,7 +707,8 @@ def train_run(setup: Setup, run_dir: Path, max_lr: float, weight_decay: float, r
     While it trains, the first SIGTERM or SIGINT ends it after the current step with a checkpoint (``stop``
     records the signal); like a killed run, it has no summary.json until it is resumed to its end. When training
     stops early, ``state.stopped`` says why, which checkpoint holds the run and what to do: resume it after a
-    signal; after a diverged loss, lower max_lr.
+    signal (with ``resume_command``, the command that continues it: by default ``onecycle train --resume``); after a
+    diverged loss, lower max_lr.
 
     ``resume``: continue the run in ``run_dir`` from its checkpoint, as :func:`resume_settings` read it (the file is
     not read again); else a run there is a :class:`~onecycle.guard.RunDirError`, unless ``overwrite``: its files
@@ -750,7 +751,7 @@ def train_run(setup: Setup, run_dir: Path, max_lr: float, weight_decay: float, r
               divergence_factor=cfg.divergence_factor, progress=cfg.progress, log_every=cfg.log_every,
               compile=cfg.compile)
     if state.stopped is not None:
-        state.stopped = _stopped_text(state, run_dir, max_lr, checkpoints.written, stop)
+        state.stopped = _stopped_text(state, run_dir, max_lr, checkpoints.written, stop, resume_command)
     else:
         failed = failed_warning(state.initial_loss, state.history, max_lr, run_dir)
         if failed is not None:
@@ -806,9 +807,10 @@ def _lower_max_lr(max_lr: float, run_dir: Path) -> str:
             "to measure it")
 
 
-def _stopped_text(state: TrainState, run_dir: Path, max_lr: float, written: str | None, stop: StopRequest) -> str:
+def _stopped_text(state: TrainState, run_dir: Path, max_lr: float, written: str | None, stop: StopRequest,
+                  resume_command: str | None = None) -> str:
     """Why training stopped early, which checkpoint holds the run (``written``: where the last one this run
-    wrote or resumed from is, if any) and what to do."""
+    wrote or resumed from is, if any) and what to do (``resume_command`` continues a run stopped by a signal)."""
     where = f"{run_dir / rundir.CHECKPOINT}, at {written}" if written else None
     if state.diverged:
         hint = _lower_max_lr(max_lr, run_dir)
@@ -817,8 +819,8 @@ def _stopped_text(state: TrainState, run_dir: Path, max_lr: float, written: str 
         return (f"{state.stopped}; {hint}; the last good checkpoint is {where}, but resumed with these settings it "
                 "would diverge the same way")
     if stop.signal is not None and where is not None:
-        return (f"stopped by {stop.signal.name}: the run is in {where}; resume it with `onecycle train --resume "
-                f"--run-dir {shlex.quote(str(run_dir))}`")
+        command = resume_command or f"onecycle train --resume --run-dir {shlex.quote(str(run_dir))}"
+        return f"stopped by {stop.signal.name}: the run is in {where}; resume it with `{command}`"
     return f"{state.stopped}; the last checkpoint is {where}" if where else f"{state.stopped}; no checkpoint yet"
 
 
@@ -830,14 +832,17 @@ SEED_DIR = "seed-{}"
 
 
 def run_seeds(cfg: RunConfig, job: str, run_dir: Path, seeds: int, say: Callable[[str], None] = print,
-              extra_hooks: Sequence[Any] = (), overwrite: bool = False) -> list[Path]:
+              extra_hooks: Sequence[Any] = (), overwrite: bool = False, stop: StopRequest | None = None,
+              resume_command: str | None = None) -> list[Path]:
     """``job`` (one of :data:`JOBS`) once for each seed 0 .. ``seeds - 1``, each in its own directory of ``run_dir``
     (:data:`SEED_DIR`), locked while it runs; a seed whose directory holds the job finished under the same
     settings is kept, not run again, and a training run of the same settings stopped before its end is continued
     from its checkpoint (:func:`kept_run`: the rule of ``demo`` too). Every seed's directory is checked before any
     seed runs: one whose records are damaged is a ``ValueError`` naming the file, one holding a run of other
     settings a :class:`~onecycle.guard.RunDirError`, unless ``overwrite``: that run is removed, and the seed run
-    afresh. Returns the directories. Training needs ``cfg.max_lr`` and ``cfg.weight_decay``."""
+    afresh. Returns the directories. Training needs ``cfg.max_lr`` and ``cfg.weight_decay``; a seed stopped before
+    its end is a ``ValueError`` saying why (``stop`` records a signal that stopped it, and ``resume_command``, the
+    command that continues the seeds, is the advice then: see :func:`train_run`)."""
     if job not in JOBS:
         raise ValueError(f"job must be one of {', '.join(JOBS)}, got {job!r}")
     if job == "train" and (cfg.max_lr is None or cfg.weight_decay is None):
@@ -884,7 +889,8 @@ def run_seeds(cfg: RunConfig, job: str, run_dir: Path, seeds: int, say: Callable
                 say(str(run_sweep(setup, seed_dir)))
                 continue
             state = train_run(setup, seed_dir, seed_cfg.max_lr, seed_cfg.weight_decay, resume=resume,
-                              overwrite=resume is None, extra_hooks=extra_hooks)
+                              overwrite=resume is None, extra_hooks=extra_hooks, stop=stop,
+                              resume_command=resume_command)
         if state.stopped:
             raise ValueError(f"seed {seed}: {state.stopped}")
     return [seed_dir for _, seed_dir, _, _ in plans]

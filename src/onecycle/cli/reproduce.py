@@ -4,6 +4,7 @@ itself), over seeds, beside the published figures."""
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 from pathlib import Path
 
@@ -15,11 +16,15 @@ from onecycle.cli.common import (
     add_settings,
     config_from_args,
     directory,
+    flag,
     one_line,
+    show,
+    whole,
 )
 from onecycle.engine import pick_device
 from onecycle.experiment import RESUME_MAY_CHANGE, SEED_DIR, planned_steps, run_seeds, seconds_per_step
 from onecycle.guard import locked
+from onecycle.interrupt import StopRequest
 from onecycle.report import reproduction_table, write_report
 
 MACHINE = RESUME_MAY_CHANGE
@@ -35,16 +40,6 @@ CPU_LIMIT_S = 3600.0
 MAX_SEEDS = 1000
 
 
-def count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if not 1 <= value <= MAX_SEEDS:
-        raise argparse.ArgumentTypeError(f"expected a whole number from 1 to {MAX_SEEDS}, got {text[:40]!r}")
-    return value
-
-
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("reproduce", help="run a preset: the article's CIFAR-10 / ResNet-56 experiments, or a recipe "
                        "measured here", description="Run a preset: one of the 1cycle article's CIFAR-10 / ResNet-56 "
@@ -55,11 +50,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        "checkpoint, and one of other settings is refused unless --overwrite); " + rundir.REPRODUCE_JSON
                        + " and the report put the final test accuracy (mean ± std over the seeds) beside the "
                        "published one. "
-                       "Without a CUDA GPU it measures a few training steps and says how long the runs would "
-                       f"take; beyond {duration(CPU_LIMIT_S)} it stops there unless --force.")
+                       "A dataset that is not here and would not be downloaded stops it at once. Without a CUDA "
+                       "GPU it measures a few training steps and says how long the runs would take; beyond "
+                       f"{duration(CPU_LIMIT_S)} it stops there unless --force. A seed cut short by a signal prints "
+                       "the command that continues it: this one again.")
     p.add_argument("name", nargs="?", metavar="NAME", help="the preset (see --list)")
     p.add_argument("--list", action="store_true", help="list the presets: name, published figure, description")
-    p.add_argument("--seeds", type=count, default=1, metavar="N", help="runs with seeds 0..N-1 (default: 1)")
+    p.add_argument("--seeds", type=whole(MAX_SEEDS), default=1, metavar="N",
+                   help="runs with seeds 0..N-1 (default: 1)")
     p.add_argument("--run-dir", type=directory, default=None, help="directory for results (default: runs/NAME)")
     p.add_argument("--force", action="store_true",
                    help=f"run without a CUDA GPU however long it takes (else: only within {duration(CPU_LIMIT_S)})")
@@ -79,21 +77,34 @@ def run(args: argparse.Namespace) -> int:
     cfg = config_from_args(args, defaults=preset.settings)
     run_dir = args.run_dir or Path("runs") / preset.name
     with locked(run_dir, args.command):
+        absent = datasets.unobtainable(cfg.dataset, cfg.data_dir, cfg.download)
+        if absent is not None:  # before any step is timed
+            raise CommandError(f"{preset.name} needs {cfg.dataset}: {absent}")
         device = pick_device(cfg.device)
         steps = planned_steps(cfg, preset.job) * args.seeds
-        if device.type != "cuda" and not args.force:
+        if device.type != "cuda":
             print(f"no CUDA GPU: timing a few training steps of {preset.name} on {device} to say how long it would "
                   "take", flush=True)
             step_s = seconds_per_step(cfg, TIMED_STEPS)
-            if step_s * steps > CPU_LIMIT_S:
+            took = estimate(preset.name, device.type, step_s, steps, args.seeds)
+            if step_s * steps <= CPU_LIMIT_S:
+                print(f"{took}: within {duration(CPU_LIMIT_S)}, so it runs here", flush=True)
+            elif args.force:
+                print(f"{took}: beyond {duration(CPU_LIMIT_S)}, run all the same (--force)", flush=True)
+            else:
                 raise CommandError(refusal(preset.name, device.type, step_s, steps, args.seeds,
                                            datasets.missing(cfg.dataset, cfg.data_dir, cfg.download)))
-            print(f"{estimate(preset.name, device.type, step_s, steps, args.seeds)}: within "
-                  f"{duration(CPU_LIMIT_S)}, so it runs here")
         print(f"{preset.name}: {preset.description}, {args.seeds} seed(s), {steps:,} steps on {device}; published: "
               f"{preset.published}")
-        dirs = run_seeds(cfg, preset.job, run_dir, args.seeds, extra_hooks=[] if args.quiet else [PrintEpochs()],
-                         overwrite=args.overwrite)
+        stop = StopRequest()
+        try:
+            dirs = run_seeds(cfg, preset.job, run_dir, args.seeds, extra_hooks=[] if args.quiet else [PrintEpochs()],
+                             overwrite=args.overwrite, stop=stop, resume_command=command_line(args, run_dir))
+        except ValueError as err:
+            if stop.signal is None:
+                raise
+            print(f"onecycle reproduce: {one_line(str(err))}", file=sys.stderr)
+            return 128 + stop.signal
         record = presets.summarize(preset, run_dir, dirs)
         rundir.write_json(run_dir / rundir.REPRODUCE_JSON, record)
         html_path, _ = write_report([run_dir], run_dir)
@@ -102,6 +113,18 @@ def run(args: argparse.Namespace) -> int:
         print("  ".join(f"{name}: {value}" if name else value for name, value in zip(header, row)))
     print(f"wrote {run_dir / rundir.REPRODUCE_JSON} and {html_path}")
     return 0
+
+
+def command_line(args: argparse.Namespace, run_dir: Path) -> str:
+    """The ``onecycle reproduce`` command of ``args`` (run in ``run_dir``), written out: run again, it keeps the
+    seeds finished, continues the one cut short and writes reproduce.json."""
+    words = ["onecycle", "reproduce", args.name, "--seeds", str(args.seeds), "--run-dir", str(run_dir)]
+    words += [f"--{name}" for name in ("force", "overwrite", "quiet") if getattr(args, name)]
+    for name in MACHINE:
+        if name in vars(args):
+            value = getattr(args, name)
+            words += [flag(name, value)] if isinstance(value, bool) else [flag(name), show(value)]
+    return shlex.join(words)
 
 
 def print_list() -> None:
