@@ -19,6 +19,7 @@ from benchmarks.common.section import Section
 from benchmarks.experiments import cli as experiments
 from benchmarks.recommendation import cli as recommendation
 from benchmarks.recommendation.cases import CASES, QUICK_CASE
+from benchmarks.speed import cli as speed
 from benchmarks.time_to_accuracy import cli as time_to_accuracy
 
 BENCHMARKS = {"recommendation": recommendation, "experiments": experiments, "time_to_accuracy": time_to_accuracy}
@@ -325,3 +326,19 @@ def test_a_quick_report_warns_at_its_top_and_a_measured_one_does_not(tmp_path):
     results = json.loads((recommendation.RESULTS_DIR / "recommendation.json").read_text())
     assert not render(results).startswith(SMOKE_WARNING) and SMOKE_WARNING not in render(results)
     assert render({**results, "quick": True}).startswith(SMOKE_WARNING + "\n\n# Benchmark: recommendation quality")
+
+
+@pytest.mark.parametrize(("main", "argv", "expected"), [
+    (experiments.main, ["--jobs", "0"], "argument --jobs: expected a whole number from 1 to 64, got '0'"),
+    (experiments.main, ["--jobs", "65"], "argument --jobs: expected a whole number from 1 to 64, got '65'"),
+    (experiments.main, ["--threads", "0"], "argument --threads: expected a whole number from 1 to 1024, got '0'"),
+    (experiments.main, ["--threads", "two"], "argument --threads: expected a whole number from 1 to 1024, got 'two'"),
+    (recommendation.main, ["--jobs", "0"], "argument --jobs: expected a whole number from 1 to 64, got '0'"),
+    (recommendation.main, ["--threads", "0"], "argument --threads: expected a whole number from 1 to 1024, got '0'"),
+    (speed.main, ["--jobs", "0"], "argument --jobs: expected a whole number from 1 to 64, got '0'"),
+    (speed.main, ["--repeats", "0"], "argument --repeats: expected a whole number from 1 to 1000, got '0'"),
+])
+def test_jobs_threads_and_repeats_each_name_their_own_flag_and_range(main, argv, expected, capsys):
+    with pytest.raises(SystemExit):
+        main(argv)
+    assert capsys.readouterr().err.strip().splitlines()[-1].endswith(f"error: {expected}")

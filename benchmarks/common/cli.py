@@ -1,5 +1,5 @@
-"""What the benchmarks' command lines share: the report's path (``--out``), reading their JSON files, the warning
-on a smoke run's report, and problems reported as one line naming the file, never a traceback."""
+"""What the benchmarks' command lines share: the report's path (``--out``), the most ``--jobs``, reading their JSON
+files, the warning on a smoke run's report, and problems reported as one line naming the file, never a traceback."""
 
 from __future__ import annotations
 
@@ -12,6 +12,10 @@ from typing import Any
 SMOKE_WARNING = ("> **Smoke run (`--quick`): tiny data, one seed, a few steps; the figures mean nothing.** It checks "
                  "that the benchmark runs end to end; the measured report is the one without `--quick`.")
 """The first lines of a report written by ``--quick``."""
+
+MAX_JOBS = 64
+"""The most worker processes a benchmark runs side by side (``--jobs``): each is started at once, and more than the
+cores only share them."""
 
 
 class BenchmarkError(Exception):

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import experiments
-from benchmarks.common.cli import markdown_path, reading, run_main
+from benchmarks.common.cli import MAX_JOBS, markdown_path, reading, run_main
 from benchmarks.common.paths import RESULTS_DIR, ROOT
 from benchmarks.common.runner import run_tasks
 from benchmarks.experiments.analysis import analyze
@@ -50,10 +50,6 @@ def build_parser() -> argparse.ArgumentParser:
                                                   "under benchmarks/results/)")
     parser.add_argument("--render", action="store_true", help="only rewrite the report and figures from the results")
     return parser
-
-
-MAX_JOBS = 64
-"""The most worker processes: each is started at once, and more than the cores only share them."""
 
 
 def shown(path: Path) -> str:

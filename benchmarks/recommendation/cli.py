@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import recommendation
-from benchmarks.common.cli import markdown_path, reading, run_main
+from benchmarks.common.cli import MAX_JOBS, markdown_path, reading, run_main
 from benchmarks.recommendation.cases import CASES, QUICK_CASE, QUICK_SETTINGS, Case, Settings
 from benchmarks.recommendation.paths import NOTES, RESULTS_DIR, ROOT, RUNS_FILE
 from benchmarks.recommendation.report import COMMAND, SECTION, fmt_lr, fmt_pts, render
@@ -19,6 +19,8 @@ from benchmarks.recommendation.results import read_results
 from benchmarks.recommendation.rules import OURS
 from benchmarks.recommendation.run_cache import RunCache
 from benchmarks.recommendation.runner import run_cases
+from onecycle.cli.common import whole
+from onecycle.config import MAX_THREADS
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,8 +35,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--runs", type=Path,
                         help="cache of finished runs, reused by later invocations (default under benchmarks/results/; "
                              "quick: none)")
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads per case (default 1)")
-    parser.add_argument("--jobs", type=int, default=1, help="cases run side by side in worker processes (default 1)")
+    parser.add_argument("--threads", type=whole(MAX_THREADS), default=1, metavar="N",
+                        help=f"torch CPU threads per case, 1 to {MAX_THREADS} (default 1)")
+    parser.add_argument("--jobs", type=whole(MAX_JOBS), default=1, metavar="N",
+                        help=f"cases run side by side in worker processes, 1 to {MAX_JOBS} (default 1)")
     parser.add_argument("--resume", action="store_true", help="keep the cases already in the results file")
     parser.add_argument("--render", action="store_true", help="only rewrite the report from the results file")
     return parser
@@ -62,8 +66,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark; write the JSON results, the run cache and the Markdown report after every case."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.threads < 1 or args.jobs < 1:
-        parser.error("--threads and --jobs must be at least 1")
     cases = chosen_cases(args, parser)
     return run_main(COMMAND, lambda: run(args, cases))
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import speed
-from benchmarks.common.cli import markdown_path, reading, run_main
+from benchmarks.common.cli import MAX_JOBS, markdown_path, reading, run_main
 from benchmarks.common.paths import RESULTS_DIR, ROOT
 from benchmarks.speed import data as images
 from benchmarks.speed import peer_env
@@ -26,11 +26,15 @@ from benchmarks.speed.results import check_results, read_results
 from benchmarks.speed.runs import measure_all
 from benchmarks.speed.settings import FULL, QUICK, Settings
 from benchmarks.speed.stats import compare, summary
+from onecycle.cli.common import whole
 
 TRAIN = ("ours_train", "bare_train", "typical_train", "fastai_train")
 RANGE = ("ours_range", "bare_steps", "lrfinder_range", "fastai_range")
 """The measurements in the order a repeat starts from (the options of ``onecycle train`` after the training
 ones): each comparison's two sides close together."""
+
+MAX_REPEATS = 1000
+"""The most interleaved repeats (``--repeats``)."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,11 +42,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--quick", action="store_true",
                         help="a smoke run of seconds: tiny digits subsets, one repeat, the peers only where their "
                              "environment already exists (into benchmarks/results/speed-quick.*)")
-    parser.add_argument("--jobs", type=int, default=1,
-                        help="measurements run side by side (default 1: one at a time; more share the cores, and "
-                             "the figures say so)")
-    parser.add_argument("--repeats", type=int, help=f"interleaved repeats (default {FULL.repeats}; quick: "
-                                                    f"{QUICK.repeats})")
+    parser.add_argument("--jobs", type=whole(MAX_JOBS), default=1, metavar="N",
+                        help=f"measurements run side by side, 1 to {MAX_JOBS} (default 1: one at a time; more share "
+                             "the cores, and the figures say so)")
+    parser.add_argument("--repeats", type=whole(MAX_REPEATS), metavar="N",
+                        help=f"interleaved repeats, 1 to {MAX_REPEATS} (default {FULL.repeats}; quick: "
+                             f"{QUICK.repeats})")
     parser.add_argument("--out", type=markdown_path,
                         help="Markdown file (.md) whose speed section (between two marker lines) is written "
                              "(default docs/BENCHMARKS.md; quick: results dir); any other existing file must hold "
@@ -59,8 +64,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Measure, then write the JSON results and the Markdown report."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.jobs < 1 or (args.repeats is not None and args.repeats < 1):
-        parser.error("--jobs and --repeats must be at least 1")
     return run_main(COMMAND, lambda: run(args))
 
 
