@@ -8,6 +8,7 @@ import shutil
 import pytest
 import torch
 
+from onecycle import left_out
 from onecycle.cli import main
 from onecycle.engine import train_time
 from onecycle.report import (
@@ -358,3 +359,85 @@ def test_a_damaged_reproduce_json_is_one_error_naming_the_key(tmp_path, capsys, 
     path.write_text(json.dumps(missing))
     assert main(["report", str(tmp_path / "p"), "--out", str(tmp_path / "out")]) == 2
     assert capsys.readouterr().err.strip().endswith(f"{path} is damaged: it is missing the key(s) source")
+
+
+def _trained_run(tmp_path):
+    """A run trained for real (its metrics.jsonl, steps.csv, summary.json and checkpoint), with a report of it."""
+    run = tmp_path / "run"
+    assert main(["train", "--max-lr", "0.05", "--epochs", "2", "--run-dir", str(run), *TINY]) == 0
+    return run
+
+
+def _report_of(run, out, caplog):
+    """The report of ``run`` in ``out``, its Markdown and HTML, and the warnings logged while writing it."""
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="onecycle"):
+        assert main(["report", str(run), "--out", str(out)]) == 0
+    return (out / "report.md").read_text(), (out / "report.html").read_text(), [r.getMessage() for r in caplog.records]
+
+
+def test_a_whole_run_is_reported_with_nothing_left_out(tmp_path, caplog):
+    md, html, warnings = _report_of(_trained_run(tmp_path), tmp_path / "report", caplog)
+    assert "left out" not in md + html and warnings == []
+
+
+def test_a_torn_last_metrics_line_is_left_out_and_said_so(tmp_path, caplog):
+    run = _trained_run(tmp_path)
+    lines = (run / "metrics.jsonl").read_text().splitlines(keepends=True)
+    whole = [json.loads(line) for line in lines]
+    (run / "metrics.jsonl").write_text("".join(lines[:-1]) + lines[-1][:20])  # the last epoch's row, cut short
+    md, html, warnings = _report_of(run, tmp_path / "report", caplog)
+    note = (f"{run / 'metrics.jsonl'}: its last line (line {len(lines)}) is incomplete, as a run killed while writing "
+            f"it leaves it: the report uses the {len(lines) - 1} line(s) before it and leaves that one out")
+    assert f"- left out: {note}." in md and f"<p>left out: {note}.</p>" in html
+    assert warnings == [f"warning: {note}"]
+    history = read_run(run).history
+    assert history == [r for r in whole[:-1] if r["kind"] == "epoch"] and len(history) == 1
+    assert "| 1/2 |" in md  # one epoch of two shown
+
+
+def test_a_steps_csv_with_other_columns_is_said_to_be_damaged(tmp_path, caplog):
+    run = _trained_run(tmp_path)
+    (run / "steps.csv").write_text("a,b\n1,2\n")
+    md, _, warnings = _report_of(run, tmp_path / "report", caplog)
+    note = (f"{run / 'steps.csv'} has columns a,b, not step,loss,smoothed_loss,lr,momentum: the report shows none of "
+            "it (its steps are read from metrics.jsonl)")
+    assert f"- left out: {note}." in md and warnings == [f"warning: {note}"]
+    header = (run.parent / "other" / "steps.csv")
+    header.parent.mkdir()
+    for text, problem in (("", "is empty"), ("step,lr\n", "has columns step,lr, not step,loss,")):
+        header.write_text(text)
+        assert left_out.steps_csv_problem(header).startswith(problem)
+    header.write_bytes(b"\xff\xfe")
+    assert left_out.steps_csv_problem(header) == "is not UTF-8 text"
+
+
+def test_a_missing_config_json_of_a_trained_run_is_said_so(tmp_path, caplog):
+    run = _trained_run(tmp_path)
+    saved = (run / "config.json").read_text()
+    (run / "config.json").unlink()
+    md, _, warnings = _report_of(run, tmp_path / "report", caplog)
+    note = (f"{run / 'config.json'} is missing, though the run wrote metrics.jsonl, metrics.csv, steps.csv, "
+            "schedule.png, summary.json, checkpoint.pt after it: its settings (schedule, planned epochs, max_lr, "
+            "weight decay; dataset and model where no range test records them) are left out")
+    assert f"- left out: {note}." in md and warnings == [f"warning: {note}"]
+    assert "| run | - | - | - | 2/- | - | - |" in md  # the settings shown as unknown, the epochs still there
+    (run / "config.json").write_text(saved)
+    (run / "metrics.jsonl").unlink()
+    md, _, warnings = _report_of(run, tmp_path / "report", caplog)
+    note = (f"{run / 'metrics.jsonl'} is missing, though the run wrote metrics.csv, steps.csv, checkpoint.pt after "
+            "it: its epochs and steps (the results table's losses, accuracies and train time, and the loss curves) "
+            "are left out")
+    assert f"- left out: {note}." in md and warnings == [f"warning: {note}"]
+
+
+def test_a_hand_edited_config_json_is_still_refused(tmp_path, capsys):
+    run = _trained_run(tmp_path)
+    saved = json.loads((run / "config.json").read_text())
+    (run / "config.json").write_text(json.dumps({**saved, "max_lr": "big"}))
+    (run / "steps.csv").write_text("a,b\n")
+    capsys.readouterr()
+    assert main(["report", str(run), "--out", str(tmp_path / "report")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"onecycle report: error: {run / 'config.json'} is damaged: max_lr")
+    assert not (tmp_path / "report" / "report.md").exists()

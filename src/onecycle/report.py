@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import dataclasses
 import html
+import logging
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from onecycle import config, records, rundir
+from onecycle import config, left_out, records, rundir
 from onecycle.engine import train_time
 from onecycle.plots import plot_history, plot_range_test
 from onecycle.range_test import RangeTestResult
 from onecycle.records import number_or_none
 from onecycle.schedules import POLICIES
 from onecycle.sweep import SweepResult
+
+log = logging.getLogger("onecycle")
 
 
 @dataclass
@@ -31,6 +34,7 @@ class RunSummary:
     summary: dict[str, Any] | None = None
     images: dict[str, Path] = field(default_factory=dict)
     label: str | None = None  # the name shown, when not the directory's: a preset's runs are "r56-95ep-seed-0"
+    left_out: list[str] = field(default_factory=list)  # what the report leaves out, and why (onecycle.left_out)
 
     @property
     def name(self) -> str:
@@ -55,13 +59,15 @@ COMPARISON_CAPTION = "Train and test loss (left) and accuracy (right) per epoch,
 
 
 def read_run(path: str | Path) -> RunSummary:
-    """Read a run directory; a directory holding none of the expected files is an error."""
+    """Read a run directory; a directory holding none of the expected files is an error. A file the report can do
+    without that is cut short, damaged or missing is noted in ``left_out`` (:func:`onecycle.left_out.notes`)."""
     path = Path(path)
     if not path.is_dir():
         raise FileNotFoundError(f"run directory {path} does not exist")
     run = RunSummary(path)
     run.config = read_config(path / rundir.CONFIG)
-    rows = rundir.read_metrics(path)
+    rows, torn_line = rundir.read_metrics_rows(path)
+    run.left_out = left_out.notes(path, torn_line)
     run.history = [r for r in rows if r["kind"] == "epoch"]
     run.steps = [r for r in rows if r["kind"] == "step"]
     if (path / rundir.FINDER_JSON).exists():  # checked through and through: the report shows what it holds
@@ -215,9 +221,10 @@ Note = tuple[str, list[str]]
 
 
 def notes(run: RunSummary) -> list[Note]:
-    """What the report says of a run besides its tables: its range test, then its stability probe as one block
-    (the candidates and the probe's own notes under it), the sweep, an early stop and the warnings."""
-    out: list[Note] = []
+    """What the report says of a run besides its tables: what it leaves out of the run's files, its range test,
+    then its stability probe as one block (the candidates and the probe's own notes under it), the sweep, an early
+    stop and the warnings."""
+    out: list[Note] = [(f"left out: {note}.", []) for note in run.left_out]
     if run.finder:
         test = range_test_of(run)
         out += [(line, []) for line in dataclasses.replace(test, probe=None).describe().splitlines()]
@@ -352,8 +359,13 @@ def _place(image: Path, out_dir: Path, name: str) -> Path:
 def write_report(run_dirs: list[str | Path], out_dir: str | Path) -> tuple[Path, Path]:
     """Write ``report.html`` and ``report.md`` to ``out_dir``, with every figure beside them (the run's own when
     ``out_dir`` is its run directory, else a copy named after the run), so the report can be moved whole. A
-    preset's directory (``onecycle reproduce``) shows its runs, and their result beside the published one."""
+    preset's directory (``onecycle reproduce``) shows its runs, and their result beside the published one. What
+    the report leaves out of a run's files, and why (:attr:`RunSummary.left_out`), is said under the run and once
+    as a warning of the ``onecycle`` logger (on stderr)."""
     runs, reproductions = _read_runs(run_dirs)
+    for run in runs:
+        for note in run.left_out:
+            log.warning("warning: %s", note)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     comparison = len(runs) > 1 and any(r.history for r in runs)

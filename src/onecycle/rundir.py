@@ -36,6 +36,8 @@ CHECKPOINT = "checkpoint.pt"
 METRICS_JSONL = "metrics.jsonl"
 METRICS_CSV = "metrics.csv"
 STEPS_CSV = "steps.csv"
+STEP_COLUMNS = ("step", "loss", "smoothed_loss", "lr", "momentum")
+"""The columns of steps.csv: what a step row of metrics.jsonl holds besides its kind."""
 SCHEDULE_PNG = "schedule.png"
 SUMMARY_JSON = "summary.json"
 TRAIN_FILES = (CONFIG, METRICS_JSONL, METRICS_CSV, STEPS_CSV, SCHEDULE_PNG, SUMMARY_JSON, CHECKPOINT)
@@ -502,11 +504,11 @@ class MetricsHook:
         self.dir = Path(run_dir)
         self.every = every
 
-    def _append_csv(self, name: str, rows: Sequence[dict[str, Any]]) -> None:
+    def _append_csv(self, name: str, rows: Sequence[dict[str, Any]], columns: Sequence[str] | None = None) -> None:
         path = self.dir / name
         new = not path.exists()
         with open(path, "a", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=list(rows[0]))
+            w = csv.DictWriter(f, fieldnames=list(columns or rows[0]))
             if new:
                 w.writeheader()
             w.writerows(rows)
@@ -519,7 +521,7 @@ class MetricsHook:
         kept = [row for row in rows if row["step"] % self.every == 0]
         if kept:
             self._append_jsonl("step", kept)
-            self._append_csv(STEPS_CSV, kept)
+            self._append_csv(STEPS_CSV, kept, STEP_COLUMNS)
 
     def on_epoch_end(self, state: TrainState, metrics: dict[str, Any]) -> bool:
         self._append_jsonl("epoch", [metrics])
@@ -576,9 +578,15 @@ class TensorBoardHook:
 def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
     """The rows of ``metrics.jsonl`` (none when it is missing), up to a last line cut short by a kill; any other
     line that is not a JSON object is a ``ValueError`` naming the file."""
+    return read_metrics_rows(run_dir)[0]
+
+
+def read_metrics_rows(run_dir: Path) -> tuple[list[dict[str, Any]], int | None]:
+    """:func:`read_metrics`, and the number of the last line of ``metrics.jsonl`` when it was cut short (left out
+    of the rows), else ``None``."""
     path = Path(run_dir) / METRICS_JSONL
     if not path.exists():
-        return []
+        return [], None
     lines = [line for line in read_text(path).splitlines() if line.strip()]
     rows = []
     for i, line in enumerate(lines):
@@ -586,13 +594,13 @@ def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
             row = json.loads(line)
         except (ValueError, RecursionError):
             if i == len(lines) - 1:  # the last line, cut short when the run was killed
-                break
+                return rows, i + 1
             raise ValueError(f"{path} is damaged: line {i + 1} is not JSON") from None
         problem = _row_problem(row)
         if problem:
             raise ValueError(f"{path} is damaged: line {i + 1} is not a metrics row ({problem})")
         rows.append(row)
-    return rows
+    return rows, None
 
 
 _ROW_KEYS = {"step": ("step",), "epoch": ("epoch", "step", "time_s")}
