@@ -337,6 +337,7 @@ def test_a_quick_report_warns_at_its_top_and_a_measured_one_does_not(tmp_path):
     (recommendation.main, ["--threads", "0"], "argument --threads: expected a whole number from 1 to 1024, got '0'"),
     (speed.main, ["--jobs", "0"], "argument --jobs: expected a whole number from 1 to 64, got '0'"),
     (speed.main, ["--repeats", "0"], "argument --repeats: expected a whole number from 1 to 1000, got '0'"),
+    (time_to_accuracy.main, ["--jobs", "0"], "argument --jobs: expected a whole number from 1 to 64, got '0'"),
 ])
 def test_jobs_threads_and_repeats_each_name_their_own_flag_and_range(main, argv, expected, capsys):
     with pytest.raises(SystemExit):

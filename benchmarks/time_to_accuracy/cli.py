@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import time_to_accuracy
-from benchmarks.common.cli import markdown_path, reading, run_main
+from benchmarks.common.cli import MAX_JOBS, markdown_path, reading, run_main
 from benchmarks.common.paths import RESULTS_DIR, ROOT
 from benchmarks.common.runner import run_tasks
 from benchmarks.time_to_accuracy.analysis import analyze
@@ -25,6 +25,7 @@ from benchmarks.time_to_accuracy.run_cache import RunCache
 from benchmarks.time_to_accuracy.runs import Task, key, label, measure
 from benchmarks.time_to_accuracy.settings import FULL, QUICK, Settings
 from benchmarks.time_to_accuracy.usage import machine
+from onecycle.cli.common import whole
 
 RESULTS_FILE = RESULTS_DIR / "time-to-accuracy.json"
 RUNS_FILE = RESULTS_DIR / "time-to-accuracy-runs.json"
@@ -36,9 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=COMMAND, description=time_to_accuracy.__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true",
                         help=f"a smoke run of seconds: tiny digits subsets, one seed (into {shown(QUICK_DIR)}/)")
-    parser.add_argument("--jobs", type=int, default=1,
-                        help="runs side by side in worker processes (default 1); with the recipe's one thread a "
-                             "run, 2 keep both cores of a two-core machine busy")
+    parser.add_argument("--jobs", type=whole(MAX_JOBS), default=1, metavar="N",
+                        help=f"runs side by side in worker processes, 1 to {MAX_JOBS} (default 1); with the recipe's "
+                             "one thread a run, 2 keep both cores of a two-core machine busy")
     parser.add_argument("--out", type=markdown_path,
                         help="Markdown file (.md) whose time-to-accuracy section (between two marker lines) is "
                              "written (default docs/BENCHMARKS.md; quick: BENCHMARKS.md in the quick dir); any other "
@@ -62,8 +63,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Measure what the benchmark still misses, then write the results and the report."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.jobs < 1:
-        parser.error("--jobs must be at least 1")
     return run_main(COMMAND, lambda: run(args))
 
 
