@@ -5,6 +5,7 @@ continuing what is there, and the temporary files of a killed writer removed."""
 import errno
 import json
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -297,6 +298,40 @@ def test_demo_again_continues_a_run_cut_short_exactly(demos, tmp_path, capsys, m
     full = rundir.read_checkpoint(demos / "full" / rundir.CHECKPOINT)["model"]
     cut = rundir.read_checkpoint(run_dir / rundir.CHECKPOINT)["model"]
     assert all(torch.equal(full[k], cut[k]) for k in full)
+
+
+def test_a_demo_stopped_by_a_signal_says_to_run_the_same_demo_command_again(demos, tmp_path, capsys, monkeypatch):
+    """Not ``train --resume``: the demo command again (without --overwrite) continues the run and writes the
+    report."""
+    without_fashion_mnist(monkeypatch)
+    run_dir = tmp_path / "run dir"
+    run_dir.mkdir()
+    for name in ("sweep.json", "finder.json"):
+        shutil.copy(demos / "full" / name, run_dir / name)
+
+    class Signal:
+        def on_epoch_end(self, state, metrics):
+            if state.epoch == 1:  # SIGINT, as Ctrl-C sends it: training stops after the next step, checkpointed
+                os.kill(os.getpid(), signal.SIGINT)
+            return False
+
+    real = demo.train_run
+    monkeypatch.setattr(demo, "train_run", lambda *a, **kw: real(*a, **{**kw, "extra_hooks": [Signal()]}))
+    given = ["demo", "--run-dir", str(run_dir), *DEMO, "--overwrite"]
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        code, captured = _run(given, capsys)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert code == 128 + signal.SIGINT, captured.err
+    command = shlex.join(["onecycle", *given[:-1]])
+    last = captured.err.strip().splitlines()[-1]
+    assert last.startswith("onecycle demo: stopped by SIGINT: the run is in ")
+    assert last.endswith(f"resume it with `{command}`") and "train --resume" not in last
+    monkeypatch.setattr(demo, "train_run", real)
+    code, captured = _run(shlex.split(command)[1:], capsys)
+    assert code == 0, captured.err
+    assert f"resuming the run in {run_dir} after epoch 1/2" in captured.out and "[3/3] report" in captured.out
 
 
 def test_demo_with_other_settings_is_refused_unless_overwrite(demos, tmp_path, capsys, monkeypatch):

@@ -32,6 +32,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.reconfigure(line_buffering=True)
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # the command as given, to say how to run it again
     try:
         return int(args.func(args) or 0)
     except (CommandError, DatasetNotFound, DatasetError, ValueError, FileNotFoundError) as err:

@@ -4,6 +4,8 @@ range test, 1cycle training and a report."""
 from __future__ import annotations
 
 import argparse
+import shlex
+import sys
 import time
 
 from onecycle.cli.common import RUN_SETTINGS, PrintEpochs, add_run_arguments, config_from_args, show
@@ -11,6 +13,7 @@ from onecycle.config import RunConfig
 from onecycle.datasets import DatasetNotFound
 from onecycle.experiment import Setup, complete_run, kept_run, prepare, resolve, train_run
 from onecycle.guard import locked
+from onecycle.interrupt import StopRequest
 from onecycle.report import read_run, results_table, write_report
 from onecycle.schedules import POLICIES
 
@@ -74,8 +77,13 @@ def run(args: argparse.Namespace) -> int:
         else:
             if kept is not None:
                 print(f"resuming the run in {run_dir} after epoch {kept.epoch}/{cfg.epochs}")
+            stop = StopRequest()
             state = train_run(setup, run_dir, max_lr, wd, resume=kept, overwrite=kept is None,
-                              extra_hooks=[] if args.quiet else [PrintEpochs()])
+                              extra_hooks=[] if args.quiet else [PrintEpochs()], stop=stop,
+                              resume_command=again(args))
+            if state.stopped and stop.signal is not None and not state.diverged:  # the checkpoint holds the run
+                print(f"onecycle demo: {state.stopped}", file=sys.stderr)
+                return 128 + stop.signal
             if state.stopped:
                 raise ValueError(state.stopped)
         print("[3/3] report", flush=True)
@@ -86,6 +94,12 @@ def run(args: argparse.Namespace) -> int:
         print(f"  {name:<13} {value}")
     print(f"whole command {time.perf_counter() - start:.0f} s (data, sweep, range test, training, report)")
     return 0
+
+
+def again(args: argparse.Namespace) -> str:
+    """The demo command as given, without ``--overwrite``: run again, it reuses the sweep and range test and
+    continues the training run from its checkpoint."""
+    return shlex.join(["onecycle", *(a for a in args.argv if a != "--overwrite")])
 
 
 def load(args: argparse.Namespace, cfg: RunConfig) -> Setup:
