@@ -190,7 +190,8 @@ def test_without_a_gpu_a_preset_estimated_within_the_hour_runs_on_the_cpu(step_s
         assert started == [] and "run it on a GPU or pass --force" in capsys.readouterr().err
 
 
-def test_force_beyond_the_hour_prints_the_estimate_and_runs(tmp_path, monkeypatch, capsys):
+def test_force_beyond_the_hour_prints_the_estimate_and_runs(tmp_path, monkeypatch, nowhere, capsys):
+    _write_cifar(nowhere, per_batch=2, n_test=5)  # CIFAR-10 is here: nothing to download
     timed, started = [], []
     monkeypatch.setattr("onecycle.cli.reproduce.seconds_per_step", lambda cfg, steps: timed.append(cfg) or 5.2)
 
@@ -206,6 +207,22 @@ def test_force_beyond_the_hour_prints_the_estimate_and_runs(tmp_path, monkeypatc
     assert (f"r56-wd-sweep would take about {duration(700 * 5.2)} on this CPU (measured 5.2 s/step × 700 steps, test "
             f"evaluation not counted): beyond {duration(reproduce.CPU_LIMIT_S)}, run all the same (--force)"
             ) in out.splitlines()
+
+
+def test_force_downloads_missing_data_before_it_times_a_step(tmp_path, monkeypatch, nowhere, capsys):
+    """Offline, --force fails at once with the download's error, not after a minute of timing."""
+    timed, fetched = [], []
+    monkeypatch.setattr("onecycle.cli.reproduce.seconds_per_step", lambda cfg, steps: timed.append(cfg) or 5.2)
+
+    def load_dataset(name, data_dir=None, download=True, **kwargs):
+        fetched.append((name, data_dir, download))
+        raise datasets.DatasetNotFound("CIFAR-10 is not here and the download failed (offline)")
+
+    monkeypatch.setattr(datasets, "load_dataset", load_dataset)
+    assert main(["reproduce", "r56-95ep", "--device", "cpu", "--run-dir", str(tmp_path / "run"), "--force"]) == 2
+    out, err = capsys.readouterr()
+    assert fetched == [("cifar10", None, True)] and not timed and "timing" not in out
+    assert err == "onecycle reproduce: error: CIFAR-10 is not here and the download failed (offline)\n"
 
 
 def test_without_a_gpu_or_cifar_it_says_both_in_one_line(tmp_path, monkeypatch, nowhere, capsys):

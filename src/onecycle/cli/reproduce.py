@@ -82,6 +82,8 @@ def run(args: argparse.Namespace) -> int:
             raise CommandError(f"{preset.name} needs {cfg.dataset}: {absent}")
         device = pick_device(cfg.device)
         steps = planned_steps(cfg, preset.job) * args.seeds
+        if device.type != "cuda" and args.force and datasets.missing(cfg.dataset, cfg.data_dir, cfg.download):
+            datasets.load_dataset(cfg.dataset, cfg.data_dir, cfg.download)  # the download first: it may fail at once
         if device.type != "cuda":
             print(f"no CUDA GPU: timing a few training steps of {preset.name} on {device} to say how long it would "
                   "take", flush=True)
