@@ -460,6 +460,10 @@ def test_too_few_steps_are_warned_about_with_what_would_be_enough():
     assert "--batch-size" not in tiny and tiny.endswith("use more --epochs (10 give 100 steps)")
     fashion = from_dict({"epochs": 1})  # 60,000 images: 234 steps in one epoch
     assert experiment.few_steps_warning(fashion, 60_000, 234) is None
+    # 256 images: only batches of 4 or less make 100 steps in 2 epochs, too small to suggest
+    small = experiment.few_steps_warning(cfg.replace(batch_size=32, epochs=2), 256, 8)
+    assert "--batch-size" not in small and small.endswith("use more --epochs (13 give 104 steps)")
+    assert "(16 gives 104 steps)" in experiment.few_steps_warning(cfg.replace(batch_size=32, epochs=1), 1664, 52)
 
 
 def test_a_run_that_ends_worse_than_it_started_says_so_in_the_log_the_summary_and_the_report(tmp_path, caplog):

@@ -639,6 +639,10 @@ FEW_STEPS = RANGE_TEST.num_steps
 """A training run of fewer optimizer steps than a (default) range test takes is too short to trust: its schedule's
 phases are a handful of steps each, and the lr was chosen by watching the loss over more steps than it trains."""
 
+SMALLEST_SUGGESTED_BATCH = 16
+"""The smallest batch size :func:`few_steps_warning` suggests: below it, batch norm's statistics are too noisy to
+train on, so more epochs are the only advice."""
+
 
 def few_steps_warning(cfg: RunConfig, images: int, steps_per_epoch: int) -> str | None:
     """Why a run of ``cfg.epochs`` epochs of ``steps_per_epoch`` steps (``images`` training images) is too short
@@ -648,7 +652,8 @@ def few_steps_warning(cfg: RunConfig, images: int, steps_per_epoch: int) -> str 
     if total >= FEW_STEPS:
         return None
     fixes = []
-    smaller = [b for b in (2**k for k in range(cfg.batch_size.bit_length())) if b < cfg.batch_size
+    smaller = [b for b in (2**k for k in range(cfg.batch_size.bit_length()))
+               if SMALLEST_SUGGESTED_BATCH <= b < cfg.batch_size
                and cfg.epochs * num_batches(images, b, drops_last(images, b)) >= FEW_STEPS]
     if smaller:
         steps = cfg.epochs * num_batches(images, smaller[-1], drops_last(images, smaller[-1]))
