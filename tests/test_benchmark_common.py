@@ -343,3 +343,11 @@ def test_jobs_threads_and_repeats_each_name_their_own_flag_and_range(main, argv,
     with pytest.raises(SystemExit):
         main(argv)
     assert capsys.readouterr().err.strip().splitlines()[-1].endswith(f"error: {expected}")
+
+
+def test_the_line_before_measuring_says_what_is_to_measure_or_that_everything_is_cached():
+    from benchmarks.common.cli import measurements_to_make
+
+    assert measurements_to_make(3, 5, "more later") == "3 measurement(s) to make now (more later), 5 cached"
+    assert measurements_to_make(0, 28, "more later") == ("nothing to measure: every measurement is cached (28 in the "
+                                                         "cache)")

@@ -22,6 +22,15 @@ class BenchmarkError(Exception):
     """A problem with a benchmark's input or files, reported as one line naming the file."""
 
 
+def measurements_to_make(todo: int, cached: int, later: str) -> str:
+    """The line a benchmark prints before it measures: ``todo`` measurements to make now (``later``: when more
+    come), or, with none, that every one it needs is in the cache of ``cached`` runs (none comes later: more are
+    planned only as measurements finish)."""
+    if todo == 0:
+        return f"nothing to measure: every measurement is cached ({cached} in the cache)"
+    return f"{todo} measurement(s) to make now ({later}), {cached} cached"
+
+
 def markdown_path(text: str) -> Path:
     """``--out``: the path of a Markdown file (``.md``; it need not exist, but must not be a directory). Its figures,
     if any, go to ``images/`` beside it."""

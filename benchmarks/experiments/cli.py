@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import experiments
-from benchmarks.common.cli import MAX_JOBS, markdown_path, reading, run_main
+from benchmarks.common.cli import MAX_JOBS, markdown_path, measurements_to_make, reading, run_main
 from benchmarks.common.paths import RESULTS_DIR, ROOT
 from benchmarks.common.runner import run_tasks
 from benchmarks.experiments.analysis import analyze
@@ -104,8 +104,8 @@ def run(args: argparse.Namespace) -> int:
 
     todo = [t for t in plan(settings, lookup) if key(t) not in cache]
     queued = {key(t) for t in todo}
-    print(f"{len(todo)} measurement(s) to make now (more once the range test and the sweep are in), "
-          f"{len(cache.runs)} cached", file=sys.stderr, flush=True)
+    print(measurements_to_make(len(todo), len(cache.runs), "more once the range test and the sweep are in"),
+          file=sys.stderr, flush=True)
 
     def finished(task: Task, value: dict[str, Any]) -> list[Task]:
         cache.record(key(task), value)
