@@ -1,5 +1,6 @@
-"""Guarding a run directory: one process at a time writes to it (a lock that dies with its process), a fresh start
-never replaces a run silently, and temporary files left by a killed process are removed."""
+"""Guarding a run directory: one process at a time writes to it (a lock that dies with its process; the same lock
+guards any file, :func:`locked_file`), a fresh start never replaces a run silently, and temporary files left by a
+killed process are removed."""
 
 from __future__ import annotations
 
@@ -33,29 +34,37 @@ class RunDirInUse(RunDirError):
     """Another process holds the lock of the run directory."""
 
 
+class LockHeld(ValueError):
+    """Another process holds a lock file (:func:`locked_file`): ``holder`` is who, as it wrote itself into the file
+    (``"onecycle train (pid 1234)"``, ``"this process"``), ``pid`` its process id (``None``: unknown)."""
+
+    def __init__(self, path: Path, holder: str, pid: int | None) -> None:
+        super().__init__(f"{path} is held by {holder}")
+        self.holder, self.pid = holder, pid
+
+
 @contextlib.contextmanager
 def locked(run_dir: Path, command: str) -> Iterator[None]:
     """Hold the lock of ``run_dir`` (created as needed) for the block, as ``onecycle command``; another process
-    holding it is a :class:`RunDirInUse` naming its pid, at once. The lock is an ``flock`` on :data:`LOCK_FILE`,
-    so the kernel releases it when its process dies, however it dies: a killed holder never blocks. Temporary
-    files of a killed writer are removed once the lock is held. On the way out the lock file goes, and so do the
-    directories this call created when they are still empty (a command that failed leaves nothing behind)."""
+    holding it is a :class:`RunDirInUse` naming its pid, at once. The lock is :func:`locked_file` on
+    :data:`LOCK_FILE`, so a killed holder never blocks. Temporary files of a killed writer are removed once the
+    lock is held. On the way out the lock file goes, and so do the directories this call created when they are
+    still empty (a command that failed leaves nothing behind)."""
     run_dir = Path(run_dir)
     created = [d for d in (run_dir, *run_dir.parents) if not d.exists()]
     run_dir.mkdir(parents=True, exist_ok=True)
-    path = run_dir / LOCK_FILE
     try:
-        fd = _acquire(path, command)
-        try:
+        with contextlib.ExitStack() as stack:
+            try:
+                stack.enter_context(locked_file(run_dir / LOCK_FILE, f"onecycle {command}", run_dir))
+            except LockHeld as err:
+                raise RunDirInUse(f"{run_dir} is in use by {err.holder}: one command at a time writes to a run "
+                                  "directory; wait for it to finish, or use another directory") from None
             removed = rundir.remove_temporaries(run_dir)
             if removed:
                 log.info("removed %d temporary file(s) a killed process left in %s: %s", len(removed), run_dir,
                          ", ".join(removed))
             yield
-        finally:
-            if fd is not None:
-                path.unlink(missing_ok=True)  # while still held: a waiting process then locks a new file
-                os.close(fd)
     finally:
         for directory in created:  # deepest first
             try:
@@ -64,9 +73,26 @@ def locked(run_dir: Path, command: str) -> Iterator[None]:
                 break
 
 
-def _acquire(path: Path, command: str) -> int | None:
-    """The descriptor of ``path``, locked and holding this process's pid and command (``None`` where there are no
-    locks: Windows, or a file system without them)."""
+@contextlib.contextmanager
+def locked_file(path: Path, holder: str, guarded: Path | None = None) -> Iterator[None]:
+    """Hold the lock file ``path`` (its directory must exist) for the block, writing this process's pid and
+    ``holder`` (``"onecycle train"``) into it; another process holding it is a :class:`LockHeld`, at once. The lock
+    is an ``flock``, so the kernel releases it when its process dies, however it dies: a killed holder never
+    blocks. The file goes on the way out. ``guarded``: what the lock guards (default ``path``), named by the
+    warning where the file system has no locks and the block runs without one."""
+    path = Path(path)
+    fd = _acquire(path, holder, guarded or path)
+    try:
+        yield
+    finally:
+        if fd is not None:
+            path.unlink(missing_ok=True)  # while still held: a waiting process then locks a new file
+            os.close(fd)
+
+
+def _acquire(path: Path, holder: str, guarded: Path) -> int | None:
+    """The descriptor of ``path``, locked and holding this process's pid and ``holder`` (``None`` where there are
+    no locks: Windows, or a file system without them)."""
     if fcntl is None:  # pragma: no cover
         return None
     for _ in range(100):
@@ -78,20 +104,19 @@ def _acquire(path: Path, command: str) -> int | None:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = _holder(fd)
+            who, pid = _holder(fd)
             os.close(fd)
-            raise RunDirInUse(f"{path.parent} is in use by {holder}: one command at a time writes to a run "
-                              "directory; wait for it to finish, or use another directory") from None
+            raise LockHeld(path, who, pid) from None
         except OSError as err:  # a file system without locks (some network ones)
             os.close(fd)
-            log.warning("cannot lock %s (%s): running without the lock", path.parent, err.strerror or err)
+            log.warning("cannot lock %s (%s): running without the lock", guarded, err.strerror or err)
             return None
         if _is_file_at(fd, path):
             os.ftruncate(fd, 0)
-            os.pwrite(fd, f"{os.getpid()} onecycle {command}\n".encode(), 0)
+            os.pwrite(fd, f"{os.getpid()} {holder}\n".encode(), 0)
             return fd
         os.close(fd)  # the holder removed this file as it released it: lock the one there now
-    raise RunDirError(f"{path.parent}: could not take its lock ({path} kept being replaced)")
+    raise LockHeld(path, "another process (pid unknown)", None)  # taken and released a hundred times meanwhile
 
 
 def _is_file_at(fd: int, path: Path) -> bool:
@@ -104,16 +129,16 @@ def _is_file_at(fd: int, path: Path) -> bool:
     return (mine.st_dev, mine.st_ino) == (here.st_dev, here.st_ino)
 
 
-def _holder(fd: int) -> str:
-    """Who holds the lock of ``fd``, as the holder wrote it: ``"onecycle train (pid 1234)"``."""
+def _holder(fd: int) -> tuple[str, int | None]:
+    """Who holds the lock of ``fd``, as the holder wrote it (``"onecycle train (pid 1234)"``), and its pid."""
     deadline = time.monotonic() + _HOLDER_WAIT_S
     while True:
         words = os.pread(fd, 200, 0).decode(errors="replace").split()
         if words and words[0].isdigit():
             pid = int(words[0])
-            return "this process" if pid == os.getpid() else f"{' '.join(words[1:3]) or 'onecycle'} (pid {pid})"
+            return "this process" if pid == os.getpid() else f"{' '.join(words[1:3]) or 'onecycle'} (pid {pid})", pid
         if time.monotonic() > deadline:
-            return "another process (pid unknown)"
+            return "another process (pid unknown)", None
         time.sleep(0.02)
 
 
