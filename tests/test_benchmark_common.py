@@ -22,6 +22,7 @@ from benchmarks.recommendation.cases import CASES, QUICK_CASE
 from benchmarks.speed import cli as speed
 from benchmarks.time_to_accuracy import cli as time_to_accuracy
 
+MOVE_ASIDE = "; move {file} aside and run again: the runs it held are then measured again"
 BENCHMARKS = {"recommendation": recommendation, "experiments": experiments, "time_to_accuracy": time_to_accuracy}
 DAMAGED = {
     "truncated": ('{"settings": {"seeds": [0, 1', "cannot read a results file: {path} is not valid JSON"),
@@ -258,7 +259,31 @@ def test_a_corrupt_journal_line_before_the_last_is_one_error_naming_its_line(tmp
     assert BENCHMARKS[name].main(argv) == 2
     error = _one_error_line(capsys, name)
     assert f"{journal} is damaged: line 2 is not valid JSON (" in error
-    assert error.endswith("; only a last line torn by a kill is dropped)")
+    assert error.endswith(f"; only a last line torn by a kill is dropped){MOVE_ASIDE.format(file=journal)}")
+
+
+def _argv(tmp_path: Path, runs: Path) -> list[str]:
+    return ["--quick", "--runs", str(runs), "--results", str(tmp_path / "r.json"), "--out", str(tmp_path / "R.md")]
+
+
+@pytest.mark.parametrize("damage", ["truncated cache", "corrupt journal line"])
+@pytest.mark.parametrize("name", BENCHMARKS)
+def test_a_damaged_cache_or_journal_says_to_move_it_aside_and_that_its_runs_are_measured_again(tmp_path, capsys,
+                                                                                                 name, damage):
+    runs = tmp_path / "runs.json"
+    journal = RunCache.journal_of(runs)
+    if damage == "truncated cache":
+        runs.write_text('{"runs": {"a": [0.9, false')
+        message = (f"cannot read the run cache: {runs} is not valid JSON (JSONDecodeError: Expecting ',' delimiter: "
+                   f"line 1 column 27 (char 26)); move {runs} aside and run again: the runs it held are then measured "
+                   "again")
+    else:
+        journal.write_text('\n{"key": "b", "run"\n{"key": "c", "run')
+        message = (f"{journal} is damaged: line 2 is not valid JSON (JSONDecodeError: Expecting ':' delimiter: line 1 "
+                   "column 19 (char 18); only a last line torn by a kill is dropped); move "
+                   f"{journal} aside and run again: the runs it held are then measured again")
+    assert BENCHMARKS[name].main(_argv(tmp_path, runs)) == 2
+    assert _one_error_line(capsys, name) == f"python -m benchmarks.{name}: error: {message}"
 
 
 # A cached run as each benchmark keeps it, its accuracy a string (as a hand edit leaves it).
@@ -281,11 +306,13 @@ def test_a_hand_edited_cached_run_is_one_error_naming_the_file_the_key_and_the_v
     runs = tmp_path / "runs.json"
     if place == "file":
         runs.write_text(json.dumps({"runs": {key: run}}))
-        message = f"{runs} is damaged: the run {key}: accuracy must be a number in [0, 1], got '0.9'"
+        message = (f"{runs} is damaged: the run {key}: accuracy must be a number in [0, 1], got '0.9'"
+                   f"{MOVE_ASIDE.format(file=runs)}")
     else:
         journal = RunCache.journal_of(runs)
         journal.write_text(json.dumps({"key": key, "run": run}) + "\n")
-        message = f"{journal} is damaged: line 1, the run {key}: accuracy must be a number in [0, 1], got '0.9'"
+        message = (f"{journal} is damaged: line 1, the run {key}: accuracy must be a number in [0, 1], got '0.9'"
+                   f"{MOVE_ASIDE.format(file=journal)}")
     argv = ["--quick", "--runs", str(runs), "--results", str(tmp_path / "r.json"), "--out", str(tmp_path / "R.md")]
     assert BENCHMARKS[name].main(argv) == 2
     assert _one_error_line(capsys, name) == f"python -m benchmarks.{name}: error: {message}"

@@ -41,15 +41,18 @@ def markdown_path(text: str) -> Path:
     return path
 
 
-def read_json(path: Path, what: str, keys: Iterable[str] = ()) -> Any:
+def read_json(path: Path, what: str, keys: Iterable[str] = (), remedy: str = "") -> Any:
     """The JSON object in ``path``, ``what`` the file is (for the message): a missing, unreadable, truncated or
-    corrupt file, or one without ``keys`` at its top, is a :class:`BenchmarkError` naming it."""
+    corrupt file, or one without ``keys`` at its top, is a :class:`BenchmarkError` naming it; ``remedy`` ends the
+    message of a file that is not valid JSON (truncated, corrupt)."""
     from onecycle.rundir import read_json as read
 
     try:
         data = read(path)
-    except (FileNotFoundError, ValueError) as err:  # their messages name the file
+    except FileNotFoundError as err:  # its message names the file
         raise BenchmarkError(f"cannot read {what}: {err}") from None
+    except ValueError as err:  # its message names the file
+        raise BenchmarkError(f"cannot read {what}: {err}{remedy}") from None
     except OSError as err:  # a directory, no permission...
         raise BenchmarkError(f"cannot read {what}: {path}: {err.strerror or err}") from None
     missing = [k for k in keys if not isinstance(data, dict) or k not in data]

@@ -11,7 +11,8 @@ file as well) and :meth:`RunCache.save` folds it into the file.
 Every run read back, from the file and from the journal, goes through the benchmark's own check
 (:meth:`RunCache.check_run`), so that a damaged or hand-edited run (an accuracy of ``"0.9"`` or NaN, lists that
 should pair up but differ in length) is one :class:`~benchmarks.common.cli.BenchmarkError` naming the file, the
-run's key and the value, never a traceback from the analysis or a report built from it.
+run's key and the value, never a traceback from the analysis or a report built from it; a damaged file's error
+says to move it aside (:func:`move_aside`).
 """
 
 from __future__ import annotations
@@ -25,6 +26,11 @@ from benchmarks.common.cli import BenchmarkError, read_json
 
 KEY_SHOWN = 200
 """The characters of a run's key an error message shows (a hand-edited key may be a megabyte long)."""
+
+
+def move_aside(file: Path) -> str:
+    """What the error of a damaged cache or journal ``file`` ends with: what the user can do about it."""
+    return f"; move {file} aside and run again: the runs it held are then measured again"
 
 
 class RunCache:
@@ -51,11 +57,12 @@ class RunCache:
         """The cache in ``path`` and its journal (either may be missing), journaling new measurements there;
         ``kwargs`` go to the constructor. A cache file that is truncated, corrupt or not a cache, or a run in
         either file that :meth:`check_run` refuses, is a :class:`~benchmarks.common.cli.BenchmarkError` naming
-        the file (and the run's key and the value). A last journal line torn by a kill is dropped from the
-        journal too, so that the next entry does not follow it."""
+        the file (and the run's key and the value), and says to move a damaged file aside (:func:`move_aside`). A
+        last journal line torn by a kill is dropped from the journal too, so that the next entry does not follow
+        it."""
         runs: dict[str, Any] = {}
         if path.exists():
-            runs = read_json(path, "the run cache", ("runs",))["runs"]
+            runs = read_json(path, "the run cache", ("runs",), move_aside(path))["runs"]
             if not isinstance(runs, dict):
                 raise BenchmarkError(f"{path} is not the run cache of this benchmark: its runs are not an object")
             for key, run in runs.items():
@@ -79,7 +86,7 @@ class RunCache:
         except ValueError as err:
             at = f"line {line}, " if line is not None else ""
             shown = key if len(key) <= KEY_SHOWN else f"{key[:KEY_SHOWN]}..."
-            raise BenchmarkError(f"{file} is damaged: {at}the run {shown}: {err}") from None
+            raise BenchmarkError(f"{file} is damaged: {at}the run {shown}: {err}{move_aside(file)}") from None
 
     @classmethod
     def journal_runs(cls, journal: Path) -> dict[str, Any]:
@@ -107,10 +114,11 @@ class RunCache:
                 if number == len(lines):  # no newline after it: torn by a kill in the middle of its write
                     return runs, start
                 raise BenchmarkError(f"{journal} is damaged: line {number} is not valid JSON ({type(err).__name__}: "
-                                     f"{err}; only a last line torn by a kill is dropped)") from None
+                                     f"{err}; only a last line torn by a kill is dropped){move_aside(journal)}"
+                                     ) from None
             if not (isinstance(entry, dict) and set(entry) == {"key", "run"} and isinstance(entry["key"], str)):
                 raise BenchmarkError(f"{journal} is not a run journal of this benchmark: line {number} is not "
-                                     "an entry (key and run)")
+                                     f"an entry (key and run){move_aside(journal)}")
             cls._check(journal, entry["key"], entry["run"], number)
             runs[entry["key"]] = entry["run"]
         return runs, None
