@@ -6,7 +6,11 @@ measured."""
 import dataclasses
 import json
 import math
+import os
 import re
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -22,6 +26,7 @@ from benchmarks.recommendation.cases import CASES, QUICK_CASE
 from benchmarks.speed import cli as speed
 from benchmarks.time_to_accuracy import cli as time_to_accuracy
 
+REPO = Path(__file__).resolve().parent.parent
 MOVE_ASIDE = "; move {file} aside and run again: the runs it held are then measured again"
 BENCHMARKS = {"recommendation": recommendation, "experiments": experiments, "time_to_accuracy": time_to_accuracy}
 DAMAGED = {
@@ -266,6 +271,10 @@ def _argv(tmp_path: Path, runs: Path) -> list[str]:
     return ["--quick", "--runs", str(runs), "--results", str(tmp_path / "r.json"), "--out", str(tmp_path / "R.md")]
 
 
+def _in_use(runs: Path, pid: int) -> str:
+    return f"{runs} is in use by another run of this benchmark (pid {pid}); wait for it or use another --runs"
+
+
 @pytest.mark.parametrize("damage", ["truncated cache", "corrupt journal line"])
 @pytest.mark.parametrize("name", BENCHMARKS)
 def test_a_damaged_cache_or_journal_says_to_move_it_aside_and_that_its_runs_are_measured_again(tmp_path, capsys,
@@ -284,6 +293,77 @@ def test_a_damaged_cache_or_journal_says_to_move_it_aside_and_that_its_runs_are_
                    f"{journal} aside and run again: the runs it held are then measured again")
     assert BENCHMARKS[name].main(_argv(tmp_path, runs)) == 2
     assert _one_error_line(capsys, name) == f"python -m benchmarks.{name}: error: {message}"
+    assert not RunCache.lock_of(runs).exists()  # released after the error
+    with RunCache.locked(runs, "again"):
+        pass
+
+
+@pytest.mark.parametrize("name", BENCHMARKS)
+def test_a_second_run_on_the_same_cache_is_refused_at_once_naming_the_cache_and_the_pid(tmp_path, capsys, name):
+    runs = tmp_path / "runs.json"
+    runs.write_text('{"runs": {}}')
+    with RunCache.locked(runs, f"python -m benchmarks.{name}"):
+        assert RunCache.lock_of(runs).read_text() == f"{os.getpid()} python -m benchmarks.{name}\n"
+        assert BENCHMARKS[name].main(_argv(tmp_path, runs)) == 2
+        assert _one_error_line(capsys, name) == f"python -m benchmarks.{name}: error: {_in_use(runs, os.getpid())}"
+        assert RunCache.lock_of(runs).exists()  # the refused run leaves the holder's lock alone
+        with pytest.raises(BenchmarkError, match=re.escape(_in_use(runs, os.getpid()))), RunCache.locked(runs, "x"):
+            pass
+        argv = [*_argv(tmp_path, runs), "--render"]  # --render reads the results only: no lock, its own error
+        assert BENCHMARKS[name].main(argv) == 2
+        assert "cannot read a results file" in _one_error_line(capsys, name)
+    assert runs.read_text() == '{"runs": {}}' and not (tmp_path / "r.json").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["runs.json"]  # the lock file is gone with its holder
+
+
+@pytest.mark.parametrize("name", BENCHMARKS)
+def test_a_run_holds_the_lock_while_it_measures_and_releases_it_at_the_end_and_after_an_error(tmp_path, monkeypatch,
+                                                                                            name):
+    runs = tmp_path / "runs.json"
+    held = []
+
+    def measure(*args, **kwargs):
+        held.append(RunCache.lock_of(runs).read_text())
+        if len(held) == 2:
+            raise RuntimeError("stopped")
+
+    monkeypatch.setattr(BENCHMARKS[name], "run_cases" if name == "recommendation" else "run_tasks", measure)
+    assert BENCHMARKS[name].main(_argv(tmp_path, runs)) == 0  # nothing measured: a report of what is missing
+    assert not RunCache.lock_of(runs).exists()
+    with pytest.raises(RuntimeError, match="stopped"):
+        BENCHMARKS[name].main(_argv(tmp_path, runs))
+    assert held == [f"{os.getpid()} python -m benchmarks.{name}\n"] * 2
+    assert not RunCache.lock_of(runs).exists()
+    with RunCache.locked(runs, "again"):  # released: this process takes it
+        pass
+
+
+HOLD = """
+import sys, time
+from pathlib import Path
+from benchmarks.common.run_cache import RunCache
+with RunCache.locked(Path(sys.argv[1]), "python -m benchmarks.experiments"):
+    print("held", flush=True)
+    time.sleep(600)
+"""
+
+
+def test_a_run_in_another_process_is_refused_and_its_lock_no_longer_blocks_once_it_is_killed(tmp_path, capsys):
+    runs = tmp_path / "runs.json"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "src"), str(REPO)])}
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(runs)], env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline() == "held\n"
+        assert experiments.main(_argv(tmp_path, runs)) == 2
+        assert _one_error_line(capsys, "experiments") == (f"python -m benchmarks.experiments: error: "
+                                                          f"{_in_use(runs, holder.pid)}")
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.communicate(timeout=60)
+    assert RunCache.lock_of(runs).read_text().startswith(f"{holder.pid} ")  # left behind by the kill, not held
+    with RunCache.locked(runs, "python -m benchmarks.experiments"):
+        assert RunCache.lock_of(runs).read_text().startswith(f"{os.getpid()} ")
+    assert not RunCache.lock_of(runs).exists()
 
 
 # A cached run as each benchmark keeps it, its accuracy a string (as a hand edit leaves it).

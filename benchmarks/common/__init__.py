@@ -1,4 +1,4 @@
-"""What the benchmarks share: the run cache and its journal (:mod:`.run_cache`), running tasks in worker
+"""What the benchmarks share: the run cache, its journal and its lock (:mod:`.run_cache`), running tasks in worker
 processes (:mod:`.runner`), one training run under a :class:`~onecycle.config.RunConfig` and the settings that
 name a measurement (:mod:`.training`), the mean ± std over seeds (:mod:`.stats`),
 report templates (:mod:`.template`), the report as a section of a Markdown file between two marker lines

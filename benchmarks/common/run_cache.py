@@ -13,12 +13,17 @@ Every run read back, from the file and from the journal, goes through the benchm
 should pair up but differ in length) is one :class:`~benchmarks.common.cli.BenchmarkError` naming the file, the
 run's key and the value, never a traceback from the analysis or a report built from it; a damaged file's error
 says to move it aside (:func:`move_aside`).
+
+One run of a benchmark at a time uses a cache: it holds the cache's lock (:meth:`RunCache.locked`) from before it
+reads the cache until it has written its results, and a second run is refused at once.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +57,29 @@ class RunCache:
         """The journal file that goes with the cache file ``path``."""
         return path.with_name(path.stem + "-journal.jsonl")
 
+    @staticmethod
+    def lock_of(path: Path) -> Path:
+        """The lock file of the cache file ``path``: ``.NAME.lock`` beside it, there while a run of a benchmark
+        uses the cache."""
+        return path.with_name(f".{path.name}.lock")
+
+    @staticmethod
+    @contextlib.contextmanager
+    def locked(path: Path, command: str) -> Iterator[None]:
+        """Hold the lock of the cache file ``path`` (:meth:`lock_of`, its directory created as needed) for the block,
+        as ``command``; another process holding it is a :class:`~benchmarks.common.cli.BenchmarkError` naming the
+        cache and that process's pid, at once. A killed holder never blocks (:func:`onecycle.guard.locked_file`)."""
+        from onecycle.guard import LockHeld, locked_file
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.ExitStack() as stack:
+            try:
+                stack.enter_context(locked_file(RunCache.lock_of(path), command, path))
+            except LockHeld as err:
+                raise BenchmarkError(f"{path} is in use by another run of this benchmark (pid "
+                                     f"{err.pid or 'unknown'}); wait for it or use another --runs") from None
+            yield
+
     @classmethod
     def load(cls, path: Path, **kwargs: Any) -> Any:
         """The cache in ``path`` and its journal (either may be missing), journaling new measurements there;
@@ -59,7 +87,7 @@ class RunCache:
         either file that :meth:`check_run` refuses, is a :class:`~benchmarks.common.cli.BenchmarkError` naming
         the file (and the run's key and the value), and says to move a damaged file aside (:func:`move_aside`). A
         last journal line torn by a kill is dropped from the journal too, so that the next entry does not follow
-        it."""
+        it. Call it under :meth:`locked`: only then is the cache this process's alone."""
         runs: dict[str, Any] = {}
         if path.exists():
             runs = read_json(path, "the run cache", ("runs",), move_aside(path))["runs"]

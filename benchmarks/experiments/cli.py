@@ -96,47 +96,47 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     start = time.perf_counter()
-    runs_file.parent.mkdir(parents=True, exist_ok=True)
-    cache = RunCache.load(runs_file)
+    with RunCache.locked(runs_file, COMMAND):  # until the results are written: one run at a time
+        cache = RunCache.load(runs_file)
 
-    def lookup(task: Task) -> Any:
-        return cache.get(key(task))
+        def lookup(task: Task) -> Any:
+            return cache.get(key(task))
 
-    todo = [t for t in plan(settings, lookup) if key(t) not in cache]
-    queued = {key(t) for t in todo}
-    print(measurements_to_make(len(todo), len(cache.runs), "more once the range test and the sweep are in"),
-          file=sys.stderr, flush=True)
+        todo = [t for t in plan(settings, lookup) if key(t) not in cache]
+        queued = {key(t) for t in todo}
+        print(measurements_to_make(len(todo), len(cache.runs), "more once the range test and the sweep are in"),
+              file=sys.stderr, flush=True)
 
-    def finished(task: Task, value: dict[str, Any]) -> list[Task]:
-        cache.record(key(task), value)
-        what = f"{100 * value['accuracy']:.1f}%" if task.job == "train" else "done"
-        print(f"[{len(cache.new)}] {label(task)}: {what} in {value['seconds']:.0f} s", file=sys.stderr, flush=True)
-        more = [t for t in plan(settings, lookup) if key(t) not in cache and key(t) not in queued]
-        queued.update(key(t) for t in more)
-        return more
+        def finished(task: Task, value: dict[str, Any]) -> list[Task]:
+            cache.record(key(task), value)
+            what = f"{100 * value['accuracy']:.1f}%" if task.job == "train" else "done"
+            print(f"[{len(cache.new)}] {label(task)}: {what} in {value['seconds']:.0f} s", file=sys.stderr, flush=True)
+            more = [t for t in plan(settings, lookup) if key(t) not in cache and key(t) not in queued]
+            queued.update(key(t) for t in more)
+            return more
 
-    run_tasks(todo, measure, args.jobs, finished)
-    cache.save(runs_file, final=True)
+        run_tasks(todo, measure, args.jobs, finished)
+        cache.save(runs_file, final=True)
 
-    tasks = plan(settings, lookup)
-    missing = [label(t) for t in tasks if key(t) not in cache]
-    run_time = sum(cache.get(key(t))["seconds"] for t in tasks if key(t) in cache)
-    trained = [(t.epochs, cache.get(key(t))["seconds"]) for t in tasks if t.job == "train" and key(t) in cache]
-    data = {"settings": dataclasses.asdict(settings),
-            "meta": {"command": f"{COMMAND}{' --quick' if args.quick else ''} --jobs {args.jobs}"
-                                f"{f' --threads {args.threads}' if args.threads != 1 else ''}",
-                     "machine": f"{platform.machine()}, {os.cpu_count()} CPU core(s), torch {torch.__version__}",
-                     "jobs": args.jobs, "wall_time_s": time.perf_counter() - start, "new_runs": len(cache.new),
-                     "runs": len(tasks), "run_time_s": run_time,
-                     "epochs_trained": sum(e for e, _ in trained),
-                     "fastest_epoch_s": min((sec / e for e, sec in trained), default=None),
-                     "load_average": os.getloadavg()[0], "results_file": shown(results_file),
-                     "runs_file": shown(runs_file), "images": "images", "missing": ", ".join(missing),
-                     "quick": args.quick},
-            "results": analyze(settings, lookup)}
-    write_json(results_file, data)  # the numbers first: a figure that fails to draw does not lose them
-    write(data, out, default)
-    write_json(results_file, data)  # with the figures' names
-    print(f"wrote {out} and {results_file} ({len(cache.new)} new measurement(s), "
-          f"{time.perf_counter() - start:.0f} s)", file=sys.stderr)
-    return 0
+        tasks = plan(settings, lookup)
+        missing = [label(t) for t in tasks if key(t) not in cache]
+        run_time = sum(cache.get(key(t))["seconds"] for t in tasks if key(t) in cache)
+        trained = [(t.epochs, cache.get(key(t))["seconds"]) for t in tasks if t.job == "train" and key(t) in cache]
+        data = {"settings": dataclasses.asdict(settings),
+                "meta": {"command": f"{COMMAND}{' --quick' if args.quick else ''} --jobs {args.jobs}"
+                                    f"{f' --threads {args.threads}' if args.threads != 1 else ''}",
+                         "machine": f"{platform.machine()}, {os.cpu_count()} CPU core(s), torch {torch.__version__}",
+                         "jobs": args.jobs, "wall_time_s": time.perf_counter() - start, "new_runs": len(cache.new),
+                         "runs": len(tasks), "run_time_s": run_time,
+                         "epochs_trained": sum(e for e, _ in trained),
+                         "fastest_epoch_s": min((sec / e for e, sec in trained), default=None),
+                         "load_average": os.getloadavg()[0], "results_file": shown(results_file),
+                         "runs_file": shown(runs_file), "images": "images", "missing": ", ".join(missing),
+                         "quick": args.quick},
+                "results": analyze(settings, lookup)}
+        write_json(results_file, data)  # the numbers first: a figure that fails to draw does not lose them
+        write(data, out, default)
+        write_json(results_file, data)  # with the figures' names
+        print(f"wrote {out} and {results_file} ({len(cache.new)} new measurement(s), "
+              f"{time.perf_counter() - start:.0f} s)", file=sys.stderr)
+        return 0

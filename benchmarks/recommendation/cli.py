@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import platform
 import sys
@@ -91,41 +92,43 @@ def run(args: argparse.Namespace, cases: list[Case]) -> int:
         SECTION.write(out, reading(results_file, "a results file", lambda: render(data, notes)), default)
         print(f"wrote {out}", file=sys.stderr)
         return 0
-    done: dict[str, dict[str, Any]] = {}
-    if args.resume and results_file.exists():
-        done = {c["case"]["name"]: c for c in read_results(results_file)["cases"]}
-    cache = RunCache.load(runs_file, args.threads) if runs_file else RunCache(threads=args.threads)
-    try:
-        shown = str(results_file.resolve().relative_to(ROOT))
-    except ValueError:
-        shown = str(results_file)
-    data: dict[str, Any] = {"settings": dataclasses.asdict(settings), "quick": args.quick, "threads": args.threads,
-                            "jobs": args.jobs, "machine": f"{platform.machine()}, torch {torch.__version__}",
-                            "results_file": shown, "cases": []}
-    results = {name: c for name, c in done.items() if name in {case.name for case in cases}}
-    todo = [case for case in cases if case.name not in results]
+    lock = RunCache.locked(runs_file, COMMAND) if runs_file else contextlib.nullcontext()
+    with lock:  # until the results are written: one run at a time uses the cache
+        done: dict[str, dict[str, Any]] = {}
+        if args.resume and results_file.exists():
+            done = {c["case"]["name"]: c for c in read_results(results_file)["cases"]}
+        cache = RunCache.load(runs_file, args.threads) if runs_file else RunCache(threads=args.threads)
+        try:
+            shown = str(results_file.resolve().relative_to(ROOT))
+        except ValueError:
+            shown = str(results_file)
+        data: dict[str, Any] = {"settings": dataclasses.asdict(settings), "quick": args.quick, "threads": args.threads,
+                                "jobs": args.jobs, "machine": f"{platform.machine()}, torch {torch.__version__}",
+                                "results_file": shown, "cases": []}
+        results = {name: c for name, c in done.items() if name in {case.name for case in cases}}
+        todo = [case for case in cases if case.name not in results]
 
-    def publish(final: bool = False) -> None:
-        data["cases"] = [results[c.name] for c in cases if c.name in results]
-        data["missing"] = [c.name for c in cases if c.name not in results]
-        data["measured"] = [c.name for c in todo if c.name in results]
-        if runs_file:
-            cache.save(runs_file, final)
-        write_json(results_file, data)
-        SECTION.write(out, render(data, notes), default)
+        def publish(final: bool = False) -> None:
+            data["cases"] = [results[c.name] for c in cases if c.name in results]
+            data["missing"] = [c.name for c in cases if c.name not in results]
+            data["measured"] = [c.name for c in todo if c.name in results]
+            if runs_file:
+                cache.save(runs_file, final)
+            write_json(results_file, data)
+            SECTION.write(out, render(data, notes), default)
 
-    def finished(case: Case, result: dict[str, Any], new_runs: dict[str, list[Any]]) -> None:
-        results[case.name] = result
-        cache.runs.update(new_runs)
-        ours = result["rules"][OURS]
-        print(f"[{len(results)}/{len(cases)}] {case.name}: best lr {result['best']['lr']:.3g} "
-              f"({100 * result['best']['accuracy']:.1f}%), ours {fmt_lr(ours['lr'])}: "
-              f"{fmt_pts(ours['regret'])}, {len(new_runs)} new runs, {result['wall_time_s']:.0f} s",
-              file=sys.stderr, flush=True)
-        publish()
+        def finished(case: Case, result: dict[str, Any], new_runs: dict[str, list[Any]]) -> None:
+            results[case.name] = result
+            cache.runs.update(new_runs)
+            ours = result["rules"][OURS]
+            print(f"[{len(results)}/{len(cases)}] {case.name}: best lr {result['best']['lr']:.3g} "
+                  f"({100 * result['best']['accuracy']:.1f}%), ours {fmt_lr(ours['lr'])}: "
+                  f"{fmt_pts(ours['regret'])}, {len(new_runs)} new runs, {result['wall_time_s']:.0f} s",
+                  file=sys.stderr, flush=True)
+            publish()
 
-    print(f"{len(todo)} case(s) to run, {len(cache.runs)} cached runs", file=sys.stderr, flush=True)
-    run_cases(todo, settings, cache, args.threads, args.jobs, finished)
-    publish(final=True)
-    print(f"wrote {out} and {results_file}", file=sys.stderr)
-    return 0
+        print(f"{len(todo)} case(s) to run, {len(cache.runs)} cached runs", file=sys.stderr, flush=True)
+        run_cases(todo, settings, cache, args.threads, args.jobs, finished)
+        publish(final=True)
+        print(f"wrote {out} and {results_file}", file=sys.stderr)
+        return 0

@@ -87,42 +87,43 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     start = time.perf_counter()
-    runs_file.parent.mkdir(parents=True, exist_ok=True)
-    cache = RunCache.load(runs_file)
+    with RunCache.locked(runs_file, COMMAND):  # until the results are written: one run at a time
+        cache = RunCache.load(runs_file)
 
-    def lookup(task: Task) -> Any:
-        return cache.get(key(task))
+        def lookup(task: Task) -> Any:
+            return cache.get(key(task))
 
-    todo = [t for t in plan(settings, lookup) if key(t) not in cache]
-    queued = {key(t) for t in todo}
-    print(measurements_to_make(len(todo), len(cache.runs), "more as the budgets are searched"), file=sys.stderr,
-          flush=True)
+        todo = [t for t in plan(settings, lookup) if key(t) not in cache]
+        queued = {key(t) for t in todo}
+        print(measurements_to_make(len(todo), len(cache.runs), "more as the budgets are searched"), file=sys.stderr,
+              flush=True)
 
-    def finished(task: Task, value: dict[str, Any]) -> list[Task]:
-        cache.record(key(task), value)
-        what = (f"{100 * value['accuracy']:.2f}% in {value['train_time_s']:.0f} s of training"
-                if task.job == "train" else f"max_lr {value['recommendation'].get('max_lr')}")
-        print(f"[{len(cache.new)}] {label(task)}: {what} ({value['seconds']:.0f} s)", file=sys.stderr, flush=True)
-        more = [t for t in plan(settings, lookup) if key(t) not in cache and key(t) not in queued]
-        queued.update(key(t) for t in more)
-        return more
+        def finished(task: Task, value: dict[str, Any]) -> list[Task]:
+            cache.record(key(task), value)
+            what = (f"{100 * value['accuracy']:.2f}% in {value['train_time_s']:.0f} s of training"
+                    if task.job == "train" else f"max_lr {value['recommendation'].get('max_lr')}")
+            print(f"[{len(cache.new)}] {label(task)}: {what} ({value['seconds']:.0f} s)", file=sys.stderr, flush=True)
+            more = [t for t in plan(settings, lookup) if key(t) not in cache and key(t) not in queued]
+            queued.update(key(t) for t in more)
+            return more
 
-    run_tasks(todo, measure, args.jobs, finished)
-    cache.save(runs_file, final=True)
+        run_tasks(todo, measure, args.jobs, finished)
+        cache.save(runs_file, final=True)
 
-    tasks = plan(settings, lookup)
-    missing = [label(t) for t in tasks if key(t) not in cache]
-    data = {"settings": dataclasses.asdict(settings),
-            "meta": {"command": f"{COMMAND}{' --quick' if args.quick else ''} --jobs {args.jobs}",
-                     "machine": machine(), "cpus": os.cpu_count() or 1, "torch": torch.__version__, "jobs": args.jobs,
-                     "date": datetime.date.today().isoformat(), "wall_time_s": time.perf_counter() - start,
-                     "new_runs": len(cache.new), "runs": len(tasks),
-                     "run_time_s": sum(cache.get(key(t))["seconds"] for t in tasks if key(t) in cache),
-                     "results_file": shown(results_file), "runs_file": shown(runs_file),
-                     "missing": ", ".join(missing), "quick": args.quick},
-            "results": analyze(settings, lookup)}
-    write_json(results_file, data)
-    SECTION.write(out, render(data), default)
-    print(f"wrote {out} and {results_file} ({len(cache.new)} new measurement(s), "
-          f"{time.perf_counter() - start:.0f} s)", file=sys.stderr)
-    return 0
+        tasks = plan(settings, lookup)
+        missing = [label(t) for t in tasks if key(t) not in cache]
+        data = {"settings": dataclasses.asdict(settings),
+                "meta": {"command": f"{COMMAND}{' --quick' if args.quick else ''} --jobs {args.jobs}",
+                         "machine": machine(), "cpus": os.cpu_count() or 1, "torch": torch.__version__,
+                         "jobs": args.jobs, "date": datetime.date.today().isoformat(),
+                         "wall_time_s": time.perf_counter() - start,
+                         "new_runs": len(cache.new), "runs": len(tasks),
+                         "run_time_s": sum(cache.get(key(t))["seconds"] for t in tasks if key(t) in cache),
+                         "results_file": shown(results_file), "runs_file": shown(runs_file),
+                         "missing": ", ".join(missing), "quick": args.quick},
+                "results": analyze(settings, lookup)}
+        write_json(results_file, data)
+        SECTION.write(out, render(data), default)
+        print(f"wrote {out} and {results_file} ({len(cache.new)} new measurement(s), "
+              f"{time.perf_counter() - start:.0f} s)", file=sys.stderr)
+        return 0
