@@ -163,7 +163,8 @@ class RunConfig:
                                     "stops training at the next read, up to log_every - 1 steps after it",
                                     none=f"by device: {log_every_text()}")
     compile: bool = setting(False, Group.TRAINING, "torch.compile the model for training (the first steps wait for "
-                            "the compilation; the range test runs uncompiled)")
+                            "the compilation: minutes on a CPU, where it was no faster; the range test runs "
+                            "uncompiled)")
     start_lr: float = setting(RANGE_TEST.start_lr, Group.RANGE_TEST, "first learning rate")
     end_lr: float = setting(RANGE_TEST.end_lr, Group.RANGE_TEST,
                             "last learning rate (extended if the loss has not diverged by then)")
