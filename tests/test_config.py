@@ -305,6 +305,6 @@ def test_the_command_line_names_each_flag(tmp_path):
     args = build_parser().parse_args(["train", "--config", str(path), "--no-three-phase", "--quiet"])
     with pytest.raises(ValueError, match=r"got three_phase False \(from --no-three-phase\)$"):
         config_from_args(args)
-    args = build_parser().parse_args(["demo", "--epochs", "0"])
-    with pytest.raises(ValueError, match=r"^epochs must be > 0, got 0 \(from --epochs\)$"):
+    args = build_parser().parse_args(["demo", "--max-lr", "-1"])
+    with pytest.raises(ValueError, match=r"^max_lr must be > 0, got -1.0 \(from --max-lr\)$"):
         config_from_args(args, defaults={"epochs": 4}, sweep_param="weight_decay")

@@ -319,6 +319,13 @@ def check_device(name: str) -> None:
         raise ValueError(f"device {_shown(name)}: MPS is not available on this machine (use auto or cpu)")
 
 
+def whole_range(name: str) -> tuple[int, int]:
+    """The least and the most that the integer setting ``name`` may be on its own (:func:`_check_value`'s range;
+    a command line flag of it accepts only the whole numbers in it)."""
+    least = 2 if name in _AT_LEAST_2 else 1 if name in _POSITIVE else -_INT_LIMIT + 1
+    return least, int(_AT_MOST.get(name, _INT_LIMIT - 1))
+
+
 def _check_value(key: str, v: Any) -> None:
     """Raise ``ValueError`` unless ``v`` (of the type of setting ``key``) lies in the range of ``key`` whatever
     the other settings are."""
