@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from onecycle import rundir
+from onecycle import presets, rundir
 from onecycle.config import (
     CHOICES,
     FIELDS,
@@ -226,6 +226,8 @@ def config_from_args(args: argparse.Namespace, defaults: Mapping[str, Any] | Non
                      **fixed: Any) -> RunConfig:
     """``defaults`` (the command's own), then ``--config``, then ``fixed`` values, then the flags given, validated
     together; an error names where each value came from (the file, a flag, the command, a default)."""
+    if args.config is not None:
+        presets.check_config_file(args.config)  # a copy of a preset file: its [preset] table as reproduce checks it
     flags = _flag_settings(args)
     origins = {**dict.fromkeys(fixed, f"set by onecycle {args.command}"), **_flag_origins(args, flags)}
     cfg = build_config(args.config, {**fixed, **flags}, dict(defaults or {}), origins)
