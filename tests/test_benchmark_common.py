@@ -31,7 +31,7 @@ MOVE_ASIDE = "; move {file} aside and run again: the runs it held are then measu
 BENCHMARKS = {"recommendation": recommendation, "experiments": experiments, "time_to_accuracy": time_to_accuracy}
 DAMAGED = {
     "truncated": ('{"settings": {"seeds": [0, 1', "cannot read a results file: {path} is not valid JSON"),
-    "not utf-8": (b"\xff\xfe{}", "cannot read a results file: {path} is not valid JSON"),
+    "not utf-8": (b"\xff\xfe{}", "cannot read a results file: {path} is not UTF-8 text"),
     "missing": (None, "cannot read a results file: {path} does not exist"),
     "a directory": ("dir", "cannot read a results file: {path}: Is a directory"),
     "a list": ("[1, 2]", "{path} is not a results file of this benchmark: it holds a JSON list"),

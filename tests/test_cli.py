@@ -233,7 +233,7 @@ def test_train_without_max_lr_says_what_to_do(tmp_path, capsys):
 @pytest.mark.parametrize(
     "flags,message",
     [
-        (["--epochs", "0"], "epochs must be > 0"),
+        (["--divergence-factor", "1"], "divergence_factor must be > 1"),
         (["--dataset", "imagenet"], "dataset must be one of"),
         (["--momentum", "1.2"], r"momentum must be in \[0, 1\)"),
     ],

@@ -10,7 +10,7 @@ import pytest
 from onecycle.cli import build_parser, main
 from onecycle.cli.common import config_from_args
 from onecycle.cli.demo import DEMO
-from onecycle.config import CHOICES, POLICY_SETTINGS, RunConfig, from_dict
+from onecycle.config import CHOICES, FIELDS, POLICY_SETTINGS, RunConfig, field_type, from_dict, whole_range
 from onecycle.schedules import ONE_CYCLE
 from tests.offline import without_fashion_mnist
 
@@ -180,3 +180,33 @@ def test_an_empty_item_of_a_list_is_refused_naming_the_flag_and_the_item(capsys,
     assert capsys.readouterr().err.strip() == (
         f"onecycle {command}: error: argument {flag}: expected comma-separated numbers, got {text!r}: {which} is "
         f"empty (see onecycle {command} --help)")
+
+
+INTEGER_FLAGS = {"--log-every": (1, 2**31 - 1), "--epochs": (1, 2**31 - 1), "--num-steps": (2, 2**31 - 1),
+                 "--threads": (1, 1024), "--seed": (-(2**31) + 1, 2**31 - 1)}
+"""Integer settings' flags of train and the whole numbers each accepts (the settings' own ranges)."""
+
+
+@pytest.mark.parametrize("flag", INTEGER_FLAGS)
+@pytest.mark.parametrize("text", ["abc", "1.5", "", "99999999999"])
+def test_an_integer_flag_says_which_whole_numbers_it_takes(capsys, flag, text):
+    least, most = INTEGER_FLAGS[flag]
+    with pytest.raises(SystemExit) as exc:
+        main(["train", flag, text])
+    assert exc.value.code == 2
+    assert capsys.readouterr().err == (f"onecycle train: error: argument {flag}: expected a whole number from "
+                                       f"{least} to {most}, got {text!r} (see onecycle train --help)\n")
+
+
+def test_every_integer_flag_of_every_command_takes_its_settings_range():
+    for command, parser in _commands().items():
+        for action in parser._actions:
+            if action.dest not in FIELDS or field_type(action.dest)[0] is not int:
+                continue
+            least, most = whole_range(action.dest)
+            assert action.type(str(least)) == least and action.type(str(most)) == most, (command, action.dest)
+            for bad in (least - 1, most + 1):
+                with pytest.raises(argparse.ArgumentTypeError, match=f"from {least} to {most}, got '{bad}'"):
+                    action.type(str(bad))
+                with pytest.raises(ValueError):  # the settings refuse what the flag refuses
+                    from_dict({action.dest: bad})

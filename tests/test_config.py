@@ -10,7 +10,18 @@ import torch
 from onecycle import datasets, models
 from onecycle.cli import build_parser, main
 from onecycle.cli.common import config_from_args
-from onecycle.config import CHOICES, FIELDS, SCHEDULE_KEYS, Group, RunConfig, build_config, field_type, from_dict
+from onecycle.config import (
+    CHOICES,
+    FIELDS,
+    SCHEDULE_KEYS,
+    ConfigError,
+    Group,
+    RunConfig,
+    build_config,
+    field_type,
+    from_dict,
+    load_toml,
+)
 from onecycle.range_test import RANGE_TEST, SMALLEST_LR, range_test
 from onecycle.scheduler import OneCycleScheduler, PolicyScheduler
 from onecycle.schedules import ONE_CYCLE, POLICIES, one_cycle, policy
@@ -305,6 +316,27 @@ def test_the_command_line_names_each_flag(tmp_path):
     args = build_parser().parse_args(["train", "--config", str(path), "--no-three-phase", "--quiet"])
     with pytest.raises(ValueError, match=r"got three_phase False \(from --no-three-phase\)$"):
         config_from_args(args)
-    args = build_parser().parse_args(["demo", "--epochs", "0"])
-    with pytest.raises(ValueError, match=r"^epochs must be > 0, got 0 \(from --epochs\)$"):
+    args = build_parser().parse_args(["demo", "--max-lr", "-1"])
+    with pytest.raises(ValueError, match=r"^max_lr must be > 0, got -1.0 \(from --max-lr\)$"):
         config_from_args(args, defaults={"epochs": 4}, sweep_param="weight_decay")
+
+
+@pytest.mark.parametrize(("text", "table", "hint"), [
+    ("[onecycl]\nepochs = 3\n\n[preset]\nsource = 'x'\n", "onecycl", " (did you mean [onecycle]?)"),
+    ("[onecycle]\nepochs = 3\n\n[presett]\nsource = 'x'\n", "presett", " (did you mean [preset]?)"),
+    ("epochs = 3\n\n[training]\nmax_lr = 0.1\n", "training", ""),
+])
+def test_a_table_of_a_config_file_that_is_not_onecycle_or_preset_is_named(tmp_path, text, table, hint):
+    path = tmp_path / "run.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as err:
+        build_config(path)
+    assert str(err.value) == (f"config file {path}: unknown table [{table}]{hint}; a config file holds settings at "
+                              "its top level or under [onecycle]")
+
+
+def test_a_preset_table_may_stand_beside_the_settings(tmp_path):
+    path = tmp_path / "run.toml"
+    for text in ("[onecycle]\nepochs = 3\n\n[preset]\nsource = 'x'\n", "epochs = 3\n\n[preset]\nsource = 'x'\n"):
+        path.write_text(text)
+        assert load_toml(path) == {"epochs": 3} and build_config(path).epochs == 3

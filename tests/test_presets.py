@@ -6,6 +6,7 @@ import re
 import pytest
 
 from onecycle import presets
+from onecycle.cli import main
 from onecycle.config import ConfigError
 from onecycle.experiment import planned_steps
 
@@ -95,3 +96,28 @@ def test_the_steps_a_preset_text_states_are_those_it_runs():
             stating.add(name)
             assert (int(epochs), int(per_epoch)) == (cfg.epochs, planned_steps(cfg) // cfg.epochs), name
     assert stating == {"r56-70ep-lr3", "r56-step-baseline"}
+
+
+@pytest.mark.parametrize("command", [
+    ["train", "--run-dir", "{tmp}/run"], ["find-lr", "--run-dir", "{tmp}/run"],
+    ["schedule", "--total-steps", "100", "--max-lr", "0.1", "--out", "{tmp}/run/s.png"]])
+@pytest.mark.parametrize(("old", "new"), [
+    ("published_accuracy = 90.0", "published_accuracy = nan"),
+    ("published_accuracy = 90.0", "published_accuracy = 250"),
+    ("published_accuracy = 90.0", 'published_accuracy = "x"'),
+    ("published_accuracy = 90.0", "accuracy = 90.0"),
+    ('source = "a test"', ""),
+])
+def test_a_config_file_copied_from_a_preset_is_refused_as_reproduce_refuses_it(tmp_path, capsys, command, old, new):
+    path = _preset(tmp_path)
+    path.write_text(path.read_text().replace(old, new))
+    with pytest.raises(ConfigError) as err:
+        presets.load_file(path)
+    assert main([*(a.replace("{tmp}", str(tmp_path)) for a in command), "--config", str(path)]) == 2
+    assert capsys.readouterr().err == f"onecycle {command[0]}: error: {err.value}\n"
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_config_file_copied_from_a_good_preset_is_read(tmp_path):
+    assert presets.check_config_file(_preset(tmp_path)) is None
+    assert presets.check_config_file(tmp_path / "p.toml") is None  # its [onecycle] settings are build_config's

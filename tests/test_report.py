@@ -4,6 +4,7 @@ import json
 import math
 import re
 import shutil
+from html import escape as html_escape
 
 import pytest
 import torch
@@ -14,6 +15,7 @@ from onecycle.engine import train_time
 from onecycle.report import (
     RunSummary,
     lr_per_epoch,
+    non_finite_epochs,
     range_test_of,
     read_run,
     results_table,
@@ -441,3 +443,86 @@ def test_a_hand_edited_config_json_is_still_refused(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith(f"onecycle report: error: {run / 'config.json'} is damaged: max_lr")
     assert not (tmp_path / "report" / "report.md").exists()
+
+
+DAMAGE = {  # what is done to a run's file, and the error the report gives of it
+    "metrics.jsonl garbage mid-file": ("metrics.jsonl", lambda text: text.replace("\n", "\ngarbage\n", 1),
+                                       "{file} is damaged: line 2 is not JSON"),
+    "metrics.jsonl accuracy a string": ("metrics.jsonl", lambda text: text.replace('"val_accuracy": 0.75',
+                                                                                   '"val_accuracy": "high"', 1),
+                                        "{file} is damaged: line 1 is not a metrics row (val_accuracy is not a "
+                                        "number)"),
+    "config.json cut short": ("config.json", lambda text: text[:20],
+                              "{file} is not valid JSON (JSONDecodeError: Expecting ',' delimiter: line 1 column 21 "
+                              "(char 20))"),
+    "config.json hand-edited": ("config.json", lambda text: text.replace('"epochs": 2', '"epochs": "two"'),
+                                "{file} is damaged: epochs must be an integer, got 'two'"),
+    "summary.json cut short": ("summary.json", lambda text: '{"stopped": ',
+                               "{file} is not valid JSON (JSONDecodeError: Expecting value: line 1 column 13 (char "
+                               "12))"),
+    "summary.json random bytes": ("summary.json", lambda text: b"\x80\x81\xfe{", "{file} is not UTF-8 text"),
+}
+
+
+def _damage(run, case):
+    name, change, message = DAMAGE[case]
+    path = run / name
+    text = path.read_text() if path.exists() else "{}"
+    changed = change(text)
+    (path.write_bytes if isinstance(changed, bytes) else path.write_text)(changed)
+    return message.format(file=path)
+
+
+@pytest.mark.parametrize("case", DAMAGE)
+def test_a_run_with_a_damaged_file_is_left_out_and_the_others_reported(tmp_path, caplog, case):
+    good, bad = _run_dir(tmp_path / "good"), _run_dir(tmp_path / "bad")
+    error = _damage(bad, case)
+    md, html, warnings = _report_of_runs([good, bad], tmp_path / "out", caplog)
+    note = f"{error}: the report leaves {bad} out"
+    assert warnings == [f"warning: {note}"]
+    assert f"- left out: {note}." in md and f"<p>left out: {html_escape(note)}.</p>" in html
+    assert "| good |" in md and "| bad |" not in md and "## bad" not in md
+
+
+@pytest.mark.parametrize("case", DAMAGE)
+def test_with_no_run_left_the_report_is_one_error_naming_what_is_wrong_with_each(tmp_path, capsys, case):
+    first, second = _run_dir(tmp_path / "first"), _run_dir(tmp_path / "second")
+    errors = [_damage(first, case), _damage(second, "metrics.jsonl garbage mid-file")]
+    assert main(["report", str(first), "--out", str(tmp_path / "out")]) == 2
+    assert capsys.readouterr().err == f"onecycle report: error: {errors[0]}\n"
+    assert main(["report", str(first), str(second), "--out", str(tmp_path / "out")]) == 2
+    assert capsys.readouterr().err == f"onecycle report: error: no run left to report: {'; '.join(errors)}\n"
+    assert not (tmp_path / "out" / "report.md").exists()
+
+
+def test_a_preset_with_a_damaged_run_reports_its_other_runs(tmp_path, caplog):
+    preset = tmp_path / "p"
+    for name in ("seed-0", "seed-1"):
+        _run_dir(preset / name)
+    (preset / "reproduce.json").write_text(json.dumps({**RECORD, "runs": ["seed-0", "seed-1"]}))
+    error = _damage(preset / "seed-1", "config.json hand-edited")
+    md, _, warnings = _report_of_runs([preset], tmp_path / "out", caplog)
+    assert warnings == [f"warning: {error}: the report leaves {preset / 'seed-1'} out"]
+    assert f"| {RECORD['preset']}-seed-0 |" in md and "seed-1 |" not in md
+
+
+def test_non_finite_metrics_are_shown_as_they_are_with_a_note_naming_the_epochs(tmp_path, caplog):
+    run = _run_dir(tmp_path / "run", epochs=3)
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    rows[1]["val_loss"], rows[2]["train_accuracy"] = math.nan, math.inf
+    steps = [{"kind": "step", "step": s, "loss": math.nan if s == 5 else 1.0, "lr": 0.1} for s in (5, 31)]
+    (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in [steps[0], *rows, steps[1]]))
+    md, html, warnings = _report_of_runs([run], tmp_path / "out", caplog)
+    note = (f"{run / 'metrics.jsonl'} holds losses or accuracies that are not finite numbers (NaN or infinity) in "
+            "epoch(s) 1, 2, 3: they are shown as they are")
+    assert warnings == [f"warning: {note}"] and f"- note: {note}." in md and f"<p>note: {note}.</p>" in html
+    assert "| 0.3333 | inf | 0.4 | 75.00 |" in md  # the last epoch's row as it is
+    assert non_finite_epochs(steps[:1]) == [1] and non_finite_epochs([{**steps[0], "step": 31}, *rows[:2]]) == [2, 3]
+
+
+def _report_of_runs(runs, out, caplog):
+    """The report of ``runs`` in ``out``, its Markdown and HTML, and the warnings logged while writing it."""
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="onecycle"):
+        assert main(["report", *map(str, runs), "--out", str(out)]) == 0
+    return (out / "report.md").read_text(), (out / "report.html").read_text(), [r.getMessage() for r in caplog.records]

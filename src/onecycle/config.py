@@ -320,6 +320,13 @@ def check_device(name: str) -> None:
         raise ValueError(f"device {_shown(name)}: MPS is not available on this machine (use auto or cpu)")
 
 
+def whole_range(name: str) -> tuple[int, int]:
+    """The least and the most that the integer setting ``name`` may be on its own (:func:`_check_value`'s range;
+    a command line flag of it accepts only the whole numbers in it)."""
+    least = 2 if name in _AT_LEAST_2 else 1 if name in _POSITIVE else -_INT_LIMIT + 1
+    return least, int(_AT_MOST.get(name, _INT_LIMIT - 1))
+
+
 def _check_value(key: str, v: Any) -> None:
     """Raise ``ValueError`` unless ``v`` (of the type of setting ``key``) lies in the range of ``key`` whatever
     the other settings are."""
@@ -440,10 +447,15 @@ def from_dict(values: dict[str, Any], source: str = "settings", origins: Origins
     return cfg
 
 
-def load_toml(path: str | Path) -> dict[str, Any]:
-    """The settings in a TOML file (top-level keys, or under a ``[onecycle]`` table); a file that cannot be read
-    as such (missing, a directory, larger than :data:`MAX_CONFIG_BYTES`, not UTF-8, not TOML) is a
-    :class:`ConfigError` naming it. An empty path is one too (``Path("")`` would be the current directory)."""
+CONFIG_TABLES = ("onecycle", "preset")
+"""The tables a config file may hold: its settings (``[onecycle]``, else at its top level) and, in a copy of a
+preset file, that preset's ``[preset]`` table (which :func:`onecycle.presets.check_config_file` checks)."""
+
+
+def read_toml(path: str | Path) -> dict[str, Any]:
+    """The whole TOML file ``path``; a file that cannot be read as such (missing, a directory, larger than
+    :data:`MAX_CONFIG_BYTES`, not UTF-8, not TOML) is a :class:`ConfigError` naming it. An empty path is one too
+    (``Path("")`` would be the current directory)."""
     if not str(path).strip():
         raise ConfigError(f"config file path is empty ({_shown(str(path))}): expected the path of a TOML file")
     path = Path(path)
@@ -459,18 +471,30 @@ def load_toml(path: str | Path) -> dict[str, Any]:
     if len(raw) > MAX_CONFIG_BYTES:
         raise ConfigError(f"config file {path} is larger than {MAX_CONFIG_BYTES >> 20} MiB: not a settings file")
     try:
-        data = tomllib.loads(raw.decode("utf-8"))
+        return tomllib.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:
         raise ConfigError(f"config file {path} is not UTF-8 text (TOML files are)") from None
     except ValueError as err:  # TOMLDecodeError, or an integer of more digits than Python converts
         raise ConfigError(f"config file {path} is not valid TOML: {err}") from None
     except RecursionError:
         raise ConfigError(f"config file {path} is not valid TOML: arrays or tables nested too deeply") from None
+
+
+def load_toml(path: str | Path) -> dict[str, Any]:
+    """The settings in a TOML file (:func:`read_toml`): its top-level keys, or its ``[onecycle]`` table; a table
+    other than :data:`CONFIG_TABLES` (a misspelled ``[onecycl]``) is a :class:`ConfigError` naming it."""
+    data = read_toml(path)
     settings = data.get("onecycle", data)
     if not isinstance(settings, dict):
         raise ConfigError(f"config file {path}: onecycle must be a table of settings ([onecycle]), got "
                           f"{_shown(settings)}")
-    return dict(settings)
+    unknown = [str(k) for k, v in data.items() if isinstance(v, dict) and k not in CONFIG_TABLES]
+    if unknown:
+        close = difflib.get_close_matches(unknown[0], CONFIG_TABLES, n=1)
+        hint = f" (did you mean [{close[0]}]?)" if close else ""
+        raise ConfigError(f"config file {path}: unknown table [{unknown[0]}]{hint}; a config file holds settings at "
+                          "its top level or under [onecycle]")
+    return {k: v for k, v in settings.items() if not (settings is data and k == "preset" and isinstance(v, dict))}
 
 
 def build_config(toml_path: str | Path | None = None, overrides: dict[str, Any] | None = None,

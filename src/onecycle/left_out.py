@@ -1,8 +1,9 @@
 """What a report leaves out of a run directory, and why: a file of the run that is damaged, cut short or missing.
 
 A damaged file the report cannot do without (a hand-edited ``config.json``, a ``metrics.jsonl`` line that is not a
-metrics row) is an error naming it; the files here are those it can report around, and each note says which file it
-is and what the report shows without it.
+metrics row) leaves the whole run out of a report of several (:func:`onecycle.report.write_report`), and is an error
+naming it when no run is left; the files here are those it can report around, and each note says which file it is
+and what the report shows without it.
 """
 
 from __future__ import annotations

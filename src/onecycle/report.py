@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import html
 import logging
@@ -35,6 +36,7 @@ class RunSummary:
     images: dict[str, Path] = field(default_factory=dict)
     label: str | None = None  # the name shown, when not the directory's: a preset's runs are "r56-95ep-seed-0"
     left_out: list[str] = field(default_factory=list)  # what the report leaves out, and why (onecycle.left_out)
+    cautions: list[str] = field(default_factory=list)  # what it shows as it is, but may mislead: non-finite metrics
 
     @property
     def name(self) -> str:
@@ -70,6 +72,10 @@ def read_run(path: str | Path) -> RunSummary:
     run.left_out = left_out.notes(path, torn_line)
     run.history = [r for r in rows if r["kind"] == "epoch"]
     run.steps = [r for r in rows if r["kind"] == "step"]
+    epochs = non_finite_epochs(rows)
+    if epochs:
+        run.cautions.append(f"{path / rundir.METRICS_JSONL} holds losses or accuracies that are not finite numbers "
+                            f"(NaN or infinity) in epoch(s) {', '.join(map(str, epochs))}: they are shown as they are")
     if (path / rundir.FINDER_JSON).exists():  # checked through and through: the report shows what it holds
         run.finder = RangeTestResult.load_json(path / rundir.FINDER_JSON).to_dict()
     if (path / rundir.SWEEP_JSON).exists():
@@ -81,6 +87,23 @@ def read_run(path: str | Path) -> RunSummary:
     if not (run.config or run.finder or run.sweep or run.history):
         raise ValueError(f"{path} holds no onecycle results (config.json, metrics.jsonl, finder.json, sweep.json)")
     return run
+
+
+def non_finite_epochs(rows: list[dict[str, Any]]) -> list[int]:
+    """The epochs of the metrics rows ``rows`` (:func:`onecycle.rundir.read_metrics_rows`) whose loss or accuracy
+    is not finite (NaN, infinity): an epoch row's own, a step row's the epoch it lies in (the first whose row ends
+    at or after it; after the last, the one in progress)."""
+    ends = sorted((r["step"], r["epoch"]) for r in rows if r["kind"] == "epoch")
+    epochs = set()
+    for row in rows:
+        if any(isinstance(value, float) and not math.isfinite(value) for key, value in row.items()
+               if "loss" in key or "accuracy" in key):
+            if row["kind"] == "epoch":
+                epochs.add(row["epoch"])
+            else:
+                i = bisect.bisect_left([step for step, _ in ends], row["step"])
+                epochs.add(ends[i][1] if i < len(ends) else (ends[-1][1] + 1 if ends else 1))
+    return sorted(epochs)
 
 
 def _read_object(path: Path) -> dict[str, Any] | None:
@@ -225,6 +248,7 @@ def notes(run: RunSummary) -> list[Note]:
     then its stability probe as one block (the candidates and the probe's own notes under it), the sweep, an early
     stop and the warnings."""
     out: list[Note] = [(f"left out: {note}.", []) for note in run.left_out]
+    out += [(f"note: {caution}.", []) for caution in run.cautions]
     if run.finder:
         test = range_test_of(run)
         out += [(line, []) for line in dataclasses.replace(test, probe=None).describe().splitlines()]
@@ -311,20 +335,37 @@ def _check_record(record: dict[str, Any]) -> None:
         records.number(record.get("published_accuracy"), "published_accuracy", optional=True)
 
 
-def _read_runs(run_dirs: list[str | Path]) -> tuple[list[RunSummary], list[dict[str, Any]]]:
+def _read_runs(run_dirs: list[str | Path]) -> tuple[list[RunSummary], list[dict[str, Any]], list[str]]:
     """The runs to report, a preset's directory (``reproduce.json``) standing for its runs (named after the preset),
-    and the presets' records."""
-    runs, records = [], []
+    the presets' records, and a note on each run (or preset) left out because a file of it is damaged (the error
+    naming the file and what is wrong). With none left to report, that is one ``ValueError`` naming each."""
+    runs, records, problems = [], [], []
+
+    def read(path: Path, label: str | None = None) -> None:
+        try:
+            runs.append(read_run(path))
+        except (ValueError, FileNotFoundError) as err:
+            problems.append((path, str(err)))
+            return
+        runs[-1].label = label
+
     for path in map(Path, run_dirs):
         if not (path / rundir.REPRODUCE_JSON).exists():
-            runs.append(read_run(path))
+            read(path)
             continue
-        record = _read_record(path / rundir.REPRODUCE_JSON)
+        try:
+            record = _read_record(path / rundir.REPRODUCE_JSON)
+        except ValueError as err:
+            problems.append((path, str(err)))
+            continue
         records.append(record)
         for name in record["runs"]:
-            runs.append(read_run(path / name))
-            runs[-1].label = f"{record['preset']}-{name}"
-    return runs, records
+            read(path / name, f"{record['preset']}-{name}")
+    if not runs:
+        if len(problems) == 1:
+            raise ValueError(problems[0][1])
+        raise ValueError(f"no run left to report: {'; '.join(problem for _, problem in problems)}")
+    return runs, records, [f"{problem}: the report leaves {path} out" for path, problem in problems]
 
 
 def trained_off_recommendation(run: RunSummary) -> float | None:
@@ -360,12 +401,12 @@ def write_report(run_dirs: list[str | Path], out_dir: str | Path) -> tuple[Path,
     """Write ``report.html`` and ``report.md`` to ``out_dir``, with every figure beside them (the run's own when
     ``out_dir`` is its run directory, else a copy named after the run), so the report can be moved whole. A
     preset's directory (``onecycle reproduce``) shows its runs, and their result beside the published one. What
-    the report leaves out of a run's files, and why (:attr:`RunSummary.left_out`), is said under the run and once
-    as a warning of the ``onecycle`` logger (on stderr)."""
-    runs, reproductions = _read_runs(run_dirs)
-    for run in runs:
-        for note in run.left_out:
-            log.warning("warning: %s", note)
+    the report leaves out of a run's files, and why (:attr:`RunSummary.left_out`), and what it shows that may
+    mislead (:attr:`RunSummary.cautions`) is said under the run; a run with a damaged file is left out whole, said
+    above the results table; each once more as a warning of the ``onecycle`` logger (on stderr)."""
+    runs, reproductions, damaged = _read_runs(run_dirs)
+    for note in [*damaged, *(note for run in runs for note in (*run.left_out, *run.cautions))]:
+        log.warning("warning: %s", note)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     comparison = len(runs) > 1 and any(r.history for r in runs)
@@ -393,6 +434,9 @@ def write_report(run_dirs: list[str | Path], out_dir: str | Path) -> tuple[Path,
         md += ["", f"## {title}", "", *_md_table(*reproduction_table(record)), "", f"Published: {record['source']}"]
         page += [f"<h2>{html.escape(title)}</h2>", *_html_table(*reproduction_table(record)),
                  f"<p>Published: {html.escape(record['source'])}</p>"]
+    if damaged:
+        md += ["", *_md_notes([(f"left out: {note}.", []) for note in damaged])]
+        page += _html_notes([(f"left out: {note}.", []) for note in damaged])
     md += ["", *_md_table(header, rows)]
     page += _html_table(header, rows)
     if comparison:

@@ -152,10 +152,12 @@ def read_json(path: Path) -> Any:
     """The contents of a JSON file; a missing or malformed file is one clear error naming it."""
     path = Path(path)
     try:
-        return json.loads(path.read_text())
+        text = read_text(path)  # bytes that are not UTF-8: "is not UTF-8 text"
     except FileNotFoundError:
         raise FileNotFoundError(f"{path} does not exist") from None
-    except (ValueError, RecursionError) as err:  # not JSON, not UTF-8, nested too deeply, an endless number
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError) as err:  # not JSON, nested too deeply, an endless number
         raise ValueError(f"{path} is not valid JSON ({type(err).__name__}: {err})") from None
 
 

@@ -11,8 +11,18 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from onecycle import rundir
-from onecycle.config import CHOICES, FIELDS, Group, RunConfig, build_config, field_type, load_toml, settings_in
+from onecycle import presets, rundir
+from onecycle.config import (
+    CHOICES,
+    FIELDS,
+    Group,
+    RunConfig,
+    build_config,
+    field_type,
+    load_toml,
+    settings_in,
+    whole_range,
+)
 from onecycle.engine import TrainState
 from onecycle.experiment import Setup, measuring, prepare
 from onecycle.guard import check_fresh, locked
@@ -86,16 +96,16 @@ def floats(text: str) -> list[float]:
         raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
 
 
-def whole(most: int) -> Callable[[str], int]:
-    """An argument type: a whole number from 1 to ``most`` (argparse names the flag in its error)."""
+def whole(most: int, least: int = 1) -> Callable[[str], int]:
+    """An argument type: a whole number from ``least`` to ``most`` (argparse names the flag in its error)."""
 
     def parse(text: str) -> int:
         try:
             value = int(text)
         except ValueError:
-            value = 0
-        if not 1 <= value <= most:
-            raise argparse.ArgumentTypeError(f"expected a whole number from 1 to {most}, got {text[:40]!r}")
+            value = least - 1
+        if not least <= value <= most:
+            raise argparse.ArgumentTypeError(f"expected a whole number from {least} to {most}, got {text[:40]!r}")
         return value
 
     return parse
@@ -116,7 +126,7 @@ def directory(text: str) -> Path:
     return path
 
 
-_PARSE = {int: int, float: float, str: str, list: floats}
+_PARSE = {float: float, str: str, list: floats}  # int: whole(), in the setting's range
 _METAVAR = {int: "N", float: "X", list: "X,X,..."}
 
 
@@ -160,7 +170,8 @@ def add_settings(parser: argparse.ArgumentParser, names: Sequence[str],
             group.add_argument(flag(name), dest=name, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS,
                                help=text)
         else:
-            group.add_argument(flag(name), dest=name, type=_PARSE[kind], default=argparse.SUPPRESS,
+            parse = whole(*reversed(whole_range(name))) if kind is int else _PARSE[kind]
+            group.add_argument(flag(name), dest=name, type=parse, default=argparse.SUPPRESS,
                                metavar=_METAVAR.get(kind, name.upper()), help=text)
 
 
@@ -215,6 +226,8 @@ def config_from_args(args: argparse.Namespace, defaults: Mapping[str, Any] | Non
                      **fixed: Any) -> RunConfig:
     """``defaults`` (the command's own), then ``--config``, then ``fixed`` values, then the flags given, validated
     together; an error names where each value came from (the file, a flag, the command, a default)."""
+    if args.config is not None:
+        presets.check_config_file(args.config)  # a copy of a preset file: its [preset] table as reproduce checks it
     flags = _flag_settings(args)
     origins = {**dict.fromkeys(fixed, f"set by onecycle {args.command}"), **_flag_origins(args, flags)}
     cfg = build_config(args.config, {**fixed, **flags}, dict(defaults or {}), origins)

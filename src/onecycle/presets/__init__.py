@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from onecycle import records, rundir
-from onecycle.config import ConfigError, RunConfig, from_dict
+from onecycle.config import ConfigError, RunConfig, from_dict, read_toml
 from onecycle.experiment import JOBS
 
 if sys.version_info >= (3, 11):
@@ -109,15 +109,7 @@ def load_file(path: Path) -> Preset:
     meta, settings = data.get("preset"), data.get("onecycle")
     if not isinstance(meta, dict) or not isinstance(settings, dict) or set(data) != {"preset", "onecycle"}:
         raise ConfigError(f"{path}: a preset file holds a [preset] and an [onecycle] table, and nothing else")
-    for key, value in meta.items():
-        if key not in _META:
-            raise ConfigError(f"{path}: [preset] has an unknown key {records.shown(key)} (expected "
-                              f"{', '.join(_META)})")
-        expected, accepts = _META[key]
-        if not accepts(value):
-            raise ConfigError(f"{path}: [preset] {key} = {records.shown(value)}: expected {expected}")
-    if not {"description", "source"} <= set(meta):
-        raise ConfigError(f"{path}: [preset] needs a description and a source")
+    check_meta(path, meta)
     preset = Preset(path.stem, meta["description"], meta["source"], meta.get("job", "train"), settings, path,
                     meta.get("published_accuracy"), meta.get("published_pick"))
     try:
@@ -127,6 +119,31 @@ def load_file(path: Path) -> Preset:
     if preset.job == "train" and (cfg.max_lr is None or cfg.weight_decay is None):
         raise ConfigError(f"{path}: a training preset sets max_lr and weight_decay in [onecycle]")
     return preset
+
+
+def check_meta(path: Path, meta: Any) -> None:
+    """Raise a :class:`~onecycle.config.ConfigError` naming ``path``, the key, the value and what was expected
+    unless ``meta`` is a ``[preset]`` table a preset file may hold (:data:`_META`, a description and a source)."""
+    if not isinstance(meta, dict):
+        raise ConfigError(f"{path}: [preset] must be a table, got {records.shown(meta)}")
+    for key, value in meta.items():
+        if key not in _META:
+            raise ConfigError(f"{path}: [preset] has an unknown key {records.shown(key)} (expected "
+                              f"{', '.join(_META)})")
+        expected, accepts = _META[key]
+        if not accepts(value):
+            raise ConfigError(f"{path}: [preset] {key} = {records.shown(value)}: expected {expected}")
+    if not {"description", "source"} <= set(meta):
+        raise ConfigError(f"{path}: [preset] needs a description and a source")
+
+
+def check_config_file(path: str | Path) -> None:
+    """Refuse a ``--config`` file holding a ``[preset]`` table (a copy of a preset file) that :func:`load_file`
+    would refuse: :func:`check_meta`'s :class:`~onecycle.config.ConfigError`. Its settings are checked as every
+    config file's are (:func:`onecycle.config.load_toml`)."""
+    data = read_toml(path)
+    if ("preset" in data and "onecycle" in data) or isinstance(data.get("preset"), dict):
+        check_meta(Path(path), data["preset"])
 
 
 def summarize(preset: Preset, run_dir: Path, runs: list[Path]) -> dict[str, Any]:
