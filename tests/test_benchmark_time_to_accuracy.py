@@ -54,6 +54,23 @@ def test_quick_run_writes_the_report_and_a_rerun_trains_nothing(tmp_path, monkey
     assert out.read_text().count(report.SECTION.begin) == 1
 
 
+def test_no_new_writes_the_results_of_the_cached_runs_and_lists_those_still_to_measure(tmp_path, monkeypatch):
+    out, results, cache = tmp_path / "BENCHMARKS.md", tmp_path / "results.json", tmp_path / "runs.json"
+    argv = ["--quick", "--out", str(out), "--results", str(results), "--runs", str(cache)]
+    assert cli.main(argv) == 0
+    stored = json.loads(cache.read_text())
+    cut = sorted(k for k in stored["runs"] if k.startswith("train|"))[-1]  # as if its run had been killed
+    del stored["runs"][cut]
+    cache.write_text(json.dumps(stored))
+    monkeypatch.setattr(cli, "measure", lambda task: pytest.fail(f"measured: {runs.label(task)}"))
+    assert cli.main([*argv, "--no-new"]) == 0
+    meta = read_results(results)["meta"]
+    tasks = plan.plan(QUICK, lambda t: stored["runs"].get(runs.key(t)))  # the budgets 1 and 2 are always trained
+    [missing] = [runs.label(t) for t in tasks if runs.key(t) == cut]
+    assert meta["new_runs"] == 0 and meta["missing"] == missing
+    assert f"Not measured yet: {missing}." in out.read_text()
+
+
 @pytest.mark.parametrize(("accuracies", "first"), [
     ([0.95, 0.96], 0),  # the shortest budget reaches it
     ([0.90, 0.93, 0.94], 1),  # exactly the target counts

@@ -48,6 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--runs", type=Path, help="cache of finished runs, reused by later invocations (default "
                                                   "under benchmarks/results/)")
     parser.add_argument("--render", action="store_true", help="only rewrite the report from the results")
+    parser.add_argument("--no-new", action="store_true",
+                        help="train nothing: write the results and the report from the runs cached so far (those "
+                             "still to measure are listed; the same command without --no-new measures them)")
     return parser
 
 
@@ -93,10 +96,11 @@ def run(args: argparse.Namespace) -> int:
         def lookup(task: Task) -> Any:
             return cache.get(key(task))
 
-        todo = [t for t in plan(settings, lookup) if key(t) not in cache]
+        todo = [] if args.no_new else [t for t in plan(settings, lookup) if key(t) not in cache]
         queued = {key(t) for t in todo}
-        print(measurements_to_make(len(todo), len(cache.runs), "more as the budgets are searched"), file=sys.stderr,
-              flush=True)
+        if not args.no_new:
+            print(measurements_to_make(len(todo), len(cache.runs), "more as the budgets are searched"),
+                  file=sys.stderr, flush=True)
 
         def finished(task: Task, value: dict[str, Any]) -> list[Task]:
             cache.record(key(task), value)
