@@ -178,3 +178,22 @@ def test_readme_command_line_sweep_find_lr_train_chain_works(tmp_path, capsys):
     assert len(again) == 1
     assert main([*(str(tmp_path) if w == "runs/fm" else w for w in again[0]), *tiny]) == 0, capsys.readouterr().err
     assert json.loads((tmp_path / "summary.json").read_text())["epochs_completed"] == 8
+
+
+def test_schedule_takes_max_lr_from_the_config_file_and_says_when_none_is_given(tmp_path, capsys):
+    config = tmp_path / "c.toml"
+    config.write_text("[onecycle]\nmax_lr = 0.3\n")
+    out = tmp_path / "s.png"
+    assert main(["schedule", "--config", str(config), "--total-steps", "100", "--out", str(out)]) == 0
+    assert "0.3" in capsys.readouterr().out and out.exists()
+    assert main(["schedule", "--total-steps", "100", "--out", str(out)]) == 2
+    assert capsys.readouterr().err == ("onecycle schedule: error: schedule needs a peak learning rate: give --max-lr, "
+                                       "or max_lr in the --config file\n")
+
+
+@pytest.mark.parametrize("steps", ["abc", "1.5", "1", "10000000000"])
+def test_total_steps_says_which_whole_numbers_it_takes(steps, tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["schedule", "--total-steps", steps, "--max-lr", "0.1", "--out", str(tmp_path / "s.png")])
+    assert (f"argument --total-steps: expected a whole number from 2 to 2147483647, got '{steps}'"
+            in capsys.readouterr().err)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from onecycle.cli.common import add_config_argument, add_settings, config_from_args, flag
+from onecycle.cli.common import CommandError, add_config_argument, add_settings, config_from_args, flag, whole
 from onecycle.config import POLICY_SETTINGS, RunConfig, load_toml
 from onecycle.plots import plot_schedule
 from onecycle.schedules import POLICIES, Constant, Policy, policy
@@ -13,25 +13,15 @@ MAX_TOTAL_STEPS = 2**31 - 1
 DEFAULT_OUT = "runs/schedule.png"  # under runs/, like every command's results
 
 
-def total_steps(text: str) -> int:
-    """``--total-steps``: an integer from 2 to :data:`MAX_TOTAL_STEPS`."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if not 2 <= value <= MAX_TOTAL_STEPS:
-        raise argparse.ArgumentTypeError(f"expected 2 to {MAX_TOTAL_STEPS} steps, got {value}")
-    return value
-
-
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("schedule", help="preview a learning-rate and momentum schedule (1cycle or a baseline)",
                        description="Plot a schedule and print its phases. The schedule settings are those of train "
                        "(same flags, same --config keys); --epochs matters only to --cycle-epochs, which ends the "
                        "cycle after that share of --total-steps.")
-    p.add_argument("--total-steps", type=total_steps, required=True, help="number of optimizer steps")
-    p.add_argument("--max-lr", dest="max_lr", metavar="MAX_LR", type=float, required=True,
-                   help="peak learning rate")
+    p.add_argument("--total-steps", type=whole(MAX_TOTAL_STEPS, least=2), required=True, metavar="N",
+                   help=f"number of optimizer steps, 2 to {MAX_TOTAL_STEPS}")
+    p.add_argument("--max-lr", dest="max_lr", metavar="MAX_LR", type=float, default=argparse.SUPPRESS,
+                   help="peak learning rate (or max_lr in the --config file)")
     p.add_argument("--out", default=DEFAULT_OUT, help=f"plot file, .png or .svg (default: {DEFAULT_OUT})")
     add_config_argument(p)
     add_settings(p, (*POLICY_SETTINGS, "epochs"))
@@ -77,6 +67,8 @@ def peak_note(schedule: Policy) -> str | None:
 
 def run(args: argparse.Namespace) -> int:
     cfg = config_from_args(args)  # --max-lr within the limits of the setting
+    if cfg.max_lr is None:
+        raise CommandError("schedule needs a peak learning rate: give --max-lr, or max_lr in the --config file")
     schedule = policy(max_lr=cfg.max_lr, total_steps=args.total_steps, **cfg.policy_kwargs())
     plot_schedule(schedule, out=args.out)  # first: a bad --out is reported before the table
     print(f"{POLICIES[schedule.name]}:")
