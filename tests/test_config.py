@@ -147,7 +147,7 @@ def test_replace_validates():
         ({"schedule": "cosin"}, r"got 'cosin' \(did you mean cosine\?\)$"),
         ({"optimizer": "adam"}, r"got 'adam' \(did you mean adamw\?\)$"),
         ({"epochs": 4, "cycle_epochs": 5}, r"^cycle_epochs 5 must be between 1 and epochs 4$"),
-        ({"cycle_epochs": 0}, r"^cycle_epochs 0 must be between 1 and epochs 4$"),
+        ({"cycle_epochs": 0}, r"^cycle_epochs must be > 0, got 0$"),
         ({"cycle_epochs": 2, "schedule": "step"}, "^cycle_epochs 2 applies to schedule onecycle only, got sc"),
         ({"cycle_epochs": 2, "pct_start": 0.3}, "^give cycle_epochs, pct_start or annihilation_pct, not more t"),
         ({"cycle_epochs": 2, "annihilation_pct": 0.3}, "^give cycle_epochs, pct_start or annihilation_pct, not more"),

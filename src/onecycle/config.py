@@ -213,7 +213,8 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "optimizer_impl": tuple(OPTIMIZER_IMPLS),
 }
 _POSITIVE = {"batch_size", "epochs", "repeats", "max_lr", "start_lr", "end_lr", "train_subset", "test_subset",
-             "threads", "clip_grad_norm", "checkpoint_every_steps", "checkpoint_every_minutes", "log_every"}
+             "threads", "clip_grad_norm", "checkpoint_every_steps", "checkpoint_every_minutes", "log_every",
+             "cycle_epochs"}
 _AT_LEAST_2 = {"num_steps", "sweep_steps"}  # a range test needs two points
 _UNIT = {"momentum", "base_momentum", "max_momentum", "label_smoothing"}
 _FLOAT32 = {"max_lr", "start_lr", "end_lr", "weight_decay"}  # set in the optimizer: must fit its float32 tensors
