@@ -34,7 +34,7 @@ DAMAGED = {
     "not utf-8": (b"\xff\xfe{}", "cannot read a results file: {path} is not UTF-8 text"),
     "missing": (None, "cannot read a results file: {path} does not exist"),
     "a directory": ("dir", "cannot read a results file: {path}: Is a directory"),
-    "a list": ("[1, 2]", "{path} is not a results file of this benchmark: it holds a JSON list"),
+    "a list": ("[1, 2]", "{path} is not a results file of this benchmark: it holds a JSON array"),
     "no results": ('{"settings": {}}', "{path} is not a results file of this benchmark: it holds an object without"),
 }
 

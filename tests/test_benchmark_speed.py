@@ -245,7 +245,7 @@ def _set(data, where, value):
 DAMAGED = {
     "truncated": ('{"meta": {"command": "x', "cannot read a results file: {path} is not valid JSON"),
     "missing": (None, "cannot read a results file: {path} does not exist"),
-    "a list": ("[1, 2]", "{path} is not a results file of this benchmark: it holds a JSON list"),
+    "a list": ("[1, 2]", "{path} is not a results file of this benchmark: it holds a JSON array"),
     "no runs": ('{"meta": {}}', "{path} is not a results file of this benchmark: it holds an object without"),
 }
 

@@ -9,7 +9,7 @@ from html import escape as html_escape
 import pytest
 import torch
 
-from onecycle import left_out
+from onecycle import left_out, rundir
 from onecycle.cli import main
 from onecycle.engine import train_time
 from onecycle.report import (
@@ -526,3 +526,8 @@ def _report_of_runs(runs, out, caplog):
     with caplog.at_level("WARNING", logger="onecycle"):
         assert main(["report", *map(str, runs), "--out", str(out)]) == 0
     return (out / "report.md").read_text(), (out / "report.html").read_text(), [r.getMessage() for r in caplog.records]
+
+
+def test_a_file_of_the_wrong_json_kind_is_named_by_json_not_python():
+    kinds = [rundir.json_kind(v) for v in (None, True, 1, 1.5, "x", [1], {"a": 1})]
+    assert kinds == ["null", "boolean", "number", "number", "string", "array", "object"]

@@ -45,6 +45,7 @@ def read_json(path: Path, what: str, keys: Iterable[str] = (), remedy: str = "")
     """The JSON object in ``path``, ``what`` the file is (for the message): a missing, unreadable, truncated or
     corrupt file, or one without ``keys`` at its top, is a :class:`BenchmarkError` naming it; ``remedy`` ends the
     message of a file that is not valid JSON (truncated, corrupt)."""
+    from onecycle.rundir import json_kind
     from onecycle.rundir import read_json as read
 
     try:
@@ -57,7 +58,7 @@ def read_json(path: Path, what: str, keys: Iterable[str] = (), remedy: str = "")
         raise BenchmarkError(f"cannot read {what}: {path}: {err.strerror or err}") from None
     missing = [k for k in keys if not isinstance(data, dict) or k not in data]
     if not isinstance(data, dict) or missing:
-        found = f"an object without {', '.join(missing)}" if isinstance(data, dict) else f"a JSON {type(data).__name__}"
+        found = f"an object without {', '.join(missing)}" if isinstance(data, dict) else f"a JSON {json_kind(data)}"
         raise BenchmarkError(f"{path} is not {what} of this benchmark: it holds {found}")
     return data
 

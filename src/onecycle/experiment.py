@@ -906,7 +906,7 @@ def json_object(path: Path) -> dict[str, Any]:
     ``FileNotFoundError``) naming it."""
     data = rundir.read_json(path)
     if not isinstance(data, dict):
-        raise ValueError(f"{path} is damaged: it holds a JSON {type(data).__name__}, not an object")
+        raise ValueError(f"{path} is damaged: it holds a JSON {rundir.json_kind(data)}, not an object")
     return data
 
 

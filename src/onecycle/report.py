@@ -113,7 +113,7 @@ def _read_object(path: Path) -> dict[str, Any] | None:
         return None
     data = rundir.read_json(path)
     if not isinstance(data, dict):
-        raise ValueError(f"{path} is damaged: it holds a JSON {type(data).__name__}, not an object")
+        raise ValueError(f"{path} is damaged: it holds a JSON {rundir.json_kind(data)}, not an object")
     return data
 
 
@@ -308,7 +308,7 @@ def _read_record(path: Path) -> dict[str, Any]:
     error naming it, the key and what it must hold."""
     record = rundir.read_json(path)
     if not isinstance(record, dict):
-        raise ValueError(f"{path} is damaged: it holds a JSON {type(record).__name__}, not an object")
+        raise ValueError(f"{path} is damaged: it holds a JSON {rundir.json_kind(record)}, not an object")
     try:
         _check_record(record)
     except ValueError as err:

@@ -148,6 +148,18 @@ def csv_text(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     return out.getvalue()
 
 
+def json_kind(value: Any) -> str:
+    """What JSON calls the kind of ``value`` as :func:`json.loads` returns it: null, boolean, number, string, array or
+    object (for messages about a file holding the wrong kind)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    return {str: "string", list: "array", dict: "object"}.get(type(value), type(value).__name__)
+
+
 def read_json(path: Path) -> Any:
     """The contents of a JSON file; a missing or malformed file is one clear error naming it."""
     path = Path(path)
