@@ -256,7 +256,7 @@ def test_the_report_tables_on_constructed_runs():
     assert "| peak RSS | 500 MiB | 501 MiB | 502 MiB | 502 MiB (max) |" in text
     assert "| 4 | 93.10% | 92.50% | 93.30% | 92.97 ± 0.42% | 410 ± 10 s | 2 of 3 |" in text
     assert "| 10 epochs, seed 2 | 83.80 | 84.80 |" in text  # the accuracy after each epoch
-    assert "**93% in 5 epochs, 510 ± 10 s of wall time**" in text
+    assert "**93% in 5 epochs, 510 ± 10 s of wall time (1020 ± 20 s of CPU time)**" in text
     assert "**94% within 10 epochs: not reached.** The best figure: the 10-epoch runs end at 93.60 ± 0.70%" in text
     assert report.NOTES in text and "not so for seed 2 at 10 epochs" in text
     assert "was 3.8 on average and 10.5 at" in text  # at the 10th epoch's end 1.5 + 9; the runs' means, averaged

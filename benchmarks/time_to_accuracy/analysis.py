@@ -49,7 +49,7 @@ def to_target(s: Settings, rows: list[dict[str, Any]]) -> dict[str, Any]:
     budget fell short and none reached, ``not known`` while the search has not decided; with ``exceptions``, the
     longer budgets whose runs fell short all the same (the search takes a longer budget to do no worse). Then the
     mean ± std over the seeds that reached it, and the first budget whose mean over every seed reached it
-    (``mean_budget``), with its accuracy and train time."""
+    (``mean_budget``), with its accuracy, train time and CPU time."""
     budgets = sorted(set(s.budgets))
     by_budget = {row["epochs"]: {r["seed"]: r for r in row["runs"]} for row in rows}
     per_seed = []
@@ -75,7 +75,8 @@ def to_target(s: Settings, rows: list[dict[str, Any]]) -> dict[str, Any]:
             "cpu_time_s": mean_std(p["cpu_time_s"] for p in reached),
             "mean_budget": None if mean_budget is None else {
                 "epochs": mean_budget["epochs"], "accuracy": mean_budget["accuracy"],
-                "train_time_s": mean_budget["train_time_s"]}}
+                "train_time_s": mean_budget["train_time_s"],
+                "cpu_time_s": mean_std(r["cpu_time_s"] for r in mean_budget["runs"])}}
 
 
 def longest(s: Settings, rows: list[dict[str, Any]]) -> dict[str, Any] | None:

@@ -124,7 +124,8 @@ def verdict_target(s: dict[str, Any], results: dict[str, Any]) -> str:
     lines = []
     if t["mean_budget"] is not None:
         m = t["mean_budget"]
-        lines.append(f"**{target} in {m['epochs']} epochs, {ms(m['train_time_s'], ' s', 0, 1)} of wall time**: the "
+        lines.append(f"**{target} in {m['epochs']} epochs, {ms(m['train_time_s'], ' s', 0, 1)} of wall time "
+                     f"({ms(m['cpu_time_s'], ' s', 0, 1)} of CPU time)**: the "
                      f"shortest budget whose mean over the {seeds} seed(s) ends at {target} or more "
                      f"({ms(m['accuracy'])}).")
     else:
