@@ -489,7 +489,8 @@ def load_toml(path: str | Path) -> dict[str, Any]:
     if not isinstance(settings, dict):
         raise ConfigError(f"config file {path}: onecycle must be a table of settings ([onecycle]), got "
                           f"{_shown(settings)}")
-    unknown = [str(k) for k, v in data.items() if isinstance(v, dict) and k not in CONFIG_TABLES]
+    # a table named after a setting (seed = {x = 1}) is a value of the wrong type, which the setting's check names
+    unknown = [str(k) for k, v in data.items() if isinstance(v, dict) and k not in CONFIG_TABLES and k not in FIELDS]
     if unknown:
         close = difflib.get_close_matches(unknown[0], CONFIG_TABLES, n=1)
         hint = f" (did you mean [{close[0]}]?)" if close else ""
