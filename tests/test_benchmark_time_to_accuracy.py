@@ -239,6 +239,17 @@ def test_the_meter_counts_the_gaps_between_steps_as_the_time_held_up(monkeypatch
     assert usage.peak_rss_mb() > 10
 
 
+def test_a_seed_whose_shorter_budget_is_not_measured_is_known_to_reach_the_target_at_most_at_its_budget():
+    measured = {k: v for k, v in TOY_RUNS.items() if k[0] in (4, 10)}  # 3 epochs not measured: 4 is a bound only
+    t = analysis.analyze(TOY, toy_lookup(measured))["to_target"]
+    assert [(p["status"], p["epochs"], p["at_most"]) for p in t["per_seed"]] == [
+        ("not known", None, 4), ("not known", None, 10), ("not known", None, 4)]
+    text = report.render(_rendered(toy_lookup(measured)))
+    assert "| epochs to 93% | ≤ 4 (shorter not measured) | ≤ 10 (shorter not measured) | ≤ 4 (shorter not " in text
+    assert ("known only to be at most: 4 epochs for seed 0, 10 epochs for seed 1, 4 epochs for seed 2 (a shorter "
+            "budget not measured yet).") in text and "Not every seed reaches it" not in text
+
+
 def _rendered(lookup=None, settings_=TOY):
     meta = {"command": "python -m benchmarks.time_to_accuracy --jobs 1", "machine": "AMD EPYC, 2 logical CPU(s), "
             "Linux x86_64", "cpus": 2, "torch": "2.13.0+cpu", "jobs": 1, "date": "2026-01-02", "wall_time_s": 9.0,

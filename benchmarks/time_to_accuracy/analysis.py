@@ -46,7 +46,8 @@ def budget_rows(s: Settings, max_lr: float, lookup: Lookup) -> list[dict[str, An
 def to_target(s: Settings, rows: list[dict[str, Any]]) -> dict[str, Any]:
     """The epochs and wall time to the target. Per seed, the shortest budget whose run reached it
     (:func:`~benchmarks.time_to_accuracy.plan.first_reaching`; status ``reached``), ``not reached`` when the longest
-    budget fell short and none reached, ``not known`` while the search has not decided; with ``exceptions``, the
+    budget fell short and none reached, ``not known`` while the search has not decided (``at_most``: the shortest
+    measured budget that reached it, when one did, the budget before it not measured); with ``exceptions``, the
     longer budgets whose runs fell short all the same (the search takes a longer budget to do no worse). Then the
     mean ± std over the seeds that reached it, and the first budget whose mean over every seed reached it
     (``mean_budget``), with its accuracy, train time and CPU time."""
@@ -58,13 +59,15 @@ def to_target(s: Settings, rows: list[dict[str, Any]]) -> dict[str, Any]:
         accuracies = [None if r is None else r["accuracy"] for r in runs]
         i = first_reaching(accuracies, s.target)
         if i is not None:
-            per_seed.append({"seed": seed, "status": "reached", "epochs": budgets[i],
+            per_seed.append({"seed": seed, "status": "reached", "epochs": budgets[i], "at_most": budgets[i],
                              "train_time_s": runs[i]["train_time_s"], "cpu_time_s": runs[i]["cpu_time_s"],
                              "exceptions": [b for b, a in zip(budgets[i:], accuracies[i:])
                                             if a is not None and a < s.target]})
             continue
         short = accuracies[-1] is not None and not any(a is not None and a >= s.target for a in accuracies)
+        reaching = [b for b, a in zip(budgets, accuracies) if a is not None and a >= s.target]
         per_seed.append({"seed": seed, "status": "not reached" if short else "not known", "epochs": None,
+                         "at_most": reaching[0] if reaching else None,
                          "train_time_s": None, "cpu_time_s": None, "exceptions": []})
     reached = [p for p in per_seed if p["status"] == "reached"]
     mean_budget = next((row for row in rows if len(row["runs"]) == len(s.seeds)

@@ -125,8 +125,9 @@ def verdict_target(s: dict[str, Any], results: dict[str, Any]) -> str:
     if t["mean_budget"] is not None:
         m = t["mean_budget"]
         lines.append(f"**{target} in {m['epochs']} epochs, {ms(m['train_time_s'], ' s', 0, 1)} of wall time "
-                     f"({ms(m['cpu_time_s'], ' s', 0, 1)} of CPU time)**: the "
-                     f"shortest budget whose mean over the {seeds} seed(s) ends at {target} or more "
+                     f"({ms(m['cpu_time_s'], ' s', 0, 1)} of CPU time)**: of the "
+                     f"budgets measured for every seed, the shortest whose mean over the {seeds} seed(s) ends at "
+                     f"{target} or more "
                      f"({ms(m['accuracy'])}).")
     else:
         lines.append(f"No budget of {', '.join(map(str, s['budgets']))} epochs has a mean over the {seeds} seed(s) "
@@ -136,8 +137,15 @@ def verdict_target(s: dict[str, Any], results: dict[str, Any]) -> str:
                      f"{ms(t['train_time_s'], ' s', 0, 1)} of wall time ({ms(t['cpu_time_s'], ' s', 0, 1)} of CPU "
                      "time).")
     else:
-        missed = [f"seed {p['seed']} ({STATUS[p['status']]})" for p in t["per_seed"] if p["status"] != "reached"]
-        lines.append(f"Not every seed reaches it: {', '.join(missed)}.")
+        bounded = [p for p in t["per_seed"] if p["status"] == "not known" and p.get("at_most")]
+        missed = [f"seed {p['seed']} ({STATUS[p['status']]})" for p in t["per_seed"]
+                  if p["status"] != "reached" and p not in bounded]
+        if bounded:
+            lines.append("Per seed, the first budget that reaches it is known only to be at most: "
+                         + ", ".join(f"{p['at_most']} epochs for seed {p['seed']}" for p in bounded)
+                         + " (a shorter budget not measured yet).")
+        if missed:
+            lines.append(f"Not every seed reaches it: {', '.join(missed)}.")
     return " ".join(lines)
 
 
@@ -162,7 +170,11 @@ def headline(data: dict[str, Any]) -> str:
     own = {seed: [r for r in runs_of(results) if r["seed"] == seed] for seed in seeds}
 
     def reach(p: dict[str, Any], field: str, show: Any) -> str:
-        return show(p[field]) if p["status"] == "reached" else STATUS[p["status"]]
+        if p["status"] == "reached":
+            return show(p[field])
+        if field == "epochs" and p["status"] == "not known" and p.get("at_most"):
+            return f"≤ {p['at_most']} (shorter not measured)"
+        return STATUS[p["status"]]
 
     target, epochs = pct(s["target"], 0), max(s["budgets"])
     rows = [

@@ -59,6 +59,7 @@ RESULTS = {
         "budgets": [{"epochs": integer(1), "runs": [RUN], "accuracy": ACCURACY, "train_time_s": SPREAD,
                      "reached": COUNT}],
         "to_target": {"per_seed": [{"seed": integer(), "status": one_of(STATUSES), "epochs": Nullable(integer(1)),
+                                    OptionalKey("at_most"): Nullable(integer(1)),
                                     "train_time_s": Nullable(SECONDS), "cpu_time_s": Nullable(SECONDS),
                                     "exceptions": [integer(1)]}],
                       "every_seed": FLAG, "epochs": SPREAD, "train_time_s": SPREAD, "cpu_time_s": SPREAD,
