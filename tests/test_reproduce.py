@@ -12,6 +12,8 @@ import statistics
 import pytest
 import torch
 
+from benchmarks.time_to_accuracy import cli as time_to_accuracy
+from benchmarks.time_to_accuracy.results import read_results
 from onecycle import datasets, experiment, presets, rundir
 from onecycle.cli import main, reproduce
 from onecycle.cli.common import PrintEpochs
@@ -53,8 +55,29 @@ SWEEP = {"r56-wd-sweep": dict(dataset="cifar10", model="resnet56-b", augment="cr
                               sweep_steps=100)}
 
 
+# The presets whose figures this project measured itself: name -> the results file of the benchmark they come from
+# (its settings hold the recipe and name the preset; its results, the budget, max_lr and accuracy).
+MEASURED = {"fmnist-93": time_to_accuracy.RESULTS_FILE}
+
+
 def test_every_preset_is_in_the_table():
-    assert set(presets.names()) == set(TRAINING) | set(SWEEP)
+    assert set(presets.names()) == set(TRAINING) | set(SWEEP) | set(MEASURED)
+
+
+@pytest.mark.parametrize("name", list(MEASURED))
+def test_a_measured_preset_holds_its_benchmarks_recipe_and_figures(name):
+    data = read_results(MEASURED[name])
+    settings, results = data["settings"], data["results"]
+    preset, budget = presets.load(name), results["to_target"]["mean_budget"]
+    cfg = preset.config()
+    assert settings["preset"] == name and preset.job == "train"
+    recipe = {k: v for k, v in settings["recipe"].items() if k not in reproduce.MACHINE}  # where it runs is yours
+    assert preset.settings == {**recipe, "epochs": budget["epochs"], "max_lr": results["max_lr"]}
+    assert cfg.schedule == "onecycle" and cfg.max_lr == results["max_lr"]  # 1cycle with onecycle's defaults
+    assert preset.published_accuracy == round(100 * budget["accuracy"]["mean"], 2)
+    minutes = budget["cpu_time_s"]["mean"] / 60
+    assert f"{budget['epochs']} epochs" in preset.description and f"{minutes:.0f} min of CPU" in preset.description
+    assert "python -m benchmarks.time_to_accuracy" in preset.source and MEASURED[name].name in preset.source
 
 
 @pytest.mark.parametrize("name", list(TRAINING))
@@ -84,12 +107,13 @@ def test_sweep_preset_holds_the_articles_numbers():
     assert planned_steps(cfg, "sweep") == 700
 
 
-@pytest.mark.parametrize("name", sorted(set(TRAINING) | set(SWEEP)))
+@pytest.mark.parametrize("name", sorted(set(TRAINING) | set(SWEEP) | set(MEASURED)))
 def test_preset_file_is_a_config_file_with_its_source(name):
     preset = presets.load(name)
     assert load_toml(preset.path) == preset.settings  # what --config reads: the [onecycle] table
     assert build_config(preset.path) == preset.config()
-    assert "Gugger" in preset.source or "He, Zhang, Ren and Sun" in preset.source
+    assert ("Gugger" in preset.source or "He, Zhang, Ren and Sun" in preset.source
+            or "python -m benchmarks." in preset.source)
     assert preset.description and "\n" not in preset.source
 
 
@@ -102,7 +126,7 @@ def test_planned_steps_are_those_of_the_loader():
 
 def test_the_presets_resnets():
     x = torch.randn(2, 3, 32, 32)
-    for model in {presets.load(name).config().model for name in presets.names()}:
+    for model in {presets.load(name).config().model for name in [*TRAINING, *SWEEP]}:  # the article's
         net = build_model(model, 3, 10).eval()
         assert sum(p.numel() for p in net.parameters()) == {"resnet56": 853_018, "resnet56-b": 855_770}[model]
         with torch.no_grad():
