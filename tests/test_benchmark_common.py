@@ -55,8 +55,8 @@ def _nothing_is_measured(monkeypatch):
         raise AssertionError("a measurement started")
 
     monkeypatch.setattr(recommendation, "run_cases", refuse)
-    monkeypatch.setattr(experiments, "run_tasks", refuse)
-    monkeypatch.setattr(time_to_accuracy, "run_tasks", refuse)
+    monkeypatch.setattr(experiments, "measure_planned", refuse)
+    monkeypatch.setattr(time_to_accuracy, "measure_planned", refuse)
 
 
 def _one_error_line(capsys, prog: str) -> str:
@@ -327,7 +327,7 @@ def test_a_run_holds_the_lock_while_it_measures_and_releases_it_at_the_end_and_a
         if len(held) == 2:
             raise RuntimeError("stopped")
 
-    monkeypatch.setattr(BENCHMARKS[name], "run_cases" if name == "recommendation" else "run_tasks", measure)
+    monkeypatch.setattr(BENCHMARKS[name], "run_cases" if name == "recommendation" else "measure_planned", measure)
     assert BENCHMARKS[name].main(_argv(tmp_path, runs)) == 0  # nothing measured: a report of what is missing
     assert not RunCache.lock_of(runs).exists()
     with pytest.raises(RuntimeError, match="stopped"):

@@ -31,3 +31,26 @@ def run_tasks(tasks: Sequence[Any], work: Callable[[Any], Any], jobs: int, finis
                 task = pending.pop(future)
                 for more in finished(task, future.result()) or ():
                     pending[pool.submit(work, more)] = more
+
+
+def measure_planned(cache: Any, planned: Callable[[], Sequence[Any]], key: Callable[[Any], str],
+                    work: Callable[[Any], Any], jobs: int, done: Callable[[Any, Any], str], later: str) -> None:
+    """Measure every task of ``planned()`` that ``cache`` (a :class:`~benchmarks.common.run_cache.RunCache`) lacks,
+    ``jobs`` at a time, recording each as it finishes (with a line ``done(task, value)``) and measuring what the plan
+    gains from it (``planned`` is asked again after each); ``later`` says, in the line printed first, when more come."""
+    import sys
+
+    from benchmarks.common.cli import measurements_to_make
+
+    todo = [t for t in planned() if key(t) not in cache]
+    queued = {key(t) for t in todo}
+    print(measurements_to_make(len(todo), len(cache.runs), later), file=sys.stderr, flush=True)
+
+    def finished(task: Any, value: Any) -> list[Any]:
+        cache.record(key(task), value)
+        print(f"[{len(cache.new)}] {done(task, value)}", file=sys.stderr, flush=True)
+        more = [t for t in planned() if key(t) not in cache and key(t) not in queued]
+        queued.update(key(t) for t in more)
+        return more
+
+    run_tasks(todo, work, jobs, finished)

@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import experiments
-from benchmarks.common.cli import MAX_JOBS, markdown_path, measurements_to_make, reading, run_main
+from benchmarks.common.cli import MAX_JOBS, markdown_path, reading, run_main
 from benchmarks.common.paths import RESULTS_DIR, ROOT
-from benchmarks.common.runner import run_tasks
+from benchmarks.common.runner import measure_planned
 from benchmarks.experiments.analysis import analyze
 from benchmarks.experiments.figures import draw
 from benchmarks.experiments.plan import plan
@@ -102,20 +102,12 @@ def run(args: argparse.Namespace) -> int:
         def lookup(task: Task) -> Any:
             return cache.get(key(task))
 
-        todo = [t for t in plan(settings, lookup) if key(t) not in cache]
-        queued = {key(t) for t in todo}
-        print(measurements_to_make(len(todo), len(cache.runs), "more once the range test and the sweep are in"),
-              file=sys.stderr, flush=True)
-
-        def finished(task: Task, value: dict[str, Any]) -> list[Task]:
-            cache.record(key(task), value)
+        def done(task: Task, value: dict[str, Any]) -> str:
             what = f"{100 * value['accuracy']:.1f}%" if task.job == "train" else "done"
-            print(f"[{len(cache.new)}] {label(task)}: {what} in {value['seconds']:.0f} s", file=sys.stderr, flush=True)
-            more = [t for t in plan(settings, lookup) if key(t) not in cache and key(t) not in queued]
-            queued.update(key(t) for t in more)
-            return more
+            return f"{label(task)}: {what} in {value['seconds']:.0f} s"
 
-        run_tasks(todo, measure, args.jobs, finished)
+        measure_planned(cache, lambda: plan(settings, lookup), key, measure, args.jobs, done,
+                        "more once the range test and the sweep are in")
         cache.save(runs_file, final=True)
 
         tasks = plan(settings, lookup)

@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import time_to_accuracy
-from benchmarks.common.cli import MAX_JOBS, markdown_path, measurements_to_make, reading, run_main
+from benchmarks.common.cli import MAX_JOBS, markdown_path, reading, run_main
 from benchmarks.common.paths import RESULTS_DIR, ROOT
-from benchmarks.common.runner import run_tasks
+from benchmarks.common.runner import measure_planned
 from benchmarks.time_to_accuracy.analysis import analyze
 from benchmarks.time_to_accuracy.plan import plan
 from benchmarks.time_to_accuracy.report import COMMAND, SECTION, render
@@ -96,22 +96,14 @@ def run(args: argparse.Namespace) -> int:
         def lookup(task: Task) -> Any:
             return cache.get(key(task))
 
-        todo = [] if args.no_new else [t for t in plan(settings, lookup) if key(t) not in cache]
-        queued = {key(t) for t in todo}
-        if not args.no_new:
-            print(measurements_to_make(len(todo), len(cache.runs), "more as the budgets are searched"),
-                  file=sys.stderr, flush=True)
-
-        def finished(task: Task, value: dict[str, Any]) -> list[Task]:
-            cache.record(key(task), value)
+        def done(task: Task, value: dict[str, Any]) -> str:
             what = (f"{100 * value['accuracy']:.2f}% in {value['train_time_s']:.0f} s of training"
                     if task.job == "train" else f"max_lr {value['recommendation'].get('max_lr')}")
-            print(f"[{len(cache.new)}] {label(task)}: {what} ({value['seconds']:.0f} s)", file=sys.stderr, flush=True)
-            more = [t for t in plan(settings, lookup) if key(t) not in cache and key(t) not in queued]
-            queued.update(key(t) for t in more)
-            return more
+            return f"{label(task)}: {what} ({value['seconds']:.0f} s)"
 
-        run_tasks(todo, measure, args.jobs, finished)
+        if not args.no_new:
+            measure_planned(cache, lambda: plan(settings, lookup), key, measure, args.jobs, done,
+                            "more as the budgets are searched")
         cache.save(runs_file, final=True)
 
         tasks = plan(settings, lookup)
