@@ -12,7 +12,7 @@ NOT_MEASURED = ("data_dir", "download", "progress", "log_every", "cudnn_benchmar
 """RunConfig keys that say where the data is read from, what is shown and how often the loss is read, not what is
 measured (and cuDNN's algorithm search, which does nothing on CPU, where the benchmarks run)."""
 
-LEFT_OUT_AT_DEFAULT = ("compile", "optimizer_impl")
+LEFT_OUT_AT_DEFAULT = ("compile", "optimizer_impl", "sync_batchnorm")
 """RunConfig keys left out of a measurement's settings at their defaults: they change a run's numbers in the last bits
 only when set (compiled kernels and foreach or fused optimizers round differently), and the runs cached before they
 existed ran at their defaults, so their keys stay what they were."""

@@ -181,6 +181,8 @@ class RunConfig:
     optimizer_impl: str = setting("default", Group.MACHINE, "the optimizer's torch implementation: {choices}")
     cudnn_benchmark: bool = setting(False, Group.MACHINE, "cuDNN times its convolution algorithms and keeps the "
                                     "fastest (no effect on CPU)")
+    sync_batchnorm: bool = setting(False, Group.MACHINE, "with several processes (torchrun): BatchNorm statistics "
+                                   "over the global batch (SyncBatchNorm, CUDA only), not each process's own")
     threads: int | None = setting(None, Group.MACHINE, "torch CPU threads", none="as torch sets it")
     seed: int = setting(0, Group.MACHINE, "random seed (weights, batch order, augmentation)")
     progress: bool = setting(True, Group.MACHINE, "progress bars")

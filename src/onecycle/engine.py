@@ -16,6 +16,12 @@ Hooks are plain objects with any of these methods, called in list order:
 * ``on_train_end(state)``.
 
 ``on_steps`` and ``on_epoch_end`` may return ``True`` to stop training there. Nothing else reaches into the loop.
+
+Under data-parallel training (``torch.distributed``, a ``DistributedDataParallel`` model, data sharded as
+:class:`~onecycle.loader.Batches` does it) every process runs this loop in step: each read sums the steps' values
+over the processes, so all see the global batch's loss and stop at the same step, and the test evaluation sums its
+totals over them. Every process calls its hooks, but whether to read and whether to stop is rank 0's answer, sent to
+the others (a signal or a clock reaches each process at its own moment): :mod:`onecycle.distributed`.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from onecycle import distributed
 from onecycle.scheduler import momentum_key
 from onecycle.step_log import StepLog, default_log_every
 from onecycle.suggestions import EMA, has_diverged
@@ -60,6 +67,15 @@ class Totals:
     def accuracy(self, key: str) -> dict[str, float]:
         """``{key: accuracy}``, or nothing when some batch was not class scores (or none was seen)."""
         return {key: self.correct / self.seen} if self.seen and self.scored == self.seen else {}
+
+    def sum_across_ranks(self, device: torch.device) -> None:
+        """Replace the counts and sums by their totals over the processes of a data-parallel run (the seconds are
+        this process's own)."""
+        keys = ("steps", "seen", "scored", "correct", "loss_sum")
+        summed = distributed.all_sum(torch.tensor([float(getattr(self, k)) for k in keys], dtype=torch.float64,
+                                                  device=device)).tolist()
+        for key, value in zip(keys, summed):
+            setattr(self, key, type(getattr(self, key))(value))
 
     def state_dict(self) -> dict[str, int | float]:
         return dict(vars(self))
@@ -146,7 +162,12 @@ def evaluate(
     amp_dtype: torch.dtype | None = None,
 ) -> dict[str, float]:
     """Mean loss over ``data`` (batches ``(x, y)``, ``loss_fn`` averaging over a batch) in eval mode, and the
-    ``accuracy`` only when every batch's outputs are class scores for integer labels (:func:`are_class_scores`)."""
+    ``accuracy`` only when every batch's outputs are class scores for integer labels (:func:`are_class_scores`).
+    Under data-parallel training each process evaluates its own batches (with the model inside the
+    ``DistributedDataParallel`` wrapper, whose forward would wait for the others') and the totals are summed over
+    the processes: all get the same figures."""
+    if distributed.active():
+        model = distributed.unwrap(model)
     was_training = model.training
     model.eval()
     batches = StepLog()  # read once, at the end
@@ -159,6 +180,8 @@ def evaluate(
     totals = Totals()
     for batch in batches.read():
         totals.add(batch.loss, batch.images, batch.correct)
+    if distributed.active():
+        totals.sum_across_ranks(_device(model))
     if totals.seen == 0:
         raise ValueError("evaluation data yielded no batches")
     return {"loss": totals.loss_sum / totals.seen, **totals.accuracy("accuracy")}
@@ -224,7 +247,7 @@ def _read(state: TrainState, log: StepLog, divergence_factor: float | None) -> l
     (:func:`_stop_reason`, the epoch's totals); returns their metrics rows. At a loss that stops training,
     ``state.stopped`` and ``state.diverged`` are set and the steps from it on are dropped."""
     rows = []
-    for v in log.read():
+    for v in log.read(across_ranks=True):
         state.stopped = _stop_reason(state, v.step, v.loss, v.lr, divergence_factor)
         if state.stopped is not None:
             state.diverged = True
@@ -244,7 +267,8 @@ def _report(state: TrainState, rows: list[dict[str, Any]], hooks: Sequence[Any],
     if state.stopped is None and rows:
         bar.set_postfix(loss=f"{state.smoothed_loss:.4f}", lr=f"{rows[-1]['lr']:.3g}",
                         img_s=f"{totals.seen / totals.seconds:.0f}", refresh=False)
-    if rows and any([hook.on_steps(state, rows) for hook in hooks if hasattr(hook, "on_steps")]):
+    stop = bool(rows) and any([hook.on_steps(state, rows) for hook in hooks if hasattr(hook, "on_steps")])
+    if distributed.rank0_decides(stop):
         state.stopped = state.stopped or f"stopped by a hook after step {state.step} (epoch {state.epoch + 1})"
     return time.perf_counter() - totals.seconds
 
@@ -298,7 +322,7 @@ def train(
                 out = forward(x)
                 loss = loss_fn(out, y)
             log.add(loss, correct_count(out, y), len(y), state.step + 1, lr, momentum)
-            wanted = any([ask(state) for ask in asks])  # every hook is asked, every step
+            wanted = distributed.rank0_decides(any([ask(state) for ask in asks]))  # every hook is asked, every step
             read = wanted or (state.step + 1) % every == 0 or totals.steps + len(log) == steps
             rows = _read(state, log, divergence_factor) if read else []
             if state.stopped is None:
@@ -320,6 +344,7 @@ def train(
             "train_loss": totals.loss_sum / max(totals.seen, 1), **totals.accuracy("train_accuracy"),
             "time_s": totals.seconds, "images_per_s": totals.seen / totals.seconds if totals.seconds > 0 else math.nan,
         }
+        distributed.sync_buffers(model)  # one model on every process for the evaluation and the checkpoint
         if val_data is not None:
             val = evaluate(forward, val_data, loss_fn, amp_dtype)
             metrics.update({f"val_{key}": value for key, value in val.items()})
@@ -327,7 +352,7 @@ def train(
         state.epoch, state.totals = state.epoch + 1, Totals()
         state.history.append(metrics)
         stop = [hook.on_epoch_end(state, metrics) for hook in hooks if hasattr(hook, "on_epoch_end")]
-        if any(stop) and state.epoch < state.epochs:
+        if distributed.rank0_decides(any(stop)) and state.epoch < state.epochs:
             state.stopped = "stopped by a hook"
     for hook in hooks:
         if hasattr(hook, "on_train_end"):

@@ -17,9 +17,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from onecycle import records, rundir
+from onecycle import distributed, records, rundir
 from onecycle.augment import channel_stats
-from onecycle.config import OPTIMIZER_IMPLS, ConfigError, RunConfig, check_each, from_dict
+from onecycle.config import FIELDS, OPTIMIZER_IMPLS, ConfigError, RunConfig, check_each, from_dict
 from onecycle.datasets import LAYOUTS, DatasetError, ImageData, load_dataset
 from onecycle.engine import FINAL_LOSSES, TrainState, autocast_dtype, losses_above_start, pick_device, train, train_time
 from onecycle.guard import RunDirError, check_fresh, locked
@@ -67,29 +67,33 @@ class Setup:
         return len(self.train_data.classes)
 
     def batches(self, train: bool = True, seed_offset: int = 0) -> Batches:
-        """Training batches (shuffled, augmented) or test batches (fixed order, no augmentation)."""
+        """Training batches (shuffled, augmented) or test batches (fixed order, no augmentation); under
+        data-parallel training, this process's shard of them (:class:`~onecycle.loader.Batches`)."""
         cfg = self.cfg
         aug = cfg.augment if train else "none"
         return Batches(
             self.train_data if train else self.test_data,
             cfg.batch_size if train else max(cfg.batch_size, 512),
             shuffle=train,
-            drop_last=train and drops_last(len(self.train_data), cfg.batch_size),
+            drop_last=train and drops_last(len(self.train_data), global_batch(cfg)),
             crop="crop" in aug,
             flip="flip" in aug,
             mean=self.mean,
             std=self.std,
             channels_last=cfg.channels_last,
             seed=cfg.seed + seed_offset,
+            rank=distributed.rank(),
+            world_size=distributed.world_size(),
         )
 
     def model(self) -> nn.Module:
-        """A freshly initialised model (seeded by ``cfg.seed``) on the device."""
+        """A freshly initialised model (seeded by ``cfg.seed``) on the device; under data-parallel training, in
+        ``DistributedDataParallel`` (:func:`onecycle.distributed.wrap`, with ``sync_batchnorm``)."""
         torch.manual_seed(self.cfg.seed)
         model = build_model(self.cfg.model, self.in_channels, self.num_classes).to(self.device)
         if self.cfg.channels_last:
             model = model.to(memory_format=torch.channels_last)
-        return model
+        return distributed.wrap(model, self.cfg.sync_batchnorm)
 
     def optimizer(self, model: nn.Module, lr: float, weight_decay: float) -> torch.optim.Optimizer:
         """The optimizer of the settings (``optimizer``, ``momentum``, ``nesterov``, ``optimizer_impl``) over
@@ -146,6 +150,16 @@ def drops_last(num_images: int, batch_size: int) -> bool:
     return num_images >= 2 * batch_size
 
 
+def global_batch(cfg: RunConfig) -> int:
+    """Images per optimizer step: ``batch_size`` (each process's) x the processes of data-parallel training."""
+    return cfg.batch_size * distributed.world_size()
+
+
+def steps_per_epoch(cfg: RunConfig, images: int) -> int:
+    """Optimizer steps per epoch over ``images`` training images at the global batch (:func:`global_batch`)."""
+    return num_batches(images, global_batch(cfg), drops_last(images, global_batch(cfg)))
+
+
 def prepare(cfg: RunConfig, say: Callable[[str], None] = print) -> Setup:
     """Load the dataset onto the device (subsets as configured) and compute normalisation statistics, once the
     machine settings are made (:func:`_use_machine`) and ``optimizer_impl`` is checked on the device. ``say``
@@ -153,7 +167,8 @@ def prepare(cfg: RunConfig, say: Callable[[str], None] = print) -> Setup:
     _use_machine(cfg)
     device = pick_device(cfg.device)
     check_optimizer_impl(cfg, device)
-    full_train, full_test = load_dataset(cfg.dataset, cfg.data_dir, cfg.download)
+    check_processes(cfg, device)
+    full_train, full_test = _load_once_per_machine(cfg)
     for split, data in (("training", full_train), ("test", full_test)):
         if len(data) == 0:  # the readers refuse empty files; other sources are checked here, before training
             raise DatasetError(f"{cfg.dataset} from {data.source}: the {split} set is empty")
@@ -162,6 +177,14 @@ def prepare(cfg: RunConfig, say: Callable[[str], None] = print) -> Setup:
     used = [f"{len(part)}{f' of {len(full)}' if len(part) < len(full) else ''} {split}"
             for part, full, split in ((train_data, full_train, "training"), (test_data, full_test, "test"))]
     say(f"data: {cfg.dataset} from {train_data.source} ({', '.join(used)} images)")
+    processes = distributed.world_size()
+    if processes > 1 and len(train_data) < 2 * global_batch(cfg):
+        subset = f" (train_subset {cfg.train_subset})" if len(train_data) < len(full_train) else ""
+        raise ConfigError(f"batch_size {cfg.batch_size} on each of {processes} processes is a global batch of "
+                          f"{global_batch(cfg)}, and the {len(train_data)} training images of {cfg.dataset}{subset} "
+                          "do not make the two full global batches data-parallel training needs (every process "
+                          f"takes a full batch at every step); use a batch_size of at most "
+                          f"{len(train_data) // (2 * processes)} or fewer processes")
     if cfg.batch_size > len(train_data):
         subset = f" (train_subset {cfg.train_subset})" if len(train_data) < len(full_train) else ""
         raise ConfigError(f"batch_size {cfg.batch_size} is larger than the {len(train_data)} training images of "
@@ -178,6 +201,26 @@ def prepare(cfg: RunConfig, say: Callable[[str], None] = print) -> Setup:
     return Setup(cfg, device, train_data.to(device), test_data.to(device), mean.to(device), std.to(device))
 
 
+def check_processes(cfg: RunConfig, device: torch.device) -> None:
+    """Raise a :class:`ConfigError` for settings data-parallel training cannot honour on ``device``:
+    ``sync_batchnorm`` anywhere but on CUDA (torch's SyncBatchNorm runs on GPUs only)."""
+    if cfg.sync_batchnorm and distributed.active() and device.type != "cuda":
+        raise ConfigError(f"sync_batchnorm needs CUDA devices (torch's SyncBatchNorm runs on GPUs only), and these "
+                          f"processes train on {device.type}; leave it out: each process then normalises by its own "
+                          "batch's statistics")
+
+
+def _load_once_per_machine(cfg: RunConfig) -> tuple[ImageData, ImageData]:
+    """The dataset of ``cfg`` (downloaded when missing and allowed): under data-parallel training the first process
+    of each machine reads it (and downloads it) first, then the others, so that no two write the same files."""
+    if not distributed.active():
+        return load_dataset(cfg.dataset, cfg.data_dir, cfg.download)
+    first = distributed.local_rank() == 0
+    loaded = load_dataset(cfg.dataset, cfg.data_dir, cfg.download) if first else None
+    distributed.barrier()
+    return loaded or load_dataset(cfg.dataset, cfg.data_dir, cfg.download)
+
+
 def _subset(data: ImageData, size: int | None, name: str, seed: int) -> ImageData:
     """A fixed random subset of ``size`` images; all of them (with a warning when more were asked for) when the
     dataset has no more than ``size``."""
@@ -189,7 +232,7 @@ def _subset(data: ImageData, size: int | None, name: str, seed: int) -> ImageDat
 
 
 CONDITIONS = ("dataset", "train_subset", "augment", "model", "optimizer", "batch_size", "momentum", "nesterov",
-              "label_smoothing", "amp", "channels_last", "seed")
+              "label_smoothing", "amp", "channels_last", "seed", "world_size", "sync_batchnorm")
 """The settings that make a range test see what training will see (with the weight decay): finder.json and
 sweep.json record them and are reused only under the same values. How a test measures (start_lr, end_lr,
 num_steps, repeats, the swept values) is recorded too but does not make its result stale.
@@ -205,10 +248,16 @@ Nor are the settings of how fast a run goes: ``log_every`` (how often training r
 another device does (the device is no condition either), which moves no recommendation read off a smoothed curve."""
 
 
+LATER_CONDITIONS = {"world_size": 1, "sync_batchnorm": False}
+"""The :data:`CONDITIONS` added after results were first recorded, with the value a result that does not record one
+was measured under: one process, each normalising by its own batch."""
+
+
 def range_test_conditions(cfg: RunConfig, weight_decay: float, swept: str | None = None) -> dict[str, Any]:
-    """The :data:`CONDITIONS` of ``cfg`` and the weight decay, leaving out the setting a sweep varies
-    (``swept``)."""
-    conditions = {k: getattr(cfg, k) for k in CONDITIONS if k != swept}
+    """The :data:`CONDITIONS` of ``cfg`` and the weight decay, leaving out the setting a sweep varies (``swept``):
+    ``world_size`` is the number of processes training together (``batch_size`` being each one's)."""
+    launch = {"world_size": distributed.world_size()}
+    conditions = {k: launch[k] if k in launch else getattr(cfg, k) for k in CONDITIONS if k != swept}
     if swept != "weight_decay":
         conditions["weight_decay"] = weight_decay
     return conditions
@@ -232,12 +281,18 @@ def _check_conditions(path: Path, recorded: dict[str, Any], wanted: dict[str, An
     """Raise :class:`StaleResult` unless ``recorded`` holds every key of ``wanted`` with the same value; a recorded
     value that is no value of its setting (``"batch_size": "64"``) is a ``ValueError`` naming the file and the key:
     the file is damaged, not measured under other settings."""
+    recorded = {**LATER_CONDITIONS, **recorded}
     if any(k not in recorded for k in wanted):
         raise StaleResult(path, [], advice)
     try:
-        check_each({k: recorded[k] for k in wanted})
+        check_each({k: recorded[k] for k in wanted if k in FIELDS})
     except ConfigError as err:
         raise ValueError(f"{path} is damaged: settings.{err}") from None
+    processes = recorded.get("world_size")
+    if "world_size" in wanted and not (isinstance(processes, int) and not isinstance(processes, bool)
+                                       and processes >= 1):
+        raise ValueError(f"{path} is damaged: settings.world_size must be an integer >= 1, got "
+                         f"{records.shown(processes)}")
     differences = _differences(recorded, wanted)
     if differences:
         raise StaleResult(path, differences, advice)
@@ -405,7 +460,7 @@ def check_schedule(cfg: RunConfig, images: int) -> None:
     ``images`` training images make (``cfg.epochs`` epochs at ``cfg.batch_size``) and, with ``cfg.verify``, over
     the stability probe's compressed runs too. The checks of the schedule settings that need the length of training
     (a phase of no steps, too few steps), made before any range test or training."""
-    per_epoch = num_batches(images, cfg.batch_size, drops_last(images, cfg.batch_size))
+    per_epoch = steps_per_epoch(cfg, images)
     total = cfg.epochs * per_epoch
     what = "1cycle" if cfg.schedule == "onecycle" else f"the {cfg.schedule} schedule"
     if total < 2:
@@ -474,7 +529,7 @@ def resolve(cfg: RunConfig, run_dir: Path, auto: bool, setup: Callable[[], Setup
         ready = setup()
         images = len(ready.train_data)
         check_schedule(cfg, images)
-        short = few_steps_warning(cfg, images, num_batches(images, cfg.batch_size, drops_last(images, cfg.batch_size)))
+        short = few_steps_warning(cfg, images, steps_per_epoch(cfg, images))
         if short is not None:  # said before anything is measured for a run that short
             ready.warn(short)
         return ready
@@ -567,10 +622,25 @@ def resume_settings(run_dir: Path, given: dict[str, Any]) -> Resume:
                          f"differ: {', '.join(differences)}; leave them out, or start a new run in another "
                          "--run-dir")
     cfg = cfg.replace(**{k: v for k, v in given.items() if k in RESUME_MAY_CHANGE})
+    check_world_size(run_dir, resolved.get("world_size", 1))
     ckpt = rundir.read_checkpoint(checkpoint)
     rundir.check_position(checkpoint, ckpt, cfg.epochs, resolved.get("steps_per_epoch"))
     return Resume(cfg, float(resolved["max_lr"]), float(resolved["weight_decay"]), ckpt["epoch"], ckpt["step"],
                   ckpt)
+
+
+def check_world_size(run_dir: Path, saved: int) -> None:
+    """Raise a ``ValueError`` saying how to launch it unless the run in ``run_dir``, trained by ``saved`` processes,
+    is resumed by as many: its batches, its steps and its checkpoint's data position are those of that many."""
+    now = distributed.world_size()
+    if saved == now:
+        return
+    command = f"train --resume --run-dir {shlex.quote(str(run_dir))}"
+    how = (f"`onecycle {command}`, without torchrun" if saved == 1 else
+           f"`torchrun --nproc_per_node {saved} -m onecycle {command}` (or as many processes over several machines)")
+    raise ValueError(f"the run in {run_dir} trained on {saved} process(es) and this is {now}: its batch_size is "
+                     f"each process's, so its global batch, steps and data position hold for {saved} only; resume it "
+                     f"with {how}, or start a new run in another --run-dir")
 
 
 def saved_settings(run_dir: Path) -> tuple[RunConfig, dict[str, Any]]:
@@ -627,6 +697,10 @@ def _check_resolved(path: Path, resolved: dict[str, Any], cfg: RunConfig) -> Non
         from_dict({"max_lr": resolved["max_lr"], "weight_decay": resolved["weight_decay"]})
     except ValueError as err:
         raise ValueError(f"{path} is damaged: its resolved {err}") from None
+    processes = resolved.get("world_size", 1)
+    if isinstance(processes, bool) or not isinstance(processes, int) or processes < 1:
+        raise ValueError(f"{path} is damaged: its resolved world_size {records.shown(processes)} is not a number of "
+                         "processes (an integer >= 1)")
     steps, total = resolved.get("steps_per_epoch"), resolved.get("total_steps")
     recorded = steps is not None or total is not None
     if recorded and not (isinstance(steps, int) and isinstance(total, int) and not isinstance(steps, bool)
@@ -745,7 +819,8 @@ def train_run(setup: Setup, run_dir: Path, max_lr: float, weight_decay: float, r
         rundir.remove_run(run_dir)
     rundir.write_json(run_dir / rundir.CONFIG, {**cfg.to_dict(), "resolved": {
         "max_lr": max_lr, "weight_decay": weight_decay, "device": str(setup.device),
-        "steps_per_epoch": len(data), "total_steps": cfg.epochs * len(data), "data": setup.train_data.source}})
+        "steps_per_epoch": len(data), "total_steps": cfg.epochs * len(data), "data": setup.train_data.source,
+        "world_size": distributed.world_size(), "global_batch_size": global_batch(cfg)}})
     plot_schedule(scheduler.policies[0], out=run_dir / rundir.SCHEDULE_PNG)
     hooks: list[Any] = [rundir.RunFiles(rundir.MetricsHook(run_dir), checkpoints), *extra_hooks]
     with contextlib.suppress(ImportError):
@@ -918,8 +993,9 @@ def sweep_progress(cfg: RunConfig, run_dir: Path) -> str:
     if path.exists():
         result = SweepResult.load_json(path, SWEEPABLE)
         wd = sweep_weight_decay(cfg, run_dir)[0]
-        if (result.param, list(result.values), result.settings) == (cfg.sweep_param, cfg.sweep_values,
-                                                                      sweep_settings(cfg, wd)):
+        recorded = {**LATER_CONDITIONS, **result.settings}
+        if (result.param, list(result.values), recorded) == (cfg.sweep_param, cfg.sweep_values,
+                                                             sweep_settings(cfg, wd)):
             return "finished"
     return "other" if rundir.run_files(run_dir) else "new"
 
@@ -932,7 +1008,7 @@ def planned_steps(cfg: RunConfig, job: str = "train") -> int:
     images = LAYOUTS[cfg.dataset].train_images
     if cfg.train_subset is not None:
         images = min(images, cfg.train_subset)
-    return cfg.epochs * num_batches(images, cfg.batch_size, drops_last(images, cfg.batch_size))
+    return cfg.epochs * steps_per_epoch(cfg, images)
 
 
 def seconds_per_step(cfg: RunConfig, steps: int = 3, budget_s: float = 10.0) -> float:

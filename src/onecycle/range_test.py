@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import torch
 from torch import nn
 
-from onecycle import records, rng, rundir
+from onecycle import distributed, records, rng, rundir
 from onecycle.engine import evaluate
 from onecycle.scheduler import set_group_value
 from onecycle.schedules import ONE_CYCLE
@@ -388,7 +388,9 @@ def standard_step(
     scaler: torch.amp.GradScaler | None,
 ) -> float:
     """One optimizer update over ``accumulation_steps`` micro-batches; returns their mean loss, read back from the
-    device once (the sum of the micro-batches' losses, each divided by ``accumulation_steps``, in order)."""
+    device once (the sum of the micro-batches' losses, each divided by ``accumulation_steps``, in order), and under
+    data-parallel training averaged over the processes (:func:`onecycle.distributed.mean`): every process gets the
+    loss of the global batch."""
     optimizer.zero_grad(set_to_none=True)
     losses = []
     for _ in range(accumulation_steps):
@@ -405,7 +407,7 @@ def standard_step(
     total = 0.0
     for value in torch.stack(losses).tolist() if len(losses) > 1 else [float(losses[0])]:
         total += value  # in order, as a float64 sum (not sum(): Python 3.12's compensates for rounding)
-    return total
+    return distributed.mean(total, device)
 
 
 def _check(name: str, ok: bool, allowed: str, value: Any) -> None:
@@ -491,6 +493,11 @@ def range_test(
     the following batches of ``data``) and combine the recommendations, with their spread as the confidence
     figure.
 
+    Under data-parallel training (a ``DistributedDataParallel`` model, each process with its own shard of the
+    data) every process runs the test in step: each step's loss is averaged over the processes before it is
+    smoothed and checked, so all stop at the same step, put back the same state and recommend the same max_lr; the
+    test then runs at the global batch, which answers whether max_lr changes with the number of processes.
+
     Afterwards the model's parameters and buffers (non-persistent ones too), the optimizer's state and
     hyper-parameters, the train/eval modes, the torch (CPU, CUDA, MPS), numpy and Python RNG states, ``scaler``
     and ``data`` (when it has ``state_dict``) are exactly what they were before. Nothing is written to disk.
@@ -550,7 +557,7 @@ def range_test(
 
             def one_step(_batches: BatchCycle = batches, _scaler: Any = run_scaler) -> float:
                 if step is not None:
-                    return float(step(next(_batches)))
+                    return distributed.mean(float(step(next(_batches))), device)
                 return standard_step(model, optimizer, loss_fn, _batches, accumulation_steps, device,
                                       amp_dtype, _scaler)
 

@@ -24,7 +24,7 @@ from typing import Any
 
 import torch
 
-from onecycle import rng
+from onecycle import distributed, rng
 from onecycle.engine import Totals, TrainState
 from onecycle.interrupt import StopRequest
 from onecycle.scheduler import PolicyScheduler
@@ -184,7 +184,7 @@ def save_checkpoint(path: Path, state: TrainState) -> None:
     """Everything needed to continue ``state`` exactly, at the end of an epoch or in the middle of one, written
     atomically (temp file + rename) with its hash (:data:`CHECKPOINT_FORMAT`)."""
     write_checkpoint(path, {
-        "model": state.model.state_dict(),
+        "model": distributed.unwrap(state.model).state_dict(),
         "optimizer": state.optimizer.state_dict(),
         "scheduler": state.scheduler.state_dict() if state.scheduler is not None else None,
         "data": state.data.state_dict() if hasattr(state.data, "state_dict") else None,
@@ -397,7 +397,7 @@ def load_checkpoint(path: Path, state: TrainState, ckpt: dict[str, Any] | None =
     if differences:
         raise ValueError(f"{path} was written by a run with other settings: {', '.join(differences)}")
     with _loading(path, "model weights"):
-        missing, unexpected = state.model.load_state_dict(ckpt["model"], strict=False)
+        missing, unexpected = distributed.unwrap(state.model).load_state_dict(ckpt["model"], strict=False)
         if missing or unexpected:
             raise ValueError(f"they are another model's: {_names('missing', missing)}{_names('unexpected', unexpected)}"
                              .rstrip("; "))

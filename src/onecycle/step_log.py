@@ -4,6 +4,8 @@ Reading a loss back to the host (``float(loss)``) waits for the device to finish
 every step, it stalls a GPU on small and medium networks. :class:`StepLog` holds each step's loss and count of
 correct predictions as device tensors and reads them in one transfer, every ``log_every`` steps
 (:func:`default_log_every`); the training loop then processes them in order, exactly as it would have step by step.
+Under data-parallel training the same transfer first sums each step's values over the processes
+(:func:`onecycle.distributed.all_sum`), so every process reads the loss of the global batch.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ import math
 from dataclasses import dataclass
 
 import torch
+
+from onecycle import distributed
 
 LOG_EVERY = {"cpu": 1, "cuda": 50, "mps": 50}
 """Steps between reads of the training loss by device type, when the settings do not say (``log_every``): on a CPU
@@ -65,9 +69,13 @@ class StepLog:
         self._correct.append(None if correct is None else correct.detach().reshape(()))
         self._known.append((step, images, lr, momentum))
 
-    def read(self) -> list[StepValues]:
+    def read(self, across_ranks: bool = False) -> list[StepValues]:
         """The steps kept, in order, read in one transfer (losses exactly as ``float(loss)`` gives them, counts as
-        ``int``); the log is empty afterwards."""
+        ``int``); the log is empty afterwards. ``across_ranks``, under data-parallel training: each step's values
+        over all the processes (the loss averaged over their images, images and correct predictions summed); every
+        process must read the same steps then."""
+        if across_ranks and distributed.active():
+            return self._read_across_ranks()
         if len(self) <= 1:  # nothing to gather: a plain read
             values = [float(v) for v in [*self._losses, *(c for c in self._correct if c is not None)]]
         else:
@@ -75,6 +83,22 @@ class StepLog:
         losses, counts = values[: len(self)], iter(values[len(self) :])
         steps = [StepValues(step, loss, images, None if c is None else int(next(counts)), lr, momentum)
                  for loss, c, (step, images, lr, momentum) in zip(losses, self._correct, self._known)]
+        self._losses, self._correct, self._known = [], [], []
+        return steps
+
+    def _read_across_ranks(self) -> list[StepValues]:
+        """:meth:`read` summed over the processes in the same transfer: each step's loss x images, images and
+        correct predictions (a process whose outputs were not class scores makes the step's count unknown)."""
+        if not self._known:
+            return []
+        device = self._losses[0].device
+        images = torch.tensor([images for _, images, _, _ in self._known], dtype=torch.float64, device=device)
+        counts = torch.stack([torch.full((), math.nan, dtype=torch.float64, device=device) if c is None else
+                              c.double() for c in self._correct])
+        table = distributed.all_sum(torch.stack([torch.stack(self._losses).double() * images, images, counts]))
+        losses, totals, correct = table.tolist()
+        steps = [StepValues(step, loss / total, int(total), None if math.isnan(c) else int(c), lr, momentum)
+                 for loss, total, c, (step, _, lr, momentum) in zip(losses, totals, correct, self._known)]
         self._losses, self._correct, self._known = [], [], []
         return steps
 

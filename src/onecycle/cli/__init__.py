@@ -6,9 +6,10 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from typing import TextIO
 
-from onecycle import __version__
-from onecycle.cli import demo, find_lr, report, reproduce, schedule, sweep, train
+from onecycle import __version__, distributed
+from onecycle.cli import demo, find_lr, ranks, report, reproduce, schedule, sweep, train
 from onecycle.cli.common import CommandError, Parser, one_line
 from onecycle.datasets import DatasetError, DatasetNotFound
 
@@ -33,19 +34,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)  # the command as given, to say how to run it again
+    if distributed.launched():  # started by torchrun
+        if getattr(args, "data_parallel", False):
+            return ranks.run_on_ranks(args, _run)
+        if int(os.environ.get("RANK", "0") or 0) != 0:  # a command of one process: rank 0 runs it
+            return 0
+    return _run(args, sys.stderr)
+
+
+def _run(args: argparse.Namespace, errors: TextIO) -> int:
+    """Run the command of ``args``; an error is one line on ``errors`` and the exit status 2 (130 when
+    interrupted), never a traceback (unless ``ONECYCLE_DEBUG`` is set)."""
     try:
         return int(args.func(args) or 0)
     except (CommandError, DatasetNotFound, DatasetError, ValueError, FileNotFoundError) as err:
         if os.environ.get("ONECYCLE_DEBUG"):
             raise
-        print(f"onecycle {args.command}: error: {one_line(str(err))}", file=sys.stderr)
+        print(f"onecycle {args.command}: error: {one_line(str(err))}", file=errors)
         return 2
     except OSError as err:  # a path that cannot be written or read: a file where a directory should be...
         if os.environ.get("ONECYCLE_DEBUG"):
             raise
         where = f"{err.filename}: " if err.filename else ""
-        print(f"onecycle {args.command}: error: {one_line(f'{where}{err.strerror or err}')}", file=sys.stderr)
+        print(f"onecycle {args.command}: error: {one_line(f'{where}{err.strerror or err}')}", file=errors)
         return 2
     except KeyboardInterrupt:
-        print(f"onecycle {args.command}: interrupted", file=sys.stderr)
+        print(f"onecycle {args.command}: interrupted", file=errors)
         return 130

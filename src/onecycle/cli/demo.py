@@ -49,7 +49,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        f"found or downloaded it runs on scikit-learn's 8x8 digits instead ({fallback}, unless "
                        "set). Any setting can be changed.")
     add_run_arguments(p, RUN_SETTINGS, run_dir_default="runs/demo", defaults=DEMO)
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, data_parallel=True)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -20,7 +20,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        "loss explodes, and recommend a max_lr for 1cycle. Writes finder.json, finder.csv and "
                        "finder.png to the run directory.")
     add_run_arguments(p, SETTINGS)
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, data_parallel=True)
 
 
 def run(args: argparse.Namespace) -> int:

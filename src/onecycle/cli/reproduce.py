@@ -64,7 +64,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_overwrite_argument(p)
     p.add_argument("--quiet", action="store_true", help="no progress bars or info messages")
     add_settings(p, MACHINE)
-    p.set_defaults(func=run, config=None)  # the preset is the configuration: no --config
+    p.set_defaults(func=run, config=None, data_parallel=True, run_dir_for=run_dir_for)  # no --config: the preset
 
 
 def run(args: argparse.Namespace) -> int:
@@ -75,7 +75,8 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError("name a preset (onecycle reproduce --list shows them)")
     preset = presets.load(args.name)
     cfg = config_from_args(args, defaults=preset.settings)
-    run_dir = args.run_dir or Path("runs") / preset.name
+    run_dir = run_dir_for(args)
+    assert run_dir is not None  # a preset's name
     with locked(run_dir, args.command):
         absent = datasets.unobtainable(cfg.dataset, cfg.data_dir, cfg.download)
         if absent is not None:  # before any step is timed
@@ -115,6 +116,13 @@ def run(args: argparse.Namespace) -> int:
         print("  ".join(f"{name}: {value}" if name else value for name, value in zip(header, row)))
     print(f"wrote {run_dir / rundir.REPRODUCE_JSON} and {html_path}")
     return 0
+
+
+def run_dir_for(args: argparse.Namespace) -> Path | None:
+    """Where the runs of ``args`` go: ``--run-dir``, else ``runs/NAME`` (``None`` without a preset's name)."""
+    if args.run_dir is not None or args.name not in presets.names():
+        return args.run_dir
+    return Path("runs") / args.name
 
 
 def command_line(args: argparse.Namespace, run_dir: Path) -> str:

@@ -23,7 +23,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     # Earlier spellings of --sweep-param and --sweep-values, still accepted.
     p.add_argument("--param", dest="sweep_param", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     p.add_argument("--values", dest="sweep_values", type=floats, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, data_parallel=True)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -46,7 +46,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                            "--" + k.replace("_", "-") for k in RESUME_MAY_CHANGE) + " may be given anew, any other "
                        "setting that differs from the saved one is refused")
     add_run_arguments(p, RUN_SETTINGS, overwrite_group=start)
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, data_parallel=True)
 
 
 def run(args: argparse.Namespace) -> int:
