@@ -120,7 +120,7 @@ class RunConfig:
     augment: str = setting("flip", Group.DATA, "augmentation: {choices} (crop: reflect-pad 4 pixels, random crop)")
     model: str = setting("small-cnn", Group.MODEL, "the network")
     optimizer: str = setting("sgd", Group.MODEL, "the optimizer")
-    batch_size: int = setting(256, Group.MODEL, "images per optimizer step")
+    batch_size: int = setting(256, Group.MODEL, "images per step, each process's")
     momentum: float = setting(0.9, Group.MODEL, "SGD momentum / AdamW beta1: in the range test, and in training "
                               "where it is not cycled (1cycle cycles it unless --no-cycle-momentum)")
     nesterov: bool = setting(False, Group.MODEL, "Nesterov momentum (SGD)")
@@ -169,20 +169,19 @@ class RunConfig:
     end_lr: float = setting(RANGE_TEST.end_lr, Group.RANGE_TEST,
                             "last learning rate (extended if the loss has not diverged by then)")
     num_steps: int = setting(RANGE_TEST.num_steps, Group.RANGE_TEST, "steps from start_lr to end_lr")
-    repeats: int = setting(RANGE_TEST.repeats, Group.RANGE_TEST, "repeat over this many seeds, report the spread")
+    repeats: int = setting(RANGE_TEST.repeats, Group.RANGE_TEST, "repeats over seeds, with their spread")
     verify: bool = setting(False, Group.RANGE_TEST, PROBE_HELP)
     sweep_param: str = setting("weight_decay", Group.SWEEP, "the hyper-parameter to sweep")
     sweep_values: list[float] = field(default_factory=lambda: [1e-3, 1e-4, 1e-5],
                                       metadata=meta(Group.SWEEP, "comma-separated values"))
     sweep_steps: int | None = setting(None, Group.SWEEP, "range-test steps per value", none="num_steps")
     device: str = setting("auto", Group.MACHINE, "auto (cuda, else mps, else cpu), cpu, cuda, cuda:N or mps")
-    amp: bool = setting(False, Group.MACHINE, "mixed precision (bf16 autocast where supported)")
+    amp: bool = setting(False, Group.MACHINE, "mixed precision (bf16/fp16 autocast)")
     channels_last: bool = setting(False, Group.MACHINE, "channels_last memory format")
     optimizer_impl: str = setting("default", Group.MACHINE, "the optimizer's torch implementation: {choices}")
     cudnn_benchmark: bool = setting(False, Group.MACHINE, "cuDNN times its convolution algorithms and keeps the "
                                     "fastest (no effect on CPU)")
-    sync_batchnorm: bool = setting(False, Group.MACHINE, "with several processes (torchrun): BatchNorm statistics "
-                                   "over the global batch (SyncBatchNorm, CUDA only), not each process's own")
+    sync_batchnorm: bool = setting(False, Group.MACHINE, "BatchNorm over the global batch (torchrun, CUDA)")
     threads: int | None = setting(None, Group.MACHINE, "torch CPU threads", none="as torch sets it")
     seed: int = setting(0, Group.MACHINE, "random seed (weights, batch order, augmentation)")
     progress: bool = setting(True, Group.MACHINE, "progress bars")
