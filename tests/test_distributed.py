@@ -158,7 +158,7 @@ def test_a_killed_run_of_two_processes_resumes_on_two_and_only_rank_0_writes(wor
     assert main(["train", "--resume", "--run-dir", str(run_dir), "--quiet"]) == 2
     error = capsys.readouterr().err
     assert "trained on 2 process(es) and this is 1" in error
-    assert f"torchrun --nproc_per_node 2 -m onecycle train --resume --run-dir {run_dir}" in error
+    assert f"torchrun --standalone --nproc_per_node 2 -m onecycle train --resume --run-dir {run_dir}`" in error
 
     done = subprocess.run(_torchrun("-m", "onecycle", "train", "--resume", "--run-dir", str(run_dir), "--quiet"),
                           env=_env(scratch), capture_output=True, text=True, timeout=600)
@@ -182,3 +182,125 @@ def test_shards_are_the_global_batches_of_one_process():
     assert len(ranks[0]) == len(ranks[1]) == len(alone) == 200 // 32
     for (x, y), (x0, y0), (x1, y1) in zip(alone, *ranks):
         assert torch.equal(x, torch.cat([x0, x1])) and torch.equal(y, torch.cat([y0, y1]))
+
+
+# ----------------------------------------------------------------------------------------- in one process
+
+
+DIGITS = {"dataset": "digits", "train_subset": 256, "test_subset": 64, "batch_size": 32, "num_steps": 20,
+          "progress": False}
+
+
+@pytest.mark.parametrize(("kw", "message"), [
+    ({"rank": 2, "world_size": 2}, "rank must be in [0, world_size) and world_size >= 1, got rank 2 of 2"),
+    ({"rank": 0, "world_size": 0}, "rank must be in [0, world_size) and world_size >= 1, got rank 0 of 0"),
+    ({"world_size": 4, "drop_last": True}, "drop_last with 100 samples and batch_size 30 x 4 processes leaves no "
+                                           "batches"),
+])
+def test_a_shard_that_cannot_be_is_one_error(kw, message):
+    data = experiment.prepare(from_dict({**DIGITS, "train_subset": 100})).train_data
+    with pytest.raises(ValueError, match=f"^{message.replace('[', '.').replace(')', '.')}"):
+        Batches(data, 30, **kw)
+
+
+def test_a_last_partial_global_batch_is_shared_out_and_a_position_is_of_its_world_size():
+    data = experiment.prepare(from_dict({**DIGITS, "train_subset": 100})).train_data
+    shards = [list(Batches(data, 30, shuffle=False, rank=r, world_size=2)) for r in range(2)]
+    assert [[len(y) for _, y in s] for s in shards] == [[30, 30], [30, 10]]  # 100 = 60 + 30 + 10
+    thirds = [[len(y) for _, y in Batches(data, 30, shuffle=False, rank=r, world_size=3)] for r in range(3)]
+    assert thirds == [[30, 10], [30], [30]]  # 90 + 10: ranks 1 and 2 have none of the last
+    one = Batches(data, 30, rank=0, world_size=1)
+    state = one.state_dict()
+    with pytest.raises(ValueError, match=r"state is for 100 samples in batches of 30 on 1 process\(es\), this loader "
+                                         r"has 100 in batches of 30 on 2"):
+        Batches(data, 30, rank=1, world_size=2).load_state_dict(state)
+    del state["world_size"]  # a checkpoint of an older version: one process
+    one.load_state_dict(state)
+
+
+def test_a_range_test_of_other_processes_is_stale_and_an_older_one_is_of_one(tmp_path, monkeypatch):
+    cfg = from_dict(DIGITS)
+    experiment.find_lr(experiment.prepare(cfg), tmp_path, 1e-4)
+    path = tmp_path / rundir.FINDER_JSON
+    data = json.loads(path.read_text())
+    assert (data["settings"]["world_size"], data["settings"]["sync_batchnorm"]) == (1, False)
+    for key in ("world_size", "sync_batchnorm"):  # written before they were conditions: one process, its own batch
+        del data["settings"][key]
+    path.write_text(json.dumps(data))
+    assert experiment.fresh_finder(cfg, tmp_path, 1e-4) is not None
+    monkeypatch.setattr(experiment.distributed, "world_size", lambda: 2)
+    with pytest.raises(experiment.StaleResult, match=r"measured under other settings: world_size 1 \(now 2\)"):
+        experiment.fresh_finder(cfg, tmp_path, 1e-4)
+    data["settings"]["world_size"] = "two"
+    path.write_text(json.dumps(data))
+    with pytest.raises(ValueError, match=r"is damaged: settings.world_size must be an integer >= 1, got 'two'"):
+        experiment.fresh_finder(cfg, tmp_path, 1e-4)
+
+
+def test_a_run_of_one_process_resumed_by_two_says_to_resume_it_without_torchrun(tmp_path, monkeypatch):
+    monkeypatch.setattr(experiment.distributed, "world_size", lambda: 2)
+    with pytest.raises(ValueError, match=r"trained on 1 process\(es\) and this is 2: .* resume it with `onecycle train "
+                                         r"--resume --run-dir \S+`, without torchrun"):
+        experiment.check_world_size(tmp_path, 1)
+
+
+def test_a_damaged_world_size_in_config_json_is_named(tmp_path):
+    cfg = from_dict({**DIGITS, "epochs": 1})
+    setup = experiment.prepare(cfg)
+    experiment.train_run(setup, tmp_path, 0.05, 1e-4)
+    config = json.loads((tmp_path / rundir.CONFIG).read_text())
+    assert (config["resolved"]["world_size"], config["resolved"]["global_batch_size"]) == (1, 32)
+    config["resolved"]["world_size"] = 0
+    (tmp_path / rundir.CONFIG).write_text(json.dumps(config))
+    with pytest.raises(ValueError, match=r"config.json is damaged: its resolved world_size 0 is not a number of "
+                                         r"processes"):
+        experiment.resume_settings(tmp_path, {})
+
+
+def test_sync_batchnorm_off_cuda_is_one_error_naming_it(monkeypatch):
+    monkeypatch.setattr(experiment.distributed, "active", lambda: True)
+    with pytest.raises(experiment.ConfigError, match=r"^sync_batchnorm needs CUDA devices .* train on cpu"):
+        experiment.check_processes(from_dict({**DIGITS, "sync_batchnorm": True}), torch.device("cpu"))
+    experiment.check_processes(from_dict(DIGITS), torch.device("cpu"))
+
+
+def test_a_copy_left_by_a_killed_rank_is_removed_and_a_live_ones_kept(tmp_path, monkeypatch):
+    from onecycle.cli import ranks
+
+    monkeypatch.setattr(ranks.tempfile, "gettempdir", lambda: str(tmp_path))
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    dead = tmp_path / f"{ranks.COPY_PREFIX}1-pid{gone.pid}-abc"
+    live = tmp_path / f"{ranks.COPY_PREFIX}1-pid{os.getpid()}-def"
+    other = tmp_path / f"{ranks.COPY_PREFIX}1-pidxyz-ghi"
+    for d in (dead, live, other):
+        (d / "run").mkdir(parents=True)
+    assert ranks.remove_stale_copies() == [dead]
+    assert not dead.exists() and live.exists() and other.exists()
+
+
+@pytest.mark.parametrize(("rank", "prints"), [("0", True), ("1", False)])
+def test_a_command_of_one_process_runs_on_rank_0_only_under_torchrun(rank, prints, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", rank)
+    out = tmp_path / "schedule.png"
+    assert main(["schedule", "--total-steps", "100", "--max-lr", "0.1", "--out", str(out)]) == 0
+    assert out.exists() == prints and bool(capsys.readouterr().out) == prints
+
+
+@pytest.mark.parametrize(("env", "processes", "shown"), [
+    ({}, None, "onecycle train --resume --run-dir r"),
+    ({"WORLD_SIZE": "2", "LOCAL_WORLD_SIZE": "2"}, None,
+     "torchrun --standalone --nproc_per_node 2 -m onecycle train --resume --run-dir r"),
+    ({"WORLD_SIZE": "8", "LOCAL_WORLD_SIZE": "4"}, None,
+     "torchrun --nnodes 2 --nproc_per_node 4 --rdzv-endpoint HOST:PORT -m onecycle train --resume --run-dir r on each "
+     "machine"),
+    ({"WORLD_SIZE": "8", "LOCAL_WORLD_SIZE": "4"}, 1, "onecycle train --resume --run-dir r"),
+    ({}, 3, "torchrun --standalone --nproc_per_node 3 -m onecycle train --resume --run-dir r"),
+])
+def test_the_command_to_run_again_is_launched_as_this_one_was(env, processes, shown, monkeypatch):
+    for name in ("WORLD_SIZE", "LOCAL_WORLD_SIZE"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert experiment.distributed.launched_as("onecycle train --resume --run-dir r", processes) == shown

@@ -51,6 +51,21 @@ def launched() -> bool:
     return int(os.environ.get("WORLD_SIZE", "1") or 1) > 1
 
 
+def launched_as(command: str, processes: int | None = None) -> str:
+    """``command`` (``onecycle ...``) as this process was launched: as it is without a launcher, else under
+    ``torchrun`` with as many processes (``processes``: with that many instead, on one machine)."""
+    world = int(os.environ.get("WORLD_SIZE", "1") or 1)
+    processes = processes if processes is not None else world
+    if processes == 1:
+        return command
+    words = command.removeprefix("onecycle ")
+    local = int(os.environ.get("LOCAL_WORLD_SIZE", str(world)) or world) if processes == world else processes
+    if local == processes:
+        return f"torchrun --standalone --nproc_per_node {processes} -m onecycle {words}"
+    return (f"torchrun --nnodes {processes // local} --nproc_per_node {local} --rdzv-endpoint HOST:PORT -m onecycle "
+            f"{words} on each machine")
+
+
 def local_rank() -> int:
     """This process's rank on its machine, as the launcher gave it (0 without one)."""
     return int(os.environ.get("LOCAL_RANK", "0") or 0)

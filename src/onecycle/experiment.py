@@ -635,9 +635,8 @@ def check_world_size(run_dir: Path, saved: int) -> None:
     now = distributed.world_size()
     if saved == now:
         return
-    command = f"train --resume --run-dir {shlex.quote(str(run_dir))}"
-    how = (f"`onecycle {command}`, without torchrun" if saved == 1 else
-           f"`torchrun --nproc_per_node {saved} -m onecycle {command}` (or as many processes over several machines)")
+    command = distributed.launched_as(f"onecycle train --resume --run-dir {shlex.quote(str(run_dir))}", saved)
+    how = f"`{command}`, without torchrun" if saved == 1 else f"`{command}` (or as many over several machines)"
     raise ValueError(f"the run in {run_dir} trained on {saved} process(es) and this is {now}: its batch_size is "
                      f"each process's, so its global batch, steps and data position hold for {saved} only; resume it "
                      f"with {how}, or start a new run in another --run-dir")
@@ -899,7 +898,8 @@ def _stopped_text(state: TrainState, run_dir: Path, max_lr: float, written: str 
         return (f"{state.stopped}; {hint}; the last good checkpoint is {where}, but resumed with these settings it "
                 "would diverge the same way")
     if stop.signal is not None and where is not None:
-        command = resume_command or f"onecycle train --resume --run-dir {shlex.quote(str(run_dir))}"
+        command = resume_command or distributed.launched_as(
+            f"onecycle train --resume --run-dir {shlex.quote(str(run_dir))}")
         return f"stopped by {stop.signal.name}: the run is in {where}; resume it with `{command}`"
     return f"{state.stopped}; the last checkpoint is {where}" if where else f"{state.stopped}; no checkpoint yet"
 

@@ -8,6 +8,7 @@ import shlex
 import sys
 import time
 
+from onecycle import distributed
 from onecycle.cli.common import RUN_SETTINGS, PrintEpochs, add_run_arguments, config_from_args, show
 from onecycle.config import RunConfig
 from onecycle.datasets import DatasetNotFound
@@ -99,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
 def again(args: argparse.Namespace) -> str:
     """The demo command as given, without ``--overwrite``: run again, it reuses the sweep and range test and
     continues the training run from its checkpoint."""
-    return shlex.join(["onecycle", *(a for a in args.argv if a != "--overwrite")])
+    return distributed.launched_as(shlex.join(["onecycle", *(a for a in args.argv if a != "--overwrite")]))
 
 
 def load(args: argparse.Namespace, cfg: RunConfig) -> Setup:

@@ -111,22 +111,30 @@ def run_on_ranks(args: argparse.Namespace, run: Callable[[argparse.Namespace, Te
         if distributed.is_main():
             with private_run_dir(args):
                 return run(args, sys.stderr)
-        errors = _Prefixed(sys.stderr)
+        real, errors = run_dir_of(args), _RankErrors(sys.stderr)
         with private_run_dir(args), open(os.devnull, "w") as null, contextlib.redirect_stdout(null), \
                 contextlib.redirect_stderr(null):
+            errors.renamed = {str(run_dir_of(args)): str(real)}
             return run(args, errors)
     finally:
         distributed.shutdown()
 
 
-class _Prefixed(io.TextIOBase):
-    """A stream that writes each line with this process's rank in front (``rank 1: ...``)."""
+class _RankErrors(io.TextIOBase):
+    """The error stream of a rank other than 0: each line with the rank in front (``rank 1: ...``), and the paths of
+    its copy of the run directory written as the run directory's (``renamed``: copy to original)."""
 
     def __init__(self, stream: TextIO) -> None:
-        self.stream = stream
+        self.stream, self.line_start = stream, True
+        self.renamed: dict[str, str] = {}
 
     def write(self, text: str) -> int:
-        self.stream.write("".join(f"rank {distributed.rank()}: {line}" for line in text.splitlines(keepends=True)))
+        shown = text
+        for copy, original in self.renamed.items():
+            shown = shown.replace(copy, original)
+        for line in shown.splitlines(keepends=True):
+            self.stream.write(f"rank {distributed.rank()}: {line}" if self.line_start else line)
+            self.line_start = line.endswith("\n")
         return len(text)
 
     def flush(self) -> None:

@@ -8,7 +8,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from onecycle import datasets, presets, rundir
+from onecycle import datasets, distributed, presets, rundir
 from onecycle.cli.common import (
     CommandError,
     PrintEpochs,
@@ -134,7 +134,7 @@ def command_line(args: argparse.Namespace, run_dir: Path) -> str:
         if name in vars(args):
             value = getattr(args, name)
             words += [flag(name, value)] if isinstance(value, bool) else [flag(name), show(value)]
-    return shlex.join(words)
+    return distributed.launched_as(shlex.join(words))
 
 
 def print_list() -> None:
