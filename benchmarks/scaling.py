@@ -90,7 +90,8 @@ def report(result: dict[str, Any], quick: bool) -> str:
         "| processes | training images/s | runs | ratio to one process |",
         "|---|---|---|---|",
         f"| 1 | {one:.0f} | {', '.join(f'{v:.0f}' for v in result['images_per_s']['1'])} | 1.00 |",
-        f"| {n} | {many:.0f} | {', '.join(f'{v:.0f}' for v in result['images_per_s'][str(n)])} | {many / one:.2f} |",
+        f"| {n} | {many:.0f} | {', '.join(f'{v:.0f}' for v in result['images_per_s'][str(n)])} | "
+        f"{'-' if quick else f'{many / one:.2f}'} |",
         "",
         "On one machine's CPU cores the processes only share the cores one process already used, and add the "
         "gradients' all-reduce at every step, so no gain is expected: what scales is more machines, or one GPU per "
@@ -105,7 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=COMMAND, description=__doc__.split("\n\n")[0])
     p.add_argument("--processes", type=int, default=2, help="processes under torchrun (default: 2)")
     p.add_argument("--repeats", type=int, default=3, help="alternations of one and N processes (default: 3)")
-    p.add_argument("--quick", action="store_true", help="a smoke run of seconds on scikit-learn's digits")
+    p.add_argument("--quick", action="store_true", help="a smoke run on scikit-learn's digits (a minute or two: it "
+                   "starts torchrun; its figures mean nothing)")
     p.add_argument("--out", type=markdown_path, default=None, help=f"report (default: {DEFAULT_OUT})")
     return p
 

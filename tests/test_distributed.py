@@ -3,6 +3,7 @@ process at the same global batch, and the command line's run directory, kill and
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
@@ -133,25 +134,50 @@ def _kill_all(process: subprocess.Popen) -> None:
     would: nothing is told, nothing cleans up."""
     pids = [process.pid, *_children(process.pid)]
     for pid in pids:
-        os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):  # gone already
+            os.kill(pid, signal.SIGKILL)
     process.wait()
     for pid in pids[1:]:
-        while Path(f"/proc/{pid}").exists() and "Z" not in Path(f"/proc/{pid}/stat").read_text().split()[2]:
+        while _exiting(pid):
             time.sleep(0.01)
 
 
-def test_a_killed_run_of_two_processes_resumes_on_two_and_only_rank_0_writes(workers, tmp_path, capsys):
+def _exiting(pid: int) -> bool:
+    """Whether the process ``pid`` still runs or exits: a zombie whose other threads are gone has let go of its files
+    (and locks); the main thread of a process of several turns zombie first."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        return state != "Z" or len(list(Path(f"/proc/{pid}/task").iterdir())) > 1
+    except (OSError, IndexError):  # reaped
+        return False
+
+
+def _rank_pid(process: subprocess.Popen, rank: int) -> int:
+    """The pid of the process of ``rank`` that torchrun started."""
+    for pid in _children(process.pid):
+        with contextlib.suppress(OSError):
+            if f"RANK={rank}".encode() in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0"):
+                return pid
+    raise AssertionError(f"no process of rank {rank}")
+
+
+def _wait_for(condition, process: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 300
+    while not condition() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
+def test_a_run_of_two_processes_stops_on_a_signal_to_either_and_resumes_exactly_after_a_kill(workers, tmp_path,
+                                                                                            capsys):
     run_dir, scratch = tmp_path / "run", tmp_path / "tmp"
     scratch.mkdir()
-    command = _torchrun("-m", "onecycle", "train", *_cli_flags(run_dir))
-    process = subprocess.Popen(command, env=_env(scratch), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                               start_new_session=True)
+    launch = {"env": _env(scratch), "stdout": subprocess.DEVNULL, "stderr": subprocess.PIPE, "text": True,
+              "start_new_session": True}
+    process = subprocess.Popen(_torchrun("-m", "onecycle", "train", *_cli_flags(run_dir)), **launch)
     try:
-        deadline = time.monotonic() + 300
-        while not (run_dir / rundir.CHECKPOINT).exists() and process.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.01)
+        _wait_for(lambda: (run_dir / rundir.CHECKPOINT).exists(), process)
     finally:
-        _kill_all(process)
+        _kill_all(process)  # torchrun and both processes, at once
     assert (run_dir / rundir.CHECKPOINT).exists() and not (run_dir / rundir.SUMMARY_JSON).exists()
 
     # one process cannot continue it: it says how
@@ -160,13 +186,28 @@ def test_a_killed_run_of_two_processes_resumes_on_two_and_only_rank_0_writes(wor
     assert "trained on 2 process(es) and this is 1" in error
     assert f"torchrun --standalone --nproc_per_node 2 -m onecycle train --resume --run-dir {run_dir}`" in error
 
-    done = subprocess.run(_torchrun("-m", "onecycle", "train", "--resume", "--run-dir", str(run_dir), "--quiet"),
-                          env=_env(scratch), capture_output=True, text=True, timeout=600)
+    # resumed on two, then SIGTERM to rank 1 only: both stop at one step, rank 0 checkpoints it and says how to go on
+    resume = _torchrun("-m", "onecycle", "train", "--resume", "--run-dir", str(run_dir), "--quiet")
+    process = subprocess.Popen(resume, **launch)
+    try:
+        _wait_for(lambda: rundir.read_metrics(run_dir)[-1].get("step", 0) >= 15, process)
+        os.kill(_rank_pid(process, 1), signal.SIGTERM)
+        _, stderr = process.communicate(timeout=300)
+    finally:
+        _kill_all(process)
+    assert "onecycle train: stopped by SIGTERM: the run is in" in stderr
+    assert f"resume it with `torchrun --standalone --nproc_per_node 2 -m onecycle train --resume --run-dir {run_dir}`" \
+        in stderr
+    assert not (run_dir / rundir.SUMMARY_JSON).exists()
+    stopped = rundir.read_checkpoint(run_dir / rundir.CHECKPOINT)["step"]
+    assert stopped == rundir.read_metrics(run_dir)[-1]["step"] >= 15  # checkpointed at the step it stopped
+
+    done = subprocess.run(resume, env=_env(scratch), capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     resumed = rundir.read_checkpoint(run_dir / rundir.CHECKPOINT)["model"]
     uninterrupted = torch.load(workers["two"][0] / "weights.pt")
     assert all(torch.equal(resumed[k], uninterrupted[k]) for k in uninterrupted)
-    # one writer: every step and epoch once, the files of a run and nothing else; the other rank's copy is gone
+    # one writer: every step and epoch once, the files of a run and nothing else; the other rank's copies are gone
     assert [int(r["step"]) for r in _steps(run_dir)] == list(range(1, len(_steps(workers["one"])) + 1))
     assert [r["epoch"] for r in _rows(run_dir, "epoch")] == list(range(1, ddp_worker.SETTINGS["epochs"] + 1))
     assert sorted(p.name for p in run_dir.iterdir()) == sorted(rundir.TRAIN_FILES)
@@ -304,3 +345,87 @@ def test_the_command_to_run_again_is_launched_as_this_one_was(env, processes, sh
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     assert experiment.distributed.launched_as("onecycle train --resume --run-dir r", processes) == shown
+
+
+def test_a_damaged_range_test_stops_train_auto_before_its_sweep(tmp_path, capsys):
+    (tmp_path / rundir.FINDER_JSON).write_text('{"curves": "oops"}')
+    flags = ["--dataset", "digits", "--train-subset", "256", "--batch-size", "32", "--quiet"]
+    assert main(["train", "--auto", "--run-dir", str(tmp_path), *flags]) == 2
+    error = capsys.readouterr().err
+    assert "finder.json is not a valid range-test result" in error
+    assert "remove it to measure the range test again, or pass --max-lr" in error
+    assert not (tmp_path / rundir.SWEEP_JSON).exists()
+
+
+def test_every_rank_refuses_a_run_directory_another_command_holds(tmp_path):
+    from types import SimpleNamespace
+
+    from onecycle.cli import ranks
+    from onecycle.guard import RunDirInUse, locked
+
+    args = SimpleNamespace(run_dir=tmp_path / "run", command="train")
+    with locked(args.run_dir, "train"), pytest.raises(RunDirInUse, match="run is in use by this process"), \
+            ranks.private_run_dir(args):
+        pytest.fail("ran in a directory another command holds")
+
+
+def test_a_lost_process_is_one_line_on_rank_0_and_nothing_on_the_others(monkeypatch):
+    import io
+    from types import SimpleNamespace
+
+    from onecycle.cli import ranks
+
+    def lost(args, errors):
+        raise RuntimeError("[../gloo/transport/tcp/pair.cc:537] Read error: Connection reset by peer\ndetails")
+
+    args, errors = SimpleNamespace(run_dir=None, command="train"), io.StringIO()
+    assert ranks._guarded(args, errors, lost) == 2
+    assert errors.getvalue().count("\n") == 1 and "another process of the run stopped (" in errors.getvalue()
+    monkeypatch.setattr(ranks.distributed, "is_main", lambda: False)
+    quiet = io.StringIO()
+    assert ranks._guarded(args, quiet, lost) == 2 and quiet.getvalue() == ""
+    with pytest.raises(RuntimeError, match="a bug"):
+        ranks._guarded(args, quiet, lambda a, e: (_ for _ in ()).throw(RuntimeError("a bug")))
+
+
+def test_a_rank_prints_its_error_only_when_rank_0_printed_another(monkeypatch, capsys):
+    import io
+
+    from onecycle.cli import ranks
+
+    published = {}
+
+    class Store:
+        def set(self, key, value):
+            published[key] = value.encode()
+
+        def wait(self, keys, timeout):
+            if not all(k in published for k in keys):
+                raise RuntimeError("timed out")
+
+        def get(self, key):
+            return published[key]
+
+    monkeypatch.setattr(ranks.dist.distributed_c10d, "_get_default_store", Store)
+    zero = ranks._Errors(io.StringIO())
+    zero.write("onecycle train: error: r holds a run\n")
+    zero.publish()
+    monkeypatch.setattr(ranks.distributed, "is_main", lambda: False)
+    monkeypatch.setattr(ranks.distributed, "rank", lambda: 1)
+    for text, shown in (("onecycle train: error: /tmp/copy/r holds a run\n", ""),  # the same, in its copy
+                        ("onecycle train: interrupted\n", ""),  # rank 0 says what the interruption left
+                        ("onecycle train: error: its own\n", "rank 1: onecycle train: error: its own\n")):
+        stream = io.StringIO()
+        one = ranks._Errors(stream)
+        one.write(text)
+        one.show_unless_rank0s({"/tmp/copy/r": "r"})
+        assert stream.getvalue() == shown
+
+
+def test_argument_errors_are_printed_by_rank_0_only(monkeypatch, capsys):
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    for rank, printed in (("1", False), ("0", True)):
+        monkeypatch.setenv("RANK", rank)
+        with pytest.raises(SystemExit):
+            main(["train", "--epochs", "zero"])
+        assert ("--epochs" in capsys.readouterr().err) == printed

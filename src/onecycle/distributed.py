@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime
 import os
+import warnings
 
 import torch
 from torch import distributed as dist
@@ -126,6 +127,15 @@ def rank0_decides(flag: bool) -> bool:
     return bool(value.item())
 
 
+def max_across_ranks(value: int) -> int:
+    """The largest of the ranks' ``value`` (on the host: nothing waits for a GPU), on every rank."""
+    if not active():
+        return value
+    box = torch.tensor([value], dtype=torch.int64)
+    dist.all_reduce(box, op=dist.ReduceOp.MAX, group=_control_group())
+    return int(box.item())
+
+
 def broadcast_object(obj: object) -> object:
     """Rank 0's ``obj`` (any picklable object: it is trusted, as rank 0 is the same program), on every rank."""
     if not active():
@@ -159,6 +169,9 @@ def wrap(model: nn.Module, sync_batchnorm: bool = False) -> nn.Module:
     if sync_batchnorm:
         model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
     device = next((p.device for p in model.parameters()), torch.device("cpu"))
+    # A weight with a dimension of size 1 (a first conv of one input channel) gets gradients whose strides differ from
+    # its bucket's only along that dimension: the same memory order, which torch warns of at the first backward.
+    warnings.filterwarnings("ignore", message="Grad strides do not match bucket view strides")
     return nn.parallel.DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None)
 
 

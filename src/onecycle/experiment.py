@@ -155,7 +155,7 @@ def global_batch(cfg: RunConfig) -> int:
     return cfg.batch_size * distributed.world_size()
 
 
-def steps_per_epoch(cfg: RunConfig, images: int) -> int:
+def steps_in_epoch(cfg: RunConfig, images: int) -> int:
     """Optimizer steps per epoch over ``images`` training images at the global batch (:func:`global_batch`)."""
     return num_batches(images, global_batch(cfg), drops_last(images, global_batch(cfg)))
 
@@ -308,7 +308,8 @@ def fresh_sweep(cfg: RunConfig, run_dir: Path) -> SweepResult | None:
     if result.param != "weight_decay":
         return None
     _check_conditions(path, result.settings, range_test_conditions(cfg, 0.0, swept=result.param),
-                      f"run `onecycle sweep --run-dir {run_dir}` with these settings or pass --weight-decay")
+                      f"run `{distributed.launched_as(f'onecycle sweep --run-dir {run_dir}')}` with these settings "
+                      "or pass --weight-decay")
     if result.pick is not None:
         _check_usable(path, "pick", "weight_decay", result.pick)
     return result
@@ -339,7 +340,8 @@ def fresh_finder(cfg: RunConfig, run_dir: Path, weight_decay: float,
     if probed and not cfg.verify and not _probe_serves(cfg, result):
         # the probe trained another schedule: without --verify its range test still serves, at its own max_lr
         _check_conditions(path, result.settings, range_test_conditions(cfg, weight_decay),
-                          f"run `onecycle find-lr --run-dir {run_dir}` with these settings or pass --max-lr")
+                          f"run `{distributed.launched_as(f'onecycle find-lr --run-dir {run_dir}')}` with these "
+                          "settings or pass --max-lr")
         if say is not None:
             say(f"note: the stability probe in {path} trained another schedule ({_probe_differences(cfg, result)}): "
                 "max_lr is its range test's recommendation (pass --verify to probe this schedule)")
@@ -347,10 +349,12 @@ def fresh_finder(cfg: RunConfig, run_dir: Path, weight_decay: float,
     else:
         wanted = finder_conditions(cfg.replace(verify=probed), weight_decay)
         verify = " --verify" if cfg.verify else ""
-        advice = f"run `onecycle find-lr{verify} --run-dir {run_dir}` with these settings or pass --max-lr"
+        find = distributed.launched_as(f"onecycle find-lr{verify} --run-dir {run_dir}")
+        advice = f"run `{find}` with these settings or pass --max-lr"
         if cfg.verify and not probed:  # what it lacks is the probe (a result without one records no probe settings)
             wanted["verify"] = True
-            advice = (f"run `onecycle find-lr --verify --run-dir {run_dir}` to measure it with the stability probe, "
+            find = distributed.launched_as(f"onecycle find-lr --verify --run-dir {run_dir}")
+            advice = (f"run `{find}` to measure it with the stability probe, "
                       "or pass --max-lr")
         _check_conditions(path, result.settings, wanted, advice)
     if result.max_lr is not None:
@@ -460,7 +464,7 @@ def check_schedule(cfg: RunConfig, images: int) -> None:
     ``images`` training images make (``cfg.epochs`` epochs at ``cfg.batch_size``) and, with ``cfg.verify``, over
     the stability probe's compressed runs too. The checks of the schedule settings that need the length of training
     (a phase of no steps, too few steps), made before any range test or training."""
-    per_epoch = steps_per_epoch(cfg, images)
+    per_epoch = steps_in_epoch(cfg, images)
     total = cfg.epochs * per_epoch
     what = "1cycle" if cfg.schedule == "onecycle" else f"the {cfg.schedule} schedule"
     if total < 2:
@@ -529,11 +533,16 @@ def resolve(cfg: RunConfig, run_dir: Path, auto: bool, setup: Callable[[], Setup
         ready = setup()
         images = len(ready.train_data)
         check_schedule(cfg, images)
-        short = few_steps_warning(cfg, images, steps_per_epoch(cfg, images))
+        short = few_steps_warning(cfg, images, steps_in_epoch(cfg, images))
         if short is not None:  # said before anything is measured for a run that short
             ready.warn(short)
         return ready
 
+    if cfg.max_lr is None and (run_dir / rundir.FINDER_JSON).exists():  # damaged: said before any sweep is run
+        try:
+            RangeTestResult.load_json(run_dir / rundir.FINDER_JSON)
+        except ValueError as err:
+            raise ValueError(f"{err}; remove it to measure the range test again, or pass --max-lr") from None
     if cfg.weight_decay is not None:
         wd, wd_source = cfg.weight_decay, "config"
         if auto:
@@ -558,8 +567,8 @@ def resolve(cfg: RunConfig, run_dir: Path, auto: bool, setup: Callable[[], Setup
             say(f"range test: reusing {run_dir / rundir.FINDER_JSON}, measured under these settings")
         if finder is None:
             if not auto:
-                raise ValueError(f"no max_lr: pass --max-lr, run `onecycle find-lr --run-dir {run_dir}` first, or "
-                                 "use --auto")
+                find = distributed.launched_as(f"onecycle find-lr --run-dir {run_dir}")
+                raise ValueError(f"no max_lr: pass --max-lr, run `{find}` first, or use --auto")
             ready = loaded()
             say(measuring(cfg, "range test", wd, wd_source))
             finder = find_lr(ready, run_dir, wd)
@@ -727,14 +736,17 @@ def few_steps_warning(cfg: RunConfig, images: int, steps_per_epoch: int) -> str 
     fixes = []
     smaller = [b for b in (2**k for k in range(cfg.batch_size.bit_length()))
                if SMALLEST_SUGGESTED_BATCH <= b < cfg.batch_size
-               and cfg.epochs * num_batches(images, b, drops_last(images, b)) >= FEW_STEPS]
+               and cfg.epochs * steps_in_epoch(cfg.replace(batch_size=b), images) >= FEW_STEPS]
     if smaller:
-        steps = cfg.epochs * num_batches(images, smaller[-1], drops_last(images, smaller[-1]))
+        steps = cfg.epochs * steps_in_epoch(cfg.replace(batch_size=smaller[-1]), images)
         fixes.append(f"a smaller --batch-size ({smaller[-1]} gives {steps} steps)")
     epochs = -(-FEW_STEPS // steps_per_epoch)
     fixes.append(f"more --epochs ({epochs} give {epochs * steps_per_epoch} steps)")
+    processes = distributed.world_size()
+    batch = (f"batch_size {cfg.batch_size}" if processes == 1 else
+             f"batch_size {cfg.batch_size} on each of {processes} processes, a global batch of {global_batch(cfg)}")
     return (f"only {total} optimizer steps ({cfg.epochs} epoch(s) of {steps_per_epoch}: {images} training images at "
-            f"batch_size {cfg.batch_size}), fewer than the {FEW_STEPS} of a range test: each phase of the schedule "
+            f"{batch}), fewer than the {FEW_STEPS} of a range test: each phase of the schedule "
             f"is a few steps long and training will likely end far from the accuracy it can reach; use "
             f"{' or '.join(fixes)}")
 
@@ -882,7 +894,8 @@ def failed_warning(initial_loss: float | None, history: Sequence[dict[str, Any]]
 
 def _lower_max_lr(max_lr: float, run_dir: Path) -> str:
     """What to do after a run at ``max_lr`` in ``run_dir`` diverged or failed."""
-    return (f"lower --max-lr (it was {max_lr:.4g}), or run `onecycle find-lr --run-dir {shlex.quote(str(run_dir))}` "
+    return (f"lower --max-lr (it was {max_lr:.4g}), or run "
+            f"`{distributed.launched_as(f'onecycle find-lr --run-dir {shlex.quote(str(run_dir))}')}` "
             "to measure it")
 
 
@@ -1008,7 +1021,7 @@ def planned_steps(cfg: RunConfig, job: str = "train") -> int:
     images = LAYOUTS[cfg.dataset].train_images
     if cfg.train_subset is not None:
         images = min(images, cfg.train_subset)
-    return cfg.epochs * steps_per_epoch(cfg, images)
+    return cfg.epochs * steps_in_epoch(cfg, images)
 
 
 def seconds_per_step(cfg: RunConfig, steps: int = 3, budget_s: float = 10.0) -> float:

@@ -14,6 +14,8 @@ import threading
 from collections.abc import Iterator
 from types import FrameType
 
+from onecycle import distributed
+
 SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
@@ -26,6 +28,13 @@ class StopRequest:
     @property
     def requested(self) -> bool:
         return self.signal is not None
+
+    def sync(self) -> None:
+        """Under data-parallel training, take the signal any process received (the highest number when several
+        did), so that every process stops at the same step, for the same reason, whichever process was signalled."""
+        number = distributed.max_across_ranks(int(self.signal or 0))
+        if number and self.signal is None:
+            self.signal = signal.Signals(number)
 
     def request(self, signum: int) -> None:
         """Record the request (made by signal ``signum``)."""

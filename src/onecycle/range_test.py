@@ -494,7 +494,8 @@ def range_test(
     figure.
 
     Under data-parallel training (a ``DistributedDataParallel`` model, each process with its own shard of the
-    data) every process runs the test in step: each step's loss is averaged over the processes before it is
+    data, of the same length) every process must call it, and runs the test in step (one that does not leaves the
+    others waiting for the process group's timeout): each step's loss is averaged over the processes before it is
     smoothed and checked, so all stop at the same step, put back the same state and recommend the same max_lr; the
     test then runs at the global batch, which answers whether max_lr changes with the number of processes.
 

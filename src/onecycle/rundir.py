@@ -489,7 +489,10 @@ class CheckpointHook:
             self.every_minutes is not None and self.clock() - self.saved_at >= 60 * self.every_minutes)
 
     def wants_read(self, state: TrainState) -> bool:
-        """Whether the loop should read at the step being taken (``state.step + 1``): a checkpoint is due after it."""
+        """Whether the loop should read at the step being taken (``state.step + 1``): a checkpoint is due after it.
+        Under data-parallel training a signal any process received counts (:meth:`StopRequest.sync`)."""
+        if self.stop is not None:
+            self.stop.sync()
         return self._due([state.step + 1])
 
     def on_steps(self, state: TrainState, rows: Sequence[dict[str, Any]]) -> bool:

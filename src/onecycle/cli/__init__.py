@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from collections.abc import Sequence
@@ -32,7 +33,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if hasattr(sys.stdout, "reconfigure"):  # each line shown as it is printed, also through a pipe or into a file
         sys.stdout.reconfigure(line_buffering=True)
     parser = build_parser()
-    args = parser.parse_args(argv)
+    quiet = distributed.launched() and int(os.environ.get("RANK", "0") or 0) != 0  # torchrun: rank 0 says it
+    with open(os.devnull, "w") as null, contextlib.redirect_stderr(null if quiet else sys.stderr):
+        args = parser.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)  # the command as given, to say how to run it again
     if distributed.launched():  # started by torchrun
         if getattr(args, "data_parallel", False):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import datetime
 import io
 import os
 import shutil
@@ -19,12 +20,14 @@ import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 import torch
+from torch import distributed as dist
 
 from onecycle import distributed
 from onecycle.engine import pick_device
+from onecycle.guard import RunDirInUse, locked
 
 MAX_COPY_BYTES = 4 << 30
 """The most a run directory may hold for the other ranks' copies (a checkpoint or a few: far less)."""
@@ -83,8 +86,16 @@ def private_run_dir(args: argparse.Namespace) -> Iterator[None]:
     if run_dir is None:
         yield
         return
-    found = _read_tree(run_dir) if distributed.is_main() else None
-    found = distributed.broadcast_object(found)
+    found: dict[str, Any] = {}
+    if distributed.is_main():
+        try:  # a directory another command holds is refused on every rank, for the same reason
+            with locked(run_dir, args.command):
+                found["files"] = _read_tree(run_dir)
+        except RunDirInUse as err:
+            found["in use"] = str(err)
+    found = distributed.broadcast_object(found)  # type: ignore[assignment]
+    if "in use" in found:
+        raise RunDirInUse(found["in use"])
     if distributed.is_main():
         yield
         return
@@ -92,9 +103,9 @@ def private_run_dir(args: argparse.Namespace) -> Iterator[None]:
     scratch = Path(tempfile.mkdtemp(prefix=f"{COPY_PREFIX}{distributed.rank()}-pid{os.getpid()}-"))
     try:
         copy = scratch / run_dir.name
-        if found or run_dir.is_dir():
+        if found["files"] or run_dir.is_dir():
             copy.mkdir()
-            _write_tree(copy, found)
+            _write_tree(copy, found["files"])
         args.run_dir = copy
         yield
     finally:
@@ -104,38 +115,92 @@ def private_run_dir(args: argparse.Namespace) -> Iterator[None]:
 def run_on_ranks(args: argparse.Namespace, run: Callable[[argparse.Namespace, TextIO], int]) -> int:
     """``run(args, errors)`` (a command, printing its error to ``errors``) as one process of the group ``torchrun``
     started: on CUDA when the command's device is, or is ``auto`` and there is a GPU. A rank other than 0 runs it in a
-    copy of the run directory (:func:`private_run_dir`), its output silenced and its error printed with its rank."""
+    copy of the run directory (:func:`private_run_dir`), its output silenced; its error is printed, with its rank,
+    only when rank 0 did not print the same one (:class:`_Errors`)."""
     device = getattr(args, "device", None) or "auto"
     distributed.init_from_launcher(use_cuda=torch.cuda.is_available() and pick_device(device).type == "cuda")
+    remove_stale_copies()
+    errors = _Errors(sys.stderr)
     try:
         if distributed.is_main():
-            with private_run_dir(args):
-                return run(args, sys.stderr)
-        real, errors = run_dir_of(args), _RankErrors(sys.stderr)
-        with private_run_dir(args), open(os.devnull, "w") as null, contextlib.redirect_stdout(null), \
-                contextlib.redirect_stderr(null):
-            errors.renamed = {str(run_dir_of(args)): str(real)}
-            return run(args, errors)
+            status = _guarded(args, errors, run)
+            errors.publish()
+            return status
+        real = run_dir_of(args)
+        with open(os.devnull, "w") as null, contextlib.redirect_stdout(null), contextlib.redirect_stderr(null):
+            status = _guarded(args, errors, run)
+        copy = run_dir_of(args)
+        errors.show_unless_rank0s({str(copy): str(real)} if copy != real else {})
+        return status
     finally:
         distributed.shutdown()
 
 
-class _RankErrors(io.TextIOBase):
-    """The error stream of a rank other than 0: each line with the rank in front (``rank 1: ...``), and the paths of
-    its copy of the run directory written as the run directory's (``renamed``: copy to original)."""
+LOST_PEER = ("Connection closed by peer", "Connection reset by peer", "Broken pipe", "timed out", "Timeout")
+"""What a collective's error says when another process of the group is gone (killed, or failed on its own)."""
+
+
+def _guarded(args: argparse.Namespace, errors: TextIO,
+             run: Callable[[argparse.Namespace, TextIO], int]) -> int:
+    """``run(args, errors)`` in this rank's run directory (:func:`private_run_dir`); a collective that fails because
+    another process is gone is one line on rank 0 (the others stay silent: the process that failed says why)."""
+    try:
+        with private_run_dir(args):
+            return run(args, errors)
+    except (ValueError, OSError) as err:  # from the copy of the run directory: run reports its own
+        print(f"onecycle {args.command}: error: {err}", file=errors)
+        return 2
+    except RuntimeError as err:
+        if not (isinstance(err, dist.DistError) or any(text in str(err) for text in LOST_PEER)):
+            raise
+        if distributed.is_main():
+            again = distributed.launched_as(f"onecycle {args.command}")
+            print(f"onecycle {args.command}: error: another process of the run stopped ({str(err).splitlines()[0]}"
+                  f"); its own error, if it printed one, says why; run `{again} ...` again once every process can "
+                  "run (a training run continues from its last checkpoint with --resume)", file=errors)
+        return 2
+
+
+ERROR_KEY = "onecycle/rank0-error"
+"""Where rank 0 leaves its error (empty: none) in the process group's key-value store, for the others to compare."""
+WAIT_FOR_RANK0_S = 10.0
+"""How long a failed rank waits for rank 0's error before it prints its own."""
+
+
+class _Errors(io.TextIOBase):
+    """The error stream of a command on a rank: rank 0's goes to ``stream`` at once and, at the end, to the store
+    (:meth:`publish`); another rank's is kept, then printed with its rank in front (``rank 1: ...``) unless rank 0
+    printed the same error or it is an interruption, which rank 0 reports (:meth:`show_unless_rank0s`)."""
 
     def __init__(self, stream: TextIO) -> None:
-        self.stream, self.line_start = stream, True
-        self.renamed: dict[str, str] = {}
+        self.stream, self.text = stream, ""
 
     def write(self, text: str) -> int:
-        shown = text
-        for copy, original in self.renamed.items():
-            shown = shown.replace(copy, original)
-        for line in shown.splitlines(keepends=True):
-            self.stream.write(f"rank {distributed.rank()}: {line}" if self.line_start else line)
-            self.line_start = line.endswith("\n")
+        self.text += text
+        if distributed.is_main():
+            self.stream.write(text)
         return len(text)
 
     def flush(self) -> None:
+        self.stream.flush()
+
+    def publish(self) -> None:
+        with contextlib.suppress(Exception):  # no store: the others print their own
+            dist.distributed_c10d._get_default_store().set(ERROR_KEY, self.text)
+
+    def show_unless_rank0s(self, renamed: dict[str, str]) -> None:
+        """Print the error kept (its copy's paths ``renamed`` to the run directory's) unless rank 0's is the same."""
+        mine = self.text
+        for copy, original in renamed.items():
+            mine = mine.replace(copy, original)
+        if not mine or mine.rstrip().endswith(": interrupted"):
+            return
+        try:
+            store = dist.distributed_c10d._get_default_store()
+            store.wait([ERROR_KEY], datetime.timedelta(seconds=WAIT_FOR_RANK0_S))
+            if store.get(ERROR_KEY).decode() == mine:
+                return
+        except Exception:  # rank 0 said nothing in time (or is gone): this error may be ours alone
+            pass
+        self.stream.write("".join(f"rank {distributed.rank()}: {line}" for line in mine.splitlines(keepends=True)))
         self.stream.flush()
