@@ -48,6 +48,9 @@ RUN_FILES = (*TRAIN_FILES, TENSORBOARD)
 measurements that training reads (and measures again when asked)."""
 FINDER_JSON = "finder.json"
 SWEEP_JSON = "sweep.json"
+SHARPNESS_JSON = "sharpness.json"
+MEASURED_FILES = (SHARPNESS_JSON,)
+"""Measurements of a run's trained weights (``onecycle sharpness``): they belong to the run, and go with it."""
 REPRODUCE_JSON = "reproduce.json"  # the summary of a preset's runs over seeds (onecycle reproduce)
 REPORT_HTML, REPORT_MD = "report.html", "report.md"
 CURVES_PNG, FINDER_TRAINED_PNG = "curves.png", "finder-trained.png"  # figures a report draws
@@ -63,10 +66,10 @@ def run_files(run_dir: Path) -> list[str]:
 
 
 def remove_run(run_dir: Path) -> None:
-    """Remove the run in ``run_dir`` (:data:`RUN_FILES`, and a report of it written there), to start over; the
-    results of find-lr and sweep stay."""
+    """Remove the run in ``run_dir`` (:data:`RUN_FILES`, the :data:`MEASURED_FILES` of its weights, and a report of
+    it written there), to start over; the results of find-lr and sweep stay."""
     run_dir = Path(run_dir)
-    for name in (*RUN_FILES, *REPORT_FILES):
+    for name in (*RUN_FILES, *MEASURED_FILES, *REPORT_FILES):
         path = run_dir / name
         if path.is_dir() and not path.is_symlink():
             shutil.rmtree(path)
