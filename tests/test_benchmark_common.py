@@ -23,12 +23,14 @@ from benchmarks.common.section import Section
 from benchmarks.experiments import cli as experiments
 from benchmarks.recommendation import cli as recommendation
 from benchmarks.recommendation.cases import CASES, QUICK_CASE
+from benchmarks.sharpness import cli as sharpness
 from benchmarks.speed import cli as speed
 from benchmarks.time_to_accuracy import cli as time_to_accuracy
 
 REPO = Path(__file__).resolve().parent.parent
 MOVE_ASIDE = "; move {file} aside and run again: the runs it held are then measured again"
-BENCHMARKS = {"recommendation": recommendation, "experiments": experiments, "time_to_accuracy": time_to_accuracy}
+BENCHMARKS = {"recommendation": recommendation, "experiments": experiments, "time_to_accuracy": time_to_accuracy,
+              "sharpness": sharpness}
 DAMAGED = {
     "truncated": ('{"settings": {"seeds": [0, 1', "cannot read a results file: {path} is not valid JSON"),
     "not utf-8": (b"\xff\xfe{}", "cannot read a results file: {path} is not UTF-8 text"),
@@ -57,6 +59,7 @@ def _nothing_is_measured(monkeypatch):
     monkeypatch.setattr(recommendation, "run_cases", refuse)
     monkeypatch.setattr(experiments, "measure_planned", refuse)
     monkeypatch.setattr(time_to_accuracy, "measure_planned", refuse)
+    monkeypatch.setattr(sharpness, "measure_planned", refuse)
 
 
 def _one_error_line(capsys, prog: str) -> str:
@@ -104,8 +107,27 @@ def _time_to_accuracy_results() -> dict:
                                   "results": analyze(QUICK, lambda task: None)}))
 
 
+def _sharpness_results() -> dict:
+    """A results file of the sharpness benchmark with one run of each schedule (quick settings)."""
+    from benchmarks.sharpness import runs
+    from benchmarks.sharpness.analysis import analyze
+    from benchmarks.sharpness.settings import ARMS, QUICK
+
+    finder = {"recommendation": {"max_lr": 0.1, "confidence": "high", "notes": []}}
+    run = {"accuracy": 0.9, "diverged": False, "train_time_s": 1.0, "sharpness_s": 1.0,
+           "sharpness": {"eigenvalues": [5.0, 2.0], "residuals": [0.0, 0.0], "iterations": 20, "converged": True,
+                         "samples": 16}}
+    measured = {runs.key(runs.finder_task(QUICK)): finder}
+    measured.update({runs.key(runs.train_task(QUICK, arm, lr, 0)): run for arm, lr in zip(ARMS, (0.1, 0.01, 0.01))})
+    meta = {"command": "python -m benchmarks.sharpness --quick", "machine": "x86_64", "cpus": 2, "torch": "2.13.0",
+            "jobs": 1, "date": "2026-01-02", "wall_time_s": 1.0, "new_runs": 0, "runs": 4, "run_time_s": 0.0,
+            "results_file": "r.json", "runs_file": "c.json", "missing": "", "quick": True}
+    return json.loads(json.dumps({"settings": dataclasses.asdict(QUICK), "meta": meta,
+                                  "results": analyze(QUICK, lambda task: measured.get(runs.key(task)))}))
+
+
 RESULTS = {"recommendation": _recommendation_results, "experiments": _experiments_results,
-           "time_to_accuracy": _time_to_accuracy_results}
+           "time_to_accuracy": _time_to_accuracy_results, "sharpness": _sharpness_results}
 
 
 def _set(data: dict, where: str, value) -> dict:
@@ -157,6 +179,13 @@ HAND_EDITED = {  # benchmark, what was edited, the edit, what the one line must 
     "a status unknown": ("time_to_accuracy", lambda d: _set(d, "results.to_target.per_seed.0.status", "done"),
                          "results.to_target.per_seed[0].status must be one of reached, not reached, not known, got "
                          "'done'"),
+    "an eigenvalue a string": ("sharpness", lambda d: _set(d, "results.arms.1.runs.0.eigenvalues.0", "5"),
+                               "results.arms[1].runs[0].eigenvalues[0] must be a finite number, got '5'"),
+    "a schedule renamed": ("sharpness", lambda d: _set(d, "results.arms.2.name", "cosine"),
+                           "results.arms are ['1cycle, high max_lr', '1cycle, moderate max_lr', 'cosine'], not the "
+                           "schedules compared"),
+    "a run of no seed's column": ("sharpness", lambda d: _set(d, "results.arms.0.runs.0.seed", 7),
+                                  "results.arms[0].runs[0].seed 7 is not one of settings.seeds [0]"),
 }
 
 
@@ -375,6 +404,10 @@ STRING_ACCURACY = {
                          {"accuracy": "0.9", "diverged": False, "stopped": None, "train_time_s": 2.2,
                           "cpu_time_s": 0.9, "peak_rss_mb": 300.0, "threads": 1, "history": [], "seconds": 2.5,
                           "date": "2026-11-29T10:55:01+00:00"}),
+    "sharpness": ("train|onecycle|lr=0.1|seed=0|5642890f96ef98cb",
+                  {"accuracy": "0.9", "diverged": False, "stopped": None, "train_time_s": 2.2, "train_loss": 0.3,
+                   "test_loss": 0.4, "sharpness": None, "sharpness_s": None, "seconds": 2.5,
+                   "date": "2026-11-29T10:55:01+00:00"}),
 }
 
 
