@@ -120,6 +120,16 @@ def test_another_checkpoint_is_measured_again(run, capsys):
     assert "(another checkpoint): measuring again" in capsys.readouterr().out
 
 
+def test_a_run_trained_by_several_processes_is_measured_by_one(run, capsys):
+    config = json.loads((run / rundir.CONFIG).read_text())
+    config["resolved"]["world_size"] = 2  # as torchrun --nproc_per_node 2 records it
+    (run / rundir.CONFIG).write_text(json.dumps(config))
+    assert main(["train", "--resume", "--run-dir", str(run), "--quiet"]) == 2  # resuming needs as many processes
+    assert "trained on 2 process(es) and this is 1" in capsys.readouterr().err
+    assert main(["sharpness", str(run), *FAST]) == 0  # the weights are the same whoever trained them
+    assert json.loads((run / rundir.SHARPNESS_JSON).read_text())["checkpoint"]["step"] == 22
+
+
 def test_a_report_of_the_run_is_undisturbed_and_a_fresh_run_removes_it(run, capsys):
     (run / rundir.SHARPNESS_JSON).write_text("{}")
     assert main(["report", str(run)]) == 0

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from onecycle import records, rundir
-from onecycle.experiment import prepare, resume_settings
+from onecycle.experiment import prepare, saved_settings
 from onecycle.loader import Batches
 from onecycle.sharpness import LANCZOS, SharpnessResult, check_lanczos, top_eigenvalues
 
@@ -91,8 +91,9 @@ def measure_run(run_dir: Path, settings: SharpnessSettings, progress: bool = Fal
     there when it was measured under the same settings at the same checkpoint, else measured now and written there
     (``say`` is told which, and where the data was read from).
 
-    The run is read as ``onecycle train --resume`` reads it (:func:`~onecycle.experiment.resume_settings`: its
-    config.json and checkpoint.pt, checked); its data is prepared as training prepared it, and the ``images`` are
+    The run is read as ``onecycle train --resume`` reads it (its config.json, by
+    :func:`~onecycle.experiment.saved_settings`, and its checkpoint.pt, checked; a run trained by several processes
+    is measured by one, on the same weights); its data is prepared as training prepared it, and the ``images`` are
     drawn from its training images (its ``train_subset`` when it has one) with ``settings.seed``, normalised as
     training normalises them, without augmentation. The loss is the one trained (label smoothing included) without
     weight decay's term, which would add the weight decay to every eigenvalue; the model is in eval mode
@@ -105,9 +106,12 @@ def measure_run(run_dir: Path, settings: SharpnessSettings, progress: bool = Fal
             raise FileNotFoundError(f"{run_dir / name} does not exist, and the sharpness of a run is measured from "
                                     f"{what}: train a run there first (`onecycle train` writes its checkpoint at the "
                                     "end of each epoch)")
-    saved = resume_settings(run_dir, {})
-    checkpoint = {"epoch": saved.epoch, "step": saved.step,
-                  "sha256": hashlib.sha256((run_dir / rundir.CHECKPOINT).read_bytes()).hexdigest()}
+    cfg, resolved = saved_settings(run_dir)
+    weights = run_dir / rundir.CHECKPOINT
+    ckpt = rundir.read_checkpoint(weights)
+    rundir.check_position(weights, ckpt, cfg.epochs, resolved.get("steps_per_epoch"))
+    checkpoint = {"epoch": ckpt["epoch"], "step": ckpt["step"],
+                  "sha256": hashlib.sha256(weights.read_bytes()).hexdigest()}
     path = run_dir / rundir.SHARPNESS_JSON
     if path.exists():
         old = Measured.load_json(path)
@@ -119,7 +123,6 @@ def measure_run(run_dir: Path, settings: SharpnessSettings, progress: bool = Fal
         if old.checkpoint != checkpoint:
             changed.append("another checkpoint")
         say(f"sharpness: {path} was measured under other settings ({', '.join(changed)}): measuring again")
-    cfg = saved.cfg
     setup = prepare(cfg, say)
     available = len(setup.train_data)
     if settings.images > available:
@@ -129,12 +132,12 @@ def measure_run(run_dir: Path, settings: SharpnessSettings, progress: bool = Fal
                    mean=setup.mean, std=setup.std, channels_last=cfg.channels_last)
     model = setup.model()
     try:
-        model.load_state_dict(saved.checkpoint["model"])
+        model.load_state_dict(ckpt["model"])
     except RuntimeError as err:
-        raise ValueError(f"{run_dir / rundir.CHECKPOINT}: cannot load its model weights into a {cfg.model} "
+        raise ValueError(f"{weights}: cannot load its model weights into a {cfg.model} "
                          f"({' '.join(str(err).split())[:300]})") from None
-    say(f"sharpness: top {settings.k} Hessian eigenvalue(s) at epoch {saved.epoch}/{cfg.epochs} (step {saved.step}) "
-        f"on {settings.images} training images (seed {settings.seed})")
+    say(f"sharpness: top {settings.k} Hessian eigenvalue(s) at epoch {ckpt['epoch']}/{cfg.epochs} (step "
+        f"{ckpt['step']}) on {settings.images} training images (seed {settings.seed})")
     start = time.perf_counter()
     result = top_eigenvalues(model, setup.loss_fn(), data, k=settings.k, tol=settings.tol,
                              max_iter=settings.max_iter, seed=settings.seed, progress=progress)

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from onecycle import records
+from onecycle.distributed import unwrap
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 
@@ -105,14 +106,6 @@ def check_lanczos(k: Any, tol: Any, max_iter: Any, seed: Any) -> None:
     _check("seed", _integer(seed, 0), "an integer >= 0", seed)
 
 
-def unwrap(model: nn.Module) -> nn.Module:
-    """The module inside a ``DistributedDataParallel`` or ``DataParallel`` wrapper (its gradient hooks stay out of
-    the Hessian-vector products), else ``model`` itself."""
-    if isinstance(model, (nn.parallel.DistributedDataParallel, nn.DataParallel)):
-        return model.module
-    return model
-
-
 def _batches(batches: Iterable[Any], device: torch.device) -> list[Batch]:
     """``batches`` as a list of ``(inputs, targets)`` on ``device``; anything else is a ``ValueError``."""
     _check("batches", isinstance(batches, Iterable) and not isinstance(batches, (str, bytes, torch.Tensor)),
@@ -170,8 +163,8 @@ def top_eigenvalues(model: nn.Module, loss_fn: Callable[..., torch.Tensor], batc
     list of ``(x, y)`` (any iterable: it is read once and held), is a fixed sample, and its batches' Hessians are
     weighted by their sizes, so the Hessian is that of the mean over all its examples, whatever the batch size. The
     model is evaluated in eval mode: BatchNorm uses its running statistics (the network as it predicts, not as it
-    trained) and dropout is off. A model wrapped in ``DistributedDataParallel`` (or ``DataParallel``) is unwrapped
-    first: each process measures its own batches.
+    trained) and dropout is off. A model wrapped in ``DistributedDataParallel`` (or ``torch.compile``) is unwrapped
+    first (:func:`onecycle.distributed.unwrap`): each process measures its own batches.
 
     The Lanczos method with full reorthogonalisation, from a random start drawn with ``seed``: one Hessian-vector
     product over all the batches per iteration (double backward). It stops when each wanted Ritz value ``θ`` has
