@@ -145,7 +145,7 @@ def test_a_report_of_the_run_is_undisturbed_and_a_fresh_run_removes_it(run, caps
     (["--tol", "1"], "argument --tol: expected a number between 0 and 1 (both excluded), got '1'"),
     (["--k", "0"], "argument --k: expected a whole number from 1 to"),
     (["--images", "many"], "argument --images: expected a whole number"),
-    (["--seed", "-1"], "argument --seed: expected a whole number from 0 to"),
+    (["--seed", "2147483648"], "argument --seed: expected a whole number from -2147483647 to 2147483647"),
     (["--k", "5", "--max-iter", "3"], "max_iter must be at least k (5)"),
     (["--images", "5000"], "images 5000 is more than the 1437 training images of the run in"),
 ])

@@ -15,6 +15,7 @@ from torch import nn
 
 from onecycle import records
 from onecycle.distributed import unwrap
+from onecycle.range_test import SEED_RANGE
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 
@@ -103,7 +104,8 @@ def check_lanczos(k: Any, tol: Any, max_iter: Any, seed: Any) -> None:
     if max_iter < k:
         raise ValueError(f"max_iter must be at least k ({k}): each Lanczos iteration adds one eigenvalue estimate, "
                          f"got {max_iter}")
-    _check("seed", _integer(seed, 0), "an integer >= 0", seed)
+    low, high = SEED_RANGE
+    _check("seed", _integer(seed, low) and seed <= high, "an integer from -2**63 to 2**64 - 1", seed)
 
 
 def _batches(batches: Iterable[Any], device: torch.device) -> list[Batch]:

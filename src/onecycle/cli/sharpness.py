@@ -7,11 +7,12 @@ import logging
 
 from onecycle import rundir
 from onecycle.cli.common import CommandError, directory, whole
+from onecycle.config import whole_range
 from onecycle.guard import locked
 from onecycle.run_sharpness import SharpnessSettings, measure_run
 
 DEFAULTS = SharpnessSettings()
-MOST = 2**31 - 1
+MOST = whole_range("epochs")[1]  # the most a whole-number setting takes
 
 
 def tolerance(text: str) -> float:
@@ -43,10 +44,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         f"(default: {DEFAULTS.tol:g})")
     p.add_argument("--max-iter", type=whole(MOST), default=DEFAULTS.max_iter, metavar="N",
                    help=f"the most Lanczos iterations, one Hessian-vector product each (default: {DEFAULTS.max_iter})")
-    p.add_argument("--batch-size", type=whole(MOST), default=DEFAULTS.batch_size, metavar="N",
+    p.add_argument("--batch-size", type=whole(*reversed(whole_range("batch_size"))), default=DEFAULTS.batch_size,
+                   metavar="N",
                    help="images per Hessian-vector product batch: memory only, the Hessian is that of the mean over "
                         f"all of them (default: {DEFAULTS.batch_size})")
-    p.add_argument("--seed", type=whole(MOST, 0), default=DEFAULTS.seed, metavar="N",
+    p.add_argument("--seed", type=whole(*reversed(whole_range("seed"))), default=DEFAULTS.seed, metavar="N",
                    help=f"draws the images and the Lanczos start (default: {DEFAULTS.seed})")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
