@@ -40,7 +40,7 @@ TIMING = {"time_s", "images_per_s"}  # the only metrics that differ from rank to
 def _env(tmp_path: Path) -> dict[str, str]:
     source = str(Path(onecycle.__file__).parents[1])
     return {**os.environ, "PYTHONPATH": os.pathsep.join([source, str(WORKER.parents[1])]), "TMPDIR": str(tmp_path),
-            "OMP_NUM_THREADS": "1"}
+            "OMP_NUM_THREADS": "1", "GLOO_SOCKET_IFNAME": "lo"}  # the processes talk over the loopback interface only
 
 
 def _torchrun(*args: str) -> list[str]:
