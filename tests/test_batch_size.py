@@ -1,5 +1,7 @@
-"""The batch-size finder: the search against memory models (exact and property-based)."""
+"""The batch-size finder: the search against memory models (exact and property-based), and ``onecycle
+find-batch-size`` end to end on the CPU with a small memory budget (and on CUDA where there is one)."""
 
+import json
 import math
 from types import SimpleNamespace
 
@@ -8,6 +10,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from onecycle import memory
 from onecycle.batch_size import (
     FAR_ABOVE,
     BatchSizeResult,
@@ -17,6 +20,9 @@ from onecycle.batch_size import (
     predicted_peak,
     training_probe,
 )
+from onecycle.cli import main
+from onecycle.cli.common import CommandError
+from onecycle.cli.find_batch_size import check_memory
 
 MiB = 2**20
 
@@ -162,8 +168,138 @@ def test_the_result_says_when_the_largest_batch_is_not_the_fastest():
     assert "fits in device memory: 8 (the limit)" in str(BatchSizeResult([Probe(8, True, 8, 1.0)], limit=8))
 
 
+def test_the_memory_each_device_can_be_measured_against(monkeypatch):
+    monkeypatch.setattr(memory, "cpu_peak_measurable", lambda: True)
+    monkeypatch.setattr(memory, "available", lambda: 3 * 2**30)
+    for device, budget, message in [
+        ("mps", None, "find-batch-size measures memory on cuda or the cpu, not on mps; use --device cpu with "
+                      "--memory-budget"),
+        ("cpu", None, "on the cpu, give --memory-budget SIZE (e.g. --memory-budget 2GiB): the memory a training step "
+                      "may use; nothing else says when a batch no longer fits"),
+        ("cpu", 2**60, "--memory-budget 1048576 TiB is more than the 3 GiB of memory this machine has available now; "
+                       "give at most that"),
+    ]:
+        with pytest.raises(CommandError) as err:
+            check_memory(torch.device(device), budget)
+        assert str(err.value) == message
+    check_memory(torch.device("cpu"), 3 * 2**30)
+    check_memory(torch.device("cuda"), None)  # device memory: nothing to check before the search
+    monkeypatch.setattr(memory, "cpu_peak_measurable", lambda: False)
+    with pytest.raises(CommandError, match=r"needs Linux's /proc/self/clear_refs"):
+        check_memory(torch.device("cpu"), MiB)
+
+
 def test_the_probe_of_training_steps_needs_a_device_it_measures_and_on_the_cpu_a_budget():
     for device, message in [("mps", "the peak memory of training on mps cannot be measured: only on cuda or the cpu"),
                             ("cpu", "on the cpu a memory budget is needed")]:
         with pytest.raises(ValueError, match=message):
             training_probe(SimpleNamespace(device=torch.device(device)))
+
+
+SEARCH = ["find-batch-size", "--dataset", "digits", "--model", "mlp", "--num-steps", "10", "--threads", "1",
+          "--quiet"]
+
+
+def _probes_agree_with_the_budget(data, budget):
+    fits = [p for p in data["probes"] if p["fits"]]
+    assert data["largest"] == max(p["batch_size"] for p in fits)
+    assert all(p["peak_bytes"] <= budget and p["images_per_s"] > 0 for p in fits)
+    assert all(p["note"] and (not p["ran"] or p["peak_bytes"] is None or p["peak_bytes"] > budget)
+               for p in data["probes"] if not p["fits"])
+
+
+@pytest.mark.skipif(not memory.cpu_peak_measurable(), reason="needs Linux's /proc/self/clear_refs")
+def test_find_batch_size_on_the_cpu_within_a_small_budget(tmp_path, capsys):
+    # the mlp's step grows by about 10 KiB an image over some 5 MiB: 12 MiB holds a few hundred of the 1437 digits
+    budget = 12 * MiB
+    assert main([*SEARCH, "--device", "cpu", "--memory-budget", "12MiB", "--run-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    data = json.loads((tmp_path / "batch_size.json").read_text())
+    largest = data["largest"]
+    assert ("batch size search: the largest that fits in a budget of 12 MiB, up to 1437 (the 1437 training images), "
+            "mlp on digits\n") in out
+    assert f"largest batch that fits in a budget of 12 MiB: {largest}\n" in out
+    assert f"range test at weight decay 0.0005 (default) and batch size {largest}\n" in out
+    assert f"`onecycle train --batch-size {largest} --run-dir {tmp_path}`" in out
+    assert 8 <= largest < 1437 and any(not p["fits"] for p in data["probes"])  # the budget, not the data, bound it
+    _probes_agree_with_the_budget(data, budget)
+    assert data["budget_bytes"] == budget and data["limit"] == 1437
+    settings_ = data["settings"]
+    assert (settings_["model"], settings_["device"], settings_["threads"], settings_["timed_steps"]) == (
+        "mlp", "cpu", 1, 2)
+    assert "batch_size" not in settings_ and settings_["memory"] == memory.MEASURED["cpu"]
+    finder = json.loads((tmp_path / "finder.json").read_text())
+    assert finder["settings"]["batch_size"] == largest and (tmp_path / "finder.png").exists()
+
+
+@pytest.mark.skipif(not memory.cpu_peak_measurable(), reason="needs Linux's /proc/self/clear_refs")
+def test_find_batch_size_stops_at_max_batch_and_fails_cleanly_when_nothing_fits(tmp_path, capsys):
+    limited = tmp_path / "limited"
+    assert main([*SEARCH, "--device", "cpu", "--memory-budget", "1GiB", "--max-batch", "40",
+                 "--run-dir", str(limited)]) == 0
+    out = capsys.readouterr().out
+    assert "up to 40 (--max-batch)" in out and "largest batch that fits in a budget of 1 GiB: 40 (the limit)" in out
+    data = json.loads((limited / "batch_size.json").read_text())
+    assert [p["batch_size"] for p in data["probes"]] == [8, 16, 32, 40] and data["largest"] == 40
+    # a budget below what a step of one image takes: every size down to 1 is tried, and nothing is written
+    small = tmp_path / "small"
+    assert main([*SEARCH, "--device", "cpu", "--memory-budget", "100KiB", "--run-dir", str(small)]) == 2
+    captured = capsys.readouterr()
+    assert [line.split()[0] for line in captured.out.splitlines()[-6:-1]] == ["batch", "8", "4", "2", "1"]
+    assert captured.err == ("onecycle find-batch-size: error: no batch size fits, not even 1 (see the sizes tried "
+                            "above): give a larger --memory-budget or use a smaller model\n")
+    assert not small.exists()
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--memory-budget", "lots"], "argument --memory-budget: expected a size such as 2GiB, 512MiB or 1.5GB"),
+    (["--memory-budget", "0"], "argument --memory-budget: expected a size of at least 1 byte"),
+    (["--max-batch", "0"], "argument --max-batch: expected a whole number from 1 to"),
+    (["--batch-size", "64"], "unrecognized arguments: --batch-size 64 (find-batch-size does not use batch_size)"),
+])
+def test_bad_flags_are_one_line_errors(args, message, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main([*SEARCH, *args])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and message in err and err.count("\n") == 1
+
+
+def test_the_cpu_without_a_budget_is_one_error_naming_the_flag(tmp_path, capsys):
+    assert main([*SEARCH, "--device", "cpu", "--run-dir", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("onecycle find-batch-size: error: on the cpu, give --memory-budget SIZE (e.g. "
+                          "--memory-budget 2GiB)") and err.count("\n") == 1
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_directory_holding_a_run_is_refused_before_any_work(tmp_path, capsys):
+    (tmp_path / "config.json").write_text("{}")
+    assert main([*SEARCH, "--device", "cpu", "--memory-budget", "1GiB", "--run-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert f"{tmp_path} holds a run (config.json)" in err and "pass --overwrite" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.json"]
+
+
+def test_a_batch_size_in_the_config_file_is_noted_as_not_used(tmp_path, capsys):
+    config = tmp_path / "run.toml"
+    config.write_text("batch_size = 64\n")
+    assert main([*SEARCH, "--device", "cpu", "--config", str(config), "--run-dir", str(tmp_path / "run")]) == 2
+    out = capsys.readouterr().out
+    assert f"note: batch_size 64 (from {config}) is not used: find-batch-size measures it" in out
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="the CUDA path needs a CUDA device")
+def test_find_batch_size_on_cuda_in_device_memory_and_within_a_budget(tmp_path, capsys):
+    run = tmp_path / "device"
+    assert main([*SEARCH, "--device", "cuda", "--max-batch", "256", "--run-dir", str(run)]) == 0
+    assert "largest batch that fits in device memory: 256 (the limit)" in capsys.readouterr().out
+    data = json.loads((run / "batch_size.json").read_text())
+    assert data["settings"]["memory"] == memory.MEASURED["cuda"] and data["budget_bytes"] is None
+    assert all(p["fits"] and p["peak_bytes"] > 0 for p in data["probes"])
+    # the mlp's weights, gradients and momentum take about 3 MiB: 6 MiB leaves room for a few hundred images
+    budget = tmp_path / "budget"
+    assert main([*SEARCH, "--device", "cuda", "--memory-budget", "6MiB", "--run-dir", str(budget)]) == 0
+    data = json.loads((budget / "batch_size.json").read_text())
+    assert 8 <= data["largest"] < 1437 and any(not p["fits"] for p in data["probes"])
+    _probes_agree_with_the_budget(data, 6 * MiB)
+    assert json.loads((budget / "finder.json").read_text())["settings"]["batch_size"] == data["largest"]

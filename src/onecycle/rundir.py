@@ -48,6 +48,7 @@ RUN_FILES = (*TRAIN_FILES, TENSORBOARD)
 measurements that training reads (and measures again when asked)."""
 FINDER_JSON = "finder.json"
 SWEEP_JSON = "sweep.json"
+BATCH_SIZE_JSON = "batch_size.json"  # the largest batch that fits, and every size tried (onecycle find-batch-size)
 SHARPNESS_JSON = "sharpness.json"
 MEASURED_FILES = (SHARPNESS_JSON,)
 """Measurements of a run's trained weights (``onecycle sharpness``): they belong to the run, and go with it."""

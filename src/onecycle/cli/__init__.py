@@ -10,11 +10,11 @@ from collections.abc import Sequence
 from typing import TextIO
 
 from onecycle import __version__, distributed
-from onecycle.cli import demo, find_lr, ranks, report, reproduce, schedule, sharpness, sweep, train
+from onecycle.cli import demo, find_batch_size, find_lr, ranks, report, reproduce, schedule, sharpness, sweep, train
 from onecycle.cli.common import CommandError, Parser, one_line
 from onecycle.datasets import DatasetError, DatasetNotFound
 
-COMMANDS = [find_lr, sweep, train, report, demo, schedule, reproduce, sharpness]
+COMMANDS = [find_lr, find_batch_size, sweep, train, report, demo, schedule, reproduce, sharpness]
 
 
 def build_parser() -> argparse.ArgumentParser:
