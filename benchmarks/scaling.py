@@ -64,13 +64,16 @@ def measure(flags: dict[str, str], batch: int, processes: int, repeats: int, cor
     """``repeats`` alternations of the run at the global batch ``batch`` in one process (``cores`` threads) and in
     ``processes``."""
     runs: dict[int, list[float]] = {1: [], processes: []}
+    load = [os.getloadavg()[0]]
     with tempfile.TemporaryDirectory(prefix="onecycle-scaling-") as tmp:
         for r in range(repeats):
             for n in (1, processes):
                 run_dir = Path(tmp) / f"p{n}"
                 runs[n].append(images_per_s(train_command(flags, batch, n, max(1, cores // n), run_dir), run_dir))
                 say(f"repeat {r + 1}/{repeats}, {n} process(es): {runs[n][-1]:.0f} images/s")
+    load.append(os.getloadavg()[0])
     return {"settings": flags, "global_batch": batch, "processes": processes, "cores": cores, "repeats": repeats,
+            "load": load,
             "images_per_s": {str(n): v for n, v in runs.items()}}
 
 
@@ -85,7 +88,8 @@ def report(result: dict[str, Any], quick: bool) -> str:
         f"({platform.processor() or platform.machine()}), median of {result['repeats']} alternating repeat(s): one "
         f"process with `--batch-size {result['global_batch']} --threads {cores}`, then {n} processes under "
         f"`torchrun --standalone --nproc_per_node {n}` with `--batch-size {result['global_batch'] // n} --threads "
-        f"{max(1, cores // n)}` each.",
+        f"{max(1, cores // n)}` each. The machine's load average (1 min) was {result['load'][0]:.1f} as it began "
+        f"and {result['load'][1]:.1f} as it ended: above {cores}, other work shared the cores.",
         "",
         "| processes | training images/s | runs | ratio to one process |",
         "|---|---|---|---|",

@@ -22,12 +22,14 @@ def test_one_and_n_processes_train_the_same_global_batch_on_the_same_cores():
 def test_repeats_alternate_and_the_report_gives_medians_and_their_ratio(monkeypatch, tmp_path):
     order, speeds = [], iter([100.0, 60.0, 120.0, 50.0, 110.0, 70.0])
     monkeypatch.setattr(scaling, "images_per_s", lambda command, run_dir: (order.append(run_dir.name), next(speeds))[1])
+    monkeypatch.setattr(scaling.os, "getloadavg", lambda: (0.5, 0.0, 0.0))
     result = scaling.measure({"epochs": "1"}, 64, 2, 3, cores=2, say=lambda _: None)
     assert order == ["p1", "p2"] * 3
     assert result["images_per_s"] == {"1": [100.0, 120.0, 110.0], "2": [60.0, 50.0, 70.0]}
     text = scaling.report(result, quick=False)
     assert "| 1 | 110 | 100, 120, 110 | 1.00 |" in text and "| 2 | 60 | 60, 50, 70 | 0.55 |" in text
     assert "Smoke run" not in text and "Smoke run" in scaling.report(result, quick=True)
+    assert "load average (1 min) was 0.5 as it began and 0.5 as it ended" in text
 
 
 @pytest.mark.parametrize("argv", [["--processes", "1"], ["--repeats", "0"]])
