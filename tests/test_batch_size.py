@@ -3,6 +3,7 @@ find-batch-size`` end to end on the CPU with a small memory budget (and on CUDA 
 
 import json
 import math
+import shlex
 from types import SimpleNamespace
 
 import pytest
@@ -50,12 +51,12 @@ class LinearMemory:
 
 def expected(capacity, limit):
     """The documented answer: the limit when it fits, else the largest multiple of 8 that fits, or below 8 the
-    largest size that fits (``None``: none)."""
+    largest size that fits, down to 2 (``None``: none)."""
     if capacity >= limit:
         return limit
     if capacity >= 8:
         return capacity // 8 * 8
-    return capacity or None
+    return capacity if capacity >= 2 else None
 
 
 def test_a_budget_of_exactly_100_images_finds_96_by_doubling_then_bisecting():
@@ -80,7 +81,7 @@ def test_a_start_that_does_not_fit_halves_then_bisects_every_size():
     assert model.asked == [8, 4, 6, 7]
     nothing = LinearMemory(fixed=100, per_image=1, budget=50)
     result = largest_batch(nothing, limit=1000)
-    assert result.largest is None and nothing.asked == [8, 4, 2, 1] and result.fastest is None
+    assert result.largest is None and nothing.asked == [8, 4, 2] and result.fastest is None  # BatchNorm needs 2
     assert "no batch size fits in device memory" in str(result)
 
 
@@ -130,8 +131,8 @@ def test_any_start_finds_a_fit_whose_next_multiple_of_8_does_not(capacity, limit
     # the next multiple of 8 (or the next size, below 8) fits within the limit
     result = largest_batch(lambda b: Measurement(b <= capacity), limit, start=start)
     answer = result.largest
-    if answer is None:
-        assert capacity == 0
+    if answer is None:  # not even the smallest batch tried (2, or the limit or start below it) fits
+        assert capacity < min(2, limit, start) or capacity < 2
         return
     assert answer <= min(capacity, limit)
     following = (answer // 8 + 1) * 8 if answer >= 8 else answer + 1
@@ -220,7 +221,9 @@ def test_find_batch_size_on_the_cpu_within_a_small_budget(tmp_path, capsys):
             "mlp on digits\n") in out
     assert f"largest batch that fits in a budget of 12 MiB: {largest}\n" in out
     assert f"range test at weight decay 0.0005 (default) and batch size {largest}\n" in out
-    assert f"`onecycle train --batch-size {largest} --run-dir {tmp_path}`" in out
+    command = out.split("train at it with `")[1].split("`")[0]
+    assert command == (f"onecycle train --dataset digits --model mlp --num-steps 10 --threads 1 --quiet --device cpu "
+                       f"--run-dir {tmp_path} --batch-size {largest}")
     assert 8 <= largest < 1437 and any(not p["fits"] for p in data["probes"])  # the budget, not the data, bound it
     _probes_agree_with_the_budget(data, budget)
     assert data["budget_bytes"] == budget and data["limit"] == 1437
@@ -230,6 +233,9 @@ def test_find_batch_size_on_the_cpu_within_a_small_budget(tmp_path, capsys):
     assert "batch_size" not in settings_ and settings_["memory"] == memory.MEASURED["cpu"]
     finder = json.loads((tmp_path / "finder.json").read_text())
     assert finder["settings"]["batch_size"] == largest and (tmp_path / "finder.png").exists()
+    # the command it prints trains at the batch found, with the max_lr of the range test it measured there
+    assert main([*shlex.split(command)[1:], "--epochs", "10"]) == 0
+    assert f"max_lr {finder['recommendation']['max_lr']:.4g} (range test in finder.json)" in capsys.readouterr().out
 
 
 @pytest.mark.skipif(not memory.cpu_peak_measurable(), reason="needs Linux's /proc/self/clear_refs")
@@ -241,12 +247,12 @@ def test_find_batch_size_stops_at_max_batch_and_fails_cleanly_when_nothing_fits(
     assert "up to 40 (--max-batch)" in out and "largest batch that fits in a budget of 1 GiB: 40 (the limit)" in out
     data = json.loads((limited / "batch_size.json").read_text())
     assert [p["batch_size"] for p in data["probes"]] == [8, 16, 32, 40] and data["largest"] == 40
-    # a budget below what a step of one image takes: every size down to 1 is tried, and nothing is written
+    # a budget below what a step of two images takes: every size down to 2 is tried, and nothing is written
     small = tmp_path / "small"
     assert main([*SEARCH, "--device", "cpu", "--memory-budget", "100KiB", "--run-dir", str(small)]) == 2
     captured = capsys.readouterr()
-    assert [line.split()[0] for line in captured.out.splitlines()[-6:-1]] == ["batch", "8", "4", "2", "1"]
-    assert captured.err == ("onecycle find-batch-size: error: no batch size fits, not even 1 (see the sizes tried "
+    assert [line.split()[0] for line in captured.out.splitlines()[-5:-1]] == ["batch", "8", "4", "2"]
+    assert captured.err == ("onecycle find-batch-size: error: no batch size fits, not even 2 (see the sizes tried "
                             "above): give a larger --memory-budget or use a smaller model\n")
     assert not small.exists()
 

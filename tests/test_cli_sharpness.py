@@ -100,6 +100,8 @@ def test_the_command_prints_writes_and_reuses_sharpness_json(run, capsys, monkey
     assert main(["sharpness", str(run), *FAST, "--k", "2"]) == 0
     out = capsys.readouterr().out
     assert "reusing" in out and str(measured) in out and "wrote" not in out
+    assert main(["sharpness", str(run), *FAST, "--k", "2", "--batch-size", "8"]) == 0  # batches: memory only
+    assert "reusing" in capsys.readouterr().out
 
     monkeypatch.undo()
     assert main(["sharpness", str(run), *FAST, "--k", "1", "--seed", "2"]) == 0

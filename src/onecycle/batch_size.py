@@ -32,6 +32,9 @@ from onecycle.experiment import Setup, range_test_conditions
 
 START = 8
 """The first batch size tried."""
+SMALLEST = 2
+"""The smallest batch the search tries: BatchNorm cannot train on a batch of one image (no variance to normalise
+by)."""
 MULTIPLE = 8
 """The bisection's step: the answer is a multiple of it, or smaller than it, or the limit."""
 FAR_ABOVE = 1.5
@@ -171,7 +174,7 @@ def largest_batch(measure: Callable[[int], Measurement], limit: int, budget: int
                 break
             low = size
     else:
-        while low is None and high > 1:
+        while low is None and high > SMALLEST:
             if fits(high // 2):
                 low = high // 2
             else:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -115,11 +115,11 @@ def measure_run(run_dir: Path, settings: SharpnessSettings, progress: bool = Fal
     path = run_dir / rundir.SHARPNESS_JSON
     if path.exists():
         old = Measured.load_json(path)
-        if old.settings == settings and old.checkpoint == checkpoint:
-            say(f"sharpness: reusing {path}, measured under these settings from this checkpoint")
+        if replace(old.settings, batch_size=settings.batch_size) == settings and old.checkpoint == checkpoint:
+            say(f"sharpness: reusing {path}, measured under these settings from this checkpoint")  # batches: memory
             return old, True
         changed = [f"{k} {v} (now {getattr(settings, k)})" for k, v in asdict(old.settings).items()
-                   if getattr(settings, k) != v]
+                   if getattr(settings, k) != v and k != "batch_size"]
         if old.checkpoint != checkpoint:
             changed.append("another checkpoint")
         say(f"sharpness: {path} was measured under other settings ({', '.join(changed)}): measuring again")

@@ -9,7 +9,7 @@ from dataclasses import replace
 import torch
 
 from onecycle import memory, rundir
-from onecycle.batch_size import MULTIPLE, START, search
+from onecycle.batch_size import MULTIPLE, SMALLEST, START, search
 from onecycle.cli import find_lr
 from onecycle.cli.common import CommandError, add_run_arguments, config_from_args, origin, show, whole
 from onecycle.config import RunConfig, whole_range
@@ -85,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
         result = search(setup, limit, args.memory_budget)
         print(result)
         if result.largest is None:
-            raise CommandError("no batch size fits, not even 1 (see the sizes tried above): "
+            raise CommandError(f"no batch size fits, not even {SMALLEST} (see the sizes tried above): "
                                + ("give a larger --memory-budget or " if args.memory_budget else "")
                                + "use a smaller model")
         rundir.write_json(args.run_dir / rundir.BATCH_SIZE_JSON, result.to_dict())
@@ -95,9 +95,29 @@ def run(args: argparse.Namespace) -> int:
         finder = range_test_job(at, args.run_dir, wd)
     print(finder)
     print(f"wrote {args.run_dir / rundir.BATCH_SIZE_JSON}, finder.png, finder.json, finder.csv")
-    print(f"train at it with `onecycle train --batch-size {result.largest} --run-dir "
-          f"{shlex.quote(str(args.run_dir))}`")
+    print(f"train at it with `{train_command(args, result.largest)}`")
     return 0
+
+
+SEARCH_ONLY = ("--memory-budget", "--max-batch", "--overwrite", "--batch-size")
+"""The flags of find-batch-size that the training it prepares does not take (``--batch-size``: the one it found)."""
+
+
+def train_command(args: argparse.Namespace, batch_size: int) -> str:
+    """``onecycle train`` with the settings this command was given (those of the range test it measured, which train
+    reuses only under the same settings) at ``batch_size``."""
+    words, given = [], list(args.argv[1:])
+    while given:
+        word = given.pop(0)
+        name = word.split("=", 1)[0]
+        if name in SEARCH_ONLY:
+            if "=" not in word and name != "--overwrite" and given:
+                given.pop(0)  # its value
+            continue
+        words.append(word)
+    if "--run-dir" not in {w.split("=", 1)[0] for w in words}:
+        words += ["--run-dir", str(args.run_dir)]
+    return shlex.join(["onecycle", "train", *words, "--batch-size", str(batch_size)])
 
 
 def _searching(cfg: RunConfig, max_batch: int | None, images: int, limit: int, budget: int | None) -> str:
