@@ -309,3 +309,14 @@ def test_find_batch_size_on_cuda_in_device_memory_and_within_a_budget(tmp_path, 
     assert 8 <= data["largest"] < 1437 and any(not p["fits"] for p in data["probes"])
     _probes_agree_with_the_budget(data, 6 * MiB)
     assert json.loads((budget / "finder.json").read_text())["settings"]["batch_size"] == data["largest"]
+
+
+@pytest.mark.skipif(not memory.cpu_peak_measurable(), reason="needs Linux's /proc/self/clear_refs")
+def test_results_of_an_earlier_search_or_range_test_are_replaced_with_a_note(tmp_path, capsys):
+    flags = [*SEARCH, "--device", "cpu", "--memory-budget", "1GiB", "--max-batch", "16", "--run-dir", str(tmp_path)]
+    assert main(flags) == 0
+    assert "is replaced" not in capsys.readouterr().out
+    assert main(flags) == 0
+    out = capsys.readouterr().out
+    for name in ("batch_size.json", "finder.json"):
+        assert f"note: {tmp_path / name} is replaced by this search's (at batch size 16)" in out

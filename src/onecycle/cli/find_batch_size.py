@@ -88,6 +88,9 @@ def run(args: argparse.Namespace) -> int:
             raise CommandError(f"no batch size fits, not even {SMALLEST} (see the sizes tried above): "
                                + ("give a larger --memory-budget or " if args.memory_budget else "")
                                + "use a smaller model")
+        for name in (rundir.BATCH_SIZE_JSON, rundir.FINDER_JSON):  # results of their own, not a run: said, not refused
+            if (args.run_dir / name).exists():
+                print(f"note: {args.run_dir / name} is replaced by this search's (at batch size {result.largest})")
         rundir.write_json(args.run_dir / rundir.BATCH_SIZE_JSON, result.to_dict())
         at = replace(setup, cfg=cfg.replace(batch_size=result.largest))
         wd, source = weight_decay_for(at.cfg, args.run_dir)  # a sweep's pick serves the batch it was measured at
@@ -95,7 +98,11 @@ def run(args: argparse.Namespace) -> int:
         finder = range_test_job(at, args.run_dir, wd)
     print(finder)
     print(f"wrote {args.run_dir / rundir.BATCH_SIZE_JSON}, finder.png, finder.json, finder.csv")
-    print(f"train at it with `{train_command(args, result.largest)}`")
+    if finder.max_lr is None:
+        print(f"the range test gave no recommendation (see finder.png): train at batch size {result.largest} with "
+              f"--max-lr: `{train_command(args, result.largest)} --max-lr LR`")
+    else:
+        print(f"train at it with `{train_command(args, result.largest)}`")
     return 0
 
 
