@@ -98,10 +98,10 @@ def report(result: dict[str, Any], quick: bool) -> str:
         f"{'-' if quick else f'{many / one:.2f}'} |",
         "",
         "On one machine's CPU cores the processes only share the cores one process already used, and add the "
-        "gradients' all-reduce at every step, so no gain is expected: what scales is more machines, or one GPU per "
-        "process. A multi-GPU run needs nothing else from onecycle: `torchrun --nproc_per_node <GPUs> -m onecycle "
-        "train ...` puts each process on the GPU of its local rank and reduces over nccl; `sync_batchnorm = true` "
-        "makes BatchNorm use the global batch.",
+        "gradients' all-reduce at every step, so no gain is expected. Where several processes can gain, more "
+        "machines or one GPU per process, was not measured here. A multi-GPU run needs nothing else from onecycle: "
+        "`torchrun --nproc_per_node <GPUs> -m onecycle train ...` puts each process on the GPU of its local rank and "
+        "reduces over nccl; `sync_batchnorm = true` makes BatchNorm use the global batch.",
     ]
     return "\n".join(lines)
 
