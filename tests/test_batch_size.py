@@ -320,3 +320,9 @@ def test_results_of_an_earlier_search_or_range_test_are_replaced_with_a_note(tmp
     out = capsys.readouterr().out
     for name in ("batch_size.json", "finder.json"):
         assert f"note: {tmp_path / name} is replaced by this search's (at batch size 16)" in out
+
+
+@pytest.mark.parametrize("returned", [True, None, 3])
+def test_a_measure_that_does_not_return_a_measurement_is_one_error_naming_it(returned):
+    with pytest.raises(ValueError, match=r"^measure\(8\) must return a Measurement, got "):
+        largest_batch(lambda b: returned, limit=100)

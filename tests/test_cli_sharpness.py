@@ -108,6 +108,10 @@ def test_the_command_prints_writes_and_reuses_sharpness_json(run, capsys, monkey
     out = capsys.readouterr().out
     assert "measured under other settings (k 2 (now 1), seed 0 (now 2)): measuring again" in out
     assert json.loads((run / rundir.SHARPNESS_JSON).read_text())["settings"]["seed"] == 2
+    # settings that cannot be measured are refused before any "measuring again"
+    assert main(["sharpness", str(run), *FAST, "--k", "1", "--seed", "2", "--images", "5000"]) == 2
+    captured = capsys.readouterr()
+    assert "measuring again" not in captured.out and "images 5000 is more than" in captured.err
 
 
 def test_another_checkpoint_is_measured_again(run, capsys):

@@ -26,7 +26,7 @@ from typing import Any
 
 import torch
 
-from onecycle import memory
+from onecycle import memory, records
 from onecycle.engine import TrainState, train
 from onecycle.experiment import Setup, range_test_conditions
 
@@ -161,6 +161,8 @@ def largest_batch(measure: Callable[[int], Measurement], limit: int, budget: int
                                 f"more than {FAR_ABOVE:g}x the budget", ran=False))
             return False
         found = measure(batch_size)
+        if not isinstance(found, Measurement):
+            raise ValueError(f"measure({batch_size}) must return a Measurement, got {records.shown(found)}")
         probes.append(Probe(batch_size, **asdict(found)))
         return found.fits
 

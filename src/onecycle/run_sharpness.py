@@ -112,7 +112,7 @@ def measure_run(run_dir: Path, settings: SharpnessSettings, progress: bool = Fal
     rundir.check_position(weights, ckpt, cfg.epochs, resolved.get("steps_per_epoch"))
     checkpoint = {"epoch": ckpt["epoch"], "step": ckpt["step"],
                   "sha256": hashlib.sha256(weights.read_bytes()).hexdigest()}
-    path = run_dir / rundir.SHARPNESS_JSON
+    path, again = run_dir / rundir.SHARPNESS_JSON, None
     if path.exists():
         old = Measured.load_json(path)
         if replace(old.settings, batch_size=settings.batch_size) == settings and old.checkpoint == checkpoint:
@@ -122,12 +122,14 @@ def measure_run(run_dir: Path, settings: SharpnessSettings, progress: bool = Fal
                    if getattr(settings, k) != v and k != "batch_size"]
         if old.checkpoint != checkpoint:
             changed.append("another checkpoint")
-        say(f"sharpness: {path} was measured under other settings ({', '.join(changed)}): measuring again")
+        again = f"sharpness: {path} was measured under other settings ({', '.join(changed)}): measuring again"
     setup = prepare(cfg, say)
     available = len(setup.train_data)
     if settings.images > available:
         raise ValueError(f"images {settings.images} is more than the {available} training images of the run in "
                          f"{run_dir}; use at most {available}")
+    if again is not None:  # said once the settings are known to be measurable
+        say(again)
     data = Batches(setup.train_data.subset(settings.images, seed=settings.seed), settings.batch_size, shuffle=False,
                    mean=setup.mean, std=setup.std, channels_last=cfg.channels_last)
     model = setup.model()
