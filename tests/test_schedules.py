@@ -3,6 +3,7 @@ policy and of the baselines."""
 
 import itertools
 import math
+import re
 
 import pytest
 import torch
@@ -18,6 +19,7 @@ from onecycle.schedules import (
     WARM_STARTS,
     WARMUP_PCT,
     Join,
+    Restart,
     constant,
     constant_lr,
     cosine,
@@ -28,6 +30,7 @@ from onecycle.schedules import (
     linear_decay,
     one_cycle,
     policy,
+    restarted,
     step_decay,
 )
 
@@ -419,3 +422,84 @@ def test_cycle_epochs_ends_the_cycle_there_then_decreases_linearly_to_the_final_
 def test_warm_starts_are_the_policies_that_start_from_max_lr_over_div_factor(name):
     start = policy(name, max_lr=1.0, total_steps=100, div_factor=8.0).lr(0)
     assert start == (0.125 if name in WARM_STARTS else 1.0)
+
+
+def test_a_restart_in_the_warm_up_rises_again_from_the_first_lr_over_twice_the_rise_left():
+    """1cycle of 100 steps peaks at step 44, falls to step 88 and anneals to step 99. Restarted after step 10 with a
+    warm-up stretched twice: 2 x 34 steps left to rise = 68, capped at 3/4 of the 89 steps left (66); the fall (44
+    steps) and annihilation (11) share the 23 steps after the new peak as they shared 55."""
+    base = one_cycle(1.0, total_steps=100)
+    cycle = restarted(base, [Restart(10, 2.0, 1.0)])
+    for s in range(11):
+        assert cycle.lr(s) == base.lr(s) and cycle.momentum(s) == base.momentum(s)
+    squeeze = 23 / 55
+    fall_end = 76 + 44 * squeeze
+    expected = {
+        11: 0.1 + 0.9 * 1 / 66, 40: 0.1 + 0.9 * 30 / 66, 76: 1.0,
+        80: 1.0 - 0.9 * 4 / (44 * squeeze), 94: 1.0 - 0.9 * (94 - 76) / (44 * squeeze),
+        97: 0.1 - 0.099 * (97 - fall_end) / (99 - fall_end), 99: 0.001,
+    }
+    for step, lr in expected.items():
+        assert cycle.lr(step) == pytest.approx(lr, rel=1e-12), step
+    assert cycle.momentum(11) == pytest.approx(0.95 - 0.1 / 66) and cycle.momentum(76) == pytest.approx(0.85)
+    assert cycle.momentum(99) == pytest.approx(0.95)
+    assert cycle.phase_ends == (10, 76, fall_end, 99) and cycle.phases == (
+        "warm-up", "warm-up (restart 1)", "cool-down (restart 1)", "annihilation (restart 1)")
+
+
+def test_a_second_restart_at_a_lower_max_lr_and_one_after_the_peak():
+    base = one_cycle(1.0, total_steps=100)
+    twice = restarted(base, [Restart(10, 2.0, 1.0), Restart(10, 2.0, 1 / 1.5)])
+    assert twice.lr(76) == pytest.approx(1 / 1.5) and twice.lr(11) == pytest.approx((0.1 + 0.9 / 66) / 1.5)
+    assert twice.lr(99) == pytest.approx(0.001 / 1.5)
+    # after the peak nothing is left to rise: the restart re-rises over 2 x 10% of the 49 steps left (10 steps),
+    # to the lr it had at step 50 (not back up to max_lr), from a tenth of it
+    late, at = restarted(base, [Restart(50, 2.0, 1.0)]), base.lr(50)
+    assert late.lr(50) == at == pytest.approx(1 - 0.9 * 6 / 44) and late.phase_ends[2] == 60
+    assert late.lr(51) == pytest.approx(at * (0.1 + 0.9 / 10)) and late.lr(60) == pytest.approx(at)
+    assert late.lr(99) == pytest.approx(0.001 * at)
+    # diverged again from there: on the rise to that peak, so 1/1.5 of it, over twice the 10 steps left to rise
+    again = restarted(base, [Restart(50, 2.0, 1.0), Restart(50, 2.0, 1 / 1.5)])
+    assert again.lr(70) == pytest.approx(at / 1.5) and again.phase_ends[2] == 70
+
+
+@pytest.mark.parametrize("restarts, message", [
+    ([Restart(98, 2.0, 1.0)], "leaves 1 step(s) of the 100"),
+    ([Restart(20, 2.0, 1.0), Restart(10, 2.0, 1.0)], "in the order of their steps"),
+])
+def test_a_restart_that_cannot_be_made_is_a_value_error(restarts, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        restarted(one_cycle(1.0, total_steps=100), restarts)
+
+
+@pytest.mark.parametrize("step, stretch, scale, message", [
+    (-1, 2.0, 1.0, "step must be an integer >= 0"), (1.5, 2.0, 1.0, "step must be an integer >= 0"),
+    (3, 0.5, 1.0, "warmup_stretch must be in [1.0, inf)"), (3, 2.0, 0.0, "lr_scale must be in (0.0, 1.0]"),
+    (3, 2.0, 1.5, "lr_scale must be in (0.0, 1.0]"),
+])
+def test_a_bad_restart_is_a_value_error_naming_its_argument(step, stretch, scale, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        Restart(step, stretch, scale)
+
+
+@settings(max_examples=200, deadline=None)
+@given(name=st.sampled_from(WARM_STARTS), total=st.integers(20, 2000), max_lr=st.floats(1e-3, 10.0),
+       data=st.data())
+def test_a_restarted_schedule_keeps_the_past_ends_at_the_scaled_final_lr_and_never_passes_the_scaled_peak(
+        name, total, max_lr, data):
+    base = policy(name, max_lr, total_steps=total, momentum=0.9)
+    last = int(base.lr.boundaries[-1])
+    steps = sorted(data.draw(st.lists(st.integers(0, last - 2), min_size=1, max_size=3), "steps"))
+    restarts = [Restart(s, data.draw(st.floats(1.0, 4.0)), data.draw(st.floats(0.1, 1.0))) for s in steps]
+    before, (peak, highest) = base, (base.phase_ends[0], max_lr)
+    for i, restart in enumerate(restarts, 1):
+        after = restarted(base, restarts[:i])
+        s = restart.step
+        assert all(after.lr(t) == before.lr(t) for t in range(s + 1))  # the past is kept, step s too
+        top = next(e for e in after.phase_ends if e > s)  # the end of the new warm-up: its peak
+        # before the old peak, the old peak scaled; at or after it, the lr of step s scaled: never higher
+        highest = restart.lr_scale * (highest if s < peak else before.lr(s))
+        assert top == int(top) and after.lr(int(top)) == pytest.approx(highest)
+        assert all(after.lr(t) <= highest * (1 + 1e-12) for t in range(s + 1, last + 1))
+        assert after.lr(last) == pytest.approx(base.lr(last) * highest / max_lr, rel=1e-9, abs=1e-15)
+        before, peak = after, top

@@ -15,6 +15,7 @@ builds the 1cycle policy with the argument names of ``torch.optim.lr_scheduler.O
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -153,8 +154,8 @@ class Join:
     """Segments run one after the other; segment ``i`` ends at step ``boundaries[i]``.
 
     A step on a boundary belongs to the segment that ends there; each segment sees the step count since the
-    previous boundary (fractional boundaries are allowed, as in torch's OneCycleLR). Past the last boundary the
-    last segment holds its final value.
+    previous boundary (fractional boundaries are allowed, as in torch's OneCycleLR; the first segment may end at
+    step 0, holding that step alone). Past the last boundary the last segment holds its final value.
     """
 
     segments: tuple[Anneal | Constant, ...]
@@ -163,8 +164,8 @@ class Join:
     def __post_init__(self) -> None:
         if not self.segments or len(self.segments) != len(self.boundaries):
             raise ValueError("join needs one boundary per segment and at least one segment")
-        if any(b <= a for a, b in zip((0.0, *self.boundaries), self.boundaries)):
-            raise ValueError(f"boundaries must be positive and strictly increasing, got {self.boundaries}")
+        if self.boundaries[0] < 0 or any(b <= a for a, b in zip(self.boundaries, self.boundaries[1:])):
+            raise ValueError(f"boundaries must be >= 0 and strictly increasing, got {self.boundaries}")
 
     def __call__(self, step: int) -> float:
         start = 0.0
@@ -526,3 +527,121 @@ def policy(
     if schedule == "constant":
         return constant_lr(max_lr, **length, momentum=momentum)
     raise ValueError(f"schedule must be one of {', '.join(POLICIES)}; got {schedule!r}")
+
+
+RESTART_RISE_MIN = 0.1
+"""The least a restart's rise is stretched from, as a share of the steps left: the rise of a restart at or after the
+peak (nothing left to rise), or just before it, is at least ``warmup_stretch`` x this share of what is left."""
+RESTART_RISE_MAX = 0.75
+"""The most a restart's rise may take of the steps left, so that the phases after the peak keep a quarter of them."""
+
+
+@dataclass(frozen=True)
+class Restart:
+    """A restart of a policy's cycle after ``step`` (a state restored after ``step`` updates trains on from there),
+    after a diverged loss: the lr rises again, to ``lr_scale`` x the peak it was rising to (past that peak: x the lr
+    of ``step``), over ``warmup_stretch`` x the steps the schedule still had to rise (a longer warm-up), then the
+    phases after the policy's peak follow, scaled alike and compressed into the steps left (:func:`restarted`)."""
+
+    step: int
+    warmup_stretch: float
+    lr_scale: float
+
+    def __post_init__(self) -> None:
+        if isinstance(self.step, bool) or not isinstance(self.step, int) or self.step < 0:
+            raise ValueError(f"a restart's step must be an integer >= 0, got {self.step!r}")
+        _check_range("warmup_stretch", self.warmup_stretch, 1.0, math.inf, False, True)
+        _check_range("lr_scale", self.lr_scale, 0.0, 1.0, True, False)
+
+
+def _rise_end(policy: Policy) -> float:
+    """The step where ``policy`` (built by :func:`policy`) reaches its peak: the end of its warm-up, or 0 for a policy
+    that starts at max_lr (:data:`WARM_STARTS`)."""
+    return policy.phase_ends[0] if policy.name in WARM_STARTS else 0.0
+
+
+def _until(schedule: Join, step: int) -> tuple[list[Anneal | Constant], list[float]]:
+    """The segments of ``schedule`` and their boundaries up to ``step``, the last one cut there (its values up to
+    ``step`` unchanged)."""
+    segments: list[Anneal | Constant] = []
+    boundaries: list[float] = []
+    for segment, end in zip(schedule.segments, schedule.boundaries):
+        segments.append(segment)
+        boundaries.append(min(end, float(step)))
+        if end >= step:
+            break
+    return segments, boundaries
+
+
+def _stretched(segment: Anneal | Constant, steps: float, scale: float) -> Anneal | Constant:
+    """``segment`` over ``steps`` steps, its values times ``scale``."""
+    if isinstance(segment, Constant):
+        return Constant(segment.value * scale)
+    return Anneal(segment.start * scale, segment.end * scale, steps, segment.shape)
+
+
+def _restart(base: Policy, current: Policy, peak: tuple[float, float], restart: Restart,
+             number: int) -> tuple[Policy, tuple[float, float]]:
+    """``current`` (``base`` with the restarts before this one, whose ``peak`` is ``(step, lr)``) restarted as
+    ``restart`` says; returns the new policy and its peak."""
+    s, last = restart.step, base.lr.boundaries[-1]
+    left = last - s
+    if left < 2:
+        raise ValueError(f"a restart at step {s} leaves {left:g} step(s) of the {base.total_steps}: too few for a "
+                         "rise and the phases after it")
+    wanted = restart.warmup_stretch * max(peak[0] - s, RESTART_RISE_MIN * left)
+    rise = float(min(max(1, round(wanted)), max(1, math.floor(RESTART_RISE_MAX * left))))
+    base_peak = _rise_end(base)
+    after = [(segment, start, end) for segment, start, end in zip(base.lr.segments, (0.0, *base.lr.boundaries),
+                                                                  base.lr.boundaries) if end > base_peak]
+    squeeze = (left - rise) / (last - base_peak)
+    ends = [s + rise, *(s + rise + (end - base_peak) * squeeze for _, _, end in after)]
+    ends[-1] = last  # exactly: the last step reaches the final lr
+    lengths = [b - a for a, b in itertools.pairwise(ends)]
+    first = base.lr.segments[0]
+    shape: Shape = first.shape if isinstance(first, Anneal) else "linear"
+    kept, kept_ends = _until(current.lr, s)
+    top = restart.lr_scale * (peak[1] if s < peak[0] else current.lr(s))
+    scale = top / base.max_lr  # of base's lrs, from here on
+    again = base.lr(0) * scale < current.lr(s)  # the rise starts again from the cycle's first lr
+    lr = Join((*kept, Anneal(base.lr(0) * scale if again else current.lr(s), top, rise, shape),
+               *(_stretched(segment, n, scale) for (segment, _, _), n in zip(after, lengths))),
+              (*kept_ends, *ends))
+    momentum = current.momentum
+    if isinstance(current.momentum, Join) and isinstance(base.momentum, Join):
+        moms, mom_ends = _until(current.momentum, s)
+        follow = [segment for segment, end in zip(base.momentum.segments, base.momentum.boundaries) if end > base_peak]
+        momentum = Join((*moms, Anneal(base.momentum(0) if again else current.momentum(s), base.momentum(base_peak),
+                                       rise, shape),
+                         *(_stretched(segment, n, 1.0) for segment, n in zip(follow, lengths))), (*mom_ends, *ends))
+    tag = f" (restart {number})"
+    names = (*current.phases[:len(kept)], f"warm-up{tag}", *(name + tag for name in base.phases[-len(after):]))
+    return replace(current, lr=lr, momentum=momentum, phase_ends=lr.boundaries, phases=names), (s + rise, top)
+
+
+def restarted(base: Policy, restarts: Sequence[Restart]) -> Policy:
+    """The schedule followed when ``base`` (a :func:`policy`) is restarted at each of ``restarts`` in turn (their
+    steps in order). Up to a restart's step ``s`` the schedule is as it was (step ``s`` too: the state restored there
+    once took it without diverging); from ``s + 1`` on the cycle starts again, with a new peak: ``lr_scale`` x the
+    peak the schedule was rising to (``max_lr`` at first), or, at or after that peak, ``lr_scale`` x the lr of step
+    ``s`` (a network that diverged on the way down is not sent back up). The lr rises from ``base``'s first lr, scaled
+    as the peak is (or from the lr at ``s``, if that is lower), to the new peak over ``warmup_stretch`` x the steps
+    the schedule still had to rise, or ``warmup_stretch`` x :data:`RESTART_RISE_MIN` of the steps left when that is
+    more (after the peak nothing is left to rise: the restart re-rises over that short stretch); the rise takes at
+    most :data:`RESTART_RISE_MAX` of the steps left, rounded to whole steps. Then the phases of ``base`` after its
+    peak (1cycle's fall and annihilation; a baseline's decay) follow, scaled as the peak is and compressed into the
+    steps left, so the last step reaches ``base``'s final lr scaled alike. A cycled momentum mirrors the lr: over the
+    rise, from ``base``'s first momentum (from the one at ``s`` when the lr rises from its value there) to its
+    momentum at the peak, then ``base``'s phases after its peak, compressed alike; a constant one stays. Each restart's
+    scale is of the peak before it: restarts of scales 1 and 1/1.5 peak at max_lr and max_lr / 1.5. A restart with
+    fewer than 2 steps left is a ``ValueError``.
+
+    The rise starts low again, not where the lr was: a state restored a few steps before its loss diverged is
+    already close to the edge at the lr it had, and rising on from there diverges again within as many steps."""
+    steps = [r.step for r in restarts]
+    if steps != sorted(steps):
+        raise ValueError(f"restarts must be in the order of their steps, got steps {steps}")
+    current, peak = base, (_rise_end(base), base.max_lr)
+    for number, restart in enumerate(restarts, 1):
+        current, peak = _restart(base, current, peak, restart, number)
+    return current
