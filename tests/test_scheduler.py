@@ -13,7 +13,7 @@ from torch.optim.lr_scheduler import LRScheduler, OneCycleLR
 
 from onecycle import OneCycleScheduler, PolicyScheduler, linear
 from onecycle.scheduler import LEGACY_STATE
-from onecycle.schedules import POLICIES, one_cycle, policy
+from onecycle.schedules import POLICIES, Restart, one_cycle, policy, restarted
 
 
 def _model():
@@ -376,6 +376,12 @@ BAD_STATES = {
     "max_lrs of booleans": (_set("max_lrs", [True, True]), "max_lrs must be a list of numbers"),
     "base_momentums above max_momentums": (_one_cycle(base_momentums=[0.95, 0.8], max_momentums=[0.85, 0.9]),
                                            "base_momentum must be <= max_momentum"),
+    "retries not a list": (_set("retries", 3), "retries must be a list of [step, warmup_stretch, lr_scale]"),
+    "a retry of two values": (_set("retries", [[3, 2.0]]), "retries must be a list of [step, warmup_stretch"),
+    "a retry at a float step": (_set("retries", [[3.0, 2.0, 1.0]]), "retries must be a list of [step,"),
+    "a retry stretch below 1": (_set("retries", [[3, 0.5, 1.0]]), "warmup_stretch must be in [1.0, inf)"),
+    "a retry scale above 1": (_set("retries", [[3, 2.0, 2.0]]), "lr_scale must be in (0.0, 1.0]"),
+    "retries out of order": (_set("retries", [[5, 2.0, 1.0], [3, 2.0, 1.0]]), "in the order of their steps"),
 }
 
 
@@ -458,3 +464,45 @@ def test_a_baseline_refuses_the_settings_that_place_1cycle_s_phases(name, key, v
     sched = PolicyScheduler(_two_group_optimizer(), max_lr=0.1, total_steps=50)
     with pytest.raises(ValueError, match=rf"^not a valid PolicyScheduler state: {key}={value} applies to schedule "):
         sched.load_state_dict(state)
+
+
+@pytest.mark.parametrize("name", ["onecycle", "linear", "cosine"])
+def test_a_retry_restarts_the_schedule_at_the_current_step_and_a_resumed_scheduler_follows_it(name):
+    opt = _two_group_optimizer()
+    sched = PolicyScheduler(opt, max_lr=[0.4, 0.2], total_steps=60, schedule=name, momentum=0.9)
+    for _ in range(12):
+        sched.step()
+    before = sched.get_lr()
+    warmup = sched.retry(2.0, 1 / 1.5)  # of the peak it was rising to: max_lr
+    expected = [restarted(policy(name, lr, total_steps=60, momentum=0.9), [Restart(12, 2.0, 1 / 1.5)])
+                for lr in (0.4, 0.2)]
+    assert sched.retries == [[12, 2.0, 1 / 1.5]] and sched.get_lr() == before  # step 12 keeps its lr
+    assert warmup == next(e for e in expected[0].phase_ends if e > 12) - 12 and isinstance(warmup, int)
+    state = copy.deepcopy(sched.state_dict())
+    other = PolicyScheduler(_two_group_optimizer(), max_lr=[0.4, 0.2], total_steps=60, schedule=name, momentum=0.9)
+    other.load_state_dict(state)
+    for step in range(13, 61):
+        sched.step()
+        other.step()
+        assert sched.get_lr() == other.get_lr() == [p.lr(step) for p in expected]
+        assert _groups(opt) == _groups(other.optimizer)
+    assert PolicyScheduler.settings(state)["retries"] == [[12, 2.0, 1 / 1.5]]
+
+
+def test_a_state_without_retries_loads_as_one_that_never_retried():
+    sched = OneCycleScheduler(torch.optim.SGD(_model().parameters(), lr=0.1, momentum=0.9), max_lr=0.5, total_steps=30)
+    old = {k: v for k, v in sched.state_dict().items() if k != "retries"}
+    sched.retry(2.0, 1.0)
+    sched.load_state_dict(old)
+    assert sched.retries == [] and sched.get_lr() == [one_cycle(0.5, total_steps=30).lr(0)]
+
+
+def test_a_retry_too_near_the_end_is_a_value_error_that_changes_nothing():
+    opt = torch.optim.SGD(_model().parameters(), lr=0.1, momentum=0.9)
+    sched = OneCycleScheduler(opt, max_lr=0.5, total_steps=30)
+    for _ in range(28):
+        sched.step()
+    state, lr = sched.state_dict(), opt.param_groups[0]["lr"]
+    with pytest.raises(ValueError, match="too few for a rise"):
+        sched.retry(2.0, 1.0)
+    assert sched.state_dict() == state and opt.param_groups[0]["lr"] == lr

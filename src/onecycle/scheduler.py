@@ -13,7 +13,7 @@ import torch
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
 
-from onecycle.schedules import ONE_CYCLE, POLICIES, AnnealStrategy, Policy, Schedule, policy
+from onecycle.schedules import ONE_CYCLE, POLICIES, AnnealStrategy, Policy, Restart, Schedule, policy, restarted
 
 # The settings that define the schedules; they travel in state_dict() so a resumed run rebuilds the same ones.
 _SETTINGS = (
@@ -30,10 +30,15 @@ _SETTINGS = (
     "final_div_factor",
     "three_phase",
     "annihilation_pct",
+    "retries",
 )
 _COUNTERS = ("last_epoch", "_step_count", "_warned_no_momentum", "_warned_past_end")
-LEGACY_STATE = {"schedule": "onecycle", "momentums": None}
-"""The settings a state_dict() of an older version lacks, with the values it meant (it knew 1cycle only)."""
+LEGACY_STATE: dict[str, Any] = {"schedule": "onecycle", "momentums": None, "retries": []}
+"""The settings a state_dict() of an older version lacks, with the values it meant (it knew 1cycle only, and no
+retries)."""
+RETRIES = "retries"
+"""The setting that holds the restarts of the cycle made after a diverged loss (:meth:`PolicyScheduler.retry`):
+``[step, warmup_stretch, lr_scale]`` each, in order. A run's own record, not one of the settings it was started with."""
 _PER_GROUP = ("max_lrs", "base_momentums", "max_momentums")  # and momentums, which may be None
 _FLAGS = ("cycle_momentum", "three_phase", "_warned_no_momentum", "_warned_past_end")
 _NUMBERS = ("div_factor", "final_div_factor")
@@ -88,6 +93,11 @@ def _state_problem(state: Mapping[str, Any], n_groups: int, schedules: Sequence[
     for key in (*_NUMBERS, *_OPTIONAL_NUMBERS):
         if not (_is_number(state[key]) or (key in _OPTIONAL_NUMBERS and state[key] is None)):
             return f"{key} must be a number, got {state[key]!r}"
+    retries = state.get(RETRIES, LEGACY_STATE[RETRIES])
+    if not (isinstance(retries, (list, tuple)) and all(
+            isinstance(r, (list, tuple)) and len(r) == 3 and _is_int(r[0]) and all(map(_is_number, r[1:]))
+            for r in retries)):
+        return f"retries must be a list of [step, warmup_stretch, lr_scale], got {retries!r}"
     if not isinstance(state["anneal_strategy"], str):
         return f"anneal_strategy must be a string, got {state['anneal_strategy']!r}"
     if not _is_int(state["total_steps"]):
@@ -101,10 +111,12 @@ def _state_problem(state: Mapping[str, Any], n_groups: int, schedules: Sequence[
 
 def _policies(settings: Mapping[str, Any], epochs: int | None = None,
               steps_per_epoch: int | None = None) -> list[Policy]:
-    """One policy per param group from the scheduler settings (:data:`_SETTINGS`)."""
+    """One policy per param group from the scheduler settings (:data:`_SETTINGS`), restarted as its
+    :data:`RETRIES` say (:func:`~onecycle.schedules.restarted`)."""
     momentums = settings["momentums"] or [None] * len(settings["max_lrs"])
+    restarts = [Restart(*retry) for retry in settings[RETRIES]]
     return [
-        policy(
+        restarted(policy(
             settings["schedule"],
             max_lr=max_lr,
             total_steps=settings["total_steps"],
@@ -120,7 +132,7 @@ def _policies(settings: Mapping[str, Any], epochs: int | None = None,
             three_phase=settings["three_phase"],
             annihilation_pct=settings["annihilation_pct"],
             momentum=m,
-        )
+        ), restarts)
         for max_lr, base_m, max_m, m in zip(settings["max_lrs"], settings["base_momentums"],
                                             settings["max_momentums"], momentums)
     ]
@@ -214,6 +226,7 @@ class PolicyScheduler(LRScheduler):
         self.final_div_factor = final_div_factor
         self.three_phase = three_phase
         self.annihilation_pct = annihilation_pct
+        self.retries: list[list[Any]] = []
         self._build()
         self.total_steps = self.policies[0].total_steps
         self.extra_schedules = {
@@ -234,6 +247,20 @@ class PolicyScheduler(LRScheduler):
     def _build(self) -> None:
         self.policies: list[Policy] = _policies({k: getattr(self, k) for k in _SETTINGS}, self.epochs,
                                                 self.steps_per_epoch)
+
+    def retry(self, warmup_stretch: float, lr_scale: float) -> int:
+        """Restart the cycle at the current step after a diverged loss (the state restored to an earlier step
+        first, this scheduler's among it): a longer warm-up from the lr of this step to ``max_lr x lr_scale``, then
+        the phases after the peak compressed into the steps left (:func:`~onecycle.schedules.restarted`), written
+        into the optimizer at once. Returns the steps of the new warm-up; a restart the steps left cannot hold is a
+        ``ValueError``, and the schedule stays as it was."""
+        step = self.last_epoch
+        retries = [*self.retries, [step, float(warmup_stretch), float(lr_scale)]]
+        policies = _policies({**{k: getattr(self, k) for k in _SETTINGS}, RETRIES: retries}, self.epochs,
+                             self.steps_per_epoch)
+        self.retries, self.policies = retries, policies
+        self._apply(step)
+        return round(next(end for end in policies[0].phase_ends if end > step) - step)
 
     def step(self, epoch: None = None) -> None:  # type: ignore[override]
         """Advance one iteration and write lr, momentum and any extra scheduled values into the optimizer."""
@@ -309,7 +336,11 @@ class PolicyScheduler(LRScheduler):
         if problem is not None:
             raise ValueError(f"not a valid {name} state: {problem}")
         for key, value in {**state_dict, **settings}.items():
-            setattr(self, key, [float(v) for v in value] if isinstance(value, (list, tuple)) else value)
+            if key == RETRIES:
+                value = [[int(step), float(stretch), float(scale)] for step, stretch, scale in value]
+            elif isinstance(value, (list, tuple)):
+                value = [float(v) for v in value]
+            setattr(self, key, value)
         self.epochs = self.steps_per_epoch = None
         self.policies = policies
         self.base_lrs = [p.lr(0) for p in self.policies]
