@@ -13,6 +13,10 @@ Hooks are plain objects with any of these methods, called in list order:
 * ``wants_read(state)``: asked at every step once its loss is computed (``state.step + 1`` is that step); ``True``
   reads at once (a checkpoint due, a stop requested), so nothing waits for the next interval;
 * ``on_epoch_end(state, metrics)``, after the epoch's last step and its test evaluation;
+* ``on_diverged(state)``, after the read that found a non-finite or diverged loss (``state.diverged``): ``True``
+  says the hook has put back an earlier state to train on from (:class:`onecycle.retry.RetryOnDivergence`), and the
+  loop goes on from there, its epoch resumed where that state is; the hooks after the first that returns ``True``
+  are not asked;
 * ``on_train_end(state)``.
 
 ``on_steps`` and ``on_epoch_end`` may return ``True`` to stop training there. Nothing else reaches into the loop.
@@ -100,10 +104,12 @@ class TrainState:
     history: list[dict[str, Any]] = field(default_factory=list)  # one dict per completed epoch
     stopped: str | None = None  # why training ended early, if it did
     diverged: bool = False  # whether it ended early because the loss diverged (or was not finite)
+    diverged_step: int | None = None  # the step (counted from 1) of the loss that diverged, when one did
     scaler: torch.amp.GradScaler | None = None
     best_loss: float = math.inf  # the lowest smoothed training loss so far
     initial_loss: float | None = None  # the loss of the first step: the untrained model's
     totals: Totals = field(default_factory=Totals)  # the running sums of the epoch in progress, as of the last read
+    retries: list[dict[str, Any]] = field(default_factory=list)  # one record per restart after a diverged loss
 
     @property
     def smoothed_loss(self) -> float:
@@ -250,7 +256,7 @@ def _read(state: TrainState, log: StepLog, divergence_factor: float | None) -> l
     for v in log.read(across_ranks=True):
         state.stopped = _stop_reason(state, v.step, v.loss, v.lr, divergence_factor)
         if state.stopped is not None:
-            state.diverged = True
+            state.diverged, state.diverged_step = True, v.step
             break
         state.totals.add(v.loss, v.images, v.correct)
         state.totals.steps += 1
@@ -271,6 +277,16 @@ def _report(state: TrainState, rows: list[dict[str, Any]], hooks: Sequence[Any],
     if distributed.rank0_decides(stop):
         state.stopped = state.stopped or f"stopped by a hook after step {state.step} (epoch {state.epoch + 1})"
     return time.perf_counter() - totals.seconds
+
+
+def _recovered(state: TrainState, hooks: Sequence[Any]) -> bool:
+    """After a diverged read: whether a hook's ``on_diverged`` put back an earlier state (rank 0's answer, and every
+    process's hooks are asked); if so, training goes on from it."""
+    restored = any(hook.on_diverged(state) for hook in hooks if hasattr(hook, "on_diverged"))
+    if not distributed.rank0_decides(restored):
+        return False
+    state.stopped, state.diverged, state.diverged_step = None, False, None
+    return True
 
 
 def train(
@@ -296,7 +312,8 @@ def train(
     an epoch and when a hook wants it; each read is made after the loss of the step it is made at and before that
     step's update. A loss that is not finite, or (given ``divergence_factor``) a smoothed loss above
     ``divergence_factor`` x its lowest, stops training at the read that finds it: ``state.stopped`` names the step of
-    that loss and its learning rate, and ``state.diverged`` is set. At ``log_every`` 1 that step's update is never
+    that loss and its learning rate, and ``state.diverged`` is set (and ``state.diverged_step``), unless a hook's
+    ``on_diverged`` puts back an earlier state to go on from. At ``log_every`` 1 that step's update is never
     taken; at ``log_every`` N the updates of the steps after it up to the read are (N - 1 at worst, for a loss at the
     step after a read), and the weights may no longer be finite; checkpoints are written at reads only, after their
     check passed, so the last one is good. ``compile``: the forward passes go through ``torch.compile(state.model)``
@@ -337,6 +354,8 @@ def train(
         if len(log):  # data without a length: the epoch's last steps, read once taken
             start = _report(state, _read(state, log, divergence_factor), hooks, bar, start)
         bar.close()
+        if state.diverged and _recovered(state, hooks):
+            continue
         if state.stopped is not None:
             break
         metrics: dict[str, Any] = {

@@ -27,7 +27,7 @@ import torch
 from onecycle import distributed, rng
 from onecycle.engine import Totals, TrainState
 from onecycle.interrupt import StopRequest
-from onecycle.scheduler import PolicyScheduler
+from onecycle.scheduler import RETRIES, PolicyScheduler
 
 log = logging.getLogger("onecycle")
 
@@ -185,9 +185,14 @@ _HEADER = re.compile(rb"onecycle checkpoint format (\d{1,6}) sha256 ([0-9a-f]{64
 
 
 def save_checkpoint(path: Path, state: TrainState) -> None:
-    """Everything needed to continue ``state`` exactly, at the end of an epoch or in the middle of one, written
-    atomically (temp file + rename) with its hash (:data:`CHECKPOINT_FORMAT`)."""
-    write_checkpoint(path, {
+    """Everything needed to continue ``state`` exactly, at the end of an epoch or in the middle of one
+    (:func:`checkpoint_payload`), written atomically (temp file + rename) with its hash (:data:`CHECKPOINT_FORMAT`)."""
+    write_checkpoint(path, checkpoint_payload(state))
+
+
+def checkpoint_payload(state: TrainState) -> dict[str, Any]:
+    """What a checkpoint of ``state`` holds: tensors and plain data, the tensors the state's own (not copies)."""
+    return {
         "model": distributed.unwrap(state.model).state_dict(),
         "optimizer": state.optimizer.state_dict(),
         "scheduler": state.scheduler.state_dict() if state.scheduler is not None else None,
@@ -200,8 +205,9 @@ def save_checkpoint(path: Path, state: TrainState) -> None:
         "initial_loss": state.initial_loss,
         "totals": state.totals.state_dict(),
         "history": state.history,
+        "retries": state.retries,
         "rng": rng.get_state(),
-    })
+    }
 
 
 def write_checkpoint(path: Path, payload: Any) -> None:
@@ -221,12 +227,12 @@ def write_checkpoint(path: Path, payload: Any) -> None:
 CHECKPOINT_KEYS = ("model", "optimizer", "scheduler", "data", "scaler", "epoch", "step", "loss_ema", "history",
                    "rng")
 """What every checkpoint holds (those of older versions hold ``smoothed_loss`` for ``loss_ema``); those of this
-version also hold ``best_loss``, ``totals`` and ``initial_loss`` (:func:`save_checkpoint`)."""
+version also hold ``best_loss``, ``totals``, ``initial_loss`` and ``retries`` (:func:`save_checkpoint`)."""
 _CHECKPOINT_TYPES: dict[str, tuple[type, ...]] = {
     "model": (dict,), "optimizer": (dict,), "scheduler": (dict, type(None)), "data": (dict, type(None)),
     "scaler": (dict, type(None)), "epoch": (int,), "step": (int,), "loss_ema": (dict,), "history": (list,),
     "rng": (dict,), "best_loss": (float, type(None)), "totals": (dict, type(None)),
-    "initial_loss": (float, type(None)),
+    "initial_loss": (float, type(None)), "retries": (list,),
 }
 
 
@@ -303,6 +309,7 @@ def _check_checkpoint(path: Path, ckpt: Any) -> None:
     ckpt.setdefault("best_loss", None)  # older versions: from the smoothed loss
     ckpt.setdefault("totals", None)  # older versions checkpointed at the ends of epochs only
     ckpt.setdefault("initial_loss", None)  # older versions: unknown, so not compared with the final losses
+    ckpt.setdefault("retries", [])  # older versions never retried
     for key, types in _CHECKPOINT_TYPES.items():
         value = ckpt[key]
         if not isinstance(value, types) or isinstance(value, bool):
@@ -316,6 +323,14 @@ def _check_checkpoint(path: Path, ckpt: Any) -> None:
         raise ValueError(f"{path} is damaged: its optimizer is not an optimizer state (state, param_groups)")
     if not all(isinstance(h, dict) for h in ckpt["history"]):
         raise ValueError(f"{path} is damaged: its history is not a list of epoch metrics")
+    problems = [_row_problem({"kind": "retry", **r}) if isinstance(r, dict) else "not a table" for r in ckpt["retries"]]
+    if any(problems):
+        raise ValueError(f"{path} is damaged: its retries are not all retry records "
+                         f"({next(p for p in problems if p)})")
+    restarts = [retry[0] for retry in _get(ckpt["scheduler"], RETRIES) or [] if isinstance(retry, (list, tuple))]
+    if isinstance(ckpt["scheduler"], dict) and restarts != [r["restored_step"] for r in ckpt["retries"]]:
+        raise ValueError(f"{path} is damaged: its scheduler restarted at steps {restarts} and its retries record "
+                         f"restarts at {[r['restored_step'] for r in ckpt['retries']]}")
 
 
 def check_position(path: Path, ckpt: dict[str, Any], epochs: int, steps_per_epoch: int | None = None) -> None:
@@ -376,7 +391,7 @@ def _differences(ckpt: dict[str, Any], state: TrainState) -> list[str]:
     found = []
     if isinstance(state.scheduler, PolicyScheduler) and ckpt["scheduler"] is not None:
         saved, now = (PolicyScheduler.settings(s) for s in (ckpt["scheduler"], state.scheduler.state_dict()))
-        found += [(k, saved.get(k), v) for k, v in now.items() if saved.get(k) != v]
+        found += [(k, saved.get(k), v) for k, v in now.items() if k != RETRIES and saved.get(k) != v]  # a record
     scheduled = _SCHEDULED | set(getattr(state.scheduler, "extra_schedules", {}))
     for saved, group in zip(ckpt["optimizer"]["param_groups"], state.optimizer.param_groups):
         found += [(k, saved.get(k), v) for k, v in group.items()
@@ -384,11 +399,12 @@ def _differences(ckpt: dict[str, Any], state: TrainState) -> list[str]:
     return list(dict.fromkeys(f"{k} {old} (checkpoint) vs {new} (now)" for k, old, new in found))
 
 
-def load_checkpoint(path: Path, state: TrainState, ckpt: dict[str, Any] | None = None) -> TrainState:
+def load_checkpoint(path: Path | str, state: TrainState, ckpt: dict[str, Any] | None = None) -> TrainState:
     """Restore ``state`` (built as for a fresh run of the same settings) from a checkpoint; a checkpoint of a
     run with another schedule or other optimizer settings is a ``ValueError`` naming each difference. ``ckpt``:
-    what :func:`read_checkpoint` gave for ``path`` already (the file is read once, and not again here); its
-    tensors become the state's, so it is not to be used again."""
+    what :func:`read_checkpoint` gave for ``path`` already (the file is read once, and not again here), or a
+    :func:`checkpoint_payload` kept in memory (``path`` then says which, for messages); its tensors become the
+    state's, so it is not to be used again."""
     if ckpt is None:
         ckpt = read_checkpoint(path)
     steps_per_epoch = len(state.data) if hasattr(state.data, "__len__") else None
@@ -431,6 +447,7 @@ def load_checkpoint(path: Path, state: TrainState, ckpt: dict[str, Any] | None =
         with _loading(path, "epoch totals"):
             state.totals.load_state_dict(ckpt["totals"])
     state.history = list(ckpt["history"])
+    state.retries = list(ckpt["retries"])
     state.initial_loss = ckpt["initial_loss"]
     with _loading(path, "random number generator states"):
         rng.set_state(ckpt["rng"])
@@ -481,7 +498,8 @@ class CheckpointHook:
         self.saved_at = clock()
         self.written: str | None = None  # where the last checkpoint written is (:func:`position`)
 
-    def _save(self, state: TrainState) -> None:
+    def save(self, state: TrainState) -> None:
+        """Write the checkpoint of ``state`` now (a state at a read whose check passed, or restored)."""
         save_checkpoint(self.path, state)
         self.saved_at, self.written = self.clock(), position(state)
 
@@ -509,11 +527,11 @@ class CheckpointHook:
         stop = self.stop is not None and self.stop.requested
         if not self._due(row["step"] for row in rows):
             return False
-        self._save(state)
+        self.save(state)
         return stop
 
     def on_epoch_end(self, state: TrainState, metrics: dict[str, Any]) -> bool:
-        self._save(state)
+        self.save(state)
         return self.stop is not None and self.stop.requested
 
 
@@ -624,25 +642,34 @@ def read_metrics_rows(run_dir: Path) -> tuple[list[dict[str, Any]], int | None]:
     return rows, None
 
 
-_ROW_KEYS = {"step": ("step",), "epoch": ("epoch", "step", "time_s")}
+RETRY_KEYS = ("step", "restored_step", "max_lr", "warmup_steps", "reason")
+"""What a retry row of metrics.jsonl holds (:class:`onecycle.retry.RetryOnDivergence`): the step of the loss that
+diverged, the step training went on from, the peak and the steps of the new warm-up, and why it restarted."""
+_ROW_KEYS = {"step": ("step",), "epoch": ("epoch", "step", "time_s"), "retry": RETRY_KEYS}
 """The keys every row of each kind holds (and the readers of metrics.jsonl rely on)."""
+_TEXT_KEYS = {"retry": ("reason",)}
+"""The keys of a row of each kind whose value is text, not a number."""
 
 
 def _row_problem(row: Any) -> str | None:
-    """What makes ``row`` not a row :class:`MetricsHook` writes, or ``None``: a JSON object whose ``kind`` is
-    step or epoch, with that kind's keys, numbers for values (``None`` where a metric is missing), counts that
-    are whole numbers."""
+    """What makes ``row`` not a row training writes, or ``None``: a JSON object whose ``kind`` is step, epoch or
+    retry, with that kind's keys, numbers for values (``None`` where a metric is missing; text for a retry's
+    reason), counts that are whole numbers."""
     if not isinstance(row, dict):
         return f"a JSON {type(row).__name__}, not an object"
     if row.get("kind") not in _ROW_KEYS:
-        return "its kind is not step or epoch" if "kind" in row else "no kind"
+        return f"its kind is not {', '.join(_ROW_KEYS)}" if "kind" in row else "no kind"
     missing = [k for k in _ROW_KEYS[row["kind"]] if k not in row]
     if missing:
         return f"no {', '.join(missing)}"
+    texts = _TEXT_KEYS.get(row["kind"], ())
     for key, value in row.items():
-        if key != "kind" and value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+        if key in texts:
+            if not isinstance(value, str):
+                return f"{key} is not text"
+        elif key != "kind" and value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
             return f"{key} is not a number"
-    for key in ("step", "epoch"):
+    for key in ("step", "epoch", "restored_step", "warmup_steps"):
         if key in row and not (isinstance(row[key], int) and row[key] >= 0):
             return f"{key} is not a count"
     return None
@@ -656,16 +683,21 @@ def read_text(path: Path) -> str:
         raise ValueError(f"{path} is not UTF-8 text") from None
 
 
-def truncate_metrics(run_dir: Path, step: int, history: Sequence[dict[str, Any]]) -> None:
-    """On resume from a checkpoint at ``step`` holding the epoch metrics ``history``: keep the step rows up to
-    ``step`` (a run killed after its checkpoint wrote more, perhaps the last one cut short) and make the epoch rows
-    those of ``history`` (a run killed between an epoch's checkpoint and its row wrote one fewer)."""
+def truncate_metrics(run_dir: Path, step: int, history: Sequence[dict[str, Any]],
+                     retries: Sequence[dict[str, Any]] = ()) -> None:
+    """On resume from a checkpoint at ``step`` holding the epoch metrics ``history`` and the retry records
+    ``retries``, or after a retry that put back the state of ``step``: keep the step rows up to ``step`` (a run
+    killed after its checkpoint wrote more, perhaps the last one cut short; a run that diverged after it) and make
+    the epoch rows those of ``history`` (a run killed between an epoch's checkpoint and its row wrote one fewer) and
+    the retry rows those of ``retries``, each where training went on from (its ``restored_step``)."""
     run_dir = Path(run_dir)
     jsonl = run_dir / METRICS_JSONL
-    if not jsonl.exists() and not history:
+    if not jsonl.exists() and not history and not retries:
         return
     steps = [r for r in read_metrics(run_dir) if r["kind"] == "step" and r["step"] <= step]
-    keep = sorted([*steps, *({"kind": "epoch", **h} for h in history)], key=lambda r: (r["step"], r["kind"] == "epoch"))
+    order = {"step": 0, "epoch": 1, "retry": 2}
+    keep = sorted([*steps, *({"kind": "epoch", **h} for h in history), *({"kind": "retry", **r} for r in retries)],
+                  key=lambda r: (r["restored_step"] if r["kind"] == "retry" else r["step"], order[r["kind"]]))
     write_text(jsonl, "".join(json.dumps(r) + "\n" for r in keep))
     for name, kind in ((METRICS_CSV, "epoch"), (STEPS_CSV, "step")):
         path = run_dir / name
