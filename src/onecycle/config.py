@@ -28,6 +28,7 @@ from onecycle.models import MODELS
 from onecycle.probe import BUDGET_FRACTION, CANDIDATES, MIN_STEPS, STEP_DOWN
 from onecycle.range_test import RANGE_TEST, SMALLEST_LR, SMALLEST_LR_TEXT
 from onecycle.records import shown as _shown
+from onecycle.retry import LR_DIVISOR, MAX_RETRIES, ON_DIVERGE, WARMUP_STRETCH
 from onecycle.schedules import (
     ANNEAL_STRATEGIES,
     ONE_CYCLE,
@@ -36,6 +37,7 @@ from onecycle.schedules import (
     POLICIES,
     STEP_GAMMA,
     STEP_MILESTONES,
+    WARM_STARTS,
     WARMUP_PCT,
     OneCycleDefaults,
     check_one_cycle,
@@ -153,6 +155,10 @@ class RunConfig:
     divergence_factor: float = setting(DIVERGE_FACTOR, Group.TRAINING, "stop training when the smoothed training "
                                        "loss exceeds this many times its lowest so far (the range test's rule; "
                                        f"checked after the first {DIVERGENCE_WARMUP} steps)")
+    on_diverge: str = setting("stop", Group.TRAINING, "what a non-finite or diverged loss does: {choices} (retry: go "
+                              "back to a state kept in memory a few steps before, restart the cycle with a "
+                              f"{WARMUP_STRETCH:g}x longer warm-up, then each time with a peak /{LR_DIVISOR:g} "
+                              f"lower; at most {MAX_RETRIES} retries)")
     checkpoint_every_steps: int | None = setting(None, Group.TRAINING, "write checkpoint.pt every this many steps "
                                                  "too", none="at the end of each epoch only")
     checkpoint_every_minutes: float | None = setting(None, Group.TRAINING, "write checkpoint.pt every this many "
@@ -211,7 +217,7 @@ _HINTS = typing.get_type_hints(RunConfig)
 CHOICES: dict[str, tuple[str, ...]] = {
     "dataset": DATASETS, "model": tuple(MODELS), "optimizer": OPTIMIZERS, "augment": AUGMENTS,
     "anneal_strategy": ANNEAL_STRATEGIES, "sweep_param": SWEEPABLE, "schedule": tuple(POLICIES),
-    "optimizer_impl": tuple(OPTIMIZER_IMPLS),
+    "optimizer_impl": tuple(OPTIMIZER_IMPLS), "on_diverge": ON_DIVERGE,
 }
 _POSITIVE = {"batch_size", "epochs", "repeats", "max_lr", "start_lr", "end_lr", "train_subset", "test_subset",
              "threads", "clip_grad_norm", "checkpoint_every_steps", "checkpoint_every_minutes", "log_every",
@@ -393,6 +399,9 @@ def _check_combinations(cfg: RunConfig, origins: Origins | None = None) -> None:
     for key in ("cycle_epochs", *ONE_CYCLE_ONLY):  # they place 1cycle's phases; the baselines' are fixed
         if getattr(cfg, key) is not None and cfg.schedule != "onecycle":
             raise ValueError(f"{said(key)} applies to schedule onecycle only, got {said('schedule')}")
+    if cfg.on_diverge == "retry" and cfg.schedule not in WARM_STARTS:
+        raise ValueError(f"{said('on_diverge')} restarts the schedule's warm-up, and {said('schedule')} has none "
+                         f"(schedules with one: {', '.join(WARM_STARTS)})")
     if cfg.cycle_epochs is not None:
         if not 1 <= cfg.cycle_epochs <= cfg.epochs:
             raise ValueError(f"{said('cycle_epochs')} must be between 1 and {said('epochs')}")

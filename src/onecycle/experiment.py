@@ -29,6 +29,7 @@ from onecycle.models import build_model
 from onecycle.plots import plot_schedule
 from onecycle.probe import candidates_below, probe, steps_per_candidate
 from onecycle.range_test import RANGE_TEST, RangeTestResult, range_test
+from onecycle.retry import RetryOnDivergence
 from onecycle.scheduler import PolicyScheduler
 from onecycle.schedules import policy
 from onecycle.sweep import SWEEPABLE, SweepResult, sweep
@@ -798,7 +799,10 @@ def train_run(setup: Setup, run_dir: Path, max_lr: float, weight_decay: float, r
     records the signal); like a killed run, it has no summary.json until it is resumed to its end. When training
     stops early, ``state.stopped`` says why, which checkpoint holds the run and what to do: resume it after a
     signal (with ``resume_command``, the command that continues it: by default ``onecycle train --resume``); after a
-    diverged loss, lower max_lr.
+    diverged loss, lower max_lr. With ``cfg.on_diverge`` retry a diverged loss is retried first
+    (:class:`~onecycle.retry.RetryOnDivergence`): each retry cuts the metrics files back to the state put back,
+    records itself there (a retry row of metrics.jsonl) and in summary.json's ``retries``, writes a checkpoint at once
+    and draws schedule.png again with the schedule now followed.
 
     ``resume``: continue the run in ``run_dir`` from its checkpoint, as :func:`resume_settings` read it (the file is
     not read again); else a run there is a :class:`~onecycle.guard.RunDirError`, unless ``overwrite``: its files
@@ -822,7 +826,7 @@ def train_run(setup: Setup, run_dir: Path, max_lr: float, weight_decay: float, r
     checkpoints = rundir.CheckpointHook(run_dir, cfg.checkpoint_every_steps, cfg.checkpoint_every_minutes, stop)
     if resume is not None:
         rundir.load_checkpoint(checkpoint, state, resume.checkpoint)
-        rundir.truncate_metrics(run_dir, state.step, state.history)
+        rundir.truncate_metrics(run_dir, state.step, state.history, state.retries)
         checkpoints.written = rundir.position(state)
         log.info("resuming from %s at %s", checkpoint, checkpoints.written)
     else:
@@ -834,6 +838,15 @@ def train_run(setup: Setup, run_dir: Path, max_lr: float, weight_decay: float, r
         "world_size": distributed.world_size(), "global_batch_size": global_batch(cfg)}})
     plot_schedule(scheduler.policies[0], out=run_dir / rundir.SCHEDULE_PNG)
     hooks: list[Any] = [rundir.RunFiles(rundir.MetricsHook(run_dir), checkpoints), *extra_hooks]
+    if cfg.on_diverge == "retry":
+        def retried(state: TrainState, record: dict[str, Any]) -> None:
+            """The run directory as if the run had come to the state put back, the retry recorded, and a checkpoint
+            of it at once (a kill after the retry resumes from it with the new schedule)."""
+            rundir.truncate_metrics(run_dir, state.step, state.history, state.retries)
+            checkpoints.save(state)
+            plot_schedule(scheduler.policies[0], out=run_dir / rundir.SCHEDULE_PNG)
+
+        hooks.append(RetryOnDivergence(state, on_retry=retried))
     with contextlib.suppress(ImportError):
         hooks.append(rundir.TensorBoardHook(run_dir))
     with stop.handling():
@@ -850,15 +863,16 @@ def train_run(setup: Setup, run_dir: Path, max_lr: float, weight_decay: float, r
             warnings.append(failed)
     if stop.signal is None or state.stopped is None or state.diverged:  # stopped by a signal, it is only paused
         rundir.write_json(run_dir / rundir.SUMMARY_JSON,
-                          _summary(state.epoch, state.step, state.stopped, state.history, warnings))
+                          _summary(state.epoch, state.step, state.stopped, state.history, warnings, state.retries))
     return state
 
 
 def _summary(epoch: int, step: int, stopped: str | None, history: list[dict[str, Any]],
-             warnings: list[str]) -> dict[str, Any]:
-    """What summary.json holds."""
+             warnings: list[str], retries: list[dict[str, Any]]) -> dict[str, Any]:
+    """What summary.json holds (``retries``: the records of the restarts after a diverged loss, with on_diverge
+    retry)."""
     return {"epochs_completed": epoch, "steps": step, "stopped": stopped, "train_time_s": train_time(history),
-            "final": history[-1] if history else None, "warnings": warnings}
+            "final": history[-1] if history else None, "warnings": warnings, "retries": retries}
 
 
 def complete_run(run_dir: Path, saved: Resume) -> None:
@@ -868,7 +882,7 @@ def complete_run(run_dir: Path, saved: Resume) -> None:
     ckpt, cfg = saved.checkpoint, saved.cfg
     history = ckpt["history"]
     if [r for r in rundir.read_metrics(run_dir) if r["kind"] == "epoch"] != [{"kind": "epoch", **h} for h in history]:
-        rundir.truncate_metrics(run_dir, ckpt["step"], history)
+        rundir.truncate_metrics(run_dir, ckpt["step"], history, ckpt["retries"])
     if not (run_dir / rundir.SUMMARY_JSON).exists():
         images = (ckpt["data"] or {}).get("num_samples")
         known = isinstance(images, int) and bool(history)
@@ -876,7 +890,8 @@ def complete_run(run_dir: Path, saved: Resume) -> None:
                                 history[0]["step"] if known else None)
         failed = failed_warning(ckpt["initial_loss"], history, saved.max_lr, run_dir)
         warnings += [failed] if failed else []
-        rundir.write_json(run_dir / rundir.SUMMARY_JSON, _summary(ckpt["epoch"], ckpt["step"], None, history, warnings))
+        rundir.write_json(run_dir / rundir.SUMMARY_JSON, _summary(ckpt["epoch"], ckpt["step"], None, history, warnings,
+                                                                 ckpt["retries"]))
 
 
 def failed_warning(initial_loss: float | None, history: Sequence[dict[str, Any]], max_lr: float,

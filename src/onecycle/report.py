@@ -16,6 +16,7 @@ from onecycle.engine import train_time
 from onecycle.plots import plot_history, plot_range_test
 from onecycle.range_test import RangeTestResult
 from onecycle.records import number_or_none
+from onecycle.retry import MAX_RETRIES
 from onecycle.schedules import POLICIES
 from onecycle.sweep import SweepResult
 
@@ -30,6 +31,7 @@ class RunSummary:
     config: dict[str, Any] = field(default_factory=dict)
     history: list[dict[str, Any]] = field(default_factory=list)  # the epoch rows of metrics.jsonl
     steps: list[dict[str, Any]] = field(default_factory=list)  # its step rows: lr and momentum of each step
+    retries: list[dict[str, Any]] = field(default_factory=list)  # its retry rows: restarts after a diverged loss
     finder: dict[str, Any] | None = None
     sweep: dict[str, Any] | None = None
     summary: dict[str, Any] | None = None
@@ -72,6 +74,7 @@ def read_run(path: str | Path) -> RunSummary:
     run.left_out = left_out.notes(path, torn_line)
     run.history = [r for r in rows if r["kind"] == "epoch"]
     run.steps = [r for r in rows if r["kind"] == "step"]
+    run.retries = [r for r in rows if r["kind"] == "retry"]
     epochs = non_finite_epochs(rows)
     if epochs:
         run.cautions.append(f"{path / rundir.METRICS_JSONL} holds losses or accuracies that are not finite numbers "
@@ -287,6 +290,15 @@ def sweep_table(run: RunSummary) -> tuple[list[str], list[list[str]]]:
     return header, rows
 
 
+def retries_table(run: RunSummary) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of the run's retries after a diverged loss (``on_diverge`` retry): where the loss diverged,
+    the step training went on from, the new warm-up and peak, and why."""
+    header = [f"retry (of {MAX_RETRIES})", "diverged at step", "went on from step", "warm-up steps", "max_lr", "why"]
+    rows = [[str(i), str(r["step"]), str(r["restored_step"]), str(r["warmup_steps"]), _fmt(r["max_lr"], ".4g"),
+             r["reason"]] for i, r in enumerate(run.retries, 1)]
+    return header, rows
+
+
 def reproduction_table(record: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     """Header and rows of a preset's runs (a ``reproduce.json``) beside what the article published: the final
     test accuracy (mean ± sample standard deviation over the seeds), or a sweep's pick."""
@@ -449,6 +461,10 @@ def write_report(run_dirs: list[str | Path], out_dir: str | Path) -> tuple[Path,
         if run.sweep:
             md += ["", *_md_table(*sweep_table(run))]
             page += _html_table(*sweep_table(run))
+        if run.retries:
+            title = "Retries after a diverged loss"
+            md += ["", f"### {title}", "", *_md_table(*retries_table(run))]
+            page += [f"<h3>{title}</h3>", *_html_table(*retries_table(run))]
         for name, image in run.images.items():
             md += ["", f"### {IMAGES[name]}", "", f"![{IMAGES[name]} of {run.name}]({image.name})"]
             page += [f"<h3>{IMAGES[name]}</h3>", _html_figure(image.name, f"{IMAGES[name]} of {run.name}",

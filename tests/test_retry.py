@@ -1,0 +1,230 @@
+"""Divergence-aware 1cycle: a diverged loss puts back a state kept in memory and restarts the cycle (a longer warm-up,
+then a lower peak), recorded in metrics.jsonl, summary.json, the report and the checkpoint; a run killed after a
+retry resumes exactly; with on_diverge stop (the default) nothing changes."""
+
+import json
+import logging
+import math
+
+import pytest
+import torch
+
+from onecycle import experiment, rundir
+from onecycle.cli import main
+from onecycle.config import ConfigError, from_dict
+from onecycle.engine import TrainState, train
+from onecycle.retry import LR_DIVISOR, MAX_RETRIES, SNAPSHOT_LEAST, RetryOnDivergence, retry_plan, snapshot_every
+from onecycle.scheduler import OneCycleScheduler
+from tests.quadratic import half_mse, least_squares
+
+SETTINGS = dict(dataset="digits", model="small-cnn", train_subset=384, test_subset=128, batch_size=32, epochs=4,
+                progress=False)  # 12 steps an epoch
+RUN = ["--dataset", "digits", "--model", "small-cnn", "--train-subset", "384", "--test-subset", "128", "--batch-size",
+       "32", "--epochs", "4", "--weight-decay", "5e-4", "--max-lr", "0.1", "--quiet"]
+
+
+def _least_squares(max_lr_times_l, steps=300, hooks_for=None):
+    """1cycle gradient descent on full-batch least squares, one step an epoch, peaking at ``max_lr_times_l / L``:
+    it diverges once the lr passes 2 / L."""
+    model, data, lipschitz = least_squares()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.0)
+    sched = OneCycleScheduler(opt, max_lr=max_lr_times_l / lipschitz, total_steps=steps, cycle_momentum=False)
+    state = TrainState(model, opt, sched, data, steps)
+    train(state, loss_fn=half_mse, hooks=hooks_for(state) if hooks_for else [], divergence_factor=4.0,
+          progress=False)
+    return state, lipschitz
+
+
+def test_the_constants_and_the_plan():
+    assert snapshot_every(100) == SNAPSHOT_LEAST and snapshot_every(10_000) == 200
+    assert [retry_plan(n) for n in (1, 2, 3)] == [(2.0, 1.0), (2.0, 1 / LR_DIVISOR), (2.0, 1 / LR_DIVISOR)]
+
+
+def test_a_run_that_diverges_retries_with_a_longer_warm_up_then_a_lower_peak_and_ends_as_a_sane_run():
+    """At 4 / L the lr passes 2 / L before its peak at step 134: retry 1 (from step 110, the same peak, a warm-up of
+    twice the 24 steps left) diverges again past its peak, so retry 2 re-rises to 1/1.5 of the lr it had there; it
+    ends where a run at 1.5 / L does."""
+    stopped, _ = _least_squares(4.0)
+    assert stopped.diverged and stopped.step == 124 and stopped.retries == []
+    state, lipschitz = _least_squares(4.0, hooks_for=lambda s: [RetryOnDivergence(s)])
+    sane, _ = _least_squares(1.5)
+    assert state.stopped is None and state.step == 300 and len(state.retries) == 2
+    first, second = state.retries
+    assert (first["step"], first["restored_step"], first["warmup_steps"]) == (125, 110, 48)
+    assert first["max_lr"] == pytest.approx(4 / lipschitz)
+    assert second["restored_step"] > 110 + 48 and second["max_lr"] == pytest.approx(
+        state.scheduler.policies[0].lr(second["restored_step"]) / LR_DIVISOR)
+    for retry in state.retries:
+        assert 0 < retry["step"] - retry["restored_step"] <= 2 * SNAPSHOT_LEAST + 1
+        assert "it diverged" in retry["reason"]
+    assert state.history[-1]["train_loss"] == pytest.approx(sane.history[-1]["train_loss"], rel=1e-6)
+    assert state.scheduler.retries == [[110, 2.0, 1.0], [second["restored_step"], 2.0, 1 / LR_DIVISOR]]
+
+
+def test_a_run_that_keeps_diverging_stops_after_the_most_retries_saying_so(caplog):
+    state, _ = _least_squares(12.0, hooks_for=lambda s: [RetryOnDivergence(s)])
+    assert state.diverged and len(state.retries) == MAX_RETRIES
+    assert state.stopped.endswith(f", after {MAX_RETRIES} retries (the most on_diverge retry makes)")
+    said = [r.getMessage() for r in caplog.records if "retry" in r.getMessage()]
+    assert [m.split(":")[1].strip() for m in said] == [f"retry {n} of {MAX_RETRIES}" for n in (1, 2, 3)]
+
+
+def test_a_scheduler_that_cannot_restart_is_refused():
+    model, data, _ = least_squares()
+    state = TrainState(model, torch.optim.SGD(model.parameters(), lr=0.1), None, data, 3)
+    with pytest.raises(TypeError, match="restarts the scheduler's cycle, and a NoneType cannot"):
+        RetryOnDivergence(state)
+
+
+class Fault:
+    """A transient fault: the loss of one training step (the ``at``-th computed, counting retried steps too) is NaN."""
+
+    def __init__(self, at):
+        self.at, self.calls = at, 0
+
+    def install(self, monkeypatch):
+        real = experiment.Setup.loss_fn
+
+        def loss_fn(setup):
+            inner = real(setup)
+
+            def loss(out, y, reduction="mean"):
+                value = inner(out, y, reduction)
+                if torch.is_grad_enabled():  # training, not the test evaluation
+                    self.calls += 1
+                    return value * float("nan") if self.calls == self.at else value
+                return value
+
+            return loss
+
+        monkeypatch.setattr(experiment.Setup, "loss_fn", loss_fn)
+
+
+class Said(logging.Handler):
+    def __init__(self):
+        super().__init__()
+        self.lines = []
+
+    def emit(self, record):
+        self.lines.append(record.getMessage())
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """The digits run of 48 steps whose loss is NaN at step 30, with on_diverge stop and retry (``said``: what the
+    retried one logged), and the same run without the fault."""
+    root = tmp_path_factory.mktemp("retry")
+    codes, said = {}, Said()
+    logging.getLogger("onecycle").addHandler(said)
+    try:
+        for name, flags in (("stop", []), ("retry", ["--on-diverge", "retry"]), ("clean", [])):
+            with pytest.MonkeyPatch.context() as mp:
+                if name != "clean":
+                    Fault(30).install(mp)
+                codes[name] = main(["train", "--run-dir", str(root / name), *RUN, *flags])
+    finally:
+        logging.getLogger("onecycle").removeHandler(said)
+    return root, codes, said.lines
+
+
+def test_with_on_diverge_stop_a_diverged_run_stops_as_it_always_did(runs):
+    root, codes, _ = runs
+    summary = json.loads((root / "stop" / rundir.SUMMARY_JSON).read_text())
+    assert codes["stop"] == 2 and summary["retries"] == [] and summary["epochs_completed"] == 2
+    assert summary["stopped"].startswith("non-finite loss (nan) at step 30 (epoch 3, lr=")
+    assert ("; lower --max-lr (it was 0.1), or run `onecycle find-lr --run-dir "
+            f"{root / 'stop'}` to measure it; the last good checkpoint is {root / 'stop' / rundir.CHECKPOINT}, at the "
+            "end of epoch 2 (step 24), but resumed with these settings it would diverge the same way"
+            ) in summary["stopped"]
+    assert {r["kind"] for r in rundir.read_metrics(root / "stop")} == {"step", "epoch"}
+
+
+def test_with_on_diverge_retry_the_run_finishes_and_records_its_retry_everywhere(runs):
+    root, codes, said = runs
+    run = root / "retry"
+    summary = json.loads((run / rundir.SUMMARY_JSON).read_text())
+    assert codes["retry"] == 0 and summary["stopped"] is None and summary["epochs_completed"] == 4
+    [retry] = summary["retries"]
+    # kept at steps 10 and 20 (every 10 at least): the older is put back; 1cycle peaks at step 20.6, so the
+    # warm-up is twice the 10.6 steps it had left to rise, to the same max_lr
+    assert {k: retry[k] for k in ("step", "restored_step", "warmup_steps")} == {"step": 30, "restored_step": 10,
+                                                                                "warmup_steps": 21}
+    assert retry["max_lr"] == pytest.approx(0.1) and retry["reason"].startswith("non-finite loss (nan) at step 30")
+    assert f"warning: retry 1 of {MAX_RETRIES}: {retry['reason']}; went on from step 10 with a 21-step warm-up to " \
+           "max_lr 0.1" in said
+    rows = rundir.read_metrics(run)
+    assert [r for r in rows if r["kind"] == "retry"] == [{"kind": "retry", **retry}]
+    assert [r["step"] for r in rows if r["kind"] == "step"] == list(range(1, 49))  # steps 11-29 of the first try cut
+    at = next(i for i, r in enumerate(rows) if r["kind"] == "retry")
+    assert rows[at - 1]["step"] == 10 and rows[at + 1]["step"] == 11
+    ckpt = rundir.read_checkpoint(run / rundir.CHECKPOINT)
+    assert ckpt["retries"] == [retry] and ckpt["scheduler"]["retries"] == [[10, 2.0, 1.0]]
+    ours = summary["final"]["val_accuracy"]
+    clean = json.loads((root / "clean" / rundir.SUMMARY_JSON).read_text())["final"]["val_accuracy"]
+    assert ours > 0.5 and abs(ours - clean) < 0.1, (ours, clean)
+    assert main(["report", str(run)]) == 0
+    report = (run / rundir.REPORT_MD).read_text()
+    assert "### Retries after a diverged loss" in report
+    assert f"| 1 | 30 | 10 | 21 | 0.1 | {retry['reason']} |" in report
+    assert "Retries after a diverged loss" in (run / rundir.REPORT_HTML).read_text()
+
+
+class KillAfterRetry:
+    """Stops training at the first read after a retry, as if killed there: its last checkpoint is the retry's."""
+
+    def on_steps(self, state, rows):
+        return bool(state.retries)
+
+
+def test_a_run_killed_after_its_retry_resumes_exactly(runs, tmp_path, monkeypatch):
+    root, _, _ = runs
+    Fault(30).install(monkeypatch)
+    cfg = from_dict(dict(SETTINGS, on_diverge="retry"))
+    state = experiment.train_run(experiment.prepare(cfg, say=lambda _: None), tmp_path, 0.1, 5e-4,
+                                 extra_hooks=[KillAfterRetry()])
+    assert state.stopped and len(state.retries) == 1
+    assert rundir.read_checkpoint(tmp_path / rundir.CHECKPOINT)["step"] == 10
+    assert main(["train", "--resume", "--run-dir", str(tmp_path), "--quiet"]) == 0
+    ours, theirs = (rundir.read_checkpoint(d / rundir.CHECKPOINT) for d in (tmp_path, root / "retry"))
+    assert all(torch.equal(ours["model"][k], theirs["model"][k]) for k in theirs["model"])
+    assert ours["retries"] == theirs["retries"]
+    untimed = [{k: v for k, v in r.items() if k not in ("time_s", "images_per_s")} for r in (
+        *rundir.read_metrics(tmp_path), *rundir.read_metrics(root / "retry"))]
+    assert untimed[:len(untimed) // 2] == untimed[len(untimed) // 2:]
+
+
+@pytest.mark.parametrize("values, message", [
+    ({"on_diverge": "retri"}, "on_diverge must be one of stop, retry; got 'retri' (did you mean retry?)"),
+    ({"on_diverge": True}, "on_diverge must be a string, got True"),
+    ({"on_diverge": "retry", "schedule": "step"},
+     "on_diverge 'retry' restarts the schedule's warm-up, and schedule 'step' has none"),
+])
+def test_a_bad_on_diverge_is_one_error_naming_it(values, message):
+    with pytest.raises(ConfigError) as err:
+        from_dict(values)
+    assert message in str(err.value) and "\n" not in str(err.value)
+
+
+def test_the_flag_names_its_choices(capsys):
+    assert main(["train", "--on-diverge", "again", "--run-dir", "unused"]) == 2
+    err = capsys.readouterr().err
+    assert "--on-diverge" in err and "stop, retry" in err and len(err.strip().splitlines()) <= 2
+
+
+def test_an_older_checkpoint_without_retries_loads_as_one_that_never_retried(runs, tmp_path):
+    root, _, _ = runs
+    ckpt = rundir.read_checkpoint(root / "clean" / rundir.CHECKPOINT)
+    del ckpt["retries"], ckpt["scheduler"]["retries"]
+    rundir.write_checkpoint(tmp_path / rundir.CHECKPOINT, ckpt)
+    assert rundir.read_checkpoint(tmp_path / rundir.CHECKPOINT)["retries"] == []
+
+
+def test_a_checkpoint_whose_retries_disagree_with_its_scheduler_is_damaged(runs, tmp_path):
+    root, _, _ = runs
+    ckpt = rundir.read_checkpoint(root / "retry" / rundir.CHECKPOINT)
+    ckpt["scheduler"]["retries"] = []
+    rundir.write_checkpoint(tmp_path / rundir.CHECKPOINT, ckpt)
+    with pytest.raises(ValueError, match=r"is damaged: its scheduler restarted at steps \[\] and its retries record "
+                                         r"restarts at \[10\]"):
+        rundir.read_checkpoint(tmp_path / rundir.CHECKPOINT)
+    assert math.isfinite(ckpt["retries"][0]["max_lr"])
