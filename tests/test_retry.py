@@ -15,6 +15,7 @@ from onecycle.config import ConfigError, from_dict
 from onecycle.engine import TrainState, train
 from onecycle.retry import LR_DIVISOR, MAX_RETRIES, SNAPSHOT_LEAST, RetryOnDivergence, retry_plan, snapshot_every
 from onecycle.scheduler import OneCycleScheduler
+from onecycle.suggestions import COLLAPSE_DROP
 from tests.quadratic import half_mse, least_squares
 
 SETTINGS = dict(dataset="digits", model="small-cnn", train_subset=384, test_subset=128, batch_size=32, epochs=4,
@@ -74,6 +75,56 @@ def test_a_scheduler_that_cannot_restart_is_refused():
     state = TrainState(model, torch.optim.SGD(model.parameters(), lr=0.1), None, data, 3)
     with pytest.raises(TypeError, match="restarts the scheduler's cycle, and a NoneType cannot"):
         RetryOnDivergence(state)
+
+
+class Rows:
+    """A hook that keeps the metrics rows of every step read."""
+
+    def __init__(self):
+        self.rows = []
+
+    def on_steps(self, state, rows):
+        self.rows += rows
+        return False
+
+
+def _least_squares_rows(collapse):
+    """Gradient descent at 4 / L without a divergence factor, and the rows of the steps it read."""
+    model, data, lipschitz = least_squares()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.0)
+    sched = OneCycleScheduler(opt, max_lr=4.0 / lipschitz, total_steps=300, cycle_momentum=False)
+    state, seen = TrainState(model, opt, sched, data, 300), Rows()
+    train(state, loss_fn=half_mse, hooks=[seen], stop_at_collapse=collapse, progress=False)
+    return state, seen.rows
+
+
+def test_stop_at_collapse_stops_at_the_first_smoothed_loss_back_at_the_untrained_one():
+    """At 4 / L the loss falls, then climbs once the lr passes 2 / L. Without ``stop_at_collapse`` the run goes on;
+    with it training stops at the first step (after the first 10) whose smoothed loss is back at the first step's
+    loss after falling below :data:`COLLAPSE_DROP` x it."""
+    free, rows = _least_squares_rows(False)
+    assert free.stopped is None and free.step == 300
+    first, smoothed = rows[0]["loss"], [r["smoothed_loss"] for r in rows]
+    back = next(i for i, v in enumerate(smoothed)
+                if i >= 10 and v >= first and min(smoothed[:i]) < COLLAPSE_DROP * first)
+    state, seen = _least_squares_rows(True)
+    assert state.diverged and state.diverged_step == back + 1 == len(seen) + 1
+    assert state.stopped == (f"the smoothed training loss ({smoothed[back]:.4g}) climbed back to the untrained "
+                             f"model's ({first:.4g}) after falling to {min(smoothed[:back]):.4g} at step {back + 1} "
+                             f"(epoch {back + 1}, lr={rows[back]['lr']:.4g}): it diverged")
+
+
+def test_a_loss_that_collapses_without_exploding_is_retried_and_the_run_learns(tmp_path):
+    """The MLP on the 8x8 digits at max_lr 0.5 (the range test recommends about 0.03): the loss climbs back to a
+    uniform guess's, under 4x its lowest, and the run ends far below a sane one's accuracy under stop; under retry
+    the collapse is caught and the restarted run ends as a sane one does."""
+    flags = ["--dataset", "digits", "--model", "mlp", "--epochs", "20", "--max-lr", "0.5", "--quiet"]
+    assert main(["train", "--run-dir", str(tmp_path / "stop"), *flags]) == 0
+    assert main(["train", "--run-dir", str(tmp_path / "retry"), *flags, "--on-diverge", "retry"]) == 0
+    stop, retry = (json.loads((tmp_path / name / rundir.SUMMARY_JSON).read_text()) for name in ("stop", "retry"))
+    assert stop["stopped"] is None and stop["retries"] == [] and stop["final"]["val_accuracy"] < 0.5
+    assert retry["retries"] and all("climbed back to the untrained model's" in r["reason"] for r in retry["retries"])
+    assert retry["final"]["val_accuracy"] > 0.85 and not any("failed" in w for w in retry["warnings"])
 
 
 class Fault:

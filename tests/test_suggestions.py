@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from onecycle.schedules import POLICIES
 from onecycle.suggestions import (
     COARSE_SPAN,
+    COLLAPSE_DROP,
     EMA,
     MARGIN,
     MAX_FALL,
@@ -24,6 +25,7 @@ from onecycle.suggestions import (
     combine,
     drop_fraction,
     ema,
+    has_collapsed,
     has_diverged,
     minimum_div10,
     recommend,
@@ -1033,3 +1035,17 @@ def test_divergence_is_a_rise_of_factor_minus_one_times_the_size_of_the_best(smo
 @given(st.floats(0.01, 100), st.floats(0.01, 100), st.floats(1.01, 10))
 def test_divergence_of_a_positive_best_is_exactly_factor_times_best(smoothed, best, factor):
     assert has_diverged(smoothed, best, factor) is (smoothed > factor * best)
+
+
+@pytest.mark.parametrize(("smoothed", "best", "initial", "collapsed"), [
+    (2.3, 1.0, 2.3, True), (2.29, 1.0, 2.3, False),   # back at the untrained loss, or just under it
+    (2.3, 2.07, 2.3, False), (2.3, 2.06, 2.3, True),  # it must have learned first: best below 0.9 x initial
+    (5.0, 1.0, None, False), (5.0, -1.0, -0.5, False),  # no first loss, or one that is not positive
+])
+def test_a_collapse_is_a_loss_back_at_the_untrained_one_after_it_had_learned(smoothed, best, initial, collapsed):
+    assert has_collapsed(smoothed, best, initial) is collapsed
+
+
+@given(st.floats(0.01, 100), st.floats(0.01, 100), st.floats(0.01, 100))
+def test_a_collapse_needs_both_a_fall_and_a_return(smoothed, best, initial):
+    assert has_collapsed(smoothed, best, initial) is (best < COLLAPSE_DROP * initial and smoothed >= initial)

@@ -155,7 +155,8 @@ class RunConfig:
     divergence_factor: float = setting(DIVERGE_FACTOR, Group.TRAINING, "stop training when the smoothed training "
                                        "loss exceeds this many times its lowest so far (the range test's rule; "
                                        f"checked after the first {DIVERGENCE_WARMUP} steps)")
-    on_diverge: str = setting("stop", Group.TRAINING, "what a non-finite or diverged loss does: {choices} (retry: go "
+    on_diverge: str = setting("stop", Group.TRAINING, "what a non-finite or diverged loss does: {choices} (retry, "
+                              "which also counts a loss back at the untrained model's as diverged: go "
                               "back to a state kept in memory a few steps before, restart the cycle with a "
                               f"{WARMUP_STRETCH:g}x longer warm-up, then each time with a peak /{LR_DIVISOR:g} "
                               f"lower; at most {MAX_RETRIES} retries)")

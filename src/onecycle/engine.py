@@ -43,7 +43,7 @@ from torch.nn import functional as F
 from onecycle import distributed
 from onecycle.scheduler import momentum_key
 from onecycle.step_log import StepLog, default_log_every
-from onecycle.suggestions import EMA, has_diverged
+from onecycle.suggestions import EMA, has_collapsed, has_diverged
 
 DIVERGENCE_WARMUP = 10
 """Steps before training may stop for a diverged loss: the smoothed loss of the first few steps averages a
@@ -230,10 +230,12 @@ def _backward_and_step(state: TrainState, loss: torch.Tensor, clip_grad_norm: fl
         optimizer.step()
 
 
-def _stop_reason(state: TrainState, step: int, value: float, lr: float, divergence_factor: float | None) -> str | None:
+def _stop_reason(state: TrainState, step: int, value: float, lr: float, divergence_factor: float | None,
+                 collapse: bool = False) -> str | None:
     """Why training must stop at step ``step`` (counted from 1), whose loss is ``value``: a non-finite loss, or
     (with ``divergence_factor``, after :data:`DIVERGENCE_WARMUP` steps) a smoothed loss that has diverged
-    (:func:`~onecycle.suggestions.has_diverged`); ``None`` to go on. Updates the smoothed loss and its best, and
+    (:func:`~onecycle.suggestions.has_diverged`), or (with ``collapse``, after as many steps) collapsed
+    (:func:`~onecycle.suggestions.has_collapsed`); ``None`` to go on. Updates the smoothed loss and its best, and
     at the first step the initial loss."""
     where = f"at step {step} (epoch {state.epoch + 1}, lr={lr:.4g})"
     if not math.isfinite(value):
@@ -245,16 +247,20 @@ def _stop_reason(state: TrainState, step: int, value: float, lr: float, divergen
     if divergence_factor is not None and step > DIVERGENCE_WARMUP and has_diverged(smoothed, best, divergence_factor):
         return (f"the smoothed training loss ({smoothed:.4g}) exceeded {divergence_factor:g}x its lowest "
                 f"({best:.4g}) {where}: it diverged")
+    if collapse and step > DIVERGENCE_WARMUP and has_collapsed(smoothed, best, state.initial_loss):
+        return (f"the smoothed training loss ({smoothed:.4g}) climbed back to the untrained model's "
+                f"({state.initial_loss:.4g}) after falling to {best:.4g} {where}: it diverged")
     return None
 
 
-def _read(state: TrainState, log: StepLog, divergence_factor: float | None) -> list[dict[str, Any]]:
+def _read(state: TrainState, log: StepLog, divergence_factor: float | None,
+          collapse: bool = False) -> list[dict[str, Any]]:
     """Read the steps of ``log`` and process them in order, each as the loop once did after its loss
     (:func:`_stop_reason`, the epoch's totals); returns their metrics rows. At a loss that stops training,
     ``state.stopped`` and ``state.diverged`` are set and the steps from it on are dropped."""
     rows = []
     for v in log.read(across_ranks=True):
-        state.stopped = _stop_reason(state, v.step, v.loss, v.lr, divergence_factor)
+        state.stopped = _stop_reason(state, v.step, v.loss, v.lr, divergence_factor, collapse)
         if state.stopped is not None:
             state.diverged, state.diverged_step = True, v.step
             break
@@ -298,6 +304,7 @@ def train(
     amp_dtype: torch.dtype | None = None,
     clip_grad_norm: float | None = None,
     divergence_factor: float | None = None,
+    stop_at_collapse: bool = False,
     progress: bool = True,
     log_every: int | None = None,
     compile: bool = False,
@@ -307,13 +314,14 @@ def train(
 
     Each epoch's metrics (train loss/accuracy, test loss/accuracy on ``val_data`` as ``val_loss``/``val_accuracy``,
     lr, ``time_s``: the epoch's wall time, its steps and test evaluation but not the hooks', images/s of the steps)
-    are appended to ``state.history`` and passed to the hooks. The losses are read from the device every
-    ``log_every`` steps (default: by the model's device, :func:`~onecycle.step_log.default_log_every`), at the end of
-    an epoch and when a hook wants it; each read is made after the loss of the step it is made at and before that
-    step's update. A loss that is not finite, or (given ``divergence_factor``) a smoothed loss above
-    ``divergence_factor`` x its lowest, stops training at the read that finds it: ``state.stopped`` names the step of
-    that loss and its learning rate, and ``state.diverged`` is set (and ``state.diverged_step``), unless a hook's
-    ``on_diverged`` puts back an earlier state to go on from. At ``log_every`` 1 that step's update is never
+    are appended to ``state.history`` and passed to the hooks. The losses are read from the device every ``log_every``
+    steps (default: by the model's device, :func:`~onecycle.step_log.default_log_every`), at the end of an epoch and
+    when a hook wants it; each read is made after the loss of the step it is made at and before that step's update. A
+    loss that is not finite, or (given ``divergence_factor``) a smoothed loss above ``divergence_factor`` x its lowest,
+    or (given ``stop_at_collapse``) one back at the loss of the first step after it had learned
+    (:func:`~onecycle.suggestions.has_collapsed`), stops training at the read that finds it: ``state.stopped`` names the
+    step of that loss and its learning rate, and ``state.diverged`` is set (and ``state.diverged_step``), unless a
+    hook's ``on_diverged`` puts back an earlier state to go on from. At ``log_every`` 1 that step's update is never
     taken; at ``log_every`` N the updates of the steps after it up to the read are (N - 1 at worst, for a loss at the
     step after a read), and the weights may no longer be finite; checkpoints are written at reads only, after their
     check passed, so the last one is good. ``compile``: the forward passes go through ``torch.compile(state.model)``
@@ -341,7 +349,7 @@ def train(
             log.add(loss, correct_count(out, y), len(y), state.step + 1, lr, momentum)
             wanted = distributed.rank0_decides(any([ask(state) for ask in asks]))  # every hook is asked, every step
             read = wanted or (state.step + 1) % every == 0 or totals.steps + len(log) == steps
-            rows = _read(state, log, divergence_factor) if read else []
+            rows = _read(state, log, divergence_factor, stop_at_collapse) if read else []
             if state.stopped is None:
                 _backward_and_step(state, loss, clip_grad_norm)
                 if state.scheduler is not None:
@@ -352,7 +360,7 @@ def train(
             if state.stopped is not None:
                 break
         if len(log):  # data without a length: the epoch's last steps, read once taken
-            start = _report(state, _read(state, log, divergence_factor), hooks, bar, start)
+            start = _report(state, _read(state, log, divergence_factor, stop_at_collapse), hooks, bar, start)
         bar.close()
         if state.diverged and _recovered(state, hooks):
             continue

@@ -799,7 +799,8 @@ def train_run(setup: Setup, run_dir: Path, max_lr: float, weight_decay: float, r
     records the signal); like a killed run, it has no summary.json until it is resumed to its end. When training
     stops early, ``state.stopped`` says why, which checkpoint holds the run and what to do: resume it after a
     signal (with ``resume_command``, the command that continues it: by default ``onecycle train --resume``); after a
-    diverged loss, lower max_lr. With ``cfg.on_diverge`` retry a diverged loss is retried first
+    diverged loss, lower max_lr. With ``cfg.on_diverge`` retry a diverged loss, or one that collapsed back to the
+    untrained model's (``stop_at_collapse`` of :func:`~onecycle.engine.train`), is retried first
     (:class:`~onecycle.retry.RetryOnDivergence`): each retry cuts the metrics files back to the state put back,
     records itself there (a retry row of metrics.jsonl) and in summary.json's ``retries``, writes a checkpoint at once
     and draws schedule.png again with the schedule now followed.
@@ -852,8 +853,8 @@ def train_run(setup: Setup, run_dir: Path, max_lr: float, weight_decay: float, r
     with stop.handling():
         train(state, loss_fn=setup.loss_fn(), val_data=setup.batches(train=False), hooks=hooks,
               amp_dtype=setup.amp_dtype, clip_grad_norm=cfg.clip_grad_norm,
-              divergence_factor=cfg.divergence_factor, progress=cfg.progress, log_every=cfg.log_every,
-              compile=cfg.compile)
+              divergence_factor=cfg.divergence_factor, stop_at_collapse=cfg.on_diverge == "retry",
+              progress=cfg.progress, log_every=cfg.log_every, compile=cfg.compile)
     if state.stopped is not None:
         state.stopped = _stopped_text(state, run_dir, max_lr, checkpoints.written, stop, resume_command)
     else:

@@ -89,6 +89,19 @@ def has_diverged(smoothed: float, best: float, factor: float = DIVERGE_FACTOR) -
     return smoothed - best > (factor - 1) * abs(best)
 
 
+COLLAPSE_DROP = 0.9
+"""A network has learned something once its smoothed loss fell below this share of the untrained model's loss
+(:func:`has_collapsed`)."""
+
+
+def has_collapsed(smoothed: float, best: float, initial: float | None, drop: float = COLLAPSE_DROP) -> bool:
+    """Whether a training loss has collapsed: its lowest smoothed value ``best`` fell below ``drop`` x ``initial``
+    (the untrained model's loss, positive) and the smoothed loss ``smoothed`` is back at or above ``initial``. A too
+    high lr does not always explode the loss: it can throw a classifier to a uniform guess, whose loss (ln of the
+    classes) stays under :func:`has_diverged`'s factor of the lowest, and everything learned is lost all the same."""
+    return initial is not None and initial > 0 and best < drop * initial and smoothed >= initial
+
+
 
 class EMA:
     """Exponential moving average with bias correction, updated one value at a time: after values
