@@ -116,13 +116,17 @@ def test_stop_at_collapse_stops_at_the_first_smoothed_loss_back_at_the_untrained
 
 def test_a_loss_that_collapses_without_exploding_is_retried_and_the_run_learns(tmp_path):
     """The MLP on the 8x8 digits at max_lr 0.5 (the range test recommends about 0.03): the loss climbs back to a
-    uniform guess's, under 4x its lowest, and the run ends far below a sane one's accuracy under stop; under retry
-    the collapse is caught and the restarted run ends as a sane one does."""
+    uniform guess's, under 4x its lowest, and under stop the run ends far below a sane one's accuracy, with a warning
+    at its end; under retry the collapse is caught and the restarted run ends as a sane one does."""
     flags = ["--dataset", "digits", "--model", "mlp", "--epochs", "20", "--max-lr", "0.5", "--quiet"]
     assert main(["train", "--run-dir", str(tmp_path / "stop"), *flags]) == 0
     assert main(["train", "--run-dir", str(tmp_path / "retry"), *flags, "--on-diverge", "retry"]) == 0
     stop, retry = (json.loads((tmp_path / name / rundir.SUMMARY_JSON).read_text()) for name in ("stop", "retry"))
     assert stop["stopped"] is None and stop["retries"] == [] and stop["final"]["val_accuracy"] < 0.5
+    [warning] = [w for w in stop["warnings"] if w.startswith("training failed")]
+    assert "smoothed training loss collapsed at step 21 (lr=0.2545) back to the untrained model's" in warning
+    assert warning.endswith("or train with --on-diverge retry, which restarts the cycle from a state kept before such "
+                            "a collapse")
     assert retry["retries"] and all("climbed back to the untrained model's" in r["reason"] for r in retry["retries"])
     assert retry["final"]["val_accuracy"] > 0.85 and not any("failed" in w for w in retry["warnings"])
 
@@ -279,3 +283,25 @@ def test_a_checkpoint_whose_retries_disagree_with_its_scheduler_is_damaged(runs,
                                          r"restarts at \[10\]"):
         rundir.read_checkpoint(tmp_path / rundir.CHECKPOINT)
     assert math.isfinite(ckpt["retries"][0]["max_lr"])
+
+
+def _steps(run_dir, smoothed):
+    run_dir.mkdir()
+    rows = [{"kind": "step", "step": i + 1, "loss": v, "smoothed_loss": v, "lr": 0.1 * (i + 1), "momentum": 0.9}
+            for i, v in enumerate(smoothed)]
+    (run_dir / rundir.METRICS_JSONL).write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+@pytest.mark.parametrize("final, warned", [(1.5, True), (1.2, False)])
+def test_a_collapse_is_a_failure_only_when_the_run_never_got_back_below_the_lowest_before_it(tmp_path, final, warned):
+    _steps(tmp_path / "run", [2.0] * 5 + [1.8, 1.6, 1.4, 1.3, 1.25, 1.2, 2.0, 2.1, 1.9])
+    text = experiment.collapse_warning(2.0, [{"train_loss": final}], tmp_path / "run", 0.5)
+    assert (text is not None) is warned
+    if warned:
+        assert text.startswith("training failed: its smoothed training loss collapsed at step 12 (lr=1.2) back to "
+                               "the untrained model's (2) after falling to 1.2")
+
+
+def test_a_collapse_in_the_first_steps_is_not_counted(tmp_path):
+    _steps(tmp_path / "run", [2.0, 1.7, 2.0, 1.0])  # back at 2.0 at step 3: before the first 10 steps
+    assert experiment.collapse_warning(2.0, [{"train_loss": 1.5}], tmp_path / "run", 0.5) is None

@@ -25,6 +25,7 @@ from onecycle.suggestions import (
     combine,
     drop_fraction,
     ema,
+    first_collapse,
     has_collapsed,
     has_diverged,
     minimum_div10,
@@ -1049,3 +1050,12 @@ def test_a_collapse_is_a_loss_back_at_the_untrained_one_after_it_had_learned(smo
 @given(st.floats(0.01, 100), st.floats(0.01, 100), st.floats(0.01, 100))
 def test_a_collapse_needs_both_a_fall_and_a_return(smoothed, best, initial):
     assert has_collapsed(smoothed, best, initial) is (best < COLLAPSE_DROP * initial and smoothed >= initial)
+
+
+def test_the_first_collapse_is_counted_against_the_lowest_before_it():
+    #            0    1    2    3    4    5    6
+    smoothed = [2.0, 1.9, 1.7, 2.1, 2.0, 1.0, 2.5]
+    assert first_collapse(smoothed, 2.0) == 3  # 1.7 < 0.9 x 2 before it, then 2.1 >= 2 (index 0: no lowest yet)
+    assert first_collapse(smoothed, 2.0, after=4) == 4
+    assert first_collapse(smoothed, 2.0, after=5) == 6
+    assert first_collapse(smoothed[:3], 2.0) is None and first_collapse(smoothed, None) is None

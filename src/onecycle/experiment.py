@@ -21,7 +21,16 @@ from onecycle import distributed, records, rundir
 from onecycle.augment import channel_stats
 from onecycle.config import FIELDS, OPTIMIZER_IMPLS, ConfigError, RunConfig, check_each, from_dict
 from onecycle.datasets import LAYOUTS, DatasetError, ImageData, load_dataset
-from onecycle.engine import FINAL_LOSSES, TrainState, autocast_dtype, losses_above_start, pick_device, train, train_time
+from onecycle.engine import (
+    DIVERGENCE_WARMUP,
+    FINAL_LOSSES,
+    TrainState,
+    autocast_dtype,
+    losses_above_start,
+    pick_device,
+    train,
+    train_time,
+)
 from onecycle.guard import RunDirError, check_fresh, locked
 from onecycle.interrupt import StopRequest
 from onecycle.loader import Batches, num_batches
@@ -32,6 +41,7 @@ from onecycle.range_test import RANGE_TEST, RangeTestResult, range_test
 from onecycle.retry import RetryOnDivergence
 from onecycle.scheduler import PolicyScheduler
 from onecycle.schedules import policy
+from onecycle.suggestions import first_collapse
 from onecycle.sweep import SWEEPABLE, SweepResult, sweep
 
 log = logging.getLogger("onecycle")
@@ -858,7 +868,8 @@ def train_run(setup: Setup, run_dir: Path, max_lr: float, weight_decay: float, r
     if state.stopped is not None:
         state.stopped = _stopped_text(state, run_dir, max_lr, checkpoints.written, stop, resume_command)
     else:
-        failed = failed_warning(state.initial_loss, state.history, max_lr, run_dir)
+        failed = (failed_warning(state.initial_loss, state.history, max_lr, run_dir)
+                  or collapse_warning(state.initial_loss, state.history, run_dir, max_lr))
         if failed is not None:
             log.warning("warning: %s", failed)
             warnings.append(failed)
@@ -889,7 +900,8 @@ def complete_run(run_dir: Path, saved: Resume) -> None:
         known = isinstance(images, int) and bool(history)
         warnings = run_warnings(cfg, run_dir, saved.max_lr, images if known else None,
                                 history[0]["step"] if known else None)
-        failed = failed_warning(ckpt["initial_loss"], history, saved.max_lr, run_dir)
+        failed = (failed_warning(ckpt["initial_loss"], history, saved.max_lr, run_dir)
+                  or collapse_warning(ckpt["initial_loss"], history, run_dir, saved.max_lr))
         warnings += [failed] if failed else []
         rundir.write_json(run_dir / rundir.SUMMARY_JSON, _summary(ckpt["epoch"], ckpt["step"], None, history, warnings,
                                                                  ckpt["retries"]))
@@ -906,6 +918,27 @@ def failed_warning(initial_loss: float | None, history: Sequence[dict[str, Any]]
     losses = " and ".join(f"{FINAL_LOSSES[k]} ({v:.4g})" for k, v in above.items())
     return (f"training failed: the run ended with its {losses} at or above the loss of its first step "
             f"({initial_loss:.4g}, the untrained model's); {_lower_max_lr(max_lr, run_dir)}")
+
+
+def collapse_warning(initial_loss: float | None, history: Sequence[dict[str, Any]], run_dir: Path,
+                     max_lr: float) -> str | None:
+    """Why a run of ``history`` in ``run_dir`` that trained to its end at ``max_lr`` failed though its last losses
+    are below the first step's: its smoothed loss collapsed back to ``initial_loss`` (the untrained model's) at a step
+    of ``metrics.jsonl`` (:func:`~onecycle.suggestions.first_collapse`) and its last epoch's training loss stayed
+    above the lowest it had before; ``None`` otherwise (a run that recovered from a collapse did not fail). Under
+    on_diverge retry a collapse is retried at once (:func:`~onecycle.engine.train`'s ``stop_at_collapse``)."""
+    steps = [r for r in rundir.read_metrics(run_dir) if r["kind"] == "step"]
+    at = first_collapse([r["smoothed_loss"] for r in steps], initial_loss, after=DIVERGENCE_WARMUP)
+    if at is None or not history:
+        return None
+    lowest, final = min(r["smoothed_loss"] for r in steps[:at]), history[-1]["train_loss"]
+    if final <= lowest:
+        return None
+    row = steps[at]
+    return (f"training failed: its smoothed training loss collapsed at step {row['step']} (lr={row['lr']:.4g}) back "
+            f"to the untrained model's ({initial_loss:.4g}) after falling to {lowest:.4g}, and the run ended with a "
+            f"training loss of {final:.4g}, above that lowest; {_lower_max_lr(max_lr, run_dir)}, or train with "
+            "--on-diverge retry, which restarts the cycle from a state kept before such a collapse")
 
 
 def _lower_max_lr(max_lr: float, run_dir: Path) -> str:

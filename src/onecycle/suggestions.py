@@ -102,6 +102,17 @@ def has_collapsed(smoothed: float, best: float, initial: float | None, drop: flo
     return initial is not None and initial > 0 and best < drop * initial and smoothed >= initial
 
 
+def first_collapse(smoothed: Sequence[float], initial: float | None, after: int = 0) -> int | None:
+    """The index of the first of the smoothed losses ``smoothed`` (one per step, in order) that has collapsed
+    (:func:`has_collapsed`, against the lowest before it), from index ``after`` on; ``None`` when none has."""
+    best = math.inf
+    for i, value in enumerate(smoothed):
+        if i >= after and has_collapsed(value, best, initial):
+            return i
+        best = min(best, value)
+    return None
+
+
 
 class EMA:
     """Exponential moving average with bias correction, updated one value at a time: after values
