@@ -41,20 +41,33 @@ def test_the_constants_and_the_plan():
     assert [retry_plan(n) for n in (1, 2, 3)] == [(2.0, 1.0), (2.0, 1 / LR_DIVISOR), (2.0, 1 / LR_DIVISOR)]
 
 
+class Schedules:
+    """A hook that keeps the schedule followed before each retry (asked before RetryOnDivergence, it puts nothing
+    back)."""
+
+    def __init__(self):
+        self.before = []
+
+    def on_diverged(self, state):
+        self.before.append(state.scheduler.policies[0])
+        return False
+
+
 def test_a_run_that_diverges_retries_with_a_longer_warm_up_then_a_lower_peak_and_ends_as_a_sane_run():
     """At 4 / L the lr passes 2 / L before its peak at step 134: retry 1 (from step 110, the same peak, a warm-up of
     twice the 24 steps left) diverges again past its peak, so retry 2 re-rises to 1/1.5 of the lr it had there; it
     ends where a run at 1.5 / L does."""
     stopped, _ = _least_squares(4.0)
     assert stopped.diverged and stopped.step == 124 and stopped.retries == []
-    state, lipschitz = _least_squares(4.0, hooks_for=lambda s: [RetryOnDivergence(s)])
+    spy = Schedules()
+    state, lipschitz = _least_squares(4.0, hooks_for=lambda s: [spy, RetryOnDivergence(s)])
     sane, _ = _least_squares(1.5)
     assert state.stopped is None and state.step == 300 and len(state.retries) == 2
     first, second = state.retries
     assert (first["step"], first["restored_step"], first["warmup_steps"]) == (125, 110, 48)
     assert first["max_lr"] == pytest.approx(4 / lipschitz)
     assert second["restored_step"] > 110 + 48 and second["max_lr"] == pytest.approx(
-        state.scheduler.policies[0].lr(second["restored_step"]) / LR_DIVISOR)
+        spy.before[1].lr(second["restored_step"]) / LR_DIVISOR)
     for retry in state.retries:
         assert 0 < retry["step"] - retry["restored_step"] <= 2 * SNAPSHOT_LEAST + 1
         assert "it diverged" in retry["reason"]

@@ -476,7 +476,8 @@ def test_a_retry_restarts_the_schedule_at_the_current_step_and_a_resumed_schedul
     warmup = sched.retry(2.0, 1 / 1.5)  # of the peak it was rising to: max_lr
     expected = [restarted(policy(name, lr, total_steps=60, momentum=0.9), [Restart(12, 2.0, 1 / 1.5)])
                 for lr in (0.4, 0.2)]
-    assert sched.retries == [[12, 2.0, 1 / 1.5]] and sched.get_lr() == before  # step 12 keeps its lr
+    assert sched.retries == [[12, 2.0, 1 / 1.5]] and sched.get_lr() == [p.lr(12) for p in expected]
+    assert all(now < was for now, was in zip(sched.get_lr(), before))  # the next update already at the restart's lr
     assert warmup == next(e for e in expected[0].phase_ends if e > 12) - 12 and isinstance(warmup, int)
     state = copy.deepcopy(sched.state_dict())
     other = PolicyScheduler(_two_group_optimizer(), max_lr=[0.4, 0.2], total_steps=60, schedule=name, momentum=0.9)

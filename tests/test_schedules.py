@@ -430,8 +430,9 @@ def test_a_restart_in_the_warm_up_rises_again_from_the_first_lr_over_twice_the_r
     steps) and annihilation (11) share the 23 steps after the new peak as they shared 55."""
     base = one_cycle(1.0, total_steps=100)
     cycle = restarted(base, [Restart(10, 2.0, 1.0)])
-    for s in range(11):
+    for s in range(10):
         assert cycle.lr(s) == base.lr(s) and cycle.momentum(s) == base.momentum(s)
+    assert (cycle.lr(10), cycle.momentum(10)) == (0.1, 0.95)  # the first update after the state restored at 10
     squeeze = 23 / 55
     fall_end = 76 + 44 * squeeze
     expected = {
@@ -443,8 +444,8 @@ def test_a_restart_in_the_warm_up_rises_again_from_the_first_lr_over_twice_the_r
         assert cycle.lr(step) == pytest.approx(lr, rel=1e-12), step
     assert cycle.momentum(11) == pytest.approx(0.95 - 0.1 / 66) and cycle.momentum(76) == pytest.approx(0.85)
     assert cycle.momentum(99) == pytest.approx(0.95)
-    assert cycle.phase_ends == (10, 76, fall_end, 99) and cycle.phases == (
-        "warm-up", "warm-up (restart 1)", "cool-down (restart 1)", "annihilation (restart 1)")
+    assert cycle.phase_ends == (9, 10, 76, fall_end, 99) and cycle.phases == (
+        "warm-up", "restart 1", "warm-up (restart 1)", "cool-down (restart 1)", "annihilation (restart 1)")
 
 
 def test_a_second_restart_at_a_lower_max_lr_and_one_after_the_peak():
@@ -455,12 +456,13 @@ def test_a_second_restart_at_a_lower_max_lr_and_one_after_the_peak():
     # after the peak nothing is left to rise: the restart re-rises over 2 x 10% of the 49 steps left (10 steps),
     # to the lr it had at step 50 (not back up to max_lr), from a tenth of it
     late, at = restarted(base, [Restart(50, 2.0, 1.0)]), base.lr(50)
-    assert late.lr(50) == at == pytest.approx(1 - 0.9 * 6 / 44) and late.phase_ends[2] == 60
+    assert at == pytest.approx(1 - 0.9 * 6 / 44) and late.lr(50) == pytest.approx(0.1 * at)
+    assert late.lr(49) == base.lr(49) and late.phase_ends[3] == 60
     assert late.lr(51) == pytest.approx(at * (0.1 + 0.9 / 10)) and late.lr(60) == pytest.approx(at)
     assert late.lr(99) == pytest.approx(0.001 * at)
     # diverged again from there: on the rise to that peak, so 1/1.5 of it, over twice the 10 steps left to rise
     again = restarted(base, [Restart(50, 2.0, 1.0), Restart(50, 2.0, 1 / 1.5)])
-    assert again.lr(70) == pytest.approx(at / 1.5) and again.phase_ends[2] == 70
+    assert again.lr(70) == pytest.approx(at / 1.5) and again.phase_ends[3] == 70
 
 
 @pytest.mark.parametrize("restarts, message", [
@@ -495,7 +497,8 @@ def test_a_restarted_schedule_keeps_the_past_ends_at_the_scaled_final_lr_and_nev
     for i, restart in enumerate(restarts, 1):
         after = restarted(base, restarts[:i])
         s = restart.step
-        assert all(after.lr(t) == before.lr(t) for t in range(s + 1))  # the past is kept, step s too
+        assert all(after.lr(t) == before.lr(t) for t in range(s))  # the past is kept
+        assert after.lr(s) <= before.lr(s)  # the first update after the restored state: never a higher lr
         top = next(e for e in after.phase_ends if e > s)  # the end of the new warm-up: its peak
         # before the old peak, the old peak scaled; at or after it, the lr of step s scaled: never higher
         highest = restart.lr_scale * (highest if s < peak else before.lr(s))

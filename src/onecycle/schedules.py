@@ -539,8 +539,8 @@ RESTART_RISE_MAX = 0.75
 @dataclass(frozen=True)
 class Restart:
     """A restart of a policy's cycle after ``step`` (a state restored after ``step`` updates trains on from there),
-    after a diverged loss: the lr rises again, to ``lr_scale`` x the peak it was rising to (past that peak: x the lr
-    of ``step``), over ``warmup_stretch`` x the steps the schedule still had to rise (a longer warm-up), then the
+    after a diverged loss: from ``step`` on the lr rises again, to ``lr_scale`` x the peak it was rising to (past that
+    peak: x the lr the schedule had at ``step``), over ``warmup_stretch`` x the steps the schedule still had to rise (a longer warm-up), then the
     phases after the policy's peak follow, scaled alike and compressed into the steps left (:func:`restarted`)."""
 
     step: int
@@ -600,29 +600,33 @@ def _restart(base: Policy, current: Policy, peak: tuple[float, float], restart: 
     lengths = [b - a for a, b in itertools.pairwise(ends)]
     first = base.lr.segments[0]
     shape: Shape = first.shape if isinstance(first, Anneal) else "linear"
-    kept, kept_ends = _until(current.lr, s)
+    kept, kept_ends = _until(current.lr, s - 1) if s else ([], [])  # step s is the restart's: its first update
     top = restart.lr_scale * (peak[1] if s < peak[0] else current.lr(s))
     scale = top / base.max_lr  # of base's lrs, from here on
     again = base.lr(0) * scale < current.lr(s)  # the rise starts again from the cycle's first lr
-    lr = Join((*kept, Anneal(base.lr(0) * scale if again else current.lr(s), top, rise, shape),
+    begin = base.lr(0) * scale if again else current.lr(s)
+    lr = Join((*kept, Constant(begin), Anneal(begin, top, rise, shape),
                *(_stretched(segment, n, scale) for (segment, _, _), n in zip(after, lengths))),
-              (*kept_ends, *ends))
+              (*kept_ends, float(s), *ends))
     momentum = current.momentum
     if isinstance(current.momentum, Join) and isinstance(base.momentum, Join):
-        moms, mom_ends = _until(current.momentum, s)
+        moms, mom_ends = _until(current.momentum, s - 1) if s else ([], [])
         follow = [segment for segment, end in zip(base.momentum.segments, base.momentum.boundaries) if end > base_peak]
-        momentum = Join((*moms, Anneal(base.momentum(0) if again else current.momentum(s), base.momentum(base_peak),
-                                       rise, shape),
-                         *(_stretched(segment, n, 1.0) for segment, n in zip(follow, lengths))), (*mom_ends, *ends))
+        m_begin = base.momentum(0) if again else current.momentum(s)
+        momentum = Join((*moms, Constant(m_begin), Anneal(m_begin, base.momentum(base_peak), rise, shape),
+                         *(_stretched(segment, n, 1.0) for segment, n in zip(follow, lengths))),
+                        (*mom_ends, float(s), *ends))
     tag = f" (restart {number})"
-    names = (*current.phases[:len(kept)], f"warm-up{tag}", *(name + tag for name in base.phases[-len(after):]))
+    names = (*current.phases[:len(kept)], f"restart {number}", f"warm-up{tag}",
+             *(name + tag for name in base.phases[-len(after):]))
     return replace(current, lr=lr, momentum=momentum, phase_ends=lr.boundaries, phases=names), (s + rise, top)
 
 
 def restarted(base: Policy, restarts: Sequence[Restart]) -> Policy:
     """The schedule followed when ``base`` (a :func:`policy`) is restarted at each of ``restarts`` in turn (their
-    steps in order). Up to a restart's step ``s`` the schedule is as it was (step ``s`` too: the state restored there
-    once took it without diverging); from ``s + 1`` on the cycle starts again, with a new peak: ``lr_scale`` x the
+    steps in order). Before a restart's step ``s`` the schedule is as it was; from ``s`` on (the lr of step ``s`` is
+    the one the first update after a state restored at ``s`` takes) the cycle starts again, in a one-step phase
+    ``restart n`` at its first lr, then a rise to a new peak: ``lr_scale`` x the
     peak the schedule was rising to (``max_lr`` at first), or, at or after that peak, ``lr_scale`` x the lr of step
     ``s`` (a network that diverged on the way down is not sent back up). The lr rises from ``base``'s first lr, scaled
     as the peak is (or from the lr at ``s``, if that is lower), to the new peak over ``warmup_stretch`` x the steps
