@@ -39,6 +39,7 @@ def _least_squares(max_lr_times_l, steps=300, hooks_for=None):
 def test_the_constants_and_the_plan():
     assert snapshot_every(100) == SNAPSHOT_LEAST and snapshot_every(10_000) == 200
     assert [retry_plan(n) for n in (1, 2, 3)] == [(2.0, 1.0), (2.0, 1 / LR_DIVISOR), (2.0, 1 / LR_DIVISOR)]
+    assert retry_plan(1, past_peak=True) == (2.0, 1 / LR_DIVISOR)  # past the peak, a longer warm-up climbs back
 
 
 class Schedules:
@@ -137,7 +138,8 @@ def test_a_loss_that_collapses_without_exploding_is_retried_and_the_run_learns(t
     stop, retry = (json.loads((tmp_path / name / rundir.SUMMARY_JSON).read_text()) for name in ("stop", "retry"))
     assert stop["stopped"] is None and stop["retries"] == [] and stop["final"]["val_accuracy"] < 0.5
     [warning] = [w for w in stop["warnings"] if w.startswith("training failed")]
-    assert "smoothed training loss collapsed at step 21 (lr=0.2545) back to the untrained model's" in warning
+    assert "more than halfway back from its lowest" in warning
+    assert "(its smoothed training loss was back at the untrained model's at step 21, lr=0.2545)" in warning
     assert warning.endswith("or train with --on-diverge retry, which restarts the cycle from a state kept before such "
                             "a collapse")
     assert retry["retries"] and all("climbed back to the untrained model's" in r["reason"] for r in retry["retries"])
@@ -305,16 +307,89 @@ def _steps(run_dir, smoothed):
     (run_dir / rundir.METRICS_JSONL).write_text("".join(json.dumps(r) + "\n" for r in rows))
 
 
-@pytest.mark.parametrize("final, warned", [(1.5, True), (1.2, False)])
-def test_a_collapse_is_a_failure_only_when_the_run_never_got_back_below_the_lowest_before_it(tmp_path, final, warned):
-    _steps(tmp_path / "run", [2.0] * 5 + [1.8, 1.6, 1.4, 1.3, 1.25, 1.2, 2.0, 2.1, 1.9])
+@pytest.mark.parametrize("final, warned", [(1.7, True), (1.6, True), (1.5, False)])
+def test_a_run_fails_when_it_ends_more_than_halfway_back_from_its_lowest_loss_to_the_first(tmp_path, final, warned):
+    _steps(tmp_path / "run", [2.0] * 5 + [1.8, 1.6, 1.4, 1.3, 1.25, 1.2, 2.0, 2.1, 1.9])  # lowest 1.2: halfway 1.6
     text = experiment.collapse_warning(2.0, [{"train_loss": final}], tmp_path / "run", 0.5)
     assert (text is not None) is warned
     if warned:
-        assert text.startswith("training failed: its smoothed training loss collapsed at step 12 (lr=1.2) back to "
-                               "the untrained model's (2) after falling to 1.2")
+        assert text.startswith(f"training failed: the run ended with a training loss of {final:g}, more than halfway "
+                               "back from its lowest (1.2) to the untrained model's (2) (its smoothed training loss "
+                               "was back at the untrained model's at step 12, lr=1.2); lower --max-lr (it was 0.5)")
+        assert text.endswith("or train with --on-diverge retry, which restarts the cycle from a state kept before "
+                             "such a collapse")
+        assert "--on-diverge" not in experiment.collapse_warning(2.0, [{"train_loss": final}], tmp_path / "run", 0.5,
+                                                                 "retry")
 
 
-def test_a_collapse_in_the_first_steps_is_not_counted(tmp_path):
-    _steps(tmp_path / "run", [2.0, 1.7, 2.0, 1.0])  # back at 2.0 at step 3: before the first 10 steps
-    assert experiment.collapse_warning(2.0, [{"train_loss": 1.5}], tmp_path / "run", 0.5) is None
+def test_a_collapse_in_the_first_steps_is_not_named_and_a_run_that_never_learned_did_not_fail(tmp_path):
+    _steps(tmp_path / "early", [2.0, 1.7, 2.0, 1.0, 1.0])  # back at 2.0 at step 3: before the first 10 steps
+    text = experiment.collapse_warning(2.0, [{"train_loss": 1.7}], tmp_path / "early", 0.5)
+    assert "more than halfway back" in text and "was back at" not in text
+    _steps(tmp_path / "flat", [2.0, 1.9, 1.85, 1.95])  # never below 0.9 x 2.0
+    assert experiment.collapse_warning(2.0, [{"train_loss": 1.99}], tmp_path / "flat", 0.5) is None
+
+
+class StopAt:
+    """Stops training at the end of epoch ``step`` (least squares: one step an epoch), as a kill after a checkpoint
+    there would."""
+
+    def __init__(self, step):
+        self.step = step
+
+    def on_epoch_end(self, state, metrics):
+        return state.step == self.step
+
+
+def _resumed_least_squares(path):
+    """Gradient descent at 4 / L with retries, resumed from the checkpoint at ``path``."""
+    model, data, lipschitz = least_squares()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.0)
+    sched = OneCycleScheduler(opt, max_lr=4.0 / lipschitz, total_steps=300, cycle_momentum=False)
+    state = rundir.load_checkpoint(path, TrainState(model, opt, sched, data, 300))
+    return train(state, loss_fn=half_mse, hooks=[RetryOnDivergence(state)], divergence_factor=4.0, progress=False)
+
+
+def test_a_run_stopped_between_two_retries_resumes_to_the_same_second_retry_bitwise(tmp_path):
+    """The checkpoint holds the states kept for a retry: resumed at step 145, after retry 1 (from step 110), the run
+    goes back to step 160 at its second retry as the uninterrupted one does, and ends with the same weights. From a
+    checkpoint without them (an older version's) it can go back no further than where it resumed."""
+    whole, _ = _least_squares(4.0, hooks_for=lambda s: [RetryOnDivergence(s)])
+    stopped, _ = _least_squares(4.0, hooks_for=lambda s: [RetryOnDivergence(s), StopAt(145)])
+    assert stopped.step == 145 and len(stopped.retries) == 1
+    assert [k["step"] for k in stopped.kept_states] == [130, 140]
+    rundir.save_checkpoint(tmp_path / "ckpt.pt", stopped)
+    resumed = _resumed_least_squares(tmp_path / "ckpt.pt")
+    assert resumed.retries == whole.retries and resumed.retries[1]["restored_step"] == 160
+    assert torch.equal(resumed.model.weight, whole.model.weight)
+    older = rundir.read_checkpoint(tmp_path / "ckpt.pt")
+    del older["kept_states"]
+    rundir.write_checkpoint(tmp_path / "older.pt", older)
+    resumed = _resumed_least_squares(tmp_path / "older.pt")
+    assert resumed.retries[0] == whole.retries[0] and resumed.retries[1]["restored_step"] >= 145
+
+
+def test_a_checkpoint_keeping_a_state_after_its_own_step_is_damaged(tmp_path):
+    stopped, _ = _least_squares(4.0, hooks_for=lambda s: [RetryOnDivergence(s), StopAt(145)])
+    ckpt = rundir.checkpoint_payload(stopped)
+    ckpt["kept_states"][0]["step"] = 150
+    rundir.write_checkpoint(tmp_path / "ckpt.pt", ckpt)
+    with pytest.raises(ValueError, match="is damaged: a state it keeps for a retry is at step 150, after its own "
+                                         "step 145"):
+        rundir.read_checkpoint(tmp_path / "ckpt.pt")
+    ckpt["kept_states"][0]["history"] = "garbage"
+    rundir.write_checkpoint(tmp_path / "ckpt.pt", ckpt)
+    with pytest.raises(ValueError, match="is damaged: its history is of type str"):
+        rundir.read_checkpoint(tmp_path / "ckpt.pt")
+
+
+def test_a_loss_not_finite_at_the_first_step_is_not_retried():
+    model, data, _ = least_squares()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.0)
+    state = TrainState(model, opt, OneCycleScheduler(opt, max_lr=0.1, total_steps=30), data, 30)
+    train(state, loss_fn=lambda out, y: half_mse(out, y) * float("nan"), hooks=[RetryOnDivergence(state)],
+          progress=False)
+    assert state.diverged and state.retries == [] and state.step == 0
+    assert state.stopped.startswith("non-finite loss (nan) at step 1") and state.stopped.endswith(
+        "; no retry: the untrained model's loss is not finite, which no learning rate causes (look at the data and "
+        "the loss)")

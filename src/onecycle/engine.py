@@ -110,6 +110,7 @@ class TrainState:
     initial_loss: float | None = None  # the loss of the first step: the untrained model's
     totals: Totals = field(default_factory=Totals)  # the running sums of the epoch in progress, as of the last read
     retries: list[dict[str, Any]] = field(default_factory=list)  # one record per restart after a diverged loss
+    kept_states: list[dict[str, Any]] = field(default_factory=list)  # states a retry may put back, oldest first
 
     @property
     def smoothed_loss(self) -> float:

@@ -41,7 +41,7 @@ from onecycle.range_test import RANGE_TEST, RangeTestResult, range_test
 from onecycle.retry import RetryOnDivergence
 from onecycle.scheduler import PolicyScheduler
 from onecycle.schedules import policy
-from onecycle.suggestions import first_collapse
+from onecycle.suggestions import COLLAPSE_DROP, first_collapse
 from onecycle.sweep import SWEEPABLE, SweepResult, sweep
 
 log = logging.getLogger("onecycle")
@@ -851,10 +851,11 @@ def train_run(setup: Setup, run_dir: Path, max_lr: float, weight_decay: float, r
     hooks: list[Any] = [rundir.RunFiles(rundir.MetricsHook(run_dir), checkpoints), *extra_hooks]
     if cfg.on_diverge == "retry":
         def retried(state: TrainState, record: dict[str, Any]) -> None:
-            """The run directory as if the run had come to the state put back, the retry recorded, and a checkpoint
-            of it at once (a kill after the retry resumes from it with the new schedule)."""
-            rundir.truncate_metrics(run_dir, state.step, state.history, state.retries)
+            """A checkpoint of the state put back at once (a kill after the retry resumes from it with the new
+            schedule), then the run directory as if the run had come to it, the retry recorded: killed in between,
+            a resumed run cuts the metrics back to its checkpoint the same way."""
             checkpoints.save(state)
+            rundir.truncate_metrics(run_dir, state.step, state.history, state.retries)
             plot_schedule(scheduler.policies[0], out=run_dir / rundir.SCHEDULE_PNG)
 
         hooks.append(RetryOnDivergence(state, on_retry=retried))
@@ -869,7 +870,7 @@ def train_run(setup: Setup, run_dir: Path, max_lr: float, weight_decay: float, r
         state.stopped = _stopped_text(state, run_dir, max_lr, checkpoints.written, stop, resume_command)
     else:
         failed = (failed_warning(state.initial_loss, state.history, max_lr, run_dir)
-                  or collapse_warning(state.initial_loss, state.history, run_dir, max_lr))
+                  or collapse_warning(state.initial_loss, state.history, run_dir, max_lr, cfg.on_diverge))
         if failed is not None:
             log.warning("warning: %s", failed)
             warnings.append(failed)
@@ -901,7 +902,7 @@ def complete_run(run_dir: Path, saved: Resume) -> None:
         warnings = run_warnings(cfg, run_dir, saved.max_lr, images if known else None,
                                 history[0]["step"] if known else None)
         failed = (failed_warning(ckpt["initial_loss"], history, saved.max_lr, run_dir)
-                  or collapse_warning(ckpt["initial_loss"], history, run_dir, saved.max_lr))
+                  or collapse_warning(ckpt["initial_loss"], history, run_dir, saved.max_lr, cfg.on_diverge))
         warnings += [failed] if failed else []
         rundir.write_json(run_dir / rundir.SUMMARY_JSON, _summary(ckpt["epoch"], ckpt["step"], None, history, warnings,
                                                                  ckpt["retries"]))
@@ -920,25 +921,28 @@ def failed_warning(initial_loss: float | None, history: Sequence[dict[str, Any]]
             f"({initial_loss:.4g}, the untrained model's); {_lower_max_lr(max_lr, run_dir)}")
 
 
-def collapse_warning(initial_loss: float | None, history: Sequence[dict[str, Any]], run_dir: Path,
-                     max_lr: float) -> str | None:
-    """Why a run of ``history`` in ``run_dir`` that trained to its end at ``max_lr`` failed though its last losses
-    are below the first step's: its smoothed loss collapsed back to ``initial_loss`` (the untrained model's) at a step
-    of ``metrics.jsonl`` (:func:`~onecycle.suggestions.first_collapse`) and its last epoch's training loss stayed
-    above the lowest it had before; ``None`` otherwise (a run that recovered from a collapse did not fail). Under
-    on_diverge retry a collapse is retried at once (:func:`~onecycle.engine.train`'s ``stop_at_collapse``)."""
+def collapse_warning(initial_loss: float | None, history: Sequence[dict[str, Any]], run_dir: Path, max_lr: float,
+                     on_diverge: str = "stop") -> str | None:
+    """Why a run of ``history`` in ``run_dir`` that trained to its end at ``max_lr`` failed though its last losses are
+    below ``initial_loss`` (the first step's, the untrained model's): it had learned (its lowest smoothed training
+    loss in ``metrics.jsonl`` below :data:`~onecycle.suggestions.COLLAPSE_DROP` x that) and its last epoch's training
+    loss is more than halfway back from that lowest to the first: it lost most of what it had learned, a collapse at
+    a too-high lr that a loss under 4x its lowest does not stop. Names the first step whose smoothed loss was back at
+    the first (:func:`~onecycle.suggestions.first_collapse`) when there is one; ``None`` when the run did not fail."""
     steps = [r for r in rundir.read_metrics(run_dir) if r["kind"] == "step"]
+    if initial_loss is None or not steps or not history:
+        return None
+    lowest, final = min(r["smoothed_loss"] for r in steps), history[-1]["train_loss"]
+    if not (lowest < COLLAPSE_DROP * initial_loss and final >= (lowest + initial_loss) / 2):
+        return None
     at = first_collapse([r["smoothed_loss"] for r in steps], initial_loss, after=DIVERGENCE_WARMUP)
-    if at is None or not history:
-        return None
-    lowest, final = min(r["smoothed_loss"] for r in steps[:at]), history[-1]["train_loss"]
-    if final <= lowest:
-        return None
-    row = steps[at]
-    return (f"training failed: its smoothed training loss collapsed at step {row['step']} (lr={row['lr']:.4g}) back "
-            f"to the untrained model's ({initial_loss:.4g}) after falling to {lowest:.4g}, and the run ended with a "
-            f"training loss of {final:.4g}, above that lowest; {_lower_max_lr(max_lr, run_dir)}, or train with "
-            "--on-diverge retry, which restarts the cycle from a state kept before such a collapse")
+    where = "" if at is None else (f" (its smoothed training loss was back at the untrained model's at step "
+                                   f"{steps[at]['step']}, lr={steps[at]['lr']:.4g})")
+    retry = "" if on_diverge == "retry" else (", or train with --on-diverge retry, which restarts the cycle from a "
+                                              "state kept before such a collapse")
+    return (f"training failed: the run ended with a training loss of {final:.4g}, more than halfway back from its "
+            f"lowest ({lowest:.4g}) to the untrained model's ({initial_loss:.4g}){where}; "
+            f"{_lower_max_lr(max_lr, run_dir)}{retry}")
 
 
 def _lower_max_lr(max_lr: float, run_dir: Path) -> str:

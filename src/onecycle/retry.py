@@ -4,7 +4,8 @@ again, at a lower max_lr; at most :data:`MAX_RETRIES` times (``on_diverge = "ret
 
 :class:`RetryOnDivergence` is a hook of :func:`onecycle.engine.train`: it keeps a copy of everything a checkpoint
 holds (:func:`onecycle.rundir.checkpoint_payload`) every :func:`snapshot_every` steps, the last
-:data:`SNAPSHOTS_KEPT` of them, and when the loop finds a diverged loss (``on_diverged``) it loads the older one
+:data:`SNAPSHOTS_KEPT` of them, in ``state.kept_states`` (which checkpoints hold, so that a resumed run goes back where
+the uninterrupted one would), and when the loop finds a diverged loss (``on_diverged``) it loads the older one
 (:func:`onecycle.rundir.load_checkpoint`, from memory), restarts the scheduler's cycle there
 (:meth:`onecycle.scheduler.PolicyScheduler.retry`) and records the retry in ``state.retries``.
 """
@@ -13,12 +14,12 @@ from __future__ import annotations
 
 import copy
 import logging
-from collections import deque
 from collections.abc import Callable
 from typing import Any
 
 from onecycle import rundir
 from onecycle.engine import TrainState
+from onecycle.schedules import rise_end
 
 log = logging.getLogger("onecycle")
 
@@ -47,22 +48,25 @@ def snapshot_every(total_steps: int) -> int:
     return max(SNAPSHOT_LEAST, round(SNAPSHOT_PCT * total_steps))
 
 
-def retry_plan(number: int) -> tuple[float, float]:
+def retry_plan(number: int, past_peak: bool = False) -> tuple[float, float]:
     """The warm-up stretch and the lr scale (of the peak before it) of retry ``number`` (from 1): a longer warm-up
-    first, then a lower peak as well (:class:`~onecycle.schedules.Restart`)."""
-    return WARMUP_STRETCH, 1.0 if number == 1 else 1 / LR_DIVISOR
+    first, then a lower peak as well (:class:`~onecycle.schedules.Restart`). From a state at or past the peak of
+    the schedule it followed (``past_peak``) the peak is lowered at once: there a longer warm-up would only climb
+    back to the lr that diverged."""
+    return WARMUP_STRETCH, 1.0 if number == 1 and not past_peak else 1 / LR_DIVISOR
 
 
 class RetryOnDivergence:
     """A hook that keeps a state in memory every ``every`` steps (default :func:`snapshot_every` of the scheduler's
-    steps) and, at a diverged loss, puts back the older of the last :data:`SNAPSHOTS_KEPT` and restarts the cycle
-    there (:func:`retry_plan`), up to ``max_retries`` times; then the loop stops as without it, its reason saying
-    how many retries were made. The state it is built with is the first kept (the start of training, or where it
-    resumed). Each retry is appended to ``state.retries`` (:data:`onecycle.rundir.RETRY_KEYS`), logged as a warning
-    and handed to ``on_retry(state, record)``, which a run directory uses to cut its metrics back to the restored
-    step and write a checkpoint. Needs a scheduler with ``retry`` (:class:`~onecycle.scheduler.PolicyScheduler`);
-    states in the middle of an epoch are kept only for data that records its position
-    (:class:`~onecycle.loader.Batches`), else at the ends of epochs."""
+    steps) and, at a diverged loss, puts back the older of the last :data:`SNAPSHOTS_KEPT` and restarts the cycle there
+    (:func:`retry_plan`), up to ``max_retries`` times; then the loop stops as without it, its reason saying how many
+    retries were made. The state it is built with is the first kept (the start of training, or where it resumed from a
+    checkpoint that keeps none); one resumed from a checkpoint that keeps states goes on with them. Each retry is
+    appended to ``state.retries`` (:data:`onecycle.rundir.RETRY_KEYS`), logged as a warning and handed to
+    ``on_retry(state, record)``, which a run directory uses to cut its metrics back to the restored step and write a
+    checkpoint. Needs a scheduler with ``retry`` (:class:`~onecycle.scheduler.PolicyScheduler`); states in the middle of
+    an epoch are kept only for data that records its position (:class:`~onecycle.loader.Batches`), else at the ends of
+    epochs."""
 
     def __init__(self, state: TrainState, every: int | None = None, max_retries: int = MAX_RETRIES,
                  on_retry: Callable[[TrainState, dict[str, Any]], None] | None = None) -> None:
@@ -71,12 +75,20 @@ class RetryOnDivergence:
                             f"{type(state.scheduler).__name__} cannot: use a PolicyScheduler")
         self.every = every if every is not None else snapshot_every(state.scheduler.total_steps)
         self.max_retries, self.on_retry = max_retries, on_retry
-        self.snapshots: deque[dict[str, Any]] = deque(maxlen=SNAPSHOTS_KEPT)
-        self._keep(state)
+        if state.kept_states:  # resumed from a checkpoint that holds them: the uninterrupted run's
+            self.next_at = self._after(state.kept_states[-1]["step"])
+        else:
+            self._keep(state)
+
+    def _after(self, step: int) -> int:
+        """The step at which the state after the one kept at ``step`` is due."""
+        return (step // self.every + 1) * self.every
 
     def _keep(self, state: TrainState) -> None:
-        self.snapshots.append(copy.deepcopy(rundir.checkpoint_payload(state)))
-        self.next_at = (state.step // self.every + 1) * self.every
+        kept = state.kept_states
+        kept.append(copy.deepcopy(rundir.checkpoint_payload(state, kept=False)))
+        del kept[:-SNAPSHOTS_KEPT]
+        self.next_at = self._after(state.step)
 
     def wants_read(self, state: TrainState) -> bool:
         """A read at each step a state is due to be kept."""
@@ -102,9 +114,13 @@ class RetryOnDivergence:
         if number > self.max_retries:
             state.stopped = f"{reason}, after {number - 1} retries (the most on_diverge retry makes)"
             return False
-        older, records, detected = self.snapshots[0], state.retries, state.diverged_step
+        if state.diverged_step == 1:
+            state.stopped = (f"{reason}; no retry: the untrained model's loss is not finite, which no learning rate "
+                             "causes (look at the data and the loss)")
+            return False
+        older, records, detected = state.kept_states[0], state.retries, state.diverged_step
         rundir.load_checkpoint(f"the state kept in memory at step {older['step']}", state, copy.deepcopy(older))
-        stretch, scale = retry_plan(number)
+        stretch, scale = retry_plan(number, state.step >= rise_end(state.scheduler.policies[0]))
         try:
             warmup = state.scheduler.retry(stretch, scale)
         except ValueError as err:
@@ -113,7 +129,7 @@ class RetryOnDivergence:
         record = {"step": detected, "restored_step": state.step, "warmup_steps": warmup, "reason": reason,
                   "max_lr": state.scheduler.policies[0].lr(state.step + warmup)}
         state.retries = [*records, record]
-        self.snapshots.clear()  # the state put back, restarted, is the one to go back to next
+        state.kept_states = []  # the state put back, restarted, is the one to go back to next
         self._keep(state)
         log.warning("warning: %s", retry_text(record, number, self.max_retries))
         if self.on_retry is not None:

@@ -190,8 +190,10 @@ def save_checkpoint(path: Path, state: TrainState) -> None:
     write_checkpoint(path, checkpoint_payload(state))
 
 
-def checkpoint_payload(state: TrainState) -> dict[str, Any]:
-    """What a checkpoint of ``state`` holds: tensors and plain data, the tensors the state's own (not copies)."""
+def checkpoint_payload(state: TrainState, kept: bool = True) -> dict[str, Any]:
+    """What a checkpoint of ``state`` holds: tensors and plain data, the tensors the state's own (not copies);
+    ``kept``: with the states kept for a retry (``state.kept_states``, each a payload without them), so that a
+    resumed run goes back where the uninterrupted one would."""
     return {
         "model": distributed.unwrap(state.model).state_dict(),
         "optimizer": state.optimizer.state_dict(),
@@ -206,6 +208,7 @@ def checkpoint_payload(state: TrainState) -> dict[str, Any]:
         "totals": state.totals.state_dict(),
         "history": state.history,
         "retries": state.retries,
+        "kept_states": state.kept_states if kept else [],
         "rng": rng.get_state(),
     }
 
@@ -227,12 +230,13 @@ def write_checkpoint(path: Path, payload: Any) -> None:
 CHECKPOINT_KEYS = ("model", "optimizer", "scheduler", "data", "scaler", "epoch", "step", "loss_ema", "history",
                    "rng")
 """What every checkpoint holds (those of older versions hold ``smoothed_loss`` for ``loss_ema``); those of this
-version also hold ``best_loss``, ``totals``, ``initial_loss`` and ``retries`` (:func:`save_checkpoint`)."""
+version also hold ``best_loss``, ``totals``, ``initial_loss``, ``retries`` and ``kept_states``
+(:func:`save_checkpoint`)."""
 _CHECKPOINT_TYPES: dict[str, tuple[type, ...]] = {
     "model": (dict,), "optimizer": (dict,), "scheduler": (dict, type(None)), "data": (dict, type(None)),
     "scaler": (dict, type(None)), "epoch": (int,), "step": (int,), "loss_ema": (dict,), "history": (list,),
     "rng": (dict,), "best_loss": (float, type(None)), "totals": (dict, type(None)),
-    "initial_loss": (float, type(None)), "retries": (list,),
+    "initial_loss": (float, type(None)), "retries": (list,), "kept_states": (list,),
 }
 
 
@@ -310,6 +314,7 @@ def _check_checkpoint(path: Path, ckpt: Any) -> None:
     ckpt.setdefault("totals", None)  # older versions checkpointed at the ends of epochs only
     ckpt.setdefault("initial_loss", None)  # older versions: unknown, so not compared with the final losses
     ckpt.setdefault("retries", [])  # older versions never retried
+    ckpt.setdefault("kept_states", [])  # older versions kept none: a retry goes back no further than the resume
     for key, types in _CHECKPOINT_TYPES.items():
         value = ckpt[key]
         if not isinstance(value, types) or isinstance(value, bool):
@@ -331,6 +336,11 @@ def _check_checkpoint(path: Path, ckpt: Any) -> None:
     if isinstance(ckpt["scheduler"], dict) and restarts != [r["restored_step"] for r in ckpt["retries"]]:
         raise ValueError(f"{path} is damaged: its scheduler restarted at steps {restarts} and its retries record "
                          f"restarts at {[r['restored_step'] for r in ckpt['retries']]}")
+    for kept in ckpt["kept_states"]:
+        _check_checkpoint(path, kept)  # its messages name the checkpoint that holds it
+        if kept["kept_states"] or kept["step"] > ckpt["step"]:
+            raise ValueError(f"{path} is damaged: a state it keeps for a retry is at step {kept['step']}, after "
+                             f"its own step {ckpt['step']}, or holds states of its own")
 
 
 def check_position(path: Path, ckpt: dict[str, Any], epochs: int, steps_per_epoch: int | None = None) -> None:
@@ -448,6 +458,7 @@ def load_checkpoint(path: Path | str, state: TrainState, ckpt: dict[str, Any] | 
             state.totals.load_state_dict(ckpt["totals"])
     state.history = list(ckpt["history"])
     state.retries = list(ckpt["retries"])
+    state.kept_states = list(ckpt.get("kept_states", []))
     state.initial_loss = ckpt["initial_loss"]
     with _loading(path, "random number generator states"):
         rng.set_state(ckpt["rng"])

@@ -540,8 +540,9 @@ RESTART_RISE_MAX = 0.75
 class Restart:
     """A restart of a policy's cycle after ``step`` (a state restored after ``step`` updates trains on from there),
     after a diverged loss: from ``step`` on the lr rises again, to ``lr_scale`` x the peak it was rising to (past that
-    peak: x the lr the schedule had at ``step``), over ``warmup_stretch`` x the steps the schedule still had to rise (a longer warm-up), then the
-    phases after the policy's peak follow, scaled alike and compressed into the steps left (:func:`restarted`)."""
+    peak: x the lr the schedule had at ``step``), over ``warmup_stretch`` x the steps the schedule still had to rise
+    (a longer warm-up), then the phases after the policy's peak follow, scaled alike and compressed into the steps
+    left (:func:`restarted`)."""
 
     step: int
     warmup_stretch: float
@@ -554,10 +555,10 @@ class Restart:
         _check_range("lr_scale", self.lr_scale, 0.0, 1.0, True, False)
 
 
-def _rise_end(policy: Policy) -> float:
-    """The step where ``policy`` (built by :func:`policy`) reaches its peak: the end of its warm-up, or 0 for a policy
-    that starts at max_lr (:data:`WARM_STARTS`)."""
-    return policy.phase_ends[0] if policy.name in WARM_STARTS else 0.0
+def rise_end(policy: Policy) -> float:
+    """The step where ``policy`` (built by :func:`policy`, restarted or not: :func:`restarted`) is at its peak: the
+    end of its last warm-up, or 0 for a policy that starts at max_lr."""
+    return max((end for name, end in zip(policy.phases, policy.phase_ends) if name.startswith("warm-up")), default=0.0)
 
 
 def _until(schedule: Join, step: int) -> tuple[list[Anneal | Constant], list[float]]:
@@ -591,7 +592,7 @@ def _restart(base: Policy, current: Policy, peak: tuple[float, float], restart: 
                          "rise and the phases after it")
     wanted = restart.warmup_stretch * max(peak[0] - s, RESTART_RISE_MIN * left)
     rise = float(min(max(1, round(wanted)), max(1, math.floor(RESTART_RISE_MAX * left))))
-    base_peak = _rise_end(base)
+    base_peak = rise_end(base)
     after = [(segment, start, end) for segment, start, end in zip(base.lr.segments, (0.0, *base.lr.boundaries),
                                                                   base.lr.boundaries) if end > base_peak]
     squeeze = (left - rise) / (last - base_peak)
@@ -645,7 +646,7 @@ def restarted(base: Policy, restarts: Sequence[Restart]) -> Policy:
     steps = [r.step for r in restarts]
     if steps != sorted(steps):
         raise ValueError(f"restarts must be in the order of their steps, got steps {steps}")
-    current, peak = base, (_rise_end(base), base.max_lr)
+    current, peak = base, (rise_end(base), base.max_lr)
     for number, restart in enumerate(restarts, 1):
         current, peak = _restart(base, current, peak, restart, number)
     return current
