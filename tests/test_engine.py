@@ -320,8 +320,8 @@ def test_a_diverging_loss_stops_training_before_it_is_non_finite():
     assert expected is not None and expected > DIVERGENCE_WARMUP + 1
     state, _ = _least_squares_run(2.05, 4.0)
     assert state.diverged and state.step == expected - 1 and state.epoch == expected - 1
-    assert re.fullmatch(rf"the smoothed training loss \(\S+\) exceeded 4x its lowest \(\S+\) at step {expected} "
-                        rf"\(epoch {expected}, lr=\S+\): it diverged", state.stopped)
+    assert re.fullmatch(rf"at step {expected} \(epoch {expected}, lr=\S+\) the smoothed training loss \(\S+\) "
+                        rf"exceeded 4x its lowest \(\S+\): it diverged", state.stopped)
     assert all(torch.isfinite(p).all() for p in state.model.parameters())
     # below 2 / L it converges: no stop
     stable, losses = _least_squares_run(1.9, 4.0)

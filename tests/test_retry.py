@@ -123,9 +123,9 @@ def test_stop_at_collapse_stops_at_the_first_smoothed_loss_back_at_the_untrained
                 if i >= 10 and v >= first and min(smoothed[:i]) < COLLAPSE_DROP * first)
     state, seen = _least_squares_rows(True)
     assert state.diverged and state.diverged_step == back + 1 == len(seen) + 1
-    assert state.stopped == (f"the smoothed training loss ({smoothed[back]:.4g}) climbed back to the untrained "
-                             f"model's ({first:.4g}) after falling to {min(smoothed[:back]):.4g} at step {back + 1} "
-                             f"(epoch {back + 1}, lr={rows[back]['lr']:.4g}): it diverged")
+    assert state.stopped == (f"at step {back + 1} (epoch {back + 1}, lr={rows[back]['lr']:.4g}) the smoothed "
+                             f"training loss ({smoothed[back]:.4g}) was back at the untrained model's ({first:.4g}) "
+                             f"after falling to {min(smoothed[:back]):.4g}: it diverged")
 
 
 def test_a_loss_that_collapses_without_exploding_is_retried_and_the_run_learns(tmp_path):

@@ -246,11 +246,11 @@ def _stop_reason(state: TrainState, step: int, value: float, lr: float, divergen
     best, smoothed = state.best_loss, state.loss_ema.update(value)
     state.best_loss = min(best, smoothed)
     if divergence_factor is not None and step > DIVERGENCE_WARMUP and has_diverged(smoothed, best, divergence_factor):
-        return (f"the smoothed training loss ({smoothed:.4g}) exceeded {divergence_factor:g}x its lowest "
-                f"({best:.4g}) {where}: it diverged")
+        return (f"{where} the smoothed training loss ({smoothed:.4g}) exceeded {divergence_factor:g}x its lowest "
+                f"({best:.4g}): it diverged")
     if collapse and step > DIVERGENCE_WARMUP and has_collapsed(smoothed, best, state.initial_loss):
-        return (f"the smoothed training loss ({smoothed:.4g}) climbed back to the untrained model's "
-                f"({state.initial_loss:.4g}) after falling to {best:.4g} {where}: it diverged")
+        return (f"{where} the smoothed training loss ({smoothed:.4g}) was back at the untrained model's "
+                f"({state.initial_loss:.4g}) after falling to {best:.4g}: it diverged")
     return None
 
 
