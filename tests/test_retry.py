@@ -5,6 +5,7 @@ retry resumes exactly; with on_diverge stop (the default) nothing changes."""
 import json
 import logging
 import math
+import re
 
 import pytest
 import torch
@@ -150,10 +151,11 @@ def test_a_loss_that_collapses_without_exploding_is_retried_and_the_run_learns(t
 
 
 class Fault:
-    """A transient fault: the loss of one training step (the ``at``-th computed, counting retried steps too) is NaN."""
+    """A transient fault: the loss of one training step (the ``at``-th computed, counting retried steps too) is NaN;
+    or, given ``to``, a lasting one: that loss and every one after it read ``to`` (their gradients the true ones)."""
 
-    def __init__(self, at):
-        self.at, self.calls = at, 0
+    def __init__(self, at, to=None):
+        self.at, self.to, self.calls = at, to, 0
 
     def install(self, monkeypatch):
         real = experiment.Setup.loss_fn
@@ -165,6 +167,8 @@ class Fault:
                 value = inner(out, y, reduction)
                 if torch.is_grad_enabled():  # training, not the test evaluation
                     self.calls += 1
+                    if self.to is not None and self.calls >= self.at:
+                        return value - value.detach() + self.to
                     return value * float("nan") if self.calls == self.at else value
                 return value
 
@@ -240,6 +244,28 @@ def test_with_on_diverge_retry_the_run_finishes_and_records_its_retry_everywhere
     assert "### Retries after a diverged loss" in report
     assert f"| 1 | 30 | 10 | 21 | 0.1 | {retry['reason']} |" in report
     assert "Retries after a diverged loss" in (run / rundir.REPORT_HTML).read_text()
+
+
+def test_a_run_whose_retries_all_collapse_names_the_last_peak_and_lr_and_does_not_call_its_checkpoint_good(
+        tmp_path, monkeypatch):
+    """From step 30 on every loss reads 100, far above the untrained model's and under the divergence factor given:
+    each try collapses. The hint names the peak the last retry tried and the lr its loss diverged at, not the run's
+    max_lr; the last checkpoint was written before the collapse was found, and is not called good."""
+    Fault(30, to=100.0).install(monkeypatch)
+    run = tmp_path / "run"
+    assert main(["train", "--run-dir", str(run), *RUN, "--on-diverge", "retry", "--divergence-factor", "10000"]) == 2
+    summary = json.loads((run / rundir.SUMMARY_JSON).read_text())
+    stopped, peak = summary["stopped"], summary["retries"][-1]["max_lr"]
+    assert len(summary["retries"]) == MAX_RETRIES and peak < 0.1
+    lr = re.match(r"at step \d+ \(epoch \d+, lr=(\S+)\) the smoothed training loss \(\S+\) was back at the untrained "
+                  r"model's", stopped).group(1)
+    assert (f", after {MAX_RETRIES} retries (the most on_diverge retry makes); the last retry peaked at max_lr "
+            f"{peak:.4g} (the run's was 0.1) and diverged at lr {lr}: train with a --max-lr below {lr}, or run "
+            f"`onecycle find-lr --run-dir {run}` to measure it; the last checkpoint is {run / rundir.CHECKPOINT}, at "
+            ) in stopped
+    assert stopped.endswith(", written before the collapse was found (its loss may already have been climbing "
+                            "back), and resumed with these settings it would diverge the same way")
+    assert "good" not in stopped and "it was 0.1" not in stopped
 
 
 class KillAfterRetry:

@@ -105,6 +105,8 @@ class TrainState:
     stopped: str | None = None  # why training ended early, if it did
     diverged: bool = False  # whether it ended early because the loss diverged (or was not finite)
     diverged_step: int | None = None  # the step (counted from 1) of the loss that diverged, when one did
+    diverged_lr: float | None = None  # the learning rate of that step
+    collapsed: bool = False  # whether that loss had collapsed back to the untrained model's (stop_at_collapse)
     scaler: torch.amp.GradScaler | None = None
     best_loss: float = math.inf  # the lowest smoothed training loss so far
     initial_loss: float | None = None  # the loss of the first step: the untrained model's
@@ -236,8 +238,8 @@ def _stop_reason(state: TrainState, step: int, value: float, lr: float, divergen
     """Why training must stop at step ``step`` (counted from 1), whose loss is ``value``: a non-finite loss, or
     (with ``divergence_factor``, after :data:`DIVERGENCE_WARMUP` steps) a smoothed loss that has diverged
     (:func:`~onecycle.suggestions.has_diverged`), or (with ``collapse``, after as many steps) collapsed
-    (:func:`~onecycle.suggestions.has_collapsed`); ``None`` to go on. Updates the smoothed loss and its best, and
-    at the first step the initial loss."""
+    (:func:`~onecycle.suggestions.has_collapsed`: ``state.collapsed`` is set); ``None`` to go on. Updates the smoothed
+    loss and its best, and at the first step the initial loss."""
     where = f"at step {step} (epoch {state.epoch + 1}, lr={lr:.4g})"
     if not math.isfinite(value):
         return f"non-finite loss ({value}) {where}"
@@ -249,6 +251,7 @@ def _stop_reason(state: TrainState, step: int, value: float, lr: float, divergen
         return (f"{where} the smoothed training loss ({smoothed:.4g}) exceeded {divergence_factor:g}x its lowest "
                 f"({best:.4g}): it diverged")
     if collapse and step > DIVERGENCE_WARMUP and has_collapsed(smoothed, best, state.initial_loss):
+        state.collapsed = True
         return (f"{where} the smoothed training loss ({smoothed:.4g}) was back at the untrained model's "
                 f"({state.initial_loss:.4g}) after falling to {best:.4g}: it diverged")
     return None
@@ -258,12 +261,13 @@ def _read(state: TrainState, log: StepLog, divergence_factor: float | None,
           collapse: bool = False) -> list[dict[str, Any]]:
     """Read the steps of ``log`` and process them in order, each as the loop once did after its loss
     (:func:`_stop_reason`, the epoch's totals); returns their metrics rows. At a loss that stops training,
-    ``state.stopped`` and ``state.diverged`` are set and the steps from it on are dropped."""
+    ``state.stopped``, ``state.diverged`` (and the step and lr of that loss) are set and the steps from it on are
+    dropped."""
     rows = []
     for v in log.read(across_ranks=True):
         state.stopped = _stop_reason(state, v.step, v.loss, v.lr, divergence_factor, collapse)
         if state.stopped is not None:
-            state.diverged, state.diverged_step = True, v.step
+            state.diverged, state.diverged_step, state.diverged_lr = True, v.step, v.lr
             break
         state.totals.add(v.loss, v.images, v.correct)
         state.totals.steps += 1
@@ -292,7 +296,8 @@ def _recovered(state: TrainState, hooks: Sequence[Any]) -> bool:
     restored = any(hook.on_diverged(state) for hook in hooks if hasattr(hook, "on_diverged"))
     if not distributed.rank0_decides(restored):
         return False
-    state.stopped, state.diverged, state.diverged_step = None, False, None
+    state.stopped, state.diverged, state.diverged_step, state.diverged_lr = None, False, None, None
+    state.collapsed = False
     return True
 
 
@@ -321,12 +326,14 @@ def train(
     loss that is not finite, or (given ``divergence_factor``) a smoothed loss above ``divergence_factor`` x its lowest,
     or (given ``stop_at_collapse``) one back at the loss of the first step after it had learned
     (:func:`~onecycle.suggestions.has_collapsed`), stops training at the read that finds it: ``state.stopped`` names the
-    step of that loss and its learning rate, and ``state.diverged`` is set (and ``state.diverged_step``), unless a
+    step of that loss and its learning rate, and ``state.diverged`` is set (and ``state.diverged_step``,
+    ``state.diverged_lr``, ``state.collapsed``), unless a
     hook's ``on_diverged`` puts back an earlier state to go on from. At ``log_every`` 1 that step's update is never
     taken; at ``log_every`` N the updates of the steps after it up to the read are (N - 1 at worst, for a loss at the
     step after a read), and the weights may no longer be finite; checkpoints are written at reads only, after their
-    check passed, so the last one is good. ``compile``: the forward passes go through ``torch.compile(state.model)``
-    (the model itself, and so its checkpoints, keep their parameter names).
+    check passed, so the last one is good after a non-finite or diverged loss (a collapse climbs back over many steps
+    before it is found: the last checkpoint may hold a model already on its way up). ``compile``: the forward passes
+    go through ``torch.compile(state.model)`` (the model itself, and so its checkpoints, keep their parameter names).
     """
     from tqdm.auto import tqdm
 

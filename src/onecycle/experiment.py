@@ -945,22 +945,41 @@ def collapse_warning(initial_loss: float | None, history: Sequence[dict[str, Any
             f"{_lower_max_lr(max_lr, run_dir)}{retry}")
 
 
+def _find_lr(run_dir: Path) -> str:
+    """The advice to measure max_lr for the run in ``run_dir``."""
+    return (f"run `{distributed.launched_as(f'onecycle find-lr --run-dir {shlex.quote(str(run_dir))}')}` "
+            "to measure it")
+
+
 def _lower_max_lr(max_lr: float, run_dir: Path) -> str:
     """What to do after a run at ``max_lr`` in ``run_dir`` diverged or failed."""
-    return (f"lower --max-lr (it was {max_lr:.4g}), or run "
-            f"`{distributed.launched_as(f'onecycle find-lr --run-dir {shlex.quote(str(run_dir))}')}` "
-            "to measure it")
+    return f"lower --max-lr (it was {max_lr:.4g}), or {_find_lr(run_dir)}"
+
+
+def _below_last_retry(state: TrainState, max_lr: float, run_dir: Path) -> str:
+    """What to do after the retries of a run at ``max_lr`` (``state.retries``) diverged too: the peak the last one
+    tried and the lr its loss diverged at (``state.diverged_lr``), the max_lr to stay below."""
+    peak = state.retries[-1]["max_lr"]
+    first = f" (the run's was {max_lr:.4g})" if f"{peak:.4g}" != f"{max_lr:.4g}" else ""
+    return (f"the last retry peaked at max_lr {peak:.4g}{first} and diverged at lr {state.diverged_lr:.4g}: train "
+            f"with a --max-lr below {state.diverged_lr:.4g}, or {_find_lr(run_dir)}")
 
 
 def _stopped_text(state: TrainState, run_dir: Path, max_lr: float, written: str | None, stop: StopRequest,
                   resume_command: str | None = None) -> str:
     """Why training stopped early, which checkpoint holds the run (``written``: where the last one this run
-    wrote or resumed from is, if any) and what to do (``resume_command`` continues a run stopped by a signal)."""
+    wrote or resumed from is, if any) and what to do (``resume_command`` continues a run stopped by a signal).
+    After a non-finite or diverged loss the last checkpoint is good (written at a read whose check passed); after a
+    collapse, which climbs back over many steps before it is found, it may hold a model already on its way up."""
     where = f"{run_dir / rundir.CHECKPOINT}, at {written}" if written else None
     if state.diverged:
-        hint = _lower_max_lr(max_lr, run_dir)
+        hint = _below_last_retry(state, max_lr, run_dir) if state.retries else _lower_max_lr(max_lr, run_dir)
         if where is None:
             return f"{state.stopped}; {hint}; no checkpoint was written before it"
+        if state.collapsed:
+            return (f"{state.stopped}; {hint}; the last checkpoint is {where}, written before the collapse was found "
+                    "(its loss may already have been climbing back), and resumed with these settings it would "
+                    "diverge the same way")
         return (f"{state.stopped}; {hint}; the last good checkpoint is {where}, but resumed with these settings it "
                 "would diverge the same way")
     if stop.signal is not None and where is not None:
