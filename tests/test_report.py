@@ -264,6 +264,20 @@ def test_a_hand_edited_config_json_is_one_error_naming_the_key_and_value(tmp_pat
     assert not (tmp_path / "out" / "report.md").exists()
 
 
+@pytest.mark.parametrize("peaks, shown", [([], "0.1"), ([0.1], "0.1 (1 retry)"),
+                                           ([0.1, 0.06667, 0.04444], "0.1 → 0.04444 (3 retries)")])
+def test_the_max_lr_shown_is_the_last_peak_retries_lowered_it_to(tmp_path, peaks, shown):
+    run = _run_dir(tmp_path / "run")  # trained at max_lr 0.1
+    retries = [{"kind": "retry", "step": 5 + i, "restored_step": i, "warmup_steps": 4, "max_lr": peak,
+                "reason": "non-finite loss (nan) at step 5"} for i, peak in enumerate(peaks)]
+    with open(run / "metrics.jsonl", "a") as f:
+        f.write("".join(json.dumps(r) + "\n" for r in retries))
+    header, rows = results_table([read_run(run)])
+    assert rows[0][header.index("max_lr")] == shown
+    write_report([run], tmp_path / "out")
+    assert f"| {shown} |" in (tmp_path / "out" / "report.md").read_text()
+
+
 def test_config_json_is_shown_as_checked_and_its_device_need_not_be_this_machines(tmp_path):
     run = _run_dir(tmp_path / "run")
     config = json.loads((run / "config.json").read_text())

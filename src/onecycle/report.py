@@ -224,12 +224,22 @@ def results_table(runs: list[RunSummary]) -> tuple[list[str], list[list[str]]]:
         rows.append([
             run.name, _fmt(measured_on(run, "dataset")), _fmt(measured_on(run, "model")), schedule_text(run.config),
             f"{len(run.history)}/{run.config.get('epochs', '-')}",
-            _fmt(resolved.get("max_lr", rec.get("max_lr"))), _fmt(resolved.get("weight_decay")),
+            max_lr_text(run, resolved.get("max_lr", rec.get("max_lr"))), _fmt(resolved.get("weight_decay")),
             _fmt(last.get("train_loss")), _fmt(last.get("train_accuracy") and 100 * last["train_accuracy"], ".2f"),
             _fmt(last.get("val_loss")), _fmt(acc and 100 * acc, ".2f"),
             train_time_text(run.history) if run.history else "-",
         ])
     return header, rows
+
+
+def max_lr_text(run: RunSummary, max_lr: Any) -> str:
+    """The run's ``max_lr`` as the results table shows it: with the peak its last retry after a diverged loss
+    tried, when retries lowered it, and how many it made (``"1 → 0.444 (3 retries)"``, ``"0.1 (1 retry)"``)."""
+    if not run.retries:
+        return _fmt(max_lr)
+    last, count = _fmt(run.retries[-1].get("max_lr")), len(run.retries)
+    lowered = f" → {last}" if last != _fmt(max_lr) else ""
+    return f"{_fmt(max_lr)}{lowered} ({count} {'retry' if count == 1 else 'retries'})"
 
 
 def range_test_of(run: RunSummary) -> RangeTestResult:
