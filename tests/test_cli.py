@@ -459,7 +459,9 @@ def test_a_diverging_run_names_the_step_the_lr_a_hint_and_its_last_good_checkpoi
     assert (f"the last good checkpoint is {later / 'checkpoint.pt'}, at step 8, in epoch 1, but resumed with these "
             "settings it would diverge the same way") in err
     assert main(["train", "--resume", "--run-dir", str(later), "--quiet"]) == 2
-    assert "at step 11 (epoch 1, lr=" in capsys.readouterr().err
+    out, err = capsys.readouterr()
+    assert "at step 11 (epoch 1, lr=" in err
+    assert out.startswith("resuming at step 8, after epoch 0/2: max_lr 8, weight decay 0.0005\n")  # no retries told
 
 
 def test_a_run_killed_after_its_last_checkpoint_is_completed_on_resume(tmp_path, monkeypatch, capsys):

@@ -275,7 +275,7 @@ class KillAfterRetry:
         return bool(state.retries)
 
 
-def test_a_run_killed_after_its_retry_resumes_exactly(runs, tmp_path, monkeypatch):
+def test_a_run_killed_after_its_retry_resumes_exactly(runs, tmp_path, monkeypatch, capsys):
     root, _, _ = runs
     Fault(30).install(monkeypatch)
     cfg = from_dict(dict(SETTINGS, on_diverge="retry"))
@@ -283,7 +283,10 @@ def test_a_run_killed_after_its_retry_resumes_exactly(runs, tmp_path, monkeypatc
                                  extra_hooks=[KillAfterRetry()])
     assert state.stopped and len(state.retries) == 1
     assert rundir.read_checkpoint(tmp_path / rundir.CHECKPOINT)["step"] == 10
+    capsys.readouterr()
     assert main(["train", "--resume", "--run-dir", str(tmp_path), "--quiet"]) == 0
+    assert capsys.readouterr().out.startswith("resuming at step 10, after epoch 0/4: max_lr 0.1, weight decay 0.0005; "
+                                              f"1 retry so far, {MAX_RETRIES - 1} left\n")
     ours, theirs = (rundir.read_checkpoint(d / rundir.CHECKPOINT) for d in (tmp_path, root / "retry"))
     assert all(torch.equal(ours["model"][k], theirs["model"][k]) for k in theirs["model"])
     assert ours["retries"] == theirs["retries"]

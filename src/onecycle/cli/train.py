@@ -19,6 +19,7 @@ from onecycle.cli.common import (
 from onecycle.experiment import (
     FRESH_TRAINING,
     RESUME_MAY_CHANGE,
+    Resume,
     complete_run,
     prepare,
     resolve,
@@ -28,6 +29,7 @@ from onecycle.experiment import (
 from onecycle.guard import check_fresh, locked
 from onecycle.interrupt import StopRequest
 from onecycle.report import train_time_text
+from onecycle.retry import MAX_RETRIES
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -49,6 +51,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run, data_parallel=True)
 
 
+def _retries_left(saved: Resume) -> str:
+    """The retries after a diverged loss a run of on_diverge retry made before its checkpoint and those it has
+    left (``"; 1 retry so far, 2 left"``); nothing for a run of on_diverge stop."""
+    if saved.cfg.on_diverge != "retry":
+        return ""
+    made = len(saved.checkpoint["retries"])
+    return f"; {made} {'retry' if made == 1 else 'retries'} so far, {MAX_RETRIES - made} left"
+
+
 def run(args: argparse.Namespace) -> int:
     cfg = config_from_args(args)
     run_dir = args.run_dir
@@ -60,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
                 print(f"the run in {run_dir} is finished ({saved.epoch}/{saved.cfg.epochs} epochs); nothing to do")
                 return 0
             print(f"resuming at step {saved.step}, after epoch {saved.epoch}/{saved.cfg.epochs}: max_lr "
-                  f"{saved.max_lr:.4g}, weight decay {saved.weight_decay:g}")
+                  f"{saved.max_lr:.4g}, weight decay {saved.weight_decay:g}{_retries_left(saved)}")
             cfg, max_lr, wd = saved.cfg, saved.max_lr, saved.weight_decay
             setup = prepare(cfg)
         else:
