@@ -17,6 +17,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+from benchmarks.common import runner
 from benchmarks.common.cli import SMOKE_WARNING, BenchmarkError
 from benchmarks.common.run_cache import RunCache
 from benchmarks.common.section import Section
@@ -57,9 +58,7 @@ def _nothing_is_measured(monkeypatch):
         raise AssertionError("a measurement started")
 
     monkeypatch.setattr(recommendation, "run_cases", refuse)
-    monkeypatch.setattr(experiments, "measure_planned", refuse)
-    monkeypatch.setattr(time_to_accuracy, "measure_planned", refuse)
-    monkeypatch.setattr(sharpness, "measure_planned", refuse)
+    monkeypatch.setattr(runner, "measure_planned", refuse)  # experiments', time_to_accuracy's and sharpness's
 
 
 def _one_error_line(capsys, prog: str) -> str:
@@ -356,7 +355,10 @@ def test_a_run_holds_the_lock_while_it_measures_and_releases_it_at_the_end_and_a
         if len(held) == 2:
             raise RuntimeError("stopped")
 
-    monkeypatch.setattr(BENCHMARKS[name], "run_cases" if name == "recommendation" else "measure_planned", measure)
+    if name == "recommendation":
+        monkeypatch.setattr(BENCHMARKS[name], "run_cases", measure)
+    else:
+        monkeypatch.setattr(runner, "measure_planned", measure)
     assert BENCHMARKS[name].main(_argv(tmp_path, runs)) == 0  # nothing measured: a report of what is missing
     assert not RunCache.lock_of(runs).exists()
     with pytest.raises(RuntimeError, match="stopped"):
@@ -491,3 +493,12 @@ def test_the_line_before_measuring_says_what_is_to_measure_or_that_everything_is
     assert measurements_to_make(3, 5, "more later") == "3 measurement(s) to make now (more later), 5 cached"
     assert measurements_to_make(0, 28, "more later") == ("nothing to measure: every measurement is cached (28 in the "
                                                          "cache)")
+
+
+@pytest.mark.parametrize("module", [experiments, time_to_accuracy, sharpness])
+def test_the_planned_benchmarks_share_one_command_line_body_and_its_defaults(module):
+    b = module.BENCHMARK
+    assert isinstance(b, runner.Benchmark) and module.run.__code__.co_names.count("run_benchmark") == 1
+    assert (b.report, b.results_file, b.runs_file) == (module.REPORT, module.RESULTS_FILE, module.RUNS_FILE)
+    for path in (b.report, b.results_file, b.runs_file):
+        assert b.default(path, quick=False) == path and b.default(path, quick=True) == module.QUICK_DIR / path.name

@@ -41,6 +41,31 @@ def markdown_path(text: str) -> Path:
     return path
 
 
+def add_quick_jobs(parser: argparse.ArgumentParser, quick: str, quick_dir: str, jobs: str = "") -> None:
+    """``--quick`` (a smoke run of seconds: ``quick`` says on what, into ``quick_dir``) and ``--jobs N`` (``jobs``
+    ends its help)."""
+    from onecycle.cli.common import whole
+
+    parser.add_argument("--quick", action="store_true", help=f"a smoke run of seconds: {quick} (into {quick_dir}/)")
+    parser.add_argument("--jobs", type=whole(MAX_JOBS), default=1, metavar="N",
+                        help=f"runs side by side in worker processes, 1 to {MAX_JOBS} (default 1){jobs}")
+
+
+def add_report_arguments(parser: argparse.ArgumentParser, section: str, report: str, figures: bool = False) -> None:
+    """``--out`` (the Markdown file whose ``section`` is written, ``docs/REPORT`` by default, and the ``figures``
+    beside it, if any), ``--results``, ``--runs`` and ``--render``."""
+    images = "; figures go to images/ beside it" if figures else ""
+    parser.add_argument("--out", type=markdown_path,
+                        help=f"Markdown file (.md) whose {section} section (between two marker lines) is written "
+                             f"(default docs/{report}; quick: {report} in the quick dir); any other existing file "
+                             f"must hold the marker lines, the rest of it is left as it is{images}")
+    parser.add_argument("--results", type=Path, help="raw JSON results (default under benchmarks/results/)")
+    parser.add_argument("--runs", type=Path, help="cache of finished runs, reused by later invocations (default "
+                                                  "under benchmarks/results/)")
+    parser.add_argument("--render", action="store_true",
+                        help=f"only rewrite the report{' and figures' if figures else ''} from the results")
+
+
 def read_json(path: Path, what: str, keys: Iterable[str] = (), remedy: str = "") -> Any:
     """The JSON object in ``path``, ``what`` the file is (for the message): a missing, unreadable, truncated or
     corrupt file, or one without ``keys`` at its top, is a :class:`BenchmarkError` naming it; ``remedy`` ends the

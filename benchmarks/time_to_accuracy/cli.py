@@ -4,28 +4,21 @@ possible, budget by budget), then write the results and the report."""
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import datetime
-import os
-import sys
-import time
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from benchmarks import time_to_accuracy
-from benchmarks.common.cli import MAX_JOBS, markdown_path, reading, run_main
-from benchmarks.common.paths import RESULTS_DIR, ROOT
-from benchmarks.common.runner import measure_planned
+from benchmarks.common.cli import add_quick_jobs, add_report_arguments, run_main
+from benchmarks.common.paths import RESULTS_DIR, ROOT, shown
+from benchmarks.common.runner import Benchmark, run_benchmark
 from benchmarks.time_to_accuracy.analysis import analyze
 from benchmarks.time_to_accuracy.plan import plan
 from benchmarks.time_to_accuracy.report import COMMAND, SECTION, render
 from benchmarks.time_to_accuracy.results import read_results
 from benchmarks.time_to_accuracy.run_cache import RunCache
 from benchmarks.time_to_accuracy.runs import Task, key, label, measure
-from benchmarks.time_to_accuracy.settings import FULL, QUICK, Settings
-from benchmarks.time_to_accuracy.usage import machine
-from onecycle.cli.common import whole
+from benchmarks.time_to_accuracy.settings import FULL, QUICK
+from benchmarks.time_to_accuracy.usage import machine_meta
 
 RESULTS_FILE = RESULTS_DIR / "time-to-accuracy.json"
 RUNS_FILE = RESULTS_DIR / "time-to-accuracy-runs.json"
@@ -35,91 +28,34 @@ REPORT = ROOT / "docs" / "BENCHMARKS.md"
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=COMMAND, description=time_to_accuracy.__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true",
-                        help=f"a smoke run of seconds: tiny digits subsets, one seed (into {shown(QUICK_DIR)}/)")
-    parser.add_argument("--jobs", type=whole(MAX_JOBS), default=1, metavar="N",
-                        help=f"runs side by side in worker processes, 1 to {MAX_JOBS} (default 1); with the recipe's "
-                             "one thread a run, 2 keep both cores of a two-core machine busy")
-    parser.add_argument("--out", type=markdown_path,
-                        help="Markdown file (.md) whose time-to-accuracy section (between two marker lines) is "
-                             "written (default docs/BENCHMARKS.md; quick: BENCHMARKS.md in the quick dir); any other "
-                             "existing file must hold the marker lines, the rest of it is left as it is")
-    parser.add_argument("--results", type=Path, help="raw JSON results (default under benchmarks/results/)")
-    parser.add_argument("--runs", type=Path, help="cache of finished runs, reused by later invocations (default "
-                                                  "under benchmarks/results/)")
-    parser.add_argument("--render", action="store_true", help="only rewrite the report from the results")
+    add_quick_jobs(parser, "tiny digits subsets, one seed", shown(QUICK_DIR),
+                   "; with the recipe's one thread a run, 2 keep both cores of a two-core machine busy")
+    add_report_arguments(parser, "time-to-accuracy", REPORT.name)
     parser.add_argument("--no-new", action="store_true",
                         help="train nothing: write the results and the report from the runs cached so far (those "
                              "still to measure are listed; the same command without --no-new measures them)")
     return parser
 
 
-def shown(path: Path) -> str:
-    """``path`` relative to the repository root where it lies inside it."""
-    try:
-        return str(path.resolve().relative_to(ROOT))
-    except ValueError:
-        return str(path)
+def done(task: Task, value: dict[str, Any]) -> str:
+    """The line printed as a measurement finishes."""
+    what = (f"{100 * value['accuracy']:.2f}% in {value['train_time_s']:.0f} s of training"
+            if task.job == "train" else f"max_lr {value['recommendation'].get('max_lr')}")
+    return f"{label(task)}: {what} ({value['seconds']:.0f} s)"
+
+
+BENCHMARK = Benchmark(command=COMMAND, section=SECTION, report=REPORT, results_file=RESULTS_FILE, runs_file=RUNS_FILE,
+                      quick_dir=QUICK_DIR, cache=RunCache, plan=plan, key=key, label=label, analyze=analyze,
+                      read_results=read_results, done=done, later="more as the budgets are searched",
+                      meta=machine_meta, render=render)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Measure what the benchmark still misses, then write the results and the report."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
     return run_main(COMMAND, lambda: run(args))
 
 
 def run(args: argparse.Namespace) -> int:
     """:func:`main` once its arguments are checked."""
-    settings: Settings = QUICK if args.quick else FULL
-    default_out = QUICK_DIR / "BENCHMARKS.md" if args.quick else REPORT
-    out = args.out or default_out
-    default = out.resolve() == default_out.resolve()
-    SECTION.check(out, default)  # a file of the user's without the section: refused before anything is measured
-    results_file = args.results or (QUICK_DIR / RESULTS_FILE.name if args.quick else RESULTS_FILE)
-    runs_file = args.runs or (QUICK_DIR / RUNS_FILE.name if args.quick else RUNS_FILE)
-
-    from onecycle.rundir import write_json
-
-    if args.render:
-        data = read_results(results_file)
-        reading(results_file, "a results file", lambda: SECTION.write(out, render(data), default))
-        print(f"wrote {out}", file=sys.stderr)
-        return 0
-
-    import torch
-
-    start = time.perf_counter()
-    with RunCache.locked(runs_file, COMMAND):  # until the results are written: one run at a time
-        cache = RunCache.load(runs_file)
-
-        def lookup(task: Task) -> Any:
-            return cache.get(key(task))
-
-        def done(task: Task, value: dict[str, Any]) -> str:
-            what = (f"{100 * value['accuracy']:.2f}% in {value['train_time_s']:.0f} s of training"
-                    if task.job == "train" else f"max_lr {value['recommendation'].get('max_lr')}")
-            return f"{label(task)}: {what} ({value['seconds']:.0f} s)"
-
-        if not args.no_new:
-            measure_planned(cache, lambda: plan(settings, lookup), key, measure, args.jobs, done,
-                            "more as the budgets are searched")
-        cache.save(runs_file, final=True)
-
-        tasks = plan(settings, lookup)
-        missing = [label(t) for t in tasks if key(t) not in cache]
-        data = {"settings": dataclasses.asdict(settings),
-                "meta": {"command": f"{COMMAND}{' --quick' if args.quick else ''} --jobs {args.jobs}",
-                         "machine": machine(), "cpus": os.cpu_count() or 1, "torch": torch.__version__,
-                         "jobs": args.jobs, "date": datetime.date.today().isoformat(),
-                         "wall_time_s": time.perf_counter() - start,
-                         "new_runs": len(cache.new), "runs": len(tasks),
-                         "run_time_s": sum(cache.get(key(t))["seconds"] for t in tasks if key(t) in cache),
-                         "results_file": shown(results_file), "runs_file": shown(runs_file),
-                         "missing": ", ".join(missing), "quick": args.quick},
-                "results": analyze(settings, lookup)}
-        write_json(results_file, data)
-        SECTION.write(out, render(data), default)
-        print(f"wrote {out} and {results_file} ({len(cache.new)} new measurement(s), "
-              f"{time.perf_counter() - start:.0f} s)", file=sys.stderr)
-        return 0
+    return run_benchmark(BENCHMARK, args, QUICK if args.quick else FULL, measure, new=not args.no_new)

@@ -94,3 +94,14 @@ def machine() -> str:
     if found:
         name = found.group(1).strip()
     return f"{name}, {os.cpu_count()} logical CPU(s), {platform.system()} {platform.machine()}"
+
+
+def machine_meta(*_: Any) -> dict[str, Any]:
+    """What a results file records of where it was measured: the :func:`machine`, its logical CPUs, the torch version
+    and the date (the arguments, a benchmark's tasks and lookup, are not needed)."""
+    import datetime
+
+    import torch
+
+    return {"machine": machine(), "cpus": os.cpu_count() or 1, "torch": torch.__version__,
+            "date": datetime.date.today().isoformat()}
