@@ -7,7 +7,7 @@ import shutil
 import pytest
 import torch
 
-from onecycle import experiment, run_sharpness, rundir
+from onecycle import experiment, run_sharpness, rundir, sharpness
 from onecycle.augment import normalize
 from onecycle.cli import main
 from onecycle.config import from_dict
@@ -69,7 +69,7 @@ def test_measures_the_checkpoint_weights_on_seeded_training_images_normalised_as
         measured, reused = measure_run(directory, settings, say=lambda line: None)
         assert not reused and len(measured.result.eigenvalues) == 2 and measured.result.samples == 40
     (model, batches, kwargs), (_, other_batches, _) = spy.calls
-    assert kwargs == {"k": 2, "tol": 1e-3, "max_iter": 2, "seed": 3, "progress": False}
+    assert kwargs == {"k": 2, "tol": 1e-3, "max_iter": 2, "seed": 3, "progress": False, "origins": None}
     assert [len(x) for x, _ in batches] == [16, 16, 8]
     weights = rundir.read_checkpoint(run / rundir.CHECKPOINT)["model"]
     assert all(torch.equal(v, weights[k]) for k, v in model.state_dict().items())
@@ -111,7 +111,7 @@ def test_the_command_prints_writes_and_reuses_sharpness_json(run, capsys, monkey
     # settings that cannot be measured are refused before any "measuring again"
     assert main(["sharpness", str(run), *FAST, "--k", "1", "--seed", "2", "--images", "5000"]) == 2
     captured = capsys.readouterr()
-    assert "measuring again" not in captured.out and "images 5000 is more than" in captured.err
+    assert "measuring again" not in captured.out and "images 5000 (from --images) is more than" in captured.err
 
 
 def test_another_checkpoint_is_measured_again(run, capsys):
@@ -152,8 +152,11 @@ def test_a_report_of_the_run_is_undisturbed_and_a_fresh_run_removes_it(run, caps
     (["--k", "0"], "argument --k: expected a whole number from 1 to"),
     (["--images", "many"], "argument --images: expected a whole number"),
     (["--seed", "2147483648"], "argument --seed: expected a whole number from -2147483647 to 2147483647"),
-    (["--k", "5", "--max-iter", "3"], "max_iter must be at least k (5)"),
-    (["--images", "5000"], "images 5000 is more than the 1437 training images of the run in"),
+    (["--k", "5", "--max-iter", "3"], "max_iter 3 (from --max-iter) must be at least k 5 (from --k): each Lanczos"),
+    (["--k", "150"], "max_iter 25 (from --max-iter) must be at least k 150 (from --k)"),
+    (["--images", "5000"], "images 5000 (from --images) is more than the 1437 training images of the run in"),
+    (["--k", "2000000", "--max-iter", "2000000"],
+     "k 2000000 (from --k) must be at most the number of trainable parameters"),
 ])
 def test_bad_flags_are_one_line(run, capsys, argv, message):
     try:
@@ -163,6 +166,27 @@ def test_bad_flags_are_one_line(run, capsys, argv, message):
     err = capsys.readouterr().err
     assert status == 2 and len(err.strip().splitlines()) == 1 and message in err, err
     assert not (run / rundir.SHARPNESS_JSON).exists()
+
+
+def test_a_flag_left_out_is_named_as_its_default(run, capsys):
+    assert main(["sharpness", str(run), "--images", "24", "--quiet", "--k", "150"]) == 2
+    err = capsys.readouterr().err
+    assert "max_iter 100 (default) must be at least k 150 (from --k)" in err and len(err.splitlines()) == 1
+
+
+def test_lanczos_vectors_that_cannot_be_allocated_name_the_flag(run, capsys, monkeypatch):
+    zeros = torch.zeros
+
+    def refuse(*size, **kwargs):  # the Lanczos vectors: a matrix of max_iter + 1 rows
+        if len(size) == 2 and size[0] == 26:
+            raise RuntimeError("DefaultCPUAllocator: can't allocate memory")
+        return zeros(*size, **kwargs)
+
+    monkeypatch.setattr(sharpness.torch, "zeros", refuse)
+    assert main(["sharpness", str(run), *FAST]) == 2
+    err = capsys.readouterr().err
+    assert "max_iter 25 (from --max-iter) needs 0.0" in err and "GiB for its Lanczos vectors (26 vectors of" in err
+    assert len(err.splitlines()) == 1 and not (run / rundir.SHARPNESS_JSON).exists()
 
 
 def test_a_directory_without_a_run_or_with_damaged_files_is_one_error_each(run, tmp_path, capsys):

@@ -10,12 +10,13 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import enum
+import functools
 import math
 import re
 import sys
 import types
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from onecycle.engine import DIVERGENCE_WARMUP
 from onecycle.models import MODELS
 from onecycle.probe import BUDGET_FRACTION, CANDIDATES, MIN_STEPS, STEP_DOWN
 from onecycle.range_test import RANGE_TEST, SMALLEST_LR, SMALLEST_LR_TEXT
+from onecycle.records import Origins, naming
 from onecycle.records import shown as _shown
 from onecycle.retry import LR_DIVISOR, MAX_RETRIES, ON_DIVERGE, WARMUP_STRETCH
 from onecycle.schedules import (
@@ -373,24 +375,10 @@ def _check_value(key: str, v: Any) -> None:
         check_device(v)
 
 
-Origins = Mapping[str, str]
-"""Where each setting's value came from, as a phrase: ``"from run.toml"``, ``"from --epochs"``; a setting left
-out took its default."""
-
-
-def _said(cfg: RunConfig, origins: Origins | None) -> Callable[[str], str]:
-    """How the combination checks name a setting: ``said("epochs")`` is ``"epochs 4 (from --epochs)"`` (without
-    the parenthesis when where the values came from is not known)."""
-    def said(key: str) -> str:
-        where = "" if origins is None else f" ({origins.get(key, 'default')})"
-        return f"{key} {_shown(getattr(cfg, key))}{where}"
-    return said
-
-
 def _check_combinations(cfg: RunConfig, origins: Origins | None = None) -> None:
     """The checks of settings against each other, first problem first, each naming the values (and, given
     ``origins``, where each came from)."""
-    said = _said(cfg, origins)
+    said = naming(functools.partial(getattr, cfg), origins)
     if cfg.start_lr >= cfg.end_lr:
         raise ValueError(f"{said('start_lr')} must be below {said('end_lr')}")
     if cfg.nesterov and cfg.optimizer != "sgd":

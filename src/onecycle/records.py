@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 import numbers
 import reprlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 _SHOWN = reprlib.Repr()
@@ -18,6 +18,20 @@ _SHOWN.maxstring = _SHOWN.maxother = _SHOWN.maxlong = 60
 def shown(value: Any) -> str:
     """``repr(value)`` cut short: a value from a file may be a megabyte long or nested a thousand deep."""
     return _SHOWN.repr(value)
+
+
+Origins = Mapping[str, str]
+"""Where each setting's value came from, as a phrase: ``"from run.toml"``, ``"from --epochs"``; a setting left
+out took its default."""
+
+
+def naming(value_of: Callable[[str], Any], origins: Origins | None) -> Callable[[str], str]:
+    """How a check of settings against each other names one: ``said("epochs")`` is ``"epochs 4 (from --epochs)"``,
+    its value ``value_of("epochs")`` (without the parenthesis when where the values came from is not known)."""
+    def said(key: str) -> str:
+        where = "" if origins is None else f" ({origins.get(key, 'default')})"
+        return f"{key} {shown(value_of(key))}{where}"
+    return said
 
 
 def _bad(where: str, expected: str, value: Any) -> ValueError:

@@ -4,9 +4,10 @@ with the settings it was measured under and the checkpoint it read."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,13 @@ class SharpnessSettings:
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be an integer >= 1, got {records.shown(value)}")
         check_lanczos(self.k, self.tol, self.max_iter, self.seed)
+
+    @classmethod
+    def given(cls, values: Mapping[str, Any], origins: records.Origins) -> SharpnessSettings:
+        """The settings of ``values`` (each field's), a ``ValueError`` naming the first that is not one and where
+        its value came from (``origins``: ``from --k``; a setting not in it took its default)."""
+        check_lanczos(values["k"], values["tol"], values["max_iter"], values["seed"], origins)
+        return cls(**values)
 
     @classmethod
     def from_dict(cls, data: Any, where: str) -> SharpnessSettings:
@@ -86,7 +94,7 @@ class Measured:
 
 
 def measure_run(run_dir: Path, settings: SharpnessSettings, progress: bool = False,
-                say: Callable[[str], None] = print) -> tuple[Measured, bool]:
+                say: Callable[[str], None] = print, origins: records.Origins | None = None) -> tuple[Measured, bool]:
     """The sharpness of the run in ``run_dir`` under ``settings``, and whether it was reused: the sharpness.json
     there when it was measured under the same settings at the same checkpoint, else measured now and written there
     (``say`` is told which, and where the data was read from).
@@ -99,7 +107,7 @@ def measure_run(run_dir: Path, settings: SharpnessSettings, progress: bool = Fal
     weight decay's term, which would add the weight decay to every eigenvalue; the model is in eval mode
     (BatchNorm's running statistics). A run directory without a config.json or checkpoint.pt is a
     ``FileNotFoundError``; damaged files and more images than the run trained on are ``ValueError``\\ s naming
-    them."""
+    them (and, given ``origins``, where the settings named came from: ``from --images``)."""
     run_dir = Path(run_dir)
     for name, what in ((rundir.CONFIG, "the settings of a run"), (rundir.CHECKPOINT, "its trained weights")):
         if not (run_dir / name).exists():
@@ -125,8 +133,9 @@ def measure_run(run_dir: Path, settings: SharpnessSettings, progress: bool = Fal
         again = f"sharpness: {path} was measured under other settings ({', '.join(changed)}): measuring again"
     setup = prepare(cfg, say)
     available = len(setup.train_data)
+    said = records.naming(functools.partial(getattr, settings), origins)
     if settings.images > available:
-        raise ValueError(f"images {settings.images} is more than the {available} training images of the run in "
+        raise ValueError(f"{said('images')} is more than the {available} training images of the run in "
                          f"{run_dir}; use at most {available}")
     if again is not None:  # said once the settings are known to be measurable
         say(again)
@@ -142,7 +151,7 @@ def measure_run(run_dir: Path, settings: SharpnessSettings, progress: bool = Fal
         f"{ckpt['step']}) on {settings.images} training images (seed {settings.seed})")
     start = time.perf_counter()
     result = top_eigenvalues(model, setup.loss_fn(), data, k=settings.k, tol=settings.tol,
-                             max_iter=settings.max_iter, seed=settings.seed, progress=progress)
+                             max_iter=settings.max_iter, seed=settings.seed, progress=progress, origins=origins)
     measured = Measured(result, settings, checkpoint, round(time.perf_counter() - start, 2))
     rundir.write_json(path, measured.to_dict())
     return measured, False

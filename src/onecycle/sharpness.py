@@ -95,17 +95,23 @@ def _integer(value: Any, least: int) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= least
 
 
-def check_lanczos(k: Any, tol: Any, max_iter: Any, seed: Any) -> None:
-    """Raise a ``ValueError`` naming the first of :func:`top_eigenvalues`'s Lanczos settings that is not one."""
-    _check("k", _integer(k, 1), "an integer >= 1", k)
-    _check("tol", isinstance(tol, numbers.Real) and not isinstance(tol, bool) and 0 < tol < 1,
-           "a number in (0, 1)", tol)
-    _check("max_iter", _integer(max_iter, 1), "an integer >= 1", max_iter)
-    if max_iter < k:
-        raise ValueError(f"max_iter must be at least k ({k}): each Lanczos iteration adds one eigenvalue estimate, "
-                         f"got {max_iter}")
+def check_lanczos(k: Any, tol: Any, max_iter: Any, seed: Any, origins: records.Origins | None = None) -> None:
+    """Raise a ``ValueError`` naming the first of :func:`top_eigenvalues`'s Lanczos settings that is not one (and,
+    given ``origins``, where its value came from: ``from --k``)."""
+    values = {"k": k, "tol": tol, "max_iter": max_iter, "seed": seed}
     low, high = SEED_RANGE
-    _check("seed", _integer(seed, low) and seed <= high, "an integer from -2**63 to 2**64 - 1", seed)
+    for name, ok, allowed in (
+            ("k", _integer(k, 1), "an integer >= 1"),
+            ("tol", isinstance(tol, numbers.Real) and not isinstance(tol, bool) and 0 < tol < 1, "a number in (0, 1)"),
+            ("max_iter", _integer(max_iter, 1), "an integer >= 1"),
+            ("seed", _integer(seed, low) and seed <= high, "an integer from -2**63 to 2**64 - 1")):
+        if not ok:
+            where = "" if origins is None else f" ({origins.get(name, 'default')})"
+            raise ValueError(f"{name} must be {allowed}, got {records.shown(values[name])}{where}")
+    said = records.naming(values.__getitem__, origins)
+    if max_iter < k:
+        raise ValueError(f"{said('max_iter')} must be at least {said('k')}: each Lanczos iteration adds one "
+                         "eigenvalue estimate")
 
 
 def _batches(batches: Iterable[Any], device: torch.device) -> list[Batch]:
@@ -157,7 +163,8 @@ class _Hessian:
 
 def top_eigenvalues(model: nn.Module, loss_fn: Callable[..., torch.Tensor], batches: Iterable[Any],
                     k: int = LANCZOS.k, tol: float = LANCZOS.tol, max_iter: int = LANCZOS.max_iter,
-                    seed: int = LANCZOS.seed, progress: bool = False) -> SharpnessResult:
+                    seed: int = LANCZOS.seed, progress: bool = False,
+                    origins: records.Origins | None = None) -> SharpnessResult:
     """The ``k`` largest (algebraic) eigenvalues of the Hessian of the mean loss over ``batches`` with respect to
     ``model``'s trainable parameters, at its current weights.
 
@@ -176,11 +183,13 @@ def top_eigenvalues(model: nn.Module, loss_fn: Callable[..., torch.Tensor], batc
     are fewer). Lanczos finds a repeated eigenvalue once.
 
     Afterwards the model's parameters, buffers, ``.grad`` and train/eval modes are what they were; no global random
-    state is used. Bad arguments are a ``ValueError`` naming the argument.
+    state is used. Bad arguments are a ``ValueError`` naming the argument (and, for ``k``, ``tol``, ``max_iter`` and
+    ``seed``, where its value came from, given ``origins``: ``{"k": "from --k"}``, a setting not in it being a
+    default), as is a ``max_iter`` whose Lanczos vectors cannot be allocated.
     """
     _check("model", isinstance(model, nn.Module), "a torch.nn.Module", model)
     _check("loss_fn", callable(loss_fn), "a function (output, target) -> loss", loss_fn)
-    check_lanczos(k, tol, max_iter, seed)
+    check_lanczos(k, tol, max_iter, seed, origins)
     _check("progress", isinstance(progress, bool), "True or False", progress)
     model = unwrap(model)
     params = [p for p in model.parameters() if p.requires_grad]
@@ -190,8 +199,9 @@ def top_eigenvalues(model: nn.Module, loss_fn: Callable[..., torch.Tensor], batc
         raise ValueError("model's trainable parameters must share one dtype and device, got "
                          f"{sorted({f'{p.dtype} on {p.device}' for p in params})}")
     size = sum(p.numel() for p in params)
+    said = records.naming({"k": k, "max_iter": max_iter}.__getitem__, origins)
     if k > size:
-        raise ValueError(f"k must be at most the number of trainable parameters ({size}), got {k}")
+        raise ValueError(f"{said('k')} must be at most the number of trainable parameters ({size})")
     dtype, device = params[0].dtype, params[0].device
     _check("model's parameters", dtype.is_floating_point, "of a floating-point dtype", dtype)
     data = _batches(batches, device)
@@ -199,20 +209,27 @@ def top_eigenvalues(model: nn.Module, loss_fn: Callable[..., torch.Tensor], batc
     model.eval()
     try:
         return _lanczos(_Hessian(model, loss_fn, data, params), size, dtype, device, k, tol, max_iter, seed,
-                        progress)
+                        progress, said)
     finally:
         for module, training in modes.items():
             module.training = training
 
 
 def _lanczos(hessian: _Hessian, size: int, dtype: torch.dtype, device: torch.device, k: int, tol: float,
-             max_iter: int, seed: int, progress: bool) -> SharpnessResult:
-    """The Lanczos iteration of :func:`top_eigenvalues` on ``hessian``, an operator on vectors of ``size``."""
+             max_iter: int, seed: int, progress: bool, said: Callable[[str], str]) -> SharpnessResult:
+    """The Lanczos iteration of :func:`top_eigenvalues` on ``hessian``, an operator on vectors of ``size`` (``said``
+    names ``max_iter`` when its vectors cannot be allocated)."""
     from tqdm.auto import tqdm
 
     generator = torch.Generator().manual_seed(seed)
     steps = min(max_iter, size)
-    basis = torch.zeros(steps + 1, size, dtype=dtype, device=device)  # the Lanczos vectors, one per row
+    try:
+        basis = torch.zeros(steps + 1, size, dtype=dtype, device=device)  # the Lanczos vectors, one per row
+    except (RuntimeError, MemoryError):  # torch's out-of-memory errors are RuntimeErrors
+        need = (steps + 1) * size * dtype.itemsize / 2**30
+        raise ValueError(f"{said('max_iter')} needs {need:.3g} GiB for its Lanczos vectors ({steps + 1} vectors "
+                         f"of {size} numbers, one a trainable parameter), more than can be allocated: use fewer "
+                         "iterations") from None
     alphas: list[float] = []
     betas: list[float] = []  # betas[j] couples vector j to vector j + 1 (0: a fresh start after a breakdown)
 
