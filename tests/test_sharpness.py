@@ -214,6 +214,38 @@ def test_bad_arguments_are_one_clear_error(kwargs, message):
         top_eigenvalues(**arguments)
 
 
+def _no_grad_loss(out, y):
+    with torch.no_grad():
+        return F.cross_entropy(out, y)
+
+
+@pytest.mark.parametrize("loss_fn", [lambda out, y: F.cross_entropy(out, y).detach(), _no_grad_loss,
+                                     lambda out, y: torch.tensor(1.0)], ids=["detached", "no_grad", "constant"])
+def test_a_loss_without_a_gradient_is_one_clear_error(loss_fn):
+    batches = [(torch.randn(3, 5), torch.tensor([0, 1, 2]))]
+    with pytest.raises(ValueError, match=r"^loss_fn returned a loss without a gradient for batches\[0\] \(computed "
+                                         r"under torch.no_grad\(\) or detached\?\)"):
+        top_eigenvalues(nn.Linear(5, 4), loss_fn, batches)
+
+
+def test_inputs_of_another_dtype_than_the_model_are_one_clear_error():
+    batches = [(torch.randn(3, 5), torch.tensor([0, 1, 2])), (torch.randn(3, 5, dtype=torch.float64),
+                                                              torch.tensor([0, 1, 2]))]
+    with pytest.raises(TypeError, match=r"^batches\[1\] holds inputs of dtype torch.float64 and the model's "
+                                        r"parameters are torch.float32: convert one to the other"):
+        top_eigenvalues(nn.Linear(5, 4), F.cross_entropy, batches)
+    lam = torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64)  # a model that does not use its inputs takes any
+    assert top_eigenvalues(Quadratic(with_spectrum(lam)), the_output, ONE_BATCH).eigenvalues[0] == pytest.approx(3.0)
+
+
+def test_called_under_no_grad_it_measures_all_the_same():
+    torch.manual_seed(0)
+    model, batches = nn.Linear(5, 4), [(torch.randn(8, 5), torch.randint(0, 4, (8,)))]
+    expected = top_eigenvalues(model, F.cross_entropy, batches, k=2)
+    with torch.no_grad():
+        assert top_eigenvalues(model, F.cross_entropy, batches, k=2) == expected
+
+
 def test_a_model_without_trainable_parameters_is_refused():
     model = nn.Linear(2, 2).requires_grad_(False)
     with pytest.raises(ValueError, match="model has no trainable parameters"):

@@ -140,15 +140,33 @@ class _Hessian:
         self.model, self.loss_fn, self.batches, self.params = model, loss_fn, batches, params
         self.samples = sum(int(x.shape[0]) for x, _ in batches)
 
+    def _forward(self, i: int, x: torch.Tensor) -> torch.Tensor:
+        """The model's output for the inputs ``x`` of ``batches[i]``; floating-point inputs of another dtype than the
+        parameters' that the model cannot take are a ``TypeError`` saying so."""
+        try:
+            return self.model(x)
+        except RuntimeError:
+            dtype = self.params[0].dtype
+            if x.is_floating_point() and x.dtype != dtype:
+                raise TypeError(f"batches[{i}] holds inputs of dtype {x.dtype} and the model's parameters are "
+                                f"{dtype}: convert one to the other (inputs.to({dtype}) or model.to({x.dtype}))"
+                                ) from None
+            raise
+
+    @torch.enable_grad()  # also when called under torch.no_grad()
     def __call__(self, v: torch.Tensor) -> torch.Tensor:
         out = torch.zeros_like(v)
         pieces = list(torch.split(v, [p.numel() for p in self.params]))
         vectors = [piece.view_as(p) for piece, p in zip(pieces, self.params)]
         for i, (x, y) in enumerate(self.batches):
-            loss = self.loss_fn(self.model(x), y)
+            loss = self.loss_fn(self._forward(i, x), y)
             if not (isinstance(loss, torch.Tensor) and loss.numel() == 1):
                 raise ValueError(f"loss_fn must return the batch's mean loss as one number, got "
                                  f"{records.shown(loss)}")
+            if not loss.requires_grad:
+                raise ValueError(f"loss_fn returned a loss without a gradient for batches[{i}] (computed under "
+                                 "torch.no_grad() or detached?): the Hessian is taken through the graph from the "
+                                 "model's parameters to the loss")
             if not torch.isfinite(loss):
                 raise ValueError(f"the loss of batches[{i}] is {loss.item()}: the Hessian of a loss that is not finite "
                                  "has no eigenvalues")
@@ -168,12 +186,14 @@ def top_eigenvalues(model: nn.Module, loss_fn: Callable[..., torch.Tensor], batc
     """The ``k`` largest (algebraic) eigenvalues of the Hessian of the mean loss over ``batches`` with respect to
     ``model``'s trainable parameters, at its current weights.
 
-    ``loss_fn(model(x), y)`` is a batch's mean loss (as ``F.cross_entropy`` gives it by default); ``batches``, a
-    list of ``(x, y)`` (any iterable: it is read once and held), is a fixed sample, and its batches' Hessians are
-    weighted by their sizes, so the Hessian is that of the mean over all its examples, whatever the batch size. The
-    model is evaluated in eval mode: BatchNorm uses its running statistics (the network as it predicts, not as it
-    trained) and dropout is off. A model wrapped in ``DistributedDataParallel`` (or ``torch.compile``) is unwrapped
-    first (:func:`onecycle.distributed.unwrap`): each process measures its own batches.
+    ``loss_fn(model(x), y)`` is a batch's mean loss (as ``F.cross_entropy`` gives it by default), a tensor of one
+    element through which autograd reaches the parameters (not detached; gradients are enabled here, also under
+    ``torch.no_grad()``); ``batches``, a list of ``(x, y)`` (any iterable: it is read once and held), is a fixed
+    sample, and its batches' Hessians are weighted by their sizes, so the Hessian is that of the mean over all its
+    examples, whatever the batch size. The model is evaluated in eval mode: BatchNorm uses its running statistics
+    (the network as it predicts, not as it trained) and dropout is off. A model wrapped in
+    ``DistributedDataParallel`` (or ``torch.compile``) is unwrapped first (:func:`onecycle.distributed.unwrap`):
+    each process measures its own batches.
 
     The Lanczos method with full reorthogonalisation, from a random start drawn with ``seed``: one Hessian-vector
     product over all the batches per iteration (double backward). It stops when each wanted Ritz value ``θ`` has
@@ -185,7 +205,8 @@ def top_eigenvalues(model: nn.Module, loss_fn: Callable[..., torch.Tensor], batc
     Afterwards the model's parameters, buffers, ``.grad`` and train/eval modes are what they were; no global random
     state is used. Bad arguments are a ``ValueError`` naming the argument (and, for ``k``, ``tol``, ``max_iter`` and
     ``seed``, where its value came from, given ``origins``: ``{"k": "from --k"}``, a setting not in it being a
-    default), as is a ``max_iter`` whose Lanczos vectors cannot be allocated.
+    default), as is a ``max_iter`` whose Lanczos vectors cannot be allocated, and a loss without a gradient;
+    floating-point inputs of another dtype than the parameters' that the model cannot take are a ``TypeError``.
     """
     _check("model", isinstance(model, nn.Module), "a torch.nn.Module", model)
     _check("loss_fn", callable(loss_fn), "a function (output, target) -> loss", loss_fn)
