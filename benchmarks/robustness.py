@@ -344,7 +344,7 @@ CASES: tuple[Case, ...] = (
     Case(CHECKPOINTS, "no model", RESUME, "checkpoint.pt is not a complete onecycle checkpoint: it lacks model",
          _checkpoint(_without("model"))),
     Case(CHECKPOINTS, "no rng", RESUME, "lacks rng", _checkpoint(_without("rng"))),
-    Case(CHECKPOINTS, "another model's weights (size mismatch)", RESUME, "cannot load its model weights",
+    Case(CHECKPOINTS, "another model's weights (size mismatch)", RESUME, "holds the weights of another model than",
          _checkpoint(_other_model)),
     Case(CHECKPOINTS, "epoch a string", RESUME, "its epoch is of type str", _checkpoint(_with(epoch="1"))),
     Case(CHECKPOINTS, "optimizer a string", RESUME, "its optimizer is of type str", _checkpoint(_with(optimizer="x"))),

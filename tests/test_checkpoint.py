@@ -429,3 +429,17 @@ def test_a_compiled_run_checkpoints_the_plain_module_and_resumes_exactly(tmp_pat
     assert _same_weights(resumed.model, full.model)
     assert _without_times(resumed.history) == _without_times(full.history)
     assert full.history[-1]["train_loss"] < full.initial_loss
+
+
+def test_load_weights_names_what_differs_in_another_models_weights(tmp_path):
+    path = tmp_path / "checkpoint.pt"
+    model = torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.Linear(3, 1))
+    other = torch.nn.Sequential(torch.nn.Linear(2, 4), torch.nn.ReLU(), torch.nn.Linear(4, 1)).state_dict()
+    with pytest.raises(ValueError) as err:
+        rundir.load_weights(path, model, other, "this run's model")
+    assert str(err.value) == (f"{path} holds the weights of another model than this run's model: missing 1.weight, "
+                              "1.bias; unexpected 2.weight, 2.bias; of other shapes 0.weight [4, 2] (the model's "
+                              "[3, 2]), 0.bias [4] (the model's [3])")
+    same = torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.Linear(3, 1)).state_dict()
+    rundir.load_weights(path, model, same, "this run's model")
+    assert all(torch.equal(v, same[k]) for k, v in model.state_dict().items())

@@ -218,7 +218,27 @@ def test_a_directory_without_a_run_or_with_damaged_files_is_one_error_each(run, 
     (other / rundir.SHARPNESS_JSON).unlink()
     (other / rundir.CONFIG).write_text(json.dumps({**config, "model": "resnet9"}))
     assert main(["sharpness", str(other), *FAST]) == 2
-    assert "cannot load its model weights into a resnet9" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f"{other / rundir.CHECKPOINT} holds the weights of another model than the resnet9 its config.json names: " \
+           "missing " in err and " more; unexpected features.0.weight, " in err and len(err.splitlines()) == 1
+
+
+def test_a_checkpoint_cut_short_or_of_another_shape_is_one_sentence_naming_it(run, capsys):
+    path = run / rundir.CHECKPOINT
+    ckpt = rundir.read_checkpoint(path)
+    ckpt["model"]["fc.weight"] = torch.zeros(10, 3)  # same names, another width
+    rundir.write_checkpoint(path, ckpt)
+    assert main(["sharpness", str(run), *FAST]) == 2
+    err = capsys.readouterr().err
+    assert f"{path} holds the weights of another model than the small-cnn its config.json names: of other shapes " \
+           "fc.weight [10, 3] (the model's [10, " in err and len(err.splitlines()) == 1, err
+    data = path.read_bytes()
+    for cut in (len(data) // 2, 30):
+        path.write_bytes(data[:cut])
+        assert main(["sharpness", str(run), *FAST]) == 2
+        err = capsys.readouterr().err
+        assert len(err.splitlines()) == 1 and f"{path} is " in err and ("damaged" in err or "cut short" in err), err
+    assert not (run / rundir.SHARPNESS_JSON).exists()
 
 
 def test_a_run_directory_in_use_is_refused(run, capsys):

@@ -142,11 +142,7 @@ def measure_run(run_dir: Path, settings: SharpnessSettings, progress: bool = Fal
     data = Batches(setup.train_data.subset(settings.images, seed=settings.seed), settings.batch_size, shuffle=False,
                    mean=setup.mean, std=setup.std, channels_last=cfg.channels_last)
     model = setup.model()
-    try:
-        model.load_state_dict(ckpt["model"])
-    except RuntimeError as err:
-        raise ValueError(f"{weights}: cannot load its model weights into a {cfg.model} "
-                         f"({' '.join(str(err).split())[:300]})") from None
+    rundir.load_weights(weights, model, ckpt["model"], f"the {cfg.model} its {rundir.CONFIG} names")
     say(f"sharpness: top {settings.k} Hessian eigenvalue(s) at epoch {ckpt['epoch']}/{cfg.epochs} (step "
         f"{ckpt['step']}) on {settings.images} training images (seed {settings.seed})")
     start = time.perf_counter()

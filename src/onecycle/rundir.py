@@ -18,7 +18,7 @@ import shutil
 import stat
 import tempfile
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -426,11 +426,7 @@ def load_checkpoint(path: Path | str, state: TrainState, ckpt: dict[str, Any] | 
         differences = _differences(ckpt, state)
     if differences:
         raise ValueError(f"{path} was written by a run with other settings: {', '.join(differences)}")
-    with _loading(path, "model weights"):
-        missing, unexpected = distributed.unwrap(state.model).load_state_dict(ckpt["model"], strict=False)
-        if missing or unexpected:
-            raise ValueError(f"they are another model's: {_names('missing', missing)}{_names('unexpected', unexpected)}"
-                             .rstrip("; "))
+    load_weights(path, distributed.unwrap(state.model), ckpt["model"], "this run's model")
     with _loading(path, "optimizer state"):
         state.optimizer.load_state_dict(ckpt["optimizer"])
     if state.scheduler is not None and ckpt["scheduler"] is not None:
@@ -463,6 +459,22 @@ def load_checkpoint(path: Path | str, state: TrainState, ckpt: dict[str, Any] | 
     with _loading(path, "random number generator states"):
         rng.set_state(ckpt["rng"])
     return state
+
+
+def load_weights(path: Path, model: torch.nn.Module, weights: Mapping[str, torch.Tensor], into: str) -> None:
+    """Load ``weights``, the model weights of the checkpoint at ``path``, into ``model`` (``into``: what it is, for
+    the message). Another model's (names missing or unexpected, tensors of other shapes) are one ``ValueError``
+    naming the file and the first few of each, never torch's list of every tensor."""
+    own = model.state_dict()
+    missing = [k for k in own if k not in weights]
+    unexpected = [k for k in weights if k not in own]
+    shapes = [f"{k} {list(weights[k].shape)} (the model's {list(own[k].shape)})" for k in own
+              if k in weights and weights[k].shape != own[k].shape]
+    if missing or unexpected or shapes:
+        found = f"{_names('missing', missing)}{_names('unexpected', unexpected)}{_names('of other shapes', shapes)}"
+        raise ValueError(f"{path} holds the weights of another model than {into}: {found.rstrip('; ')}")
+    with _loading(path, "model weights"):
+        model.load_state_dict(weights)
 
 
 def _names(kind: str, names: Sequence[str], shown: int = 3) -> str:
