@@ -82,6 +82,37 @@ def test_each_schedule_mean_and_std_and_the_comparisons_on_constructed_runs():
            "seeds' values overlap: the difference is within the spread over seeds." in text
 
 
+def test_runs_not_converged_or_diverged_are_marked_in_the_verdict_as_in_the_table():
+    lookup = _measured(FULL, {HIGH: [10.0, 12.0, 14.0], MODERATE: [30.0, 40.0, 50.0], STEP: [13.0, 20.0, "diverged"]})
+    found = analysis.analyze(FULL, lookup)
+    assert "*" not in report.verdict(found) and "step, moderate max_lr: 16.5 ± 4.95 (1 of 3 run(s) diverged †, " \
+                                               "left out)." in report.verdict(found)
+    for arm in found["arms"][1:]:  # the moderate max_lr's first seeds did not converge
+        arm["runs"][0]["converged"] = False
+    table = report.results_table({"settings": {"seeds": list(FULL.seeds)}, "results": found})
+    text = report.verdict(found)
+    assert "1cycle, high max_lr: 12 ± 2; 1cycle, moderate max_lr: 40 ± 10*; step, moderate max_lr: 16.5 ± 4.95* (1 " \
+           "of 3 run(s) diverged †, left out)." in text
+    assert text.endswith("* 2 of the runs counted did not converge within the Lanczos iterations allowed: their top "
+                         "eigenvalue is an estimate below the true one, short of the tolerance, and so are the figures "
+                         "and comparisons that count it.")
+    assert "| 30* |" in table and "| 13* |" in table and "| † |" in table
+
+
+def test_the_quick_summary_says_which_runs_did_not_converge(tmp_path, capsys):
+    argv = ["--quick", "--out", str(tmp_path / "R.md"), "--results", str(tmp_path / "r.json"), "--runs",
+            str(tmp_path / "c.json")]
+    assert cli.main(argv) == 0
+    data = read_results(tmp_path / "r.json")
+    lines = capsys.readouterr().err.splitlines()
+    text = (tmp_path / "R.md").read_text()
+    for arm in data["results"]["arms"]:
+        (run,) = arm["runs"]
+        line = next(x for x in lines if f"top eigenvalue {run['eigenvalues'][0]:.4g}" in x)
+        assert ("(not converged)" in line) != run["converged"]
+        assert (f"{arm['name']}: {report.ms(arm['top'])}*" in text) != run["converged"]
+
+
 def test_sharper_and_not_yet_measured_are_said_so():
     lookup = _measured(FULL, {HIGH: [50.0, 60.0, None], MODERATE: [10.0, 11.0, 12.0], STEP: [None] * 3})
     found = analysis.analyze(FULL, lookup)

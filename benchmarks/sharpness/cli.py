@@ -37,7 +37,8 @@ def done(task: Task, value: dict[str, Any]) -> str:
     if task.job != "train":
         return f"{label(task)}: max_lr {value['recommendation'].get('max_lr')} ({value['seconds']:.0f} s)"
     sharp = value["sharpness"]
-    top = "diverged" if sharp is None else f"top eigenvalue {sharp['eigenvalues'][0]:.4g}"
+    top = "diverged" if sharp is None else f"top eigenvalue {sharp['eigenvalues'][0]:.4g}" + (
+        "" if sharp["converged"] else " (not converged)")
     return f"{label(task)}: {100 * value['accuracy']:.2f}%, {top} ({value['seconds']:.0f} s)"
 
 

@@ -68,14 +68,32 @@ def comparison_text(what: str, other: str, c: dict[str, Any] | None) -> str:
             f"times {'lower' if c['lower'] else 'higher'} on average, {spread}.")
 
 
+def unconverged(arm: dict[str, Any]) -> int:
+    """How many of the runs of ``arm`` counted in its figures have eigenvalues that did not converge."""
+    return sum(r["converged"] is False for r in arm["runs"])
+
+
+def figure(arm: dict[str, Any]) -> str:
+    """An arm's top eigenvalue as the verdict gives it, marked as the table marks its runs: * when it counts runs
+    whose eigenvalues did not converge, and the runs that diverged (†), which it leaves out."""
+    runs, diverged = arm["runs"], sum(r["diverged"] for r in arm["runs"])
+    text = f"{arm['name']}: {ms(arm['top'])}{'*' if unconverged(arm) else ''}"
+    return text + (f" ({diverged} of {len(runs)} run(s) diverged †, left out)" if diverged else "")
+
+
 def verdict(results: dict[str, Any]) -> str:
     arms = results["arms"]
-    figures = "; ".join(f"{a['name']}: {ms(a['top'])}" for a in arms)
-    return " ".join([f"Top Hessian eigenvalue, mean ± std over the seeds: {figures}.",
-                     comparison_text("1cycle at the high max_lr", "1cycle at the moderate one",
-                                     results["high_vs_moderate"]),
-                     comparison_text("1cycle at the high max_lr", "the step schedule at the moderate one",
-                                     results["high_vs_step"])])
+    figures = "; ".join(figure(a) for a in arms)
+    parts = [f"Top Hessian eigenvalue, mean ± std over the seeds: {figures}.",
+             comparison_text("1cycle at the high max_lr", "1cycle at the moderate one", results["high_vs_moderate"]),
+             comparison_text("1cycle at the high max_lr", "the step schedule at the moderate one",
+                             results["high_vs_step"])]
+    short = sum(unconverged(a) for a in arms)
+    if short:
+        parts.append(f"* {short} of the runs counted did not converge within the Lanczos iterations allowed: their "
+                     "top eigenvalue is an estimate below the true one, short of the tolerance, and so are the "
+                     "figures and comparisons that count it.")
+    return " ".join(parts)
 
 
 def _top(run: dict[str, Any] | None) -> str:
