@@ -373,6 +373,19 @@ class StopAt:
         return state.step == self.step
 
 
+class SaveAt:
+    """Writes a checkpoint at the end of epoch ``step`` (least squares: one step an epoch), from a hook before
+    RetryOnDivergence: the state kept at that step is kept after the checkpoint is written."""
+
+    def __init__(self, step, path):
+        self.step, self.path = step, path
+
+    def on_epoch_end(self, state, metrics):
+        if state.step == self.step:
+            rundir.save_checkpoint(self.path, state)
+        return False
+
+
 def _resumed_least_squares(path):
     """Gradient descent at 4 / L with retries, resumed from the checkpoint at ``path``."""
     model, data, lipschitz = least_squares()
@@ -425,3 +438,27 @@ def test_a_loss_not_finite_at_the_first_step_is_not_retried():
     assert state.stopped.startswith("non-finite loss (nan) at step 1") and state.stopped.endswith(
         "; no retry: the untrained model's loss is not finite, which no learning rate causes (look at the data and "
         "the loss)")
+
+
+def test_a_checkpoint_written_before_its_step_was_kept_resumes_as_the_uninterrupted_run(tmp_path):
+    """Step 160 is one whose state is kept: written by a hook before RetryOnDivergence's, the checkpoint keeps the
+    states of steps 140 and 150 only; resumed, the state of step 160 is kept at once, as the uninterrupted run kept
+    it, and the second retry (found at step 179) goes back to step 160 all the same, not to 161."""
+    whole, _ = _least_squares(4.0, hooks_for=lambda s: [SaveAt(160, tmp_path / "ckpt.pt"), RetryOnDivergence(s)])
+    assert [k["step"] for k in rundir.read_checkpoint(tmp_path / "ckpt.pt")["kept_states"]] == [140, 150]
+    resumed = _resumed_least_squares(tmp_path / "ckpt.pt")
+    assert resumed.retries == whole.retries and resumed.retries[1]["restored_step"] == 160
+    assert torch.equal(resumed.model.weight, whole.model.weight)
+
+
+def test_resume_names_the_peak_the_last_retry_lowered_max_lr_to():
+    from types import SimpleNamespace
+
+    from onecycle.cli.train import _retries_left
+    cfg = from_dict({"on_diverge": "retry"})
+    runs = [SimpleNamespace(cfg=cfg, max_lr=0.5, checkpoint={"retries": [{"max_lr": m} for m in peaks]})
+            for peaks in ([], [0.5], [0.5, 1 / 3])]
+    assert [_retries_left(r) for r in runs] == [
+        f"; 0 retries so far, {MAX_RETRIES} left", f"; 1 retry so far, {MAX_RETRIES - 1} left",
+        f"; 2 retries so far (the last lowered its peak to 0.3333), {MAX_RETRIES - 2} left"]
+    assert _retries_left(SimpleNamespace(cfg=from_dict({}), max_lr=0.5, checkpoint={"retries": []})) == ""

@@ -77,6 +77,8 @@ class RetryOnDivergence:
         self.max_retries, self.on_retry = max_retries, on_retry
         if state.kept_states:  # resumed from a checkpoint that holds them: the uninterrupted run's
             self.next_at = self._after(state.kept_states[-1]["step"])
+            if state.step >= self.next_at:  # a checkpoint written at a step whose state was kept after it
+                self._keep(state)
         else:
             self._keep(state)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import math
 import sys
 
 from onecycle import rundir
@@ -56,8 +57,11 @@ def _retries_left(saved: Resume) -> str:
     left (``"; 1 retry so far, 2 left"``); nothing for a run of on_diverge stop."""
     if saved.cfg.on_diverge != "retry":
         return ""
-    made = len(saved.checkpoint["retries"])
-    return f"; {made} {'retry' if made == 1 else 'retries'} so far, {MAX_RETRIES - made} left"
+    retries = saved.checkpoint["retries"]
+    made = len(retries)
+    lowered = f" (the last lowered its peak to {retries[-1]['max_lr']:.4g})" if made and not math.isclose(
+        retries[-1]["max_lr"], saved.max_lr, rel_tol=1e-9) else ""
+    return f"; {made} {'retry' if made == 1 else 'retries'} so far{lowered}, {MAX_RETRIES - made} left"
 
 
 def run(args: argparse.Namespace) -> int:
