@@ -21,9 +21,12 @@ reads the cache until it has written its results, and a second run is refused at
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import functools
+import hashlib
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -180,3 +183,18 @@ class RunCache:
                 os.fsync(fd)
             finally:
                 os.close(fd)
+
+
+def task_key(task: Any, label: Callable[[Any], str], measured_under: Callable[[Any], dict[str, Any]]) -> str:
+    """The key the finished run of ``task`` (a dataclass of plain data) is cached under: ``label(task)``, what a
+    person reads, then a hash of ``measured_under(task)``, everything it is measured under, so two tasks differing
+    in any one setting never share a key. Memoised on the task's fields: a plan makes the keys of every task."""
+    return _task_key(type(task), json.dumps(dataclasses.astuple(task), sort_keys=True), label, measured_under)
+
+
+@functools.lru_cache(maxsize=4096)
+def _task_key(kind: type, fields: str, label: Callable[[Any], str],
+              measured_under: Callable[[Any], dict[str, Any]]) -> str:
+    task = kind(*json.loads(fields))
+    digest = hashlib.sha256(json.dumps(measured_under(task), sort_keys=True).encode()).hexdigest()[:24]
+    return f"{label(task)}|{digest}"

@@ -4,13 +4,12 @@ under (:func:`key`), and measuring it (:func:`measure`, run in worker processes)
 from __future__ import annotations
 
 import dataclasses
-import functools
-import hashlib
 import json
 import time
 from dataclasses import dataclass
 from typing import Any
 
+from benchmarks.common import run_cache
 from benchmarks.common.training import measured_settings
 from benchmarks.experiments.settings import SUBSET_SEED
 
@@ -51,17 +50,9 @@ def _number(v: float | None) -> float | None:
 
 
 def key(task: Task) -> str:
-    """The cache key of ``task``: a readable label, then a hash of everything it is measured under
-    (:func:`measured_under`), so two tasks differing in any one setting never share a key."""
-    return _key(json.dumps([task.job, task.config, task.max_lr, task.weight_decay], sort_keys=True))
-
-
-@functools.lru_cache(maxsize=4096)
-def _key(task_json: str) -> str:
-    task = Task(*json.loads(task_json))
-    under = measured_under(task)
-    digest = hashlib.sha256(json.dumps(under, sort_keys=True).encode()).hexdigest()[:24]
-    return f"{label(task)}|{digest}"
+    """The cache key of ``task``: :func:`label`, then a hash of everything it is measured under
+    (:func:`measured_under`; :func:`~benchmarks.common.run_cache.task_key`)."""
+    return run_cache.task_key(task, label, measured_under)
 
 
 def label(task: Task) -> str:

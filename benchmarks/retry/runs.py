@@ -6,11 +6,7 @@ benchmark's."""
 
 from __future__ import annotations
 
-import dataclasses
 import datetime
-import functools
-import hashlib
-import json
 import tempfile
 import time
 from collections.abc import Callable
@@ -30,16 +26,8 @@ Lookup = Callable[[Task], Any]
 
 def key(task: Task) -> str:
     """The cache key of ``task``: :func:`label`, then a hash of everything it is measured under
-    (:func:`~benchmarks.sharpness.runs.measured_under`), so two tasks differing in any one setting never share a
-    key."""
-    return _key(json.dumps(dataclasses.astuple(task), sort_keys=True))
-
-
-@functools.lru_cache(maxsize=1024)
-def _key(task_json: str) -> str:
-    task = Task(*json.loads(task_json))
-    digest = hashlib.sha256(json.dumps(measured_under(task), sort_keys=True).encode()).hexdigest()[:24]
-    return f"{label(task)}|{digest}"
+    (:func:`measured_under`; :func:`~benchmarks.common.run_cache.task_key`)."""
+    return run_cache.task_key(task, label, measured_under)
 
 
 def label(task: Task) -> str:

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import functools
-import hashlib
 import json
 import tempfile
 import time
@@ -16,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from benchmarks.common import run_cache
 from benchmarks.common.training import measured_settings
 from benchmarks.time_to_accuracy import usage
 from benchmarks.time_to_accuracy.settings import SUBSET_SEED
@@ -50,15 +49,8 @@ def measured_under(task: Task) -> dict[str, Any]:
 
 def key(task: Task) -> str:
     """The cache key of ``task``: :func:`label`, then a hash of everything it is measured under
-    (:func:`measured_under`), so two tasks differing in any one setting never share a key."""
-    return _key(json.dumps([task.job, task.config, task.max_lr, task.weight_decay], sort_keys=True))
-
-
-@functools.lru_cache(maxsize=1024)
-def _key(task_json: str) -> str:
-    task = Task(*json.loads(task_json))
-    digest = hashlib.sha256(json.dumps(measured_under(task), sort_keys=True).encode()).hexdigest()[:24]
-    return f"{label(task)}|{digest}"
+    (:func:`measured_under`; :func:`~benchmarks.common.run_cache.task_key`)."""
+    return run_cache.task_key(task, label, measured_under)
 
 
 def label(task: Task) -> str:
