@@ -259,10 +259,10 @@ def test_a_run_whose_retries_all_collapse_names_the_last_peak_and_lr_and_does_no
     assert len(summary["retries"]) == MAX_RETRIES and peak < 0.1
     lr = re.match(r"at step \d+ \(epoch \d+, lr=(\S+)\) the smoothed training loss \(\S+\) was back at the untrained "
                   r"model's", stopped).group(1)
-    assert (f", after {MAX_RETRIES} retries (the most on_diverge retry makes); the last retry peaked at max_lr "
-            f"{peak:.4g} (the run's was 0.1) and diverged at lr {lr}: train with a --max-lr below {lr}, or run "
-            f"`onecycle find-lr --run-dir {run}` to measure it; the last checkpoint is {run / rundir.CHECKPOINT}, at "
-            ) in stopped
+    assert (f", after {MAX_RETRIES} retries (the most on_diverge retry makes); the last retry's peak was max_lr "
+            f"{peak:.4g} (the run's was 0.1), and its loss diverged at lr {lr}: train with a --max-lr below {lr}, or "
+            f"run `onecycle find-lr --run-dir {run}` to measure it; the last checkpoint is "
+            f"{run / rundir.CHECKPOINT}, at ") in stopped
     assert stopped.endswith(", written before the collapse was found (its loss may already have been climbing "
                             "back), and resumed with these settings it would diverge the same way")
     assert "good" not in stopped and "it was 0.1" not in stopped

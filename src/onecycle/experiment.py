@@ -961,8 +961,8 @@ def _below_last_retry(state: TrainState, max_lr: float, run_dir: Path) -> str:
     tried and the lr its loss diverged at (``state.diverged_lr``), the max_lr to stay below."""
     peak = state.retries[-1]["max_lr"]
     first = f" (the run's was {max_lr:.4g})" if f"{peak:.4g}" != f"{max_lr:.4g}" else ""
-    return (f"the last retry peaked at max_lr {peak:.4g}{first} and diverged at lr {state.diverged_lr:.4g}: train "
-            f"with a --max-lr below {state.diverged_lr:.4g}, or {_find_lr(run_dir)}")
+    return (f"the last retry's peak was max_lr {peak:.4g}{first}, and its loss diverged at lr "
+            f"{state.diverged_lr:.4g}: train with a --max-lr below {state.diverged_lr:.4g}, or {_find_lr(run_dir)}")
 
 
 def _stopped_text(state: TrainState, run_dir: Path, max_lr: float, written: str | None, stop: StopRequest,
