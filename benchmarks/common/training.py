@@ -4,6 +4,11 @@ measurement is made under (:func:`measured_settings`), which name it in a run ca
 
 from __future__ import annotations
 
+import datetime
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from onecycle.engine import TrainState
@@ -77,3 +82,22 @@ def train_policy(setup: Any, max_lr: float, weight_decay: float, evaluate_each_e
     return train(TrainState(model, optimizer, scheduler, data, cfg.epochs), loss_fn=setup.loss_fn(), val_data=val,
                  amp_dtype=setup.amp_dtype, clip_grad_norm=cfg.clip_grad_norm, progress=False,
                  log_every=cfg.log_every, compile=cfg.compile)
+
+
+def in_run_dir(prefix: str, measure: Callable[[Path], dict[str, Any]], start: float) -> dict[str, Any]:
+    """What ``measure`` returns for a temporary run directory (named with ``prefix``, removed after), with the wall
+    time since ``start`` (a :func:`time.perf_counter` reading) in ``seconds`` and the ``date`` it ended."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        out = measure(Path(tmp))
+    return {**out, "seconds": round(time.perf_counter() - start, 2),
+            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+
+
+def final_accuracy(setup: Any, state: TrainState) -> float:
+    """The test accuracy a run of ``setup`` ended at: its last epoch's, or for a run stopped by a diverged loss that
+    of the weights it stopped at (the non-finite step is not taken)."""
+    from onecycle.engine import evaluate
+
+    if state.stopped is None:
+        return state.history[-1]["val_accuracy"]
+    return evaluate(state.model, setup.batches(train=False), setup.loss_fn())["accuracy"]

@@ -6,8 +6,6 @@ benchmark's."""
 
 from __future__ import annotations
 
-import datetime
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -15,9 +13,9 @@ from typing import Any
 
 from benchmarks.common import run_cache
 from benchmarks.common.schema import COUNT, FLAG, LR, SECONDS, TEXT, Nullable, check, fraction
-from benchmarks.common.training import rounded
+from benchmarks.common.training import final_accuracy, in_run_dir, rounded
 from benchmarks.retry.settings import MODES, Settings
-from benchmarks.sharpness.runs import JOBS, Task, measured_under
+from benchmarks.sharpness.runs import JOBS, Task, measured_under, range_test
 from benchmarks.sharpness.runs import RECORDS as SHARPNESS_RECORDS
 
 Lookup = Callable[[Task], Any]
@@ -85,30 +83,20 @@ def measure(task: Task) -> dict[str, Any]:
 
     start = time.perf_counter()
     setup = prepare(from_dict(task.config), say=lambda line: None)
-    with tempfile.TemporaryDirectory(prefix="onecycle-retry-") as tmp:
-        out = _train(setup, task, Path(tmp)) if task.job == "train" else _range_test(setup, task, Path(tmp))
-    return {**out, "seconds": round(time.perf_counter() - start, 2),
-            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+    job = _train if task.job == "train" else range_test
+    return in_run_dir("onecycle-retry-", lambda run_dir: job(setup, task, run_dir), start)
 
 
 def _train(setup: Any, task: Task, run_dir: Path) -> dict[str, Any]:
-    from onecycle.engine import evaluate, train_time
+    from onecycle.engine import train_time
     from onecycle.experiment import train_run
 
     state = train_run(setup, run_dir, task.max_lr, task.weight_decay)
-    last = state.history[-1] if state.history else {}
-    accuracy = (last["val_accuracy"] if state.stopped is None
-                else evaluate(state.model, setup.batches(train=False), setup.loss_fn())["accuracy"])
+    accuracy = final_accuracy(setup, state)
     retries = [{"step": r["step"], "restored_step": r["restored_step"], "max_lr": r["max_lr"]} for r in state.retries]
     return {"accuracy": accuracy, "diverged": state.diverged, "stopped": state.stopped, "steps": state.step,
             "retries": retries, "extra_steps": sum(r["step"] - r["restored_step"] for r in retries),
             "train_time_s": round(train_time(state.history), 2)}
-
-
-def _range_test(setup: Any, task: Task, run_dir: Path) -> dict[str, Any]:
-    from onecycle.experiment import find_lr
-
-    return {"recommendation": find_lr(setup, run_dir, task.weight_decay).recommendation.to_dict()}
 
 
 RETRY = {"step": COUNT, "restored_step": COUNT, "max_lr": LR}

@@ -6,8 +6,6 @@ the library's own range test, training and sharpness, and the cache that checks 
 from __future__ import annotations
 
 import dataclasses
-import datetime
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,7 +14,7 @@ from typing import Any
 
 from benchmarks.common import run_cache
 from benchmarks.common.schema import FLAG, SECONDS, TEXT, Nullable, check, fraction, number, recommendation
-from benchmarks.common.training import measured_settings, rounded
+from benchmarks.common.training import final_accuracy, in_run_dir, measured_settings, rounded
 from benchmarks.sharpness.settings import ARMS, Arm, Settings
 
 JOBS = ("train", "range_test")
@@ -112,14 +110,12 @@ def measure(task: Task) -> dict[str, Any]:
 
     start = time.perf_counter()
     setup = prepare(from_dict(task.config), say=lambda line: None)
-    with tempfile.TemporaryDirectory(prefix="onecycle-sharpness-") as tmp:
-        out = _train(setup, task, Path(tmp)) if task.job == "train" else _range_test(setup, task, Path(tmp))
-    return {**out, "seconds": round(time.perf_counter() - start, 2),
-            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+    job = _train if task.job == "train" else range_test
+    return in_run_dir("onecycle-sharpness-", lambda run_dir: job(setup, task, run_dir), start)
 
 
 def _train(setup: Any, task: Task, run_dir: Path) -> dict[str, Any]:
-    from onecycle.engine import evaluate, train_time
+    from onecycle.engine import train_time
     from onecycle.experiment import train_run
     from onecycle.run_sharpness import SharpnessSettings, measure_run
 
@@ -127,17 +123,15 @@ def _train(setup: Any, task: Task, run_dir: Path) -> dict[str, Any]:
     last = state.history[-1] if state.history else {}
     out = {"diverged": state.diverged, "stopped": state.stopped, "train_time_s": round(train_time(state.history), 2),
            "train_loss": last.get("train_loss"), "test_loss": last.get("val_loss"), "sharpness": None,
-           "sharpness_s": None}
-    if state.stopped is None:
-        out["accuracy"] = last["val_accuracy"]
+           "sharpness_s": None, "accuracy": final_accuracy(setup, state)}
+    if state.stopped is None:  # a run that diverged found no minimum to measure
         measured, _ = measure_run(run_dir, SharpnessSettings(**task.sharpness), say=lambda line: None)
         out.update(sharpness=measured.result.to_dict(), sharpness_s=measured.seconds)
-    else:  # diverged: the weights it stopped at (the non-finite step is not taken); no minimum to measure
-        out["accuracy"] = evaluate(state.model, setup.batches(train=False), setup.loss_fn())["accuracy"]
     return out
 
 
-def _range_test(setup: Any, task: Task, run_dir: Path) -> dict[str, Any]:
+def range_test(setup: Any, task: Task, run_dir: Path) -> dict[str, Any]:
+    """The range test's record of ``task`` (``onecycle find-lr``'s recommendation), measured in ``run_dir``."""
     from onecycle.experiment import find_lr
 
     return {"recommendation": find_lr(setup, run_dir, task.weight_decay).recommendation.to_dict()}

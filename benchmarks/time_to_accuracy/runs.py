@@ -6,16 +6,14 @@ run-directory files included): the figures are those of ``onecycle find-lr`` and
 from __future__ import annotations
 
 import dataclasses
-import datetime
 import json
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from benchmarks.common import run_cache
-from benchmarks.common.training import measured_settings
+from benchmarks.common.training import final_accuracy, in_run_dir, measured_settings
 from benchmarks.time_to_accuracy import usage
 from benchmarks.time_to_accuracy.settings import SUBSET_SEED
 
@@ -101,25 +99,18 @@ def measure(task: Task) -> dict[str, Any]:
     setup = _setup(cfg)
     if cfg.threads is not None:  # as onecycle.experiment.prepare sets them
         torch.set_num_threads(cfg.threads)
-    start = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="onecycle-tta-") as tmp:
-        out = _train(setup, task, Path(tmp)) if task.job == "train" else _range_test(setup, task, Path(tmp))
-    return {**out, "seconds": round(time.perf_counter() - start, 2),
-            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+    job = _train if task.job == "train" else _range_test
+    return in_run_dir("onecycle-tta-", lambda run_dir: job(setup, task, run_dir), time.perf_counter())
 
 
 def _train(setup: Any, task: Task, run_dir: Path) -> dict[str, Any]:
-    from onecycle.engine import evaluate, train_time
+    from onecycle.engine import train_time
     from onecycle.experiment import train_run
 
     meter = usage.Meter()
     state = train_run(setup, run_dir, task.max_lr, task.weight_decay, extra_hooks=[meter])
     history = [{**{k: h.get(k) for k in EPOCH_KEYS}, **meter.epochs[i]} for i, h in enumerate(state.history)]
-    if state.stopped is None:
-        accuracy = history[-1]["val_accuracy"]
-    else:  # diverged: the weights it stopped at (the non-finite step is not taken)
-        accuracy = evaluate(state.model, setup.batches(train=False), setup.loss_fn())["accuracy"]
-    return {"accuracy": accuracy, "diverged": state.diverged, "stopped": state.stopped,
+    return {"accuracy": final_accuracy(setup, state), "diverged": state.diverged, "stopped": state.stopped,
             "train_time_s": round(train_time(state.history), 2), "cpu_time_s": round(meter.cpu_time(), 2),
             "peak_rss_mb": round(usage.peak_rss_mb(), 1), "threads": meter.threads, "history": history}
 
